@@ -1,0 +1,46 @@
+//! `samla demo`: the whole job on the bundled sample estate, with nothing to set up.
+//!
+//! It writes the sample estate's five `ldifde` exports and a samla.toml into the demo folder,
+//! then runs the same commands a team would. Later stages extend it (map, plan, dry-run,
+//! execute against the local test tenant, rollback report).
+
+use super::{Failure, print_outcomes, run_discover};
+use crate::config::Config;
+use crate::estate::{self, EstateOptions, Flavor};
+use crate::report::overview::Overview;
+use crate::state::State;
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
+    let estate_dir = dir.join("estate");
+    let written = estate::write_all(&EstateOptions::default(), Flavor::Ldifde, &estate_dir)
+        .map_err(|e| Failure::work(format!("{}: {e}", estate_dir.display())))?;
+    let mut toml = String::from("# Written by `samla demo`: the bundled sample estate as ldifde exports.\n[state]\npath = \"state/samla.db\"\n");
+    for (spec, (path, _)) in estate::municipalities().iter().zip(&written) {
+        let file = path.strip_prefix(dir).unwrap_or(path);
+        let _ = write!(toml, "\n[[source]]\nname = \"{}\"\ndisplay_name = \"{}\"\nldif = \"{}\"\n", spec.id, spec.display_name, file.display());
+    }
+    let config_path = dir.join("samla.toml");
+    std::fs::write(&config_path, toml).map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
+    let config = Config::load(&config_path).map_err(Failure::usage)?;
+
+    if !json {
+        println!("samla demo: five municipalities' directories, read from their ldifde exports in {}\n", estate_dir.display());
+    }
+    let outcomes = run_discover(&config, &[], progress)?;
+    print_outcomes(&outcomes, json)?;
+    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    for outcome in &outcomes {
+        let summary = outcome.result.as_ref().map_err(|e| Failure::work(format!("{}: {e}", outcome.municipality)))?;
+        if json {
+            continue;
+        }
+        let objects = state.snapshot_objects(summary.id).map_err(Failure::work)?;
+        println!("\n{}", Overview::of(&objects).render(&outcome.municipality));
+    }
+    if !json {
+        println!("\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.", config.state_path.display(), config_path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! `samla init DIR`: a commented starting project an IT team fills in.
+
+use std::path::Path;
+
+/// The starting `samla.toml`. Every key is explained; the sources are examples to edit.
+pub const TEMPLATE: &str = r#"# samla.toml: where each municipality's directory is read from, and where samla keeps its state.
+# Unknown keys are refused with their line, so a typo never goes unnoticed.
+
+[state]
+# One SQLite file holds snapshots (and later the journal). Relative paths are relative to this file.
+path = "state/samla.db"
+
+# One [[source]] per municipality. `name` is used in commands (`samla discover --source bjuv`).
+# Either an `ldap` table (read live) or an `ldif` file (an `ldifde -f` export).
+
+# [[source]]
+# name = "bjuv"
+# display_name = "Bjuvs kommun"
+# [source.ldap]
+# url = "ldaps://dc01.bjuv.local"           # ldaps://host[:636] or ldap://host[:389]
+# base_dn = "DC=bjuv,DC=local"
+# bind_dn = "CN=svc-samla-read,OU=Servicekonton,DC=bjuv,DC=local"
+# password_env = "SAMLA_BJUV_PASSWORD"      # or: password_file = "/run/secrets/bjuv" (never the password itself)
+# tls = "ldaps"                             # ldaps | starttls | plain (plain only to loopback unless allow_plain = true)
+# ca_file = "certs/bjuv-ca.pem"             # the CA that signed the DC's certificate; the system store otherwise
+# page_size = 1000                          # at most 1000 (AD's MaxPageSize)
+# timeout_seconds = 30
+
+# [[source]]
+# name = "klippan"
+# display_name = "Klippans kommun"
+# ldif = "exports/klippan.ldf"
+"#;
+
+const MAPPINGS_README: &str = "# mappings/\n\nOne TOML file per municipality (how its attributes flow into the shared schema) \
+plus target.toml (the shared target's domains, name templates and policies). `samla map` reads them.\n";
+
+const WAVES_README: &str = "# waves/\n\nOne file per migration wave, written by `samla plan` and reviewed by people \
+(move a unit, pin it, exclude it, rename a wave).\n";
+
+/// Writes samla.toml, mappings/ and waves/ into `dir`; refuses to overwrite a samla.toml.
+pub fn write_project(dir: &Path) -> Result<(), String> {
+    let config = dir.join("samla.toml");
+    if config.exists() {
+        return Err(format!("{} exists already; samla init does not overwrite it", config.display()));
+    }
+    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    for sub in ["mappings", "waves", "state"] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
+    }
+    for (path, text) in [
+        (config, TEMPLATE),
+        (dir.join("mappings/README.md"), MAPPINGS_README),
+        (dir.join("waves/README.md"), WAVES_README),
+    ] {
+        std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+    }
+    println!("wrote a starting project in {}: edit samla.toml, then run `samla discover`", dir.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn the_template_parses_with_and_without_its_examples() {
+        let file = Path::new("/p/samla.toml");
+        assert!(Config::parse(file, TEMPLATE).unwrap().sources.is_empty());
+        let uncommented: String = TEMPLATE
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(|r| r.starts_with('[') || r.contains(" = ")).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Config::parse(file, &uncommented).unwrap();
+        assert_eq!(config.sources.len(), 2);
+    }
+}

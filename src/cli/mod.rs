@@ -1,0 +1,202 @@
+//! The command line: parses flags, loads the config, calls the library, prints, and maps
+//! errors to exit codes. Nothing here decides anything a test would want to check.
+//!
+//! Exit codes: 0 success, 1 the work failed (a source could not be read), 2 bad usage or
+//! configuration. Errors are printed once, on one line, at the top level.
+
+mod demo;
+mod init;
+
+use crate::config::Config;
+use crate::estate::{EstateOptions, Flavor};
+use crate::source::{SourceOutcome, discover};
+use crate::state::{SnapshotSummary, State};
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "samla", version, about = "Consolidate municipalities' Active Directories into one shared directory and one Microsoft 365 tenant")]
+struct Cli {
+    /// The project's configuration file.
+    #[arg(long, short, global = true, default_value = "samla.toml", env = "SAMLA_CONFIG")]
+    config: PathBuf,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Hide progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read municipalities' directories into new snapshots (all sources unless named).
+    Discover {
+        /// A source name from samla.toml; repeat for several.
+        #[arg(long = "source", value_name = "NAME")]
+        sources: Vec<String>,
+    },
+    /// List the snapshots in the state.
+    Snapshots,
+    /// Write a commented starting project (samla.toml, mappings/, waves/) into DIR.
+    Init { dir: PathBuf },
+    /// Run samla's whole job on the bundled sample estate of five municipalities.
+    Demo {
+        /// Where the demo project is written.
+        #[arg(long, default_value = "samla-demo")]
+        dir: PathBuf,
+    },
+    /// The deterministic sample estate.
+    #[command(subcommand)]
+    Estate(EstateCommand),
+}
+
+#[derive(Subcommand)]
+enum EstateCommand {
+    /// Write one LDIF file per municipality into OUT.
+    Generate {
+        #[arg(long, value_enum, default_value = "ldifde")]
+        flavor: Flavor,
+        #[arg(long)]
+        out: PathBuf,
+        /// 1.0 is about 7,000 users in all; 140 about a million.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
+}
+
+/// A failure with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn usage(message: impl ToString) -> Failure {
+        Failure { code: 2, message: message.to_string() }
+    }
+    fn work(message: impl ToString) -> Failure {
+        Failure { code: 1, message: message.to_string() }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SAMLA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("samla: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let progress = !cli.quiet && !cli.json && std::io::stderr().is_terminal();
+    match cli.command {
+        Command::Discover { sources } => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            let outcomes = run_discover(&config, &sources, progress)?;
+            print_outcomes(&outcomes, cli.json)?;
+            let failed: Vec<String> = outcomes
+                .iter()
+                .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.municipality)))
+                .collect();
+            match failed.len() {
+                0 => Ok(()),
+                _ => Err(Failure::work(failed.join("\nsamla: "))),
+            }
+        }
+        Command::Snapshots => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            let state = State::open(&config.state_path).map_err(Failure::work)?;
+            let list = state.snapshots().map_err(Failure::work)?;
+            if cli.json {
+                print_json(&list)
+            } else {
+                print_snapshot_table(&list.iter().collect::<Vec<_>>())
+            }
+        }
+        Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
+        Command::Demo { dir } => demo::run(&dir, progress, cli.json),
+        Command::Estate(EstateCommand::Generate { flavor, out, scale, seed }) => {
+            if !(scale > 0.0 && scale <= 1000.0) {
+                return Err(Failure::usage(format!("--scale {scale} must be above 0 and at most 1000")));
+            }
+            let written = crate::estate::write_all(&EstateOptions { seed, scale }, flavor, &out)
+                .map_err(|e| Failure::work(format!("{}: {e}", out.display())))?;
+            if cli.json {
+                print_json(&written.iter().map(|(p, c)| serde_json::json!({"file": p, "counts": c})).collect::<Vec<_>>())
+            } else {
+                for (path, counts) in written {
+                    println!("{}: {} users, {} groups, {} contacts", path.display(), counts.users, counts.groups, counts.contacts);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Opens the state and reads the selected sources.
+fn run_discover(config: &Config, names: &[String], progress: bool) -> Result<Vec<SourceOutcome>, Failure> {
+    let selected = config.select(names).map_err(Failure::usage)?;
+    if selected.is_empty() {
+        return Err(Failure::usage(format!("{} defines no sources", config.file.display())));
+    }
+    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    discover(state, &selected, progress).map_err(Failure::work)
+}
+
+fn print_outcomes(outcomes: &[SourceOutcome], json: bool) -> Result<(), Failure> {
+    if json {
+        let rows: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Ok(s) => serde_json::json!({"municipality": o.municipality, "ok": true, "snapshot": s}),
+                Err(e) => serde_json::json!({"municipality": o.municipality, "ok": false, "error": e.to_string()}),
+            })
+            .collect();
+        return print_json(&rows);
+    }
+    let ok: Vec<&SnapshotSummary> = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).collect();
+    print_snapshot_table(&ok)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(Failure::work)?;
+    writeln!(std::io::stdout(), "{text}").map_err(Failure::work)
+}
+
+fn print_snapshot_table(rows: &[&SnapshotSummary]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let mut line = |s: String| writeln!(out, "{s}").map_err(Failure::work);
+    line(format!(
+        "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {}",
+        "id", "municipality", "users", "groups", "contacts", "ous", "memberships", "taken", "hash"
+    ))?;
+    for s in rows {
+        line(format!(
+            "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {}",
+            s.id.0,
+            s.municipality,
+            s.users,
+            s.groups,
+            s.contacts,
+            s.ous,
+            s.memberships,
+            s.finished_at,
+            s.content_hash.get(..12).unwrap_or_default()
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! `samla.toml`: one file that says where each municipality's directory is read from and
+//! where samla keeps its state.
+//!
+//! Parsing happens in two steps, as ripgrep does with flags: serde reads the raw shape
+//! (unknown keys are refused with their line), then [`Config::load`] validates it into
+//! settings later stages can trust: names unique, one source kind per municipality, TLS
+//! rules applied (plain LDAP only to loopback unless `allow_plain = true`), paths resolved
+//! against the config file's folder. Passwords are never in the file: it names an
+//! environment variable or a file to read them from.
+
+pub mod secret;
+
+use crate::model::Dn;
+use secret::SecretSource;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// A municipality's short name (`bjuv`), used in commands, file names and the state.
+pub type MunicipalityName = String;
+
+/// The largest page AD serves (MaxPageSize); asking for more only gets an error from slapd.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file itself.
+    pub file: PathBuf,
+    pub state_path: PathBuf,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// One municipality's source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: MunicipalityName,
+    pub display_name: String,
+    pub kind: SourceKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    Ldap(LdapSource),
+    Ldif(PathBuf),
+}
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (`ldaps://`, port 636).
+    Ldaps,
+    /// Plain connection upgraded with the StartTLS extended operation before binding.
+    Starttls,
+    /// No TLS: only to loopback, or with `allow_plain = true`.
+    Plain,
+}
+
+#[derive(Debug, Clone)]
+pub struct LdapSource {
+    pub url: String,
+    pub host: String,
+    pub base_dn: Dn,
+    pub bind_dn: String,
+    pub password: SecretSource,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub verify_certificates: bool,
+    pub page_size: u32,
+    pub timeout: Duration,
+}
+
+/// A configuration mistake, with the file, line and column it was found at.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {source}")]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{file}:{line}:{column}: {message}")]
+    At { file: PathBuf, line: usize, column: usize, message: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    state: RawState,
+    #[serde(default, rename = "source")]
+    sources: Vec<Spanned<RawSource>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: Spanned<String>,
+    display_name: Option<String>,
+    ldap: Option<Spanned<RawLdap>>,
+    ldif: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLdap {
+    url: Spanned<String>,
+    base_dn: Spanned<String>,
+    bind_dn: String,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    tls: Option<Spanned<TlsMode>>,
+    #[serde(default)]
+    allow_plain: bool,
+    ca_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    verify_certificates: bool,
+    page_size: Option<Spanned<u32>>,
+    timeout_seconds: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        Config::parse(file, &text)
+    }
+
+    /// Validates config text; `file` names it in errors and anchors relative paths.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let at = |span: std::ops::Range<usize>, message: String| {
+            let (line, column) = line_col(text, span.start);
+            ConfigError::At { file: file.to_path_buf(), line, column, message }
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            at(e.span().unwrap_or(0..0), message)
+        })?;
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
+        let state_path = resolve(raw.state.path.unwrap_or_else(|| PathBuf::from("state/samla.db")));
+        let mut sources: Vec<SourceConfig> = Vec::new();
+        for spanned in raw.sources {
+            let span = spanned.span();
+            let src = spanned.into_inner();
+            let name = src.name.get_ref().clone();
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                return Err(at(src.name.span(), format!("source name {name:?} must be lower-case ASCII letters, digits and '-'")));
+            }
+            if sources.iter().any(|s| s.name == name) {
+                return Err(at(src.name.span(), format!("source {name:?} is defined twice")));
+            }
+            let kind = match (src.ldap, src.ldif) {
+                (Some(ldap), None) => SourceKind::Ldap(validate_ldap(ldap, &at, &resolve)?),
+                (None, Some(path)) => SourceKind::Ldif(resolve(path)),
+                (Some(_), Some(_)) => return Err(at(span, format!("source {name:?} has both `ldap` and `ldif`; give one"))),
+                (None, None) => return Err(at(span, format!("source {name:?} needs an `ldap` table or an `ldif` file"))),
+            };
+            sources.push(SourceConfig { display_name: src.display_name.unwrap_or_else(|| name.clone()), name, kind });
+        }
+        Ok(Config { file: file.to_path_buf(), state_path, sources })
+    }
+
+    /// The named sources, in config order; all of them when `names` is empty.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&SourceConfig>, String> {
+        if let Some(unknown) = names.iter().find(|n| !self.sources.iter().any(|s| &s.name == *n)) {
+            let known: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
+            return Err(format!("no source named {unknown:?} in {} (known: {})", self.file.display(), known.join(", ")));
+        }
+        Ok(self.sources.iter().filter(|s| names.is_empty() || names.contains(&s.name)).collect())
+    }
+}
+
+fn validate_ldap(
+    spanned: Spanned<RawLdap>,
+    at: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
+    resolve: &impl Fn(PathBuf) -> PathBuf,
+) -> Result<LdapSource, ConfigError> {
+    let span = spanned.span();
+    let raw = spanned.into_inner();
+    let url_text = raw.url.get_ref().clone();
+    let url = url::Url::parse(&url_text).map_err(|e| at(raw.url.span(), format!("url {url_text:?}: {e}")))?;
+    let host = url.host_str().unwrap_or_default().to_string();
+    if host.is_empty() {
+        return Err(at(raw.url.span(), format!("url {url_text:?} has no host")));
+    }
+    let scheme_tls = match url.scheme() {
+        "ldaps" => TlsMode::Ldaps,
+        "ldap" => TlsMode::Starttls,
+        other => return Err(at(raw.url.span(), format!("url scheme {other:?} is not ldap or ldaps"))),
+    };
+    let tls = match raw.tls {
+        None => scheme_tls,
+        Some(t) => {
+            let mode = *t.get_ref();
+            if (mode == TlsMode::Ldaps) != (scheme_tls == TlsMode::Ldaps) {
+                return Err(at(t.span(), format!("tls = {mode:?} does not match the url scheme {:?}", url.scheme())));
+            }
+            mode
+        }
+    };
+    if tls == TlsMode::Plain && !raw.allow_plain && !is_loopback(&host) {
+        return Err(at(
+            raw.url.span(),
+            format!(
+                "plain LDAP to {host} would send the password in clear text; use tls = \"ldaps\" or \"starttls\", or set allow_plain = true"
+            ),
+        ));
+    }
+    let base_dn = Dn::parse(raw.base_dn.get_ref()).map_err(|e| at(raw.base_dn.span(), format!("base_dn: {e}")))?;
+    let password = match (raw.password_env, raw.password_file) {
+        (Some(var), None) => SecretSource::Env(var),
+        (None, Some(path)) => SecretSource::File(resolve(path)),
+        _ => return Err(at(span, "give exactly one of password_env or password_file".to_string())),
+    };
+    let page_size = match raw.page_size {
+        None => MAX_PAGE_SIZE,
+        Some(p) if (1..=MAX_PAGE_SIZE).contains(p.get_ref()) => *p.get_ref(),
+        Some(p) => return Err(at(p.span(), format!("page_size must be 1..={MAX_PAGE_SIZE} (AD's MaxPageSize)"))),
+    };
+    Ok(LdapSource {
+        url: url_text,
+        host,
+        base_dn,
+        bind_dn: raw.bind_dn,
+        password,
+        tls,
+        ca_file: raw.ca_file.map(resolve),
+        verify_certificates: raw.verify_certificates,
+        page_size,
+        timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
+    })
+}
+
+/// Loopback hosts: 127.0.0.0/8, ::1 and `localhost`.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/p/samla.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+[state]
+path = "state/x.db"
+
+[[source]]
+name = "bjuv"
+display_name = "Bjuvs kommun"
+ldap = { url = "ldaps://dc1.bjuv.local", base_dn = "DC=bjuv,DC=local", bind_dn = "CN=svc,DC=bjuv,DC=local", password_env = "BJUV_PW", ca_file = "ca.pem" }
+
+[[source]]
+name = "klippan"
+ldif = "exports/klippan.ldf"
+"#;
+
+    #[test]
+    fn a_good_config() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.state_path, Path::new("/p/state/x.db"));
+        assert_eq!(c.sources.len(), 2);
+        let SourceKind::Ldap(l) = &c.sources[0].kind else { panic!() };
+        assert_eq!(l.tls, TlsMode::Ldaps);
+        assert_eq!(l.page_size, 1000);
+        assert_eq!(l.ca_file.as_deref(), Some(Path::new("/p/ca.pem")));
+        assert!(matches!(&c.sources[1].kind, SourceKind::Ldif(p) if p == Path::new("/p/exports/klippan.ldf")));
+        assert_eq!(c.sources[1].display_name, "klippan");
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = err("[state]\npath = \"x\"\ncolour = \"blue\"\n");
+        assert!(e.starts_with("/p/samla.toml:3:1: unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn plain_ldap_only_to_loopback() {
+        let src = |url: &str, extra: &str| {
+            format!("[[source]]\nname = \"a\"\nldap = {{ url = \"{url}\", tls = \"plain\", base_dn = \"DC=a\", bind_dn = \"x\", password_env = \"P\"{extra} }}\n")
+        };
+        let e = err(&src("ldap://dc.bjuv.se", ""));
+        assert!(e.starts_with("/p/samla.toml:3:"), "{e}");
+        assert!(e.contains("clear text"), "{e}");
+        assert!(parse(&src("ldap://127.0.0.5:389", "")).is_ok());
+        assert!(parse(&src("ldap://dc.bjuv.se", ", allow_plain = true")).is_ok());
+        assert!(err(&src("ldaps://dc.bjuv.se", "")).contains("does not match"));
+    }
+
+    #[test]
+    fn other_mistakes() {
+        assert!(err("[[source]]\nname = \"a\"\n").contains("needs an `ldap` table or an `ldif` file"));
+        assert!(err("[[source]]\nname = \"a\"\nldif = \"x\"\n[[source]]\nname = \"a\"\nldif = \"y\"\n").contains(":5:8: source \"a\" is defined twice"));
+        assert!(err("[[source]]\nname = \"Bjuv\"\nldif = \"x\"\n").contains("lower-case"));
+        let big_page = "[[source]]\nname = \"a\"\nldap = { url = \"ldaps://h\", base_dn = \"DC=a\", bind_dn = \"x\", password_env = \"P\", page_size = 5000 }\n";
+        assert!(err(big_page).contains("page_size must be"));
+        let bad_dn = "[[source]]\nname = \"a\"\nldap = { url = \"ldaps://h\", base_dn = \"DC=a,,\", bind_dn = \"x\", password_env = \"P\" }\n";
+        assert!(err(bad_dn).contains("base_dn"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("127.0.0.6"));
+        assert!(is_loopback("[::1]"));
+        assert!(is_loopback("LOCALHOST"));
+        assert!(!is_loopback("10.0.0.1"));
+    }
+}

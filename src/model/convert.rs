@@ -1,0 +1,280 @@
+//! The one pure step from a raw entry (bytes as read) to a typed [`DirectoryObject`].
+//!
+//! LDAP and LDIF sources both end here, so a live AD, Samba, slapd and an `ldifde` export
+//! are read the same way. Every failure names the entry's DN and the attribute, so an
+//! administrator can find the object in ADUC; nothing is guessed or silently dropped.
+
+use super::object::{DirectoryObject, ObjectKind};
+use super::time::{AdTime, TimeError};
+use super::uac::{GroupType, UserAccountControl};
+use super::{Dn, ObjectGuid, RawEntry, Sid};
+
+/// The attributes samla asks a directory for: everything later stages need.
+pub const ATTRIBUTES: &[&str] = &[
+    "objectClass",
+    "objectGUID",
+    "objectSid",
+    "sAMAccountName",
+    "userPrincipalName",
+    "cn",
+    "givenName",
+    "sn",
+    "displayName",
+    "mail",
+    "proxyAddresses",
+    "department",
+    "company",
+    "title",
+    "description",
+    "employeeID",
+    "employeeNumber",
+    "manager",
+    "memberOf",
+    "member",
+    "userAccountControl",
+    "accountExpires",
+    "lastLogonTimestamp",
+    "whenCreated",
+    "whenChanged",
+    "pwdLastSet",
+    "groupType",
+    "isCriticalSystemObject",
+    "extensionAttribute1",
+    "extensionAttribute2",
+    "extensionAttribute3",
+    "extensionAttribute4",
+    "extensionAttribute5",
+    "extensionAttribute6",
+    "extensionAttribute7",
+    "extensionAttribute8",
+    "extensionAttribute9",
+    "extensionAttribute10",
+    "extensionAttribute11",
+    "extensionAttribute12",
+    "extensionAttribute13",
+    "extensionAttribute14",
+    "extensionAttribute15",
+];
+
+/// The LDAP filter that selects what [`convert`] accepts (computers are `user`s too in AD).
+pub const FILTER: &str = "(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=group)(objectClass=contact)(objectClass=organizationalUnit))";
+
+/// Why an entry could not be read, naming the entry and the attribute.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{dn}: {attribute}: {reason}")]
+pub struct ConvertError {
+    pub dn: String,
+    pub attribute: String,
+    pub reason: String,
+}
+
+/// Converts one raw entry. Returns `Ok(None)` for entries samla does not read (computers,
+/// containers, the domain head), which a subtree search or an export also contains.
+pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> {
+    let fail = |attribute: &str, reason: String| ConvertError {
+        dn: raw.dn.clone(),
+        attribute: attribute.to_string(),
+        reason,
+    };
+    let Some(kind) = kind_of(raw) else { return Ok(None) };
+    let dn = Dn::parse(&raw.dn).map_err(|e| fail("distinguishedName", format!("offset {}: {}", e.offset, e.reason)))?;
+    let guid_bytes = single(raw, "objectGUID").map_err(|r| fail("objectGUID", r))?;
+    let guid = match guid_bytes {
+        Some(b) => ObjectGuid::from_ad_bytes(b).map_err(|e| fail("objectGUID", e.to_string()))?,
+        None => return Err(fail("objectGUID", "missing: every object needs one, it is the anchor".into())),
+    };
+    let mut obj = DirectoryObject::new(kind, dn, guid);
+    for (name, values) in &raw.attrs {
+        let lower = name.to_ascii_lowercase();
+        let field = Field { name, values, fail: &fail };
+        match lower.as_str() {
+            "objectsid" => obj.sid = field.one_bytes()?.map(Sid::from_ad_bytes).transpose().map_err(|e| field.err(e))?,
+            "samaccountname" => obj.sam_account_name = field.text()?,
+            "userprincipalname" => obj.user_principal_name = field.text()?,
+            "cn" => obj.cn = field.text()?,
+            "givenname" => obj.given_name = field.text()?,
+            "sn" => obj.surname = field.text()?,
+            "displayname" => obj.display_name = field.text()?,
+            "mail" => obj.mail = field.text()?,
+            "proxyaddresses" => obj.proxy_addresses = field.texts()?,
+            "department" => obj.department = field.text()?,
+            "company" => obj.company = field.text()?,
+            "title" => obj.title = field.text()?,
+            "description" => obj.description = field.text()?,
+            "employeeid" => obj.employee_id = field.text()?,
+            "employeenumber" => obj.employee_number = field.text()?,
+            "manager" => obj.manager = field.text()?.map(|t| field.dn(&t)).transpose()?,
+            "memberof" => obj.member_of = field.dns()?,
+            "member" => obj.members = field.dns()?,
+            "useraccountcontrol" => obj.user_account_control = field.parsed::<u32>()?.map(UserAccountControl),
+            "grouptype" => obj.group_type = field.parsed::<i32>()?.map(GroupType),
+            "accountexpires" => obj.account_expires = field.time(AdTime::from_filetime_text)?,
+            "lastlogontimestamp" => obj.last_logon_timestamp = field.time(AdTime::from_filetime_text)?,
+            "pwdlastset" => obj.pwd_last_set = field.time(AdTime::from_filetime_text)?,
+            "whencreated" => obj.when_created = field.time(AdTime::from_generalized)?,
+            "whenchanged" => obj.when_changed = field.time(AdTime::from_generalized)?,
+            "iscriticalsystemobject" => obj.critical_system_object = field.text()?.is_some_and(|t| t.eq_ignore_ascii_case("TRUE")),
+            other if other.contains(";range=") => {
+                return Err(field.err("a ranged value list was not completed by the reader"));
+            }
+            other => {
+                if let Some(n) = other.strip_prefix("extensionattribute").and_then(|n| n.parse::<u8>().ok()).filter(|n| (1..=15).contains(n)) {
+                    if let Some(v) = field.text()? {
+                        obj.extension_attributes.insert(n, v);
+                    }
+                }
+            }
+        }
+    }
+    Ok(Some(obj))
+}
+
+fn kind_of(raw: &RawEntry) -> Option<ObjectKind> {
+    let has = |class: &str| raw.values("objectClass").any(|v| v.eq_ignore_ascii_case(class.as_bytes()));
+    if has("computer") {
+        None
+    } else if has("user") {
+        Some(ObjectKind::User)
+    } else if has("group") {
+        Some(ObjectKind::Group)
+    } else if has("contact") {
+        Some(ObjectKind::Contact)
+    } else if has("organizationalUnit") {
+        Some(ObjectKind::OrganizationalUnit)
+    } else {
+        None
+    }
+}
+
+fn single<'a>(raw: &'a RawEntry, name: &str) -> Result<Option<&'a [u8]>, String> {
+    let mut values = raw.values(name);
+    let first = values.next();
+    match values.count() {
+        0 => Ok(first),
+        n => Err(format!("expected one value, got {}", n + 1)),
+    }
+}
+
+/// One attribute of the entry being converted, with its error context.
+struct Field<'a, F: Fn(&str, String) -> ConvertError> {
+    name: &'a str,
+    values: &'a [Vec<u8>],
+    fail: &'a F,
+}
+
+impl<F: Fn(&str, String) -> ConvertError> Field<'_, F> {
+    fn err(&self, reason: impl ToString) -> ConvertError {
+        (self.fail)(self.name, reason.to_string())
+    }
+
+    fn one_bytes(&self) -> Result<Option<&[u8]>, ConvertError> {
+        match self.values {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            more => Err(self.err(format!("expected one value, got {}", more.len()))),
+        }
+    }
+
+    fn utf8(&self, bytes: &[u8]) -> Result<String, ConvertError> {
+        String::from_utf8(bytes.to_vec()).map_err(|e| self.err(format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
+    }
+
+    fn text(&self) -> Result<Option<String>, ConvertError> {
+        self.one_bytes()?.map(|b| self.utf8(b)).transpose()
+    }
+
+    fn texts(&self) -> Result<Vec<String>, ConvertError> {
+        self.values.iter().map(|b| self.utf8(b)).collect()
+    }
+
+    fn dn(&self, text: &str) -> Result<Dn, ConvertError> {
+        Dn::parse(text).map_err(|e| self.err(format!("{text:?} is not a DN (offset {}: {})", e.offset, e.reason)))
+    }
+
+    fn dns(&self) -> Result<Vec<Dn>, ConvertError> {
+        self.values.iter().map(|b| self.dn(&self.utf8(b)?)).collect()
+    }
+
+    fn parsed<T: std::str::FromStr>(&self) -> Result<Option<T>, ConvertError> {
+        match self.text()? {
+            None => Ok(None),
+            Some(t) => t.trim().parse().map(Some).map_err(|_| self.err(format!("{t:?} is not a number"))),
+        }
+    }
+
+    fn time(&self, parse: fn(&str) -> Result<AdTime, TimeError>) -> Result<Option<AdTime>, ConvertError> {
+        self.text()?.map(|t| parse(&t)).transpose().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dn: &str, attrs: &[(&str, &[u8])]) -> RawEntry {
+        let mut raw = RawEntry::new(dn);
+        for (n, v) in attrs {
+            raw.push(n, v.to_vec());
+        }
+        raw
+    }
+
+    const GUID: &[u8] = &[0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
+
+    #[test]
+    fn a_user_with_swedish_name_and_escaped_dn() {
+        let raw = entry(
+            r"CN=Öberg\, Åsa,OU=Hemtjänst,OU=Socialförvaltningen,DC=bjuv,DC=test",
+            &[
+                ("objectClass", b"top"),
+                ("objectClass", b"user"),
+                ("objectGUID", GUID),
+                ("sAMAccountName", b"asaobe"),
+                ("givenName", "Åsa".as_bytes()),
+                ("userAccountControl", b"514"),
+                ("whenCreated", b"20240101000000.0Z"),
+                ("accountExpires", b"9223372036854775807"),
+                ("memberOf", b"CN=Alla\\, medarbetare,OU=Grupper,DC=bjuv,DC=test"),
+                ("extensionAttribute3", b"KST-4711"),
+                ("proxyAddresses", b"SMTP:asa.oberg@bjuv.se"),
+                ("proxyAddresses", b"smtp:aoberg@bjuv.se"),
+            ],
+        );
+        let obj = convert(&raw).unwrap().unwrap();
+        assert_eq!(obj.kind, ObjectKind::User);
+        assert_eq!(obj.guid.to_string(), "00112233-4455-6677-8899-aabbccddeeff");
+        assert_eq!(obj.dn.ou_path(), ["Socialförvaltningen", "Hemtjänst"]);
+        assert!(obj.user_account_control.unwrap().is_disabled());
+        assert_eq!(obj.account_expires, Some(AdTime::NEVER));
+        assert_eq!(obj.member_of[0].leaf_value(), Some("Alla, medarbetare"));
+        assert_eq!(obj.extension_attributes.get(&3).map(String::as_str), Some("KST-4711"));
+        assert_eq!(obj.proxy_addresses.len(), 2);
+        let json = serde_json::to_string(&obj).unwrap();
+        let back: DirectoryObject = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, obj);
+    }
+
+    #[test]
+    fn computers_and_containers_are_not_read() {
+        let pc = entry("CN=PC1,DC=x", &[("objectClass", b"user"), ("objectClass", b"computer"), ("objectGUID", GUID)]);
+        assert_eq!(convert(&pc).unwrap(), None);
+        let container = entry("CN=Users,DC=x", &[("objectClass", b"container")]);
+        assert_eq!(convert(&container).unwrap(), None);
+    }
+
+    #[test]
+    fn errors_name_dn_and_attribute() {
+        let no_guid = entry("CN=Ghost,DC=x", &[("objectClass", b"user")]);
+        let err = convert(&no_guid).unwrap_err();
+        assert_eq!(err.dn, "CN=Ghost,DC=x");
+        assert_eq!(err.attribute, "objectGUID");
+        let bad_uac = entry("CN=A,DC=x", &[("objectClass", b"user"), ("objectGUID", GUID), ("userAccountControl", b"lots")]);
+        assert_eq!(convert(&bad_uac).unwrap_err().to_string(), "CN=A,DC=x: userAccountControl: \"lots\" is not a number");
+        let short_guid = entry("CN=A,DC=x", &[("objectClass", b"group"), ("objectGUID", b"abc")]);
+        assert!(convert(&short_guid).unwrap_err().reason.contains("16 bytes"));
+        let bad_member = entry("CN=G,DC=x", &[("objectClass", b"group"), ("objectGUID", GUID), ("member", b"CN=a,,")]);
+        assert_eq!(convert(&bad_member).unwrap_err().attribute, "member");
+        let unfinished = entry("CN=G,DC=x", &[("objectClass", b"group"), ("objectGUID", GUID), ("member;range=0-1499", b"CN=a")]);
+        assert!(convert(&unfinished).unwrap_err().reason.contains("ranged"));
+    }
+}

@@ -1,0 +1,145 @@
+//! A directory object as samla sees it after reading: one struct for users, groups, contacts
+//! and OUs, with every attribute later stages need, typed. Serialised with Active Directory's
+//! own attribute names so a snapshot reads like the directory it came from.
+
+use super::time::AdTime;
+use super::uac::{GroupType, UserAccountControl};
+use super::{Dn, ObjectGuid, Sid};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What kind of object an entry is, from its `objectClass` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    OrganizationalUnit,
+    User,
+    Contact,
+    Group,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 4] =
+        [ObjectKind::OrganizationalUnit, ObjectKind::User, ObjectKind::Contact, ObjectKind::Group];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::OrganizationalUnit => "ou",
+            ObjectKind::User => "user",
+            ObjectKind::Contact => "contact",
+            ObjectKind::Group => "group",
+        }
+    }
+}
+
+/// One user, group, contact or OU, read from a municipality's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryObject {
+    pub kind: ObjectKind,
+    #[serde(rename = "distinguishedName")]
+    pub dn: Dn,
+    #[serde(rename = "objectGUID")]
+    pub guid: ObjectGuid,
+    #[serde(rename = "objectSid", default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Sid>,
+    #[serde(rename = "sAMAccountName", default, skip_serializing_if = "Option::is_none")]
+    pub sam_account_name: Option<String>,
+    #[serde(rename = "userPrincipalName", default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    #[serde(rename = "cn", default, skip_serializing_if = "Option::is_none")]
+    pub cn: Option<String>,
+    #[serde(rename = "givenName", default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(rename = "sn", default, skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
+    #[serde(rename = "displayName", default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(rename = "mail", default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<String>,
+    #[serde(rename = "proxyAddresses", default, skip_serializing_if = "Vec::is_empty")]
+    pub proxy_addresses: Vec<String>,
+    #[serde(rename = "department", default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(rename = "company", default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(rename = "title", default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(rename = "description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "employeeID", default, skip_serializing_if = "Option::is_none")]
+    pub employee_id: Option<String>,
+    #[serde(rename = "employeeNumber", default, skip_serializing_if = "Option::is_none")]
+    pub employee_number: Option<String>,
+    #[serde(rename = "manager", default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<Dn>,
+    #[serde(rename = "memberOf", default, skip_serializing_if = "Vec::is_empty")]
+    pub member_of: Vec<Dn>,
+    #[serde(rename = "member", default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Dn>,
+    #[serde(rename = "userAccountControl", default, skip_serializing_if = "Option::is_none")]
+    pub user_account_control: Option<UserAccountControl>,
+    #[serde(rename = "accountExpires", default, skip_serializing_if = "Option::is_none")]
+    pub account_expires: Option<AdTime>,
+    #[serde(rename = "lastLogonTimestamp", default, skip_serializing_if = "Option::is_none")]
+    pub last_logon_timestamp: Option<AdTime>,
+    #[serde(rename = "pwdLastSet", default, skip_serializing_if = "Option::is_none")]
+    pub pwd_last_set: Option<AdTime>,
+    #[serde(rename = "whenCreated", default, skip_serializing_if = "Option::is_none")]
+    pub when_created: Option<AdTime>,
+    #[serde(rename = "whenChanged", default, skip_serializing_if = "Option::is_none")]
+    pub when_changed: Option<AdTime>,
+    #[serde(rename = "groupType", default, skip_serializing_if = "Option::is_none")]
+    pub group_type: Option<GroupType>,
+    #[serde(rename = "isCriticalSystemObject", default, skip_serializing_if = "std::ops::Not::not")]
+    pub critical_system_object: bool,
+    /// `extensionAttribute1` to `extensionAttribute15`, keyed by their number.
+    #[serde(rename = "extensionAttributes", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extension_attributes: BTreeMap<u8, String>,
+}
+
+impl DirectoryObject {
+    /// An object with only its identity set; the converter fills in the rest.
+    pub fn new(kind: ObjectKind, dn: Dn, guid: ObjectGuid) -> DirectoryObject {
+        DirectoryObject {
+            kind,
+            dn,
+            guid,
+            sid: None,
+            sam_account_name: None,
+            user_principal_name: None,
+            cn: None,
+            given_name: None,
+            surname: None,
+            display_name: None,
+            mail: None,
+            proxy_addresses: Vec::new(),
+            department: None,
+            company: None,
+            title: None,
+            description: None,
+            employee_id: None,
+            employee_number: None,
+            manager: None,
+            member_of: Vec::new(),
+            members: Vec::new(),
+            user_account_control: None,
+            account_expires: None,
+            last_logon_timestamp: None,
+            pwd_last_set: None,
+            when_created: None,
+            when_changed: None,
+            group_type: None,
+            critical_system_object: false,
+            extension_attributes: BTreeMap::new(),
+        }
+    }
+
+    /// True for the groups and accounts AD creates itself (Administrators, Domain Users,
+    /// krbtgt ...): they are read, so the snapshot is faithful, but never migrated.
+    pub fn is_builtin(&self) -> bool {
+        self.critical_system_object
+            || self.sid.as_ref().is_some_and(Sid::is_builtin_domain)
+            || self.group_type.and_then(GroupType::scope) == Some(super::uac::GroupScope::Builtin)
+    }
+}

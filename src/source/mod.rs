@@ -1,0 +1,238 @@
+//! Reading each municipality's directory into a snapshot: live over LDAP or from an LDIF
+//! export, all municipalities at once.
+//!
+//! Readers only read: [`ldap`] and [`ldif`] produce raw entries, [`crate::model::convert`]
+//! types them, and one writer thread puts them into the state. The writer is single because
+//! SQLite has one writer at a time; the readers run concurrently (one task per municipality)
+//! and hand over bounded batches, so memory stays flat however large the directory is.
+//! Each municipality's snapshot succeeds or fails on its own: a failed read leaves no partial
+//! snapshot, and the previous one stays the latest.
+
+pub mod ldap;
+pub mod ldif;
+pub mod range;
+
+use crate::config::secret::SecretError;
+use crate::config::{SourceConfig, SourceKind};
+use crate::model::RawEntry;
+use crate::model::convert::{ConvertError, convert};
+use crate::state::{SnapshotId, SnapshotSummary, State, StateError};
+use crate::model::DirectoryObject;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use tokio::sync::{mpsc, oneshot};
+
+/// Why reading a source failed. Each variant is one line that names the place.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot reach {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("TLS with {url} failed: {reason}")]
+    Tls { url: String, reason: String },
+    #[error("{url} refused the bind as {bind_dn:?}: {meaning} (LDAP result {code})")]
+    Bind { url: String, bind_dn: String, code: u32, meaning: String },
+    #[error("{url}: base DN {base:?} does not exist on the server ({detail})")]
+    NoSuchBase { url: String, base: String, detail: String },
+    #[error("{url}: search under {base:?} failed: {reason}")]
+    Search { url: String, base: String, reason: String },
+    #[error("{url}: {reason}")]
+    Protocol { url: String, reason: String },
+    #[error("{0}")]
+    Secret(#[from] SecretError),
+    #[error("{}:{line}: {reason}", path.display())]
+    Ldif { path: PathBuf, line: usize, reason: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{origin}: {error}")]
+    Convert { origin: String, error: ConvertError },
+    #[error("{0}")]
+    State(#[from] StateError),
+    #[error("the reader stopped unexpectedly: {0}")]
+    Internal(String),
+}
+
+/// The outcome for one municipality.
+#[derive(Debug)]
+pub struct SourceOutcome {
+    pub municipality: String,
+    pub result: Result<SnapshotSummary, SourceError>,
+}
+
+/// Objects handed to the writer at a time: large enough to amortise a transaction,
+/// small enough that five readers in flight stay well under a few MB.
+const BATCH: usize = 2000;
+
+/// Reads the given sources concurrently, each into a new snapshot.
+pub fn discover(state: State, sources: &[&SourceConfig], progress: bool) -> Result<Vec<SourceOutcome>, SourceError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SourceError::Internal(format!("cannot start the async runtime: {e}")))?;
+    let (tx, rx) = mpsc::channel::<WriterMsg>(8);
+    let writer = std::thread::spawn(move || run_writer(state, rx));
+    let bars = MultiProgress::new();
+    if !progress {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let outcomes = runtime.block_on(async {
+        let tasks: Vec<_> = sources
+            .iter()
+            .map(|src| {
+                let bar = bars.add(ProgressBar::no_length());
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix:>12} {spinner} {human_pos:>9} entries {per_sec:>14} {elapsed:>4} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(src.name.clone());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                let src = (*src).clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = read_source(&src, &tx, &bar).await;
+                    match &result {
+                        Ok(s) => bar.finish_with_message(format!("done: {} users, {} groups", s.users, s.groups)),
+                        Err(_) => bar.abandon_with_message("failed"),
+                    }
+                    SourceOutcome { municipality: src.name, result }
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.map_err(|e| SourceError::Internal(e.to_string()))?);
+        }
+        Ok::<_, SourceError>(outcomes)
+    });
+    drop(tx);
+    writer.join().map_err(|_| SourceError::Internal("the state writer stopped".into()))?;
+    outcomes
+}
+
+/// A text that says where a snapshot came from.
+pub fn describe(src: &SourceConfig) -> String {
+    match &src.kind {
+        SourceKind::Ldap(l) => format!("{} base={}", l.url, l.base_dn),
+        SourceKind::Ldif(p) => format!("ldif:{}", p.display()),
+    }
+}
+
+async fn read_source(src: &SourceConfig, tx: &mpsc::Sender<WriterMsg>, bar: &ProgressBar) -> Result<SnapshotSummary, SourceError> {
+    let id = ask(tx, |reply| WriterMsg::Begin { municipality: src.name.clone(), source: describe(src), reply }).await?;
+    let read = async {
+        let mut entries = EntrySource::open(&src.kind).await?;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut skipped = 0u64;
+        while let Some(raw) = entries.next_entry().await? {
+            bar.inc(1);
+            match convert(&raw).map_err(|error| SourceError::Convert { origin: describe(src), error })? {
+                Some(obj) => batch.push(obj),
+                None => skipped += 1,
+            }
+            if batch.len() == BATCH {
+                send(tx, WriterMsg::Objects { id, objects: std::mem::replace(&mut batch, Vec::with_capacity(BATCH)) }).await?;
+            }
+        }
+        send(tx, WriterMsg::Objects { id, objects: batch }).await?;
+        ask(tx, |reply| WriterMsg::Finish { id, skipped, reply }).await
+    };
+    let result = read.await;
+    if result.is_err() {
+        send(tx, WriterMsg::Abort { id }).await?;
+    }
+    result
+}
+
+/// Where raw entries come from: an LDAP stream, or an LDIF file parsed on a blocking thread.
+enum EntrySource {
+    Ldap(Box<ldap::LdapReader>),
+    Ldif(mpsc::Receiver<Result<RawEntry, SourceError>>),
+}
+
+impl EntrySource {
+    async fn open(kind: &SourceKind) -> Result<EntrySource, SourceError> {
+        match kind {
+            SourceKind::Ldap(cfg) => Ok(EntrySource::Ldap(Box::new(ldap::LdapReader::open(cfg).await?))),
+            SourceKind::Ldif(path) => {
+                let file = std::fs::File::open(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+                let (tx, rx) = mpsc::channel(BATCH);
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || read_ldif(&path, file, &tx));
+                Ok(EntrySource::Ldif(rx))
+            }
+        }
+    }
+
+    async fn next_entry(&mut self) -> Result<Option<RawEntry>, SourceError> {
+        match self {
+            EntrySource::Ldap(reader) => reader.next_entry().await,
+            EntrySource::Ldif(rx) => rx.recv().await.transpose(),
+        }
+    }
+}
+
+fn read_ldif(path: &Path, file: std::fs::File, tx: &mpsc::Sender<Result<RawEntry, SourceError>>) {
+    let reader = ldif::LdifReader::new(std::io::BufReader::with_capacity(1 << 16, file));
+    for item in reader {
+        let item = item.map_err(|e| SourceError::Ldif { path: path.to_path_buf(), line: e.line, reason: e.reason });
+        let stop = item.is_err();
+        if tx.blocking_send(item).is_err() || stop {
+            return;
+        }
+    }
+}
+
+enum WriterMsg {
+    Begin { municipality: String, source: String, reply: oneshot::Sender<Result<SnapshotId, StateError>> },
+    Objects { id: SnapshotId, objects: Vec<DirectoryObject> },
+    Finish { id: SnapshotId, skipped: u64, reply: oneshot::Sender<Result<SnapshotSummary, StateError>> },
+    Abort { id: SnapshotId },
+}
+
+async fn send(tx: &mpsc::Sender<WriterMsg>, msg: WriterMsg) -> Result<(), SourceError> {
+    tx.send(msg).await.map_err(|_| SourceError::Internal("the state writer stopped".into()))
+}
+
+async fn ask<T>(
+    tx: &mpsc::Sender<WriterMsg>,
+    msg: impl FnOnce(oneshot::Sender<Result<T, StateError>>) -> WriterMsg,
+) -> Result<T, SourceError> {
+    let (reply, answer) = oneshot::channel();
+    send(tx, msg(reply)).await?;
+    Ok(answer.await.map_err(|_| SourceError::Internal("the state writer stopped".into()))??)
+}
+
+/// The one thread that writes to SQLite. A failed batch poisons its snapshot: later batches
+/// are dropped and `Finish` answers with the first error.
+fn run_writer(mut state: State, mut rx: mpsc::Receiver<WriterMsg>) {
+    let mut failed: Vec<(SnapshotId, StateError)> = Vec::new();
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            WriterMsg::Begin { municipality, source, reply } => {
+                let _ = reply.send(state.begin_snapshot(&municipality, &source));
+            }
+            WriterMsg::Objects { id, objects } => {
+                if failed.iter().all(|(f, _)| *f != id) {
+                    if let Err(e) = state.add_objects(id, &objects) {
+                        failed.push((id, e));
+                    }
+                }
+            }
+            WriterMsg::Finish { id, skipped, reply } => {
+                let result = match failed.iter().position(|(f, _)| *f == id) {
+                    Some(i) => {
+                        let (_, e) = failed.swap_remove(i);
+                        state.abort_snapshot(id).and(Err(e))
+                    }
+                    None => state.finish_snapshot(id, skipped),
+                };
+                let _ = reply.send(result);
+            }
+            WriterMsg::Abort { id } => {
+                failed.retain(|(f, _)| *f != id);
+                if let Err(e) = state.abort_snapshot(id) {
+                    tracing::error!("{e}");
+                }
+            }
+        }
+    }
+}

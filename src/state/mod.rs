@@ -1,0 +1,103 @@
+//! The state: one embedded SQLite file that holds everything samla remembers between runs.
+//!
+//! One file, because an IT team must be able to copy, back up and inspect it (`sqlite3
+//! state/samla.db`) and because SQLite's transactions give crash safety for free: a snapshot
+//! is visible only once complete, and a process killed mid-write leaves nothing half-done.
+//! The schema is versioned with `PRAGMA user_version`; later stages add their tables as
+//! further migrations.
+
+pub mod snapshot;
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+
+pub use snapshot::{SnapshotId, SnapshotSummary};
+
+/// A state-file failure, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state file {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("state file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("cannot create the state folder {path}: {source}")]
+    Folder { path: PathBuf, source: std::io::Error },
+}
+
+/// Migrations in order; `PRAGMA user_version` counts how many have run.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE snapshots (
+    id            INTEGER PRIMARY KEY,
+    municipality  TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    status        TEXT NOT NULL CHECK (status IN ('writing', 'complete')),
+    users         INTEGER NOT NULL DEFAULT 0,
+    groups        INTEGER NOT NULL DEFAULT 0,
+    contacts      INTEGER NOT NULL DEFAULT 0,
+    ous           INTEGER NOT NULL DEFAULT 0,
+    memberships   INTEGER NOT NULL DEFAULT 0,
+    skipped       INTEGER NOT NULL DEFAULT 0,
+    content_hash  TEXT
+);
+CREATE INDEX snapshots_by_municipality ON snapshots (municipality, status, id);
+CREATE TABLE snapshot_objects (
+    snapshot_id  INTEGER NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    guid         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    dn           TEXT NOT NULL,
+    data         TEXT NOT NULL,
+    PRIMARY KEY (snapshot_id, guid)
+) WITHOUT ROWID;
+"];
+
+/// An open state file.
+pub struct State {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+impl State {
+    /// Opens (creating if needed) the state file, runs pending migrations, and removes any
+    /// snapshot a killed process left half-written.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Folder { path: dir.to_path_buf(), source })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StateError::Sqlite { path: path.to_path_buf(), source })?;
+        let mut state = State { conn, path: path.to_path_buf() };
+        state.configure()?;
+        state.migrate()?;
+        state.discard_unfinished()?;
+        Ok(state)
+    }
+
+    pub(crate) fn err(&self, source: rusqlite::Error) -> StateError {
+        StateError::Sqlite { path: self.path.clone(), source }
+    }
+
+    fn configure(&self) -> Result<(), StateError> {
+        self.conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let version: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        if version > MIGRATIONS.len() {
+            return Err(StateError::Invalid {
+                path: self.path.clone(),
+                message: format!("schema version {version} is newer than this samla knows ({}); upgrade samla", MIGRATIONS.len()),
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction().map_err(|e| StateError::Sqlite { path: self.path.clone(), source: e })?;
+            tx.execute_batch(sql).map_err(|e| StateError::Sqlite { path: self.path.clone(), source: e })?;
+            tx.pragma_update(None, "user_version", i + 1)
+                .map_err(|e| StateError::Sqlite { path: self.path.clone(), source: e })?;
+            tx.commit().map_err(|e| StateError::Sqlite { path: self.path.clone(), source: e })?;
+        }
+        Ok(())
+    }
+}

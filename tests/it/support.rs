@@ -1,0 +1,86 @@
+//! Shared helpers: the samla binary, the real servers' coordinates, temporary projects.
+
+use std::path::{Path, PathBuf};
+
+/// The five municipalities of the sample estate, in order (DC i of Samba is 127.0.0.(i+1)).
+pub const IDS: [&str; 5] = ["bjuv", "klippan", "perstorp", "astorp", "orkelljunga"];
+
+pub fn samla() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("samla").unwrap();
+    cmd.env_remove("SAMLA_CONFIG").env_remove("SAMLA_LOG");
+    cmd
+}
+
+/// An environment variable that tests/run.sh exports. Server tests fail loudly without
+/// them: a test that silently skips could never fail.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: tests against real LDAP servers need them running; use `bash tests/run.sh`")
+    })
+}
+
+pub fn estate_dir(flavor: &str) -> PathBuf {
+    PathBuf::from(env("SAMLA_TEST_ESTATE_DIR")).join(flavor)
+}
+
+/// A temporary project folder with a samla.toml made of `sources` (TOML `[[source]]` tables).
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new(sources: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("samla.toml"), format!("[state]\npath = \"state/samla.db\"\n\n{sources}")).unwrap();
+        Project { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("samla.toml")
+    }
+
+    /// `samla -c <project>/samla.toml ARGS`.
+    pub fn samla(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = samla();
+        cmd.arg("-c").arg(self.config()).args(args);
+        cmd
+    }
+
+    /// Writes a secret into a file of the project and returns its path.
+    pub fn secret_file(&self, name: &str, value: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        path
+    }
+
+    /// Runs `samla discover --json ARGS` and returns the parsed output and exit status.
+    pub fn discover(&self, args: &[&str]) -> (serde_json::Value, std::process::Output) {
+        let out = self.samla(&["discover", "--json"]).args(args).output().unwrap();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (json, out)
+    }
+
+    /// All objects of the newest snapshot of `municipality`.
+    pub fn snapshot(&self, municipality: &str) -> Vec<samla::model::DirectoryObject> {
+        let state = samla::state::State::open(&self.path().join("state/samla.db")).unwrap();
+        let id = state.latest_snapshot_id(municipality).unwrap().unwrap_or_else(|| panic!("no snapshot of {municipality}"));
+        state.snapshot_objects(id).unwrap()
+    }
+}
+
+/// The objects an LDIF file holds, through samla's own reader and converter.
+pub fn objects_of_ldif(path: &Path) -> Vec<samla::model::DirectoryObject> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    samla::source::ldif::LdifReader::new(file)
+        .map(|e| e.unwrap())
+        .filter_map(|raw| samla::model::convert::convert(&raw).unwrap())
+        .collect()
+}
+
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
