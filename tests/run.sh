@@ -8,7 +8,7 @@
 # `cargo test --all-targets "$@"`, and always stops the servers on the way out (success, failure,
 # Ctrl-C). The exit code is cargo test's. Rust (cargo) must already be installed.
 #
-# Environment exported to the tests (the integration tests skip server tests without SAMLA_TEST_SERVERS):
+# Environment exported to the tests (the integration tests read these):
 #   SAMLA_TEST_SERVERS=1
 #   SAMLA_TEST_SLAPD_URL=ldap://127.0.0.1:3890          one slapd, suffix dc=<id>,dc=test per municipality
 #   SAMLA_TEST_SLAPD_LDAPS_URL=ldaps://127.0.0.1:6360    (StartTLS on the plain URL works too)
@@ -27,6 +27,10 @@
 # default ${TMPDIR:-/tmp}/samla-test), SAMLA_TEST_ESTATE_DIR (if set, load the LDIFs already there
 # instead of generating them).
 # Concurrent runs on one machine wait for each other (flock): they share ports.
+# Measured (shared 2-core Debian 12, 2026-11, packages present, build warm): slapd up 0.3 s, Samba up
+# 14-43 s (idle vs. busy machine), estate generation 0.5 s, loading both (in parallel) 16-21 s,
+# whole script ~1.5-2.5 min with the tests. At --scale 5 (35,700 entries) loading took slapd 7 s,
+# Samba 75 s (~480 adds/s over five DCs), so Samba would need ~35 min for a million: keep CI at 1.0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=tests/directory

@@ -16,17 +16,28 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     let estate_dir = dir.join("estate");
     let written = estate::write_all(&EstateOptions::default(), Flavor::Ldifde, &estate_dir)
         .map_err(|e| Failure::work(format!("{}: {e}", estate_dir.display())))?;
-    let mut toml = String::from("# Written by `samla demo`: the bundled sample estate as ldifde exports.\n[state]\npath = \"state/samla.db\"\n");
+    let mut toml = String::from(
+        "# Written by `samla demo`: the bundled sample estate as ldifde exports.\n[state]\npath = \"state/samla.db\"\n",
+    );
     for (spec, (path, _)) in estate::municipalities().iter().zip(&written) {
         let file = path.strip_prefix(dir).unwrap_or(path);
-        let _ = write!(toml, "\n[[source]]\nname = \"{}\"\ndisplay_name = \"{}\"\nldif = \"{}\"\n", spec.id, spec.display_name, file.display());
+        let _ = write!(
+            toml,
+            "\n[[source]]\nname = \"{}\"\ndisplay_name = \"{}\"\nldif = \"{}\"\n",
+            spec.id,
+            spec.display_name,
+            file.display()
+        );
     }
     let config_path = dir.join("samla.toml");
     std::fs::write(&config_path, toml).map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
     let config = Config::load(&config_path).map_err(Failure::usage)?;
 
     if !json {
-        println!("samla demo: five municipalities' directories, read from their ldifde exports in {}\n", estate_dir.display());
+        println!(
+            "samla demo: five municipalities' directories, read from their ldifde exports in {}\n",
+            estate_dir.display()
+        );
     }
     let outcomes = run_discover(&config, &[], progress)?;
     print_outcomes(&outcomes, json)?;
@@ -40,7 +51,11 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
         println!("\n{}", Overview::of(&objects).render(&outcome.municipality));
     }
     if !json {
-        println!("\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.", config.state_path.display(), config_path.display());
+        println!(
+            "\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.",
+            config.state_path.display(),
+            config_path.display()
+        );
     }
     Ok(())
 }

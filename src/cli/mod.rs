@@ -17,7 +17,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "samla", version, about = "Consolidate municipalities' Active Directories into one shared directory and one Microsoft 365 tenant")]
+#[command(
+    name = "samla",
+    version,
+    about = "Consolidate municipalities' Active Directories into one shared directory and one Microsoft 365 tenant"
+)]
 struct Cli {
     /// The project's configuration file.
     #[arg(long, short, global = true, default_value = "samla.toml", env = "SAMLA_CONFIG")]
@@ -121,11 +125,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let config = Config::load(&cli.config).map_err(Failure::usage)?;
             let state = State::open(&config.state_path).map_err(Failure::work)?;
             let list = state.snapshots().map_err(Failure::work)?;
-            if cli.json {
-                print_json(&list)
-            } else {
-                print_snapshot_table(&list.iter().collect::<Vec<_>>())
-            }
+            if cli.json { print_json(&list) } else { print_snapshot_table(&list.iter().collect::<Vec<_>>()) }
         }
         Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
         Command::Demo { dir } => demo::run(&dir, progress, cli.json),
@@ -136,10 +136,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let written = crate::estate::write_all(&EstateOptions { seed, scale }, flavor, &out)
                 .map_err(|e| Failure::work(format!("{}: {e}", out.display())))?;
             if cli.json {
-                print_json(&written.iter().map(|(p, c)| serde_json::json!({"file": p, "counts": c})).collect::<Vec<_>>())
+                print_json(
+                    &written.iter().map(|(p, c)| serde_json::json!({"file": p, "counts": c})).collect::<Vec<_>>(),
+                )
             } else {
                 for (path, counts) in written {
-                    println!("{}: {} users, {} groups, {} contacts", path.display(), counts.users, counts.groups, counts.contacts);
+                    println!(
+                        "{}: {} users, {} groups, {} contacts",
+                        path.display(),
+                        counts.users,
+                        counts.groups,
+                        counts.contacts
+                    );
                 }
                 Ok(())
             }

@@ -130,7 +130,8 @@ fn yes() -> bool {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
         Config::parse(file, &text)
     }
 
@@ -153,7 +154,10 @@ impl Config {
             let src = spanned.into_inner();
             let name = src.name.get_ref().clone();
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                return Err(at(src.name.span(), format!("source name {name:?} must be lower-case ASCII letters, digits and '-'")));
+                return Err(at(
+                    src.name.span(),
+                    format!("source name {name:?} must be lower-case ASCII letters, digits and '-'"),
+                ));
             }
             if sources.iter().any(|s| s.name == name) {
                 return Err(at(src.name.span(), format!("source {name:?} is defined twice")));
@@ -161,8 +165,12 @@ impl Config {
             let kind = match (src.ldap, src.ldif) {
                 (Some(ldap), None) => SourceKind::Ldap(validate_ldap(ldap, &at, &resolve)?),
                 (None, Some(path)) => SourceKind::Ldif(resolve(path)),
-                (Some(_), Some(_)) => return Err(at(span, format!("source {name:?} has both `ldap` and `ldif`; give one"))),
-                (None, None) => return Err(at(span, format!("source {name:?} needs an `ldap` table or an `ldif` file"))),
+                (Some(_), Some(_)) => {
+                    return Err(at(span, format!("source {name:?} has both `ldap` and `ldif`; give one")));
+                }
+                (None, None) => {
+                    return Err(at(span, format!("source {name:?} needs an `ldap` table or an `ldif` file")));
+                }
             };
             sources.push(SourceConfig { display_name: src.display_name.unwrap_or_else(|| name.clone()), name, kind });
         }
@@ -173,7 +181,11 @@ impl Config {
     pub fn select(&self, names: &[String]) -> Result<Vec<&SourceConfig>, String> {
         if let Some(unknown) = names.iter().find(|n| !self.sources.iter().any(|s| &s.name == *n)) {
             let known: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
-            return Err(format!("no source named {unknown:?} in {} (known: {})", self.file.display(), known.join(", ")));
+            return Err(format!(
+                "no source named {unknown:?} in {} (known: {})",
+                self.file.display(),
+                known.join(", ")
+            ));
         }
         Ok(self.sources.iter().filter(|s| names.is_empty() || names.contains(&s.name)).collect())
     }
@@ -301,7 +313,9 @@ ldif = "exports/klippan.ldf"
     #[test]
     fn plain_ldap_only_to_loopback() {
         let src = |url: &str, extra: &str| {
-            format!("[[source]]\nname = \"a\"\nldap = {{ url = \"{url}\", tls = \"plain\", base_dn = \"DC=a\", bind_dn = \"x\", password_env = \"P\"{extra} }}\n")
+            format!(
+                "[[source]]\nname = \"a\"\nldap = {{ url = \"{url}\", tls = \"plain\", base_dn = \"DC=a\", bind_dn = \"x\", password_env = \"P\"{extra} }}\n"
+            )
         };
         let e = err(&src("ldap://dc.bjuv.se", ""));
         assert!(e.starts_with("/p/samla.toml:3:"), "{e}");
@@ -314,7 +328,10 @@ ldif = "exports/klippan.ldf"
     #[test]
     fn other_mistakes() {
         assert!(err("[[source]]\nname = \"a\"\n").contains("needs an `ldap` table or an `ldif` file"));
-        assert!(err("[[source]]\nname = \"a\"\nldif = \"x\"\n[[source]]\nname = \"a\"\nldif = \"y\"\n").contains(":5:8: source \"a\" is defined twice"));
+        assert!(
+            err("[[source]]\nname = \"a\"\nldif = \"x\"\n[[source]]\nname = \"a\"\nldif = \"y\"\n")
+                .contains(":5:8: source \"a\" is defined twice")
+        );
         assert!(err("[[source]]\nname = \"Bjuv\"\nldif = \"x\"\n").contains("lower-case"));
         let big_page = "[[source]]\nname = \"a\"\nldap = { url = \"ldaps://h\", base_dn = \"DC=a\", bind_dn = \"x\", password_env = \"P\", page_size = 5000 }\n";
         assert!(err(big_page).contains("page_size must be"));

@@ -63,7 +63,8 @@ impl SecretSource {
                 Err(_) => Err(SecretError::EnvMissing(var.clone())),
             },
             SecretSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| SecretError::File { path: path.clone(), source })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| SecretError::File { path: path.clone(), source })?;
                 let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
                 if first.is_empty() {
                     return Err(SecretError::FileEmpty(path.clone()));

@@ -98,7 +98,11 @@ impl GroupDef {
     }
 
     /// The direct user members in index order, each once even when sets overlap.
-    pub(crate) fn for_each_user(&self, plan: &Plan, mut f: impl FnMut(u64) -> std::io::Result<()>) -> std::io::Result<()> {
+    pub(crate) fn for_each_user(
+        &self,
+        plan: &Plan,
+        mut f: impl FnMut(u64) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         for (i, set) in self.users.iter().enumerate() {
             for idx in set.range.clone() {
                 if set.contains(plan, idx) && !self.users[..i].iter().any(|s| s.contains(plan, idx)) {
@@ -243,8 +247,16 @@ pub(crate) fn build(plan: &Plan) -> Vec<GroupDef> {
         "Viva",
         vec![UserSet::all(unit_range("Individ- och familjeomsorg")), chance(unit_range("Ekonomi"), "viva", 200)],
     );
-    role(&mut b, "Procapita", vec![UserSet::all(unit_range("LSS")), chance(unit_range("Äldreboende"), "procapita", 400)]);
-    role(&mut b, "Heroma", vec![UserSet::all(unit_range("HR")), UserSet { range: staff.clone(), filter: Filter::Heads }]);
+    role(
+        &mut b,
+        "Procapita",
+        vec![UserSet::all(unit_range("LSS")), chance(unit_range("Äldreboende"), "procapita", 400)],
+    );
+    role(
+        &mut b,
+        "Heroma",
+        vec![UserSet::all(unit_range("HR")), UserSet { range: staff.clone(), filter: Filter::Heads }],
+    );
     role(
         &mut b,
         "Ekonomisystem",

@@ -83,9 +83,10 @@
 //!   `lastLogonTimestamp`, `pwdLastSet`, `primaryGroupID`, `sAMAccountType`,
 //!   `isCriticalSystemObject`, no built-ins and no `CN=Users`/`CN=Builtin` entries (Samba has
 //!   its own). `userAccountControl` is 514 for disabled accounts and 544
-//!   (NORMAL_ACCOUNT|PASSWD_NOTREQD) otherwise, since no password is set. No
-//!   `extensionAttribute1-15` either: they belong to the Exchange schema extension, which a
-//!   freshly provisioned Samba does not have.
+//!   (NORMAL_ACCOUNT|PASSWD_NOTREQD) otherwise, since no password is set.
+//!   `extensionAttribute1`, `2` and `15` are written as in the other flavours: they belong to
+//!   the Exchange schema extension, which hybrid municipal ADs have and a freshly provisioned
+//!   Samba does not, so the DC needs that extension first (`tests/directory/samba.sh` adds it).
 //!
 //! ## Exactly what the slapd flavour uses (for the schema owner)
 //!

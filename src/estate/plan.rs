@@ -16,10 +16,10 @@
 use super::clock::{self, DAY, REFERENCE_UNIX};
 use super::names::{self, GIVEN, Pool, SURNAMES};
 use super::rng::{Permutation, SplitMix64, derive, keyed_chance, tag};
-use std::collections::hash_map::Entry;
 use super::{EstateOptions, Flavor, MunicipalitySpec};
 use crate::model::dn::escape_value;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt::Write as _;
 use std::ops::Range;
 
@@ -136,7 +136,12 @@ const TEK: AdminDef = AdminDef {
             titles: &["Parkarbetare", "Arbetsledare", "Maskinförare"],
         },
         UnitDef { name: "VA", weight: 30, head_title: "VA-chef", titles: &["Drifttekniker VA", "VA-ingenjör"] },
-        UnitDef { name: "Fastighet", weight: 30, head_title: "Fastighetschef", titles: &["Fastighetsskötare", "Förvaltare"] },
+        UnitDef {
+            name: "Fastighet",
+            weight: 30,
+            head_title: "Fastighetschef",
+            titles: &["Fastighetsskötare", "Förvaltare"],
+        },
         UnitDef {
             name: "Kost och lokalvård",
             weight: 50,
@@ -266,7 +271,14 @@ pub(crate) const SPECIALS: &[Special] = &[
         surname_first: false,
         employee_id: Some("29000001"),
     },
-    Special { munis: &["perstorp"], given: "Seán", sn: "O'Brien", display: None, surname_first: false, employee_id: None },
+    Special {
+        munis: &["perstorp"],
+        given: "Seán",
+        sn: "O'Brien",
+        display: None,
+        surname_first: false,
+        employee_id: None,
+    },
     Special {
         munis: &["bjuv"],
         given: "Anna-Karin",
@@ -275,9 +287,25 @@ pub(crate) const SPECIALS: &[Special] = &[
         surname_first: false,
         employee_id: None,
     },
-    Special { munis: &["klippan"], given: "Łukasz", sn: "Nguyễn", display: None, surname_first: false, employee_id: None },
-    Special { munis: &["astorp"], given: "José", sn: "Çelik", display: None, surname_first: false, employee_id: None },
-    Special { munis: &["orkelljunga"], given: "Zoë", sn: "Müller", display: None, surname_first: false, employee_id: None },
+    Special {
+        munis: &["klippan"],
+        given: "Łukasz",
+        sn: "Nguyễn",
+        display: None,
+        surname_first: false,
+        employee_id: None,
+    },
+    Special {
+        munis: &["astorp"], given: "José", sn: "Çelik", display: None, surname_first: false, employee_id: None
+    },
+    Special {
+        munis: &["orkelljunga"],
+        given: "Zoë",
+        sn: "Müller",
+        display: None,
+        surname_first: false,
+        employee_id: None,
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,7 +397,9 @@ impl Person {
 pub(crate) struct NameCounter {
     scope: Range<u64>,
     next: u64,
-    counts: HashMap<(&'static str, &'static str), u64>,
+    /// Keyed by the folded `given.surname`, so `Jonsson` and `Jönsson` count as one name (they
+    /// would share a mail address, and accent-blind comparisons would call their CNs equal).
+    counts: HashMap<String, u64>,
 }
 
 /// What a DN reference needs: the account's kind, CN and DN.
@@ -687,7 +717,12 @@ impl Plan {
 
     /// Number of account indices (the built-in Administrator, when present, is the last).
     pub(crate) fn n_accounts(&self) -> u64 {
-        self.n_staff + self.n_students + self.n_admin() + self.n_service + self.n_resource + u64::from(self.has_builtins())
+        self.n_staff
+            + self.n_students
+            + self.n_admin()
+            + self.n_service
+            + self.n_resource
+            + u64::from(self.has_builtins())
     }
 
     pub(crate) fn students(&self) -> Range<u64> {
@@ -800,7 +835,8 @@ impl Plan {
             c.counts.clear();
             for (at, s) in &self.specials {
                 if accounts && scope.contains(at) {
-                    *c.counts.entry((s.given, s.sn)).or_insert(0) += 1;
+                    let p = Person { given: s.given, sn: s.sn, special: None };
+                    *c.counts.entry(p.mail_local(0)).or_insert(0) += 1;
                 }
             }
         }
@@ -808,7 +844,7 @@ impl Plan {
             if p.special.is_some() {
                 return 0;
             }
-            match c.counts.entry((p.given, p.sn)) {
+            match c.counts.entry(p.mail_local(0)) {
                 Entry::Occupied(mut e) => {
                     let k = *e.get();
                     *e.get_mut() += 1;
@@ -1044,7 +1080,8 @@ impl Plan {
                     rec.telephone = Some(self.phone(&mut r));
                 }
                 if r.chance(400) {
-                    rec.mobile = Some(format!("07{}-{:03} {:02} {:02}", r.below(10), r.below(1000), r.below(100), r.below(100)));
+                    rec.mobile =
+                        Some(format!("07{}-{:03} {:02} {:02}", r.below(10), r.below(1000), r.below(100), r.below(100)));
                 }
                 if muni.cost_centre_in_extension_attribute1 {
                     rec.ext.push((1, unit.cost_centre.clone()));
@@ -1138,7 +1175,14 @@ impl Plan {
 
     /// Times and flags of activity: `stale_permille` of the enabled accounts have not logged on
     /// for over a year, `never_permille` never logged on at all.
-    fn activity(&self, r: &mut SplitMix64, rec: &mut UserRecord, disabled: bool, stale_permille: u64, never_permille: u64) {
+    fn activity(
+        &self,
+        r: &mut SplitMix64,
+        rec: &mut UserRecord,
+        disabled: bool,
+        stale_permille: u64,
+        never_permille: u64,
+    ) {
         let ref_t = REFERENCE_UNIX;
         let created = rec.created.min(ref_t - DAY);
         let roll = r.below(1000);
@@ -1196,7 +1240,8 @@ impl Plan {
         if k > 0 {
             let _ = write!(cn, " {}", k + 1);
         }
-        let telephone = r.chance(500).then(|| format!("010-{:03} {:02} {:02}", r.below(1000), r.below(100), r.below(100)));
+        let telephone =
+            r.chance(500).then(|| format!("010-{:03} {:02} {:02}", r.below(1000), r.below(100), r.below(100)));
         ContactRecord {
             dn: format!("CN={},{}", escape_value(&cn), self.dn_contacts),
             cn,
@@ -1211,7 +1256,6 @@ impl Plan {
             changed,
         }
     }
-
 
     /// Binary SID `S-1-5-21-a-b-c-rid`.
     pub(crate) fn domain_sid(&self, rid: u32) -> Vec<u8> {

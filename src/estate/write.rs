@@ -249,10 +249,8 @@ impl Emitter<'_, '_> {
         for p in &rec.proxies {
             self.w.attr("proxyAddresses", p)?;
         }
-        if flavor != Flavor::Samba {
-            for (n, v) in &rec.ext {
-                self.w.attr(&format!("extensionAttribute{n}"), v)?;
-            }
+        for (n, v) in &rec.ext {
+            self.w.attr(&format!("extensionAttribute{n}"), v)?;
         }
         self.w.attr("sAMAccountName", &id.sam)?;
         if !rec.upn.is_empty() {

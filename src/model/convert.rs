@@ -71,11 +71,8 @@ pub struct ConvertError {
 /// Converts one raw entry. Returns `Ok(None)` for entries samla does not read (computers,
 /// containers, the domain head), which a subtree search or an export also contains.
 pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> {
-    let fail = |attribute: &str, reason: String| ConvertError {
-        dn: raw.dn.clone(),
-        attribute: attribute.to_string(),
-        reason,
-    };
+    let fail =
+        |attribute: &str, reason: String| ConvertError { dn: raw.dn.clone(), attribute: attribute.to_string(), reason };
     let Some(kind) = kind_of(raw) else { return Ok(None) };
     let dn = Dn::parse(&raw.dn).map_err(|e| fail("distinguishedName", format!("offset {}: {}", e.offset, e.reason)))?;
     let guid_bytes = single(raw, "objectGUID").map_err(|r| fail("objectGUID", r))?;
@@ -88,7 +85,9 @@ pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> 
         let lower = name.to_ascii_lowercase();
         let field = Field { name, values, fail: &fail };
         match lower.as_str() {
-            "objectsid" => obj.sid = field.one_bytes()?.map(Sid::from_ad_bytes).transpose().map_err(|e| field.err(e))?,
+            "objectsid" => {
+                obj.sid = field.one_bytes()?.map(Sid::from_ad_bytes).transpose().map_err(|e| field.err(e))?
+            }
             "samaccountname" => obj.sam_account_name = field.text()?,
             "userprincipalname" => obj.user_principal_name = field.text()?,
             "cn" => obj.cn = field.text()?,
@@ -113,19 +112,27 @@ pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> 
             "pwdlastset" => obj.pwd_last_set = field.time(AdTime::from_filetime_text)?,
             "whencreated" => obj.when_created = field.time(AdTime::from_generalized)?,
             "whenchanged" => obj.when_changed = field.time(AdTime::from_generalized)?,
-            "iscriticalsystemobject" => obj.critical_system_object = field.text()?.is_some_and(|t| t.eq_ignore_ascii_case("TRUE")),
+            "iscriticalsystemobject" => {
+                obj.critical_system_object = field.text()?.is_some_and(|t| t.eq_ignore_ascii_case("TRUE"))
+            }
             other if other.contains(";range=") => {
                 return Err(field.err("a ranged value list was not completed by the reader"));
             }
             other => {
-                if let Some(n) = other.strip_prefix("extensionattribute").and_then(|n| n.parse::<u8>().ok()).filter(|n| (1..=15).contains(n)) {
-                    if let Some(v) = field.text()? {
-                        obj.extension_attributes.insert(n, v);
-                    }
+                let number = other.strip_prefix("extensionattribute").and_then(|n| n.parse::<u8>().ok());
+                if let Some(n) = number.filter(|n| (1..=15).contains(n))
+                    && let Some(v) = field.text()?
+                {
+                    obj.extension_attributes.insert(n, v);
                 }
             }
         }
     }
+    // Multi-valued attributes are sets: the order a server returns them in carries no
+    // meaning, so it must not change a snapshot's hash.
+    obj.members.sort_by_cached_key(Dn::key);
+    obj.member_of.sort_by_cached_key(Dn::key);
+    obj.proxy_addresses.sort();
     Ok(Some(obj))
 }
 
@@ -176,7 +183,8 @@ impl<F: Fn(&str, String) -> ConvertError> Field<'_, F> {
     }
 
     fn utf8(&self, bytes: &[u8]) -> Result<String, ConvertError> {
-        String::from_utf8(bytes.to_vec()).map_err(|e| self.err(format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
+        String::from_utf8(bytes.to_vec())
+            .map_err(|e| self.err(format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
     }
 
     fn text(&self) -> Result<Option<String>, ConvertError> {
@@ -219,7 +227,8 @@ mod tests {
         raw
     }
 
-    const GUID: &[u8] = &[0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
+    const GUID: &[u8] =
+        &[0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
 
     #[test]
     fn a_user_with_swedish_name_and_escaped_dn() {
@@ -255,6 +264,19 @@ mod tests {
     }
 
     #[test]
+    fn value_order_does_not_matter() {
+        let group = |members: [&[u8]; 3]| {
+            let mut attrs: Vec<(&str, &[u8])> = vec![("objectClass", b"group"), ("objectGUID", GUID)];
+            attrs.extend(members.iter().map(|m| ("member", *m)));
+            convert(&entry("CN=G,DC=x", &attrs)).unwrap().unwrap()
+        };
+        assert_eq!(
+            group([b"CN=b,DC=x", b"CN=A,DC=x", b"CN=c,DC=x"]),
+            group([b"CN=c,DC=x", b"CN=b,DC=x", b"CN=A,DC=x"])
+        );
+    }
+
+    #[test]
     fn computers_and_containers_are_not_read() {
         let pc = entry("CN=PC1,DC=x", &[("objectClass", b"user"), ("objectClass", b"computer"), ("objectGUID", GUID)]);
         assert_eq!(convert(&pc).unwrap(), None);
@@ -268,13 +290,18 @@ mod tests {
         let err = convert(&no_guid).unwrap_err();
         assert_eq!(err.dn, "CN=Ghost,DC=x");
         assert_eq!(err.attribute, "objectGUID");
-        let bad_uac = entry("CN=A,DC=x", &[("objectClass", b"user"), ("objectGUID", GUID), ("userAccountControl", b"lots")]);
-        assert_eq!(convert(&bad_uac).unwrap_err().to_string(), "CN=A,DC=x: userAccountControl: \"lots\" is not a number");
+        let bad_uac =
+            entry("CN=A,DC=x", &[("objectClass", b"user"), ("objectGUID", GUID), ("userAccountControl", b"lots")]);
+        assert_eq!(
+            convert(&bad_uac).unwrap_err().to_string(),
+            "CN=A,DC=x: userAccountControl: \"lots\" is not a number"
+        );
         let short_guid = entry("CN=A,DC=x", &[("objectClass", b"group"), ("objectGUID", b"abc")]);
         assert!(convert(&short_guid).unwrap_err().reason.contains("16 bytes"));
         let bad_member = entry("CN=G,DC=x", &[("objectClass", b"group"), ("objectGUID", GUID), ("member", b"CN=a,,")]);
         assert_eq!(convert(&bad_member).unwrap_err().attribute, "member");
-        let unfinished = entry("CN=G,DC=x", &[("objectClass", b"group"), ("objectGUID", GUID), ("member;range=0-1499", b"CN=a")]);
+        let unfinished =
+            entry("CN=G,DC=x", &[("objectClass", b"group"), ("objectGUID", GUID), ("member;range=0-1499", b"CN=a")]);
         assert!(convert(&unfinished).unwrap_err().reason.contains("ranged"));
     }
 }

@@ -78,10 +78,7 @@ impl Dn {
     pub fn is_within(&self, ancestor: &Dn) -> bool {
         let n = ancestor.rdns.len();
         self.rdns.len() >= n
-            && self.rdns[self.rdns.len() - n..]
-                .iter()
-                .zip(&ancestor.rdns)
-                .all(|(a, b)| rdn_key(a) == rdn_key(b))
+            && self.rdns[self.rdns.len() - n..].iter().zip(&ancestor.rdns).all(|(a, b)| rdn_key(a) == rdn_key(b))
     }
 
     /// The values of the `OU` RDNs from the top of the tree down to the leaf's container:
@@ -121,8 +118,7 @@ fn rdn_key(rdn: &Rdn) -> String {
 
 impl PartialEq for Dn {
     fn eq(&self, other: &Dn) -> bool {
-        self.rdns.len() == other.rdns.len()
-            && self.rdns.iter().zip(&other.rdns).all(|(a, b)| rdn_key(a) == rdn_key(b))
+        self.rdns.len() == other.rdns.len() && self.rdns.iter().zip(&other.rdns).all(|(a, b)| rdn_key(a) == rdn_key(b))
     }
 }
 impl Eq for Dn {}
@@ -286,7 +282,7 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let digits = self.pos - start - 1;
-        if digits == 0 || digits % 2 != 0 {
+        if digits == 0 || !digits.is_multiple_of(2) {
             return self.fail("a '#' value needs an even number of hex digits");
         }
         let value = self.input[start..self.pos].to_string();
@@ -311,7 +307,9 @@ impl Parser<'_> {
                                 .and_then(|p| u8::from_str_radix(p, 16).ok());
                             match byte {
                                 Some(byte) => out.push(byte),
-                                None => return self.fail("'\\' must be followed by two hex digits or a special character"),
+                                None => {
+                                    return self.fail("'\\' must be followed by two hex digits or a special character");
+                                }
                             }
                             self.pos += 2;
                         }

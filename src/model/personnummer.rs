@@ -37,7 +37,7 @@ fn luhn_ok(digits: &[u8]) -> bool {
             if d > 9 { d - 9 } else { d }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

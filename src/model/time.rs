@@ -56,7 +56,9 @@ impl AdTime {
     pub fn to_filetime(self) -> i64 {
         match self {
             AdTime::Never(_) => i64::MAX,
-            AdTime::At(t) => (t.timestamp() + EPOCH_DIFF_SECS) * 10_000_000 + i64::from(t.timestamp_subsec_nanos() / 100),
+            AdTime::At(t) => {
+                (t.timestamp() + EPOCH_DIFF_SECS) * 10_000_000 + i64::from(t.timestamp_subsec_nanos() / 100)
+            }
         }
     }
 

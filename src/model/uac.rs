@@ -101,7 +101,10 @@ mod tests {
     fn common_values() {
         assert!(!UserAccountControl(512).is_disabled());
         assert!(UserAccountControl(514).is_disabled());
-        assert_eq!(UserAccountControl(66050).flag_names(), ["ACCOUNTDISABLE", "NORMAL_ACCOUNT", "DONT_EXPIRE_PASSWORD"]);
+        assert_eq!(
+            UserAccountControl(66050).flag_names(),
+            ["ACCOUNTDISABLE", "NORMAL_ACCOUNT", "DONT_EXPIRE_PASSWORD"]
+        );
         assert!(UserAccountControl(4096).is_machine());
     }
 

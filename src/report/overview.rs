@@ -48,7 +48,11 @@ impl Overview {
                     let disabled = obj.user_account_control.is_some_and(|u| u.is_disabled());
                     if disabled {
                         o.disabled += 1;
-                    } else if obj.last_logon_timestamp.and_then(|t| t.at()).is_none_or(|t| now - t > Duration::days(365)) {
+                    } else if obj
+                        .last_logon_timestamp
+                        .and_then(|t| t.at())
+                        .is_none_or(|t| now - t > Duration::days(365))
+                    {
                         o.unused_365_days += 1;
                     }
                     let admin = obj.dn.ou_path().first().map_or("(no OU)".to_string(), |s| s.to_string());
@@ -92,7 +96,11 @@ impl Overview {
         }
         let admins: Vec<String> = self.by_administration.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(s, "  users by administration: {}", admins.join(", "));
-        let _ = write!(s, "  built-in objects (never migrated): {}; names beyond ASCII: {}", self.builtin, self.non_ascii_names);
+        let _ = write!(
+            s,
+            "  built-in objects (never migrated): {}; names beyond ASCII: {}",
+            self.builtin, self.non_ascii_names
+        );
         if self.personnummer_values > 0 {
             let _ = write!(
                 s,

@@ -63,7 +63,8 @@ impl LdapReader {
         }
         match self.stream.next().await.map_err(|e| search_error(&self.url, &self.base, e))? {
             Some(entry) => {
-                let mut raw = decode_entry(entry).map_err(|reason| SourceError::Protocol { url: self.url.clone(), reason })?;
+                let mut raw =
+                    decode_entry(entry).map_err(|reason| SourceError::Protocol { url: self.url.clone(), reason })?;
                 self.complete_ranges(&mut raw).await?;
                 Ok(Some(raw))
             }
@@ -84,7 +85,8 @@ impl LdapReader {
         let mut attrs = Vec::with_capacity(raw.attrs.len());
         let url = self.url.clone();
         for (name, mut values) in std::mem::take(&mut raw.attrs) {
-            let protocol = |reason: String| SourceError::Protocol { url: url.clone(), reason: format!("{}: {reason}", raw.dn) };
+            let protocol =
+                |reason: String| SourceError::Protocol { url: url.clone(), reason: format!("{}: {reason}", raw.dn) };
             let Some(mut ranged) = range::parse(&name).map_err(&protocol)? else {
                 attrs.push((name, values));
                 continue;
@@ -101,7 +103,10 @@ impl LdapReader {
                         ranged = r;
                     }
                     Some(r) => {
-                        return Err(protocol(format!("asked for {request}, got {};range={}-{:?}", r.name, r.low, r.high)));
+                        return Err(protocol(format!(
+                            "asked for {request}, got {};range={}-{:?}",
+                            r.name, r.low, r.high
+                        )));
                     }
                     // A server may answer an exhausted range with no attribute at all.
                     None => break,
@@ -114,7 +119,11 @@ impl LdapReader {
     }
 
     /// One base-scope follow-up for `attr;range=low-*`.
-    async fn fetch_range(&mut self, dn: &str, request: &str) -> Result<(Option<range::RangedAttr>, Vec<Vec<u8>>), SourceError> {
+    async fn fetch_range(
+        &mut self,
+        dn: &str,
+        request: &str,
+    ) -> Result<(Option<range::RangedAttr>, Vec<Vec<u8>>), SourceError> {
         let (entries, _res) = self
             .ldap
             .with_timeout(self.timeout)
@@ -127,7 +136,8 @@ impl LdapReader {
         };
         let raw = decode_entry(entry).map_err(|reason| SourceError::Protocol { url: self.url.clone(), reason })?;
         for (name, values) in raw.attrs {
-            let parsed = range::parse(&name).map_err(|reason| SourceError::Protocol { url: self.url.clone(), reason })?;
+            let parsed =
+                range::parse(&name).map_err(|reason| SourceError::Protocol { url: self.url.clone(), reason })?;
             if let Some(r) = parsed {
                 return Ok((Some(r), values));
             }
@@ -146,8 +156,9 @@ async fn connect_and_bind(cfg: &LdapSource) -> Result<Ldap, SourceError> {
             settings = settings.set_config(tls_config(ca)?);
         }
     }
-    let (conn, mut ldap) =
-        LdapConnAsync::with_settings(settings, &cfg.url).await.map_err(|e| connect_error(&cfg.url, cfg.ca_file.is_some(), e))?;
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &cfg.url)
+        .await
+        .map_err(|e| connect_error(&cfg.url, cfg.ca_file.is_some(), e))?;
     ldap3::drive!(conn);
     let password = cfg.password.read()?;
     let res = ldap
@@ -212,13 +223,18 @@ pub fn bind_meaning(rc: u32, text: &str) -> String {
 }
 
 fn connect_error(url: &str, has_ca: bool, e: LdapError) -> SourceError {
+    let tls = |reason: String| {
+        let hint = if has_ca { "" } else { " (set ca_file to the CA that signed the server's certificate)" };
+        SourceError::Tls { url: url.to_string(), reason: format!("{reason}{hint}") }
+    };
     match e {
+        // rustls reports a refused certificate as an I/O error wrapping its own error.
+        LdapError::Io { source } if source.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            tls(source.to_string())
+        }
         LdapError::Io { source } => SourceError::Connect { url: url.to_string(), reason: source.to_string() },
         LdapError::Timeout { .. } => SourceError::Connect { url: url.to_string(), reason: "timed out".into() },
-        LdapError::Rustls { source } => {
-            let hint = if has_ca { "" } else { " (set ca_file to the CA that signed the server's certificate)" };
-            SourceError::Tls { url: url.to_string(), reason: format!("{source}{hint}") }
-        }
+        LdapError::Rustls { source } => tls(source.to_string()),
         LdapError::LdapResult { result } if result.rc == 52 || result.rc == 2 => {
             SourceError::Tls { url: url.to_string(), reason: format!("StartTLS refused: {}", result.text.trim()) }
         }
@@ -228,9 +244,11 @@ fn connect_error(url: &str, has_ca: bool, e: LdapError) -> SourceError {
 
 fn search_error(url: &str, base: &str, e: LdapError) -> SourceError {
     match e {
-        LdapError::LdapResult { result } if result.rc == 32 => {
-            SourceError::NoSuchBase { url: url.to_string(), base: base.to_string(), detail: result.text.trim().to_string() }
-        }
+        LdapError::LdapResult { result } if result.rc == 32 => SourceError::NoSuchBase {
+            url: url.to_string(),
+            base: base.to_string(),
+            detail: result.text.trim().to_string(),
+        },
         LdapError::LdapResult { result } => SourceError::Search {
             url: url.to_string(),
             base: base.to_string(),
@@ -256,7 +274,11 @@ pub fn decode_entry(entry: ResultEntry) -> Result<RawEntry, String> {
         let name = pair.next().and_then(primitive).ok_or_else(|| bad("attribute without a type"))?;
         let name = String::from_utf8(name).map_err(|_| bad("attribute type is not UTF-8"))?;
         let values = pair.next().and_then(constructed).ok_or_else(|| bad("attribute without a value set"))?;
-        let values = values.into_iter().map(primitive).collect::<Option<Vec<_>>>().ok_or_else(|| bad("value is not an octet string"))?;
+        let values = values
+            .into_iter()
+            .map(primitive)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("value is not an octet string"))?;
         raw.attrs.push((name, values));
     }
     Ok(raw)
@@ -294,10 +316,13 @@ mod tests {
         use ldap3::asn1::TagClass;
         let prim = |b: &[u8]| StructureTag { class: TagClass::Universal, id: 4, payload: PL::P(b.to_vec()) };
         let cons = |c: Vec<StructureTag>| StructureTag { class: TagClass::Universal, id: 16, payload: PL::C(c) };
-        let good = cons(vec![prim(b"CN=a"), cons(vec![cons(vec![prim(b"cn"), cons(vec![prim(b"a"), prim(&[0xff])])])])]);
+        let good =
+            cons(vec![prim(b"CN=a"), cons(vec![cons(vec![prim(b"cn"), cons(vec![prim(b"a"), prim(&[0xff])])])])]);
         let raw = decode_entry(ResultEntry::new(good)).unwrap();
         assert_eq!(raw.attrs, vec![("cn".to_string(), vec![b"a".to_vec(), vec![0xff]])]);
-        for bad in [prim(b"x"), cons(vec![]), cons(vec![prim(b"CN=a"), prim(b"x")]), cons(vec![prim(&[0xff]), cons(vec![])])] {
+        for bad in
+            [prim(b"x"), cons(vec![]), cons(vec![prim(b"CN=a"), prim(b"x")]), cons(vec![prim(&[0xff]), cons(vec![])])]
+        {
             assert!(decode_entry(ResultEntry::new(bad)).is_err());
         }
     }

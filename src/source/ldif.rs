@@ -87,22 +87,16 @@ impl<R: BufRead> LdifReader<R> {
             if matches!(self.logical.first(), None | Some(b'#')) {
                 continue;
             }
-            let (name, value) =
-                parse_line(&self.logical).map_err(|reason| LdifError { line, reason })?;
+            let (name, value) = parse_line(&self.logical).map_err(|reason| LdifError { line, reason })?;
             if name.eq_ignore_ascii_case("dn") {
-                let dn = String::from_utf8(value).map_err(|_| LdifError {
-                    line,
-                    reason: "the dn is not valid UTF-8".to_string(),
-                })?;
+                let dn = String::from_utf8(value)
+                    .map_err(|_| LdifError { line, reason: "the dn is not valid UTF-8".to_string() })?;
                 self.seen_dn = true;
                 break RawEntry::new(dn);
             }
             if name.eq_ignore_ascii_case("version") && !self.seen_dn && !self.seen_version {
                 if value != b"1" {
-                    let reason = format!(
-                        "unsupported LDIF version \"{}\"; only version 1 exists",
-                        excerpt(&value)
-                    );
+                    let reason = format!("unsupported LDIF version \"{}\"; only version 1 exists", excerpt(&value));
                     return Err(LdifError { line, reason });
                 }
                 self.seen_version = true;
@@ -122,16 +116,12 @@ impl<R: BufRead> LdifReader<R> {
                 Some(b'#') => continue,
                 Some(_) => {}
             }
-            let (name, value) =
-                parse_line(&self.logical).map_err(|reason| LdifError { line, reason })?;
+            let (name, value) = parse_line(&self.logical).map_err(|reason| LdifError { line, reason })?;
             let refusal = if name.eq_ignore_ascii_case("changetype") {
                 if value.eq_ignore_ascii_case(b"add") {
                     continue;
                 }
-                format!(
-                    "changetype: {} records are changes, not directory content",
-                    excerpt(&value)
-                )
+                format!("changetype: {} records are changes, not directory content", excerpt(&value))
             } else if name.eq_ignore_ascii_case("control") {
                 "`control:` lines belong to change records, not directory content".to_string()
             } else if name.eq_ignore_ascii_case("dn") {
@@ -140,10 +130,7 @@ impl<R: BufRead> LdifReader<R> {
                 entry.push(name, value);
                 continue;
             };
-            return Err(LdifError {
-                line,
-                reason: refusal,
-            });
+            return Err(LdifError { line, reason: refusal });
         }
         Ok(Some(entry))
     }
@@ -157,12 +144,8 @@ impl<R: BufRead> LdifReader<R> {
         self.pending = false;
         let start = self.line;
         if self.lookahead.first() == Some(&b' ') {
-            let reason =
-                "continuation line (starting with a space) with no line before it to continue";
-            return Err(LdifError {
-                line: start,
-                reason: reason.to_string(),
-            });
+            let reason = "continuation line (starting with a space) with no line before it to continue";
+            return Err(LdifError { line: start, reason: reason.to_string() });
         }
         std::mem::swap(&mut self.logical, &mut self.lookahead);
         // A blank line is never continued: stop here rather than read into the next record.
@@ -202,10 +185,7 @@ impl<R: BufRead> LdifReader<R> {
                 }
                 Ok(true)
             }
-            Err(e) => Err(LdifError {
-                line: self.line + 1,
-                reason: format!("cannot read the input: {e}"),
-            }),
+            Err(e) => Err(LdifError { line: self.line + 1, reason: format!("cannot read the input: {e}") }),
         }
     }
 }
@@ -228,10 +208,7 @@ impl<R: BufRead> FusedIterator for LdifReader<R> {}
 /// Splits a logical line `name: text` or `name:: base64` into the name and the value's bytes.
 fn parse_line(line: &[u8]) -> Result<(&str, Vec<u8>), String> {
     let Some(colon) = line.iter().position(|&b| b == b':') else {
-        return Err(format!(
-            "expected `name: value`, found a line without a colon: \"{}\"",
-            excerpt(line)
-        ));
+        return Err(format!("expected `name: value`, found a line without a colon: \"{}\"", excerpt(line)));
     };
     let (name, rest) = (&line[..colon], &line[colon + 1..]);
     let name = std::str::from_utf8(name)
@@ -239,9 +216,9 @@ fn parse_line(line: &[u8]) -> Result<(&str, Vec<u8>), String> {
         .filter(|name| is_attribute_name(name))
         .ok_or_else(|| format!("invalid attribute name \"{}\"", excerpt(name)))?;
     let value = match rest.split_first() {
-        Some((b':', encoded)) => STANDARD
-            .decode(encoded.trim_ascii())
-            .map_err(|e| format!("invalid base64 in the value of {name}: {e}")),
+        Some((b':', encoded)) => {
+            STANDARD.decode(encoded.trim_ascii()).map_err(|e| format!("invalid base64 in the value of {name}: {e}"))
+        }
         Some((b'<', _)) => Err(format!(
             "`{name}:<` takes its value from a URL; refused, because samla never reads files named by its input"
         )),
@@ -261,12 +238,8 @@ fn parse_line(line: &[u8]) -> Result<(&str, Vec<u8>), String> {
 /// An attribute type (name or OID) with options, as AD writes them: `cn`, `1.2.840.113556.1.4.221`,
 /// `member;range=0-1499`, `userCertificate;binary`.
 fn is_attribute_name(name: &str) -> bool {
-    name.bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-;.=*_".contains(&b))
+    name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-;.=*_".contains(&b))
 }
 
 /// The start of some input, escaped, for an error message.
@@ -317,11 +290,7 @@ const UNPAIRED_SURROGATE: &str = "invalid UTF-16LE: unpaired surrogate";
 
 impl<R: BufRead> Decoder<R> {
     fn new(reader: R) -> Self {
-        Decoder {
-            inner: Cursor::new(Vec::new()).chain(reader),
-            encoding: Encoding::Unknown,
-            utf16: Utf16::default(),
-        }
+        Decoder { inner: Cursor::new(Vec::new()).chain(reader), encoding: Encoding::Unknown, utf16: Utf16::default() }
     }
 
     /// Reads the first bytes, decides the encoding and keeps whatever follows the byte order mark.
@@ -342,8 +311,7 @@ impl<R: BufRead> Decoder<R> {
             [0xEF, 0xBB, 0xBF, ..] => (Encoding::Utf8, 3),
             [0xFF, 0xFE, ..] => (Encoding::Utf16Le, 2),
             [0xFE, 0xFF, ..] => {
-                let reason =
-                    "the input is UTF-16BE; only UTF-8 and UTF-16LE (ldifde -u) are supported";
+                let reason = "the input is UTF-16BE; only UTF-8 and UTF-16LE (ldifde -u) are supported";
                 return Err(io::Error::new(io::ErrorKind::InvalidData, reason));
             }
             _ => (Encoding::Utf8, 0),
@@ -410,8 +378,7 @@ impl Utf16 {
             (_, 0xDC00..=0xDFFF) => {
                 self.out.append(&mut self.held_fold);
                 self.high_surrogate = None;
-                let code =
-                    0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(unit) - 0xDC00);
+                let code = 0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(unit) - 0xDC00);
                 return push_code_point(&mut self.out, code);
             }
             ([], 0x0D) => self.held_fold.push(b'\r'),
@@ -474,10 +441,7 @@ mod tests {
     }
 
     fn entries(input: &[u8]) -> Vec<RawEntry> {
-        read_all(input)
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| panic!("unexpected error: {e}"))
+        read_all(input).into_iter().collect::<Result<_, _>>().unwrap_or_else(|e| panic!("unexpected error: {e}"))
     }
 
     /// The error `input` ends with.
@@ -525,11 +489,7 @@ mod tests {
             vec![
                 entry(
                     "CN=Anna,OU=Users,DC=ale,DC=se",
-                    &[
-                        ("objectClass", b"top"),
-                        ("objectClass", b"user"),
-                        ("cn", b"Anna")
-                    ]
+                    &[("objectClass", b"top"), ("objectClass", b"user"), ("cn", b"Anna")]
                 ),
                 entry("CN=Bo,OU=Users,DC=ale,DC=se", &[("cn", b"Bo")]),
             ]
@@ -538,28 +498,15 @@ mod tests {
 
     #[test]
     fn final_line_ending_is_optional() {
-        let expected = vec![
-            entry("CN=a", &[("cn", b"a")]),
-            entry("CN=b", &[("cn", b"b")]),
-        ];
+        let expected = vec![entry("CN=a", &[("cn", b"a")]), entry("CN=b", &[("cn", b"b")])];
         assert_eq!(entries(b"dn: CN=a\ncn: a\n\ndn: CN=b\ncn: b"), expected);
         assert_eq!(entries(b"dn: CN=a\ncn: a\n\ndn: CN=b\ncn: b\n"), expected);
-        assert_eq!(
-            entries(b"dn: CN=a\ncn: a\n\ndn: CN=b\ncn: b\n\n\n"),
-            expected
-        );
+        assert_eq!(entries(b"dn: CN=a\ncn: a\n\ndn: CN=b\ncn: b\n\n\n"), expected);
     }
 
     #[test]
     fn empty_inputs_have_no_entries() {
-        for input in [
-            &b""[..],
-            b"\n\n",
-            b"version: 1\n",
-            b"# only a comment",
-            b"\xEF\xBB\xBF",
-            b"\xFF\xFE",
-        ] {
+        for input in [&b""[..], b"\n\n", b"version: 1\n", b"# only a comment", b"\xEF\xBB\xBF", b"\xFF\xFE"] {
             assert_eq!(entries(input), vec![], "{input:?}");
         }
     }
@@ -569,10 +516,7 @@ mod tests {
         let input = b"version: 1\r\n\r\ndn: CN=a\r\ncn: x\r\ndescription: long\r\n  text\r\n\r\ndn: CN=b\r\ncn: y";
         assert_eq!(
             entries(input),
-            vec![
-                entry("CN=a", &[("cn", b"x"), ("description", b"long text")]),
-                entry("CN=b", &[("cn", b"y")])
-            ]
+            vec![entry("CN=a", &[("cn", b"x"), ("description", b"long text")]), entry("CN=b", &[("cn", b"y")])]
         );
     }
 
@@ -585,10 +529,7 @@ mod tests {
             vec![entry(
                 "CN=Åsa,DC=x",
                 &[
-                    (
-                        "objectGUID",
-                        &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
-                    ),
+                    ("objectGUID", &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]),
                     ("description", b"one  two"),
                     ("cn", b"folded name"),
                 ]
@@ -608,14 +549,8 @@ mod tests {
         assert_eq!(got.len(), 1);
         let e = &got[0];
         assert_eq!(e.dn, "CN=Åsa Öberg,DC=ale,DC=se");
-        assert_eq!(
-            e.values("objectSid").collect::<Vec<_>>(),
-            vec![&[1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0][..]]
-        );
-        assert_eq!(
-            e.values("givenName").collect::<Vec<_>>(),
-            vec!["Åsa".as_bytes()]
-        );
+        assert_eq!(e.values("objectSid").collect::<Vec<_>>(), vec![&[1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0][..]]);
+        assert_eq!(e.values("givenName").collect::<Vec<_>>(), vec!["Åsa".as_bytes()]);
         assert_eq!(e.values("description").collect::<Vec<_>>(), vec![&b""[..]]);
         assert_eq!(e.values("info").collect::<Vec<_>>(), vec![&b""[..]]);
         assert_eq!(e.values("sn").collect::<Vec<_>>(), vec![&b"spaced  "[..]]);
@@ -628,10 +563,7 @@ mod tests {
         assert_eq!(
             got[0].attrs,
             vec![
-                (
-                    "member;range=0-1499".to_string(),
-                    vec![b"CN=a".to_vec(), b"CN=b".to_vec()]
-                ),
+                ("member;range=0-1499".to_string(), vec![b"CN=a".to_vec(), b"CN=b".to_vec()]),
                 ("userCertificate;binary".to_string(), vec![vec![1, 2, 3]]),
             ]
         );
@@ -649,10 +581,7 @@ mod tests {
         for kind in ["modify", "delete", "modrdn", "moddn"] {
             let e = error(format!("dn: CN=a\nchangetype: {kind}\nreplace: cn\n").as_bytes());
             assert_eq!(e.line, 2);
-            assert_eq!(
-                e.reason,
-                format!("changetype: {kind} records are changes, not directory content")
-            );
+            assert_eq!(e.reason, format!("changetype: {kind} records are changes, not directory content"));
         }
     }
 
@@ -680,17 +609,13 @@ mod tests {
         input.extend(0xDE00u16.to_le_bytes());
         input.extend(utf16le(" ok\r\n\r\ndn: CN=b\r\ncn: b\r\n").split_off(2));
         let expected = vec![
-            entry(
-                "CN=Åsa Öberg,DC=ale",
-                &[("description", "smile \u{1F600} ok".as_bytes())],
-            ),
+            entry("CN=Åsa Öberg,DC=ale", &[("description", "smile \u{1F600} ok".as_bytes())]),
             entry("CN=b", &[("cn", b"b")]),
         ];
         assert_eq!(entries(&input), expected);
         for capacity in [1, 2, 3, 7] {
-            let got: Vec<_> = LdifReader::new(BufReader::with_capacity(capacity, &input[..]))
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let got: Vec<_> =
+                LdifReader::new(BufReader::with_capacity(capacity, &input[..])).collect::<Result<_, _>>().unwrap();
             assert_eq!(got, expected, "capacity {capacity}");
         }
     }
@@ -720,10 +645,7 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(e.reason.contains("description is not valid UTF-8"), "{e}");
         let e = error(b"dn: CN=a\n\ndn:: /w==\n");
-        assert_eq!(
-            (e.line, e.reason.as_str()),
-            (3, "the dn is not valid UTF-8")
-        );
+        assert_eq!((e.line, e.reason.as_str()), (3, "the dn is not valid UTF-8"));
     }
 
     #[test]
@@ -751,11 +673,7 @@ mod tests {
     fn invalid_base64_is_reported_where_the_line_starts() {
         let e = error(b"dn: CN=a\nobjectGUID:: AAEC\n AwQ*\n");
         assert_eq!(e.line, 2);
-        assert!(
-            e.reason
-                .contains("invalid base64 in the value of objectGUID"),
-            "{e}"
-        );
+        assert!(e.reason.contains("invalid base64 in the value of objectGUID"), "{e}");
     }
 
     #[test]
@@ -770,10 +688,7 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(e.reason.contains("second `dn:`"), "{e}");
         let e = error(b"dn: CN=a\ncommon name: a\n");
-        assert_eq!(
-            (e.line, e.reason.as_str()),
-            (2, "invalid attribute name \"common name\"")
-        );
+        assert_eq!((e.line, e.reason.as_str()), (2, "invalid attribute name \"common name\""));
         assert_eq!(error(b"version: 2\n").line, 1);
     }
 
@@ -845,18 +760,10 @@ mod tests {
     }
 
     /// Writes `name: value` (or `name:: base64`) folded at `width`, at character boundaries if asked.
-    fn push_line(
-        out: &mut Vec<u8>,
-        name: &str,
-        value: &[u8],
-        base64: bool,
-        width: usize,
-        eol: &str,
-        char_folds: bool,
-    ) {
-        let text = std::str::from_utf8(value).ok().filter(|t| {
-            !base64 && !t.contains(['\0', '\r', '\n']) && !t.starts_with([' ', ':', '<'])
-        });
+    fn push_line(out: &mut Vec<u8>, name: &str, value: &[u8], base64: bool, width: usize, eol: &str, char_folds: bool) {
+        let text = std::str::from_utf8(value)
+            .ok()
+            .filter(|t| !base64 && !t.contains(['\0', '\r', '\n']) && !t.starts_with([' ', ':', '<']));
         let line = match text {
             Some(text) => format!("{name}: {text}"),
             None => format!("{name}:: {}", STANDARD.encode(value)),

@@ -14,10 +14,10 @@ pub mod range;
 
 use crate::config::secret::SecretError;
 use crate::config::{SourceConfig, SourceKind};
+use crate::model::DirectoryObject;
 use crate::model::RawEntry;
 use crate::model::convert::{ConvertError, convert};
 use crate::state::{SnapshotId, SnapshotSummary, State, StateError};
-use crate::model::DirectoryObject;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
@@ -80,8 +80,10 @@ pub fn discover(state: State, sources: &[&SourceConfig], progress: bool) -> Resu
             .map(|src| {
                 let bar = bars.add(ProgressBar::no_length());
                 bar.set_style(
-                    ProgressStyle::with_template("{prefix:>12} {spinner} {human_pos:>9} entries {per_sec:>14} {elapsed:>4} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ProgressStyle::with_template(
+                        "{prefix:>12} {spinner} {human_pos:>9} entries {per_sec:>14} {elapsed:>4} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar.set_prefix(src.name.clone());
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -116,7 +118,11 @@ pub fn describe(src: &SourceConfig) -> String {
     }
 }
 
-async fn read_source(src: &SourceConfig, tx: &mpsc::Sender<WriterMsg>, bar: &ProgressBar) -> Result<SnapshotSummary, SourceError> {
+async fn read_source(
+    src: &SourceConfig,
+    tx: &mpsc::Sender<WriterMsg>,
+    bar: &ProgressBar,
+) -> Result<SnapshotSummary, SourceError> {
     let id = ask(tx, |reply| WriterMsg::Begin { municipality: src.name.clone(), source: describe(src), reply }).await?;
     let read = async {
         let mut entries = EntrySource::open(&src.kind).await?;
@@ -129,7 +135,8 @@ async fn read_source(src: &SourceConfig, tx: &mpsc::Sender<WriterMsg>, bar: &Pro
                 None => skipped += 1,
             }
             if batch.len() == BATCH {
-                send(tx, WriterMsg::Objects { id, objects: std::mem::replace(&mut batch, Vec::with_capacity(BATCH)) }).await?;
+                send(tx, WriterMsg::Objects { id, objects: std::mem::replace(&mut batch, Vec::with_capacity(BATCH)) })
+                    .await?;
             }
         }
         send(tx, WriterMsg::Objects { id, objects: batch }).await?;
@@ -153,7 +160,8 @@ impl EntrySource {
         match kind {
             SourceKind::Ldap(cfg) => Ok(EntrySource::Ldap(Box::new(ldap::LdapReader::open(cfg).await?))),
             SourceKind::Ldif(path) => {
-                let file = std::fs::File::open(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+                let file =
+                    std::fs::File::open(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
                 let (tx, rx) = mpsc::channel(BATCH);
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || read_ldif(&path, file, &tx));
@@ -211,10 +219,10 @@ fn run_writer(mut state: State, mut rx: mpsc::Receiver<WriterMsg>) {
                 let _ = reply.send(state.begin_snapshot(&municipality, &source));
             }
             WriterMsg::Objects { id, objects } => {
-                if failed.iter().all(|(f, _)| *f != id) {
-                    if let Err(e) = state.add_objects(id, &objects) {
-                        failed.push((id, e));
-                    }
+                if failed.iter().all(|(f, _)| *f != id)
+                    && let Err(e) = state.add_objects(id, &objects)
+                {
+                    failed.push((id, e));
                 }
             }
             WriterMsg::Finish { id, skipped, reply } => {

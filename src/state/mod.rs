@@ -88,7 +88,10 @@ impl State {
         if version > MIGRATIONS.len() {
             return Err(StateError::Invalid {
                 path: self.path.clone(),
-                message: format!("schema version {version} is newer than this samla knows ({}); upgrade samla", MIGRATIONS.len()),
+                message: format!(
+                    "schema version {version} is newer than this samla knows ({}); upgrade samla",
+                    MIGRATIONS.len()
+                ),
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {

@@ -55,16 +55,23 @@ impl State {
         let tx = self.conn.transaction().map_err(sq)?;
         {
             let mut insert = tx
-                .prepare_cached("INSERT INTO snapshot_objects (snapshot_id, guid, kind, dn, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .prepare_cached(
+                    "INSERT INTO snapshot_objects (snapshot_id, guid, kind, dn, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(sq)?;
             for obj in objects {
                 let guid = obj.guid.to_string();
-                let data = serde_json::to_string(obj).map_err(|e| StateError::Invalid { path: path.clone(), message: e.to_string() })?;
+                let data = serde_json::to_string(obj)
+                    .map_err(|e| StateError::Invalid { path: path.clone(), message: e.to_string() })?;
                 match insert.execute(params![id.0, guid, obj.kind.as_str(), obj.dn.to_string(), data]) {
                     Ok(_) => {}
                     Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                         let other: String = tx
-                            .query_row("SELECT dn FROM snapshot_objects WHERE snapshot_id = ?1 AND guid = ?2", params![id.0, guid], |r| r.get(0))
+                            .query_row(
+                                "SELECT dn FROM snapshot_objects WHERE snapshot_id = ?1 AND guid = ?2",
+                                params![id.0, guid],
+                                |r| r.get(0),
+                            )
                             .map_err(sq)?;
                         return Err(StateError::Invalid {
                             path: path.clone(),
@@ -87,7 +94,9 @@ impl State {
         let mut counts = [0u64; 4];
         let mut memberships = 0u64;
         {
-            let mut rows = tx.prepare("SELECT guid, kind, data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY guid").map_err(sq)?;
+            let mut rows = tx
+                .prepare("SELECT guid, kind, data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY guid")
+                .map_err(sq)?;
             let mut rows = rows.query(params![id.0]).map_err(sq)?;
             while let Some(row) = rows.next().map_err(sq)? {
                 let guid: String = row.get(0).map_err(sq)?;
@@ -114,12 +123,17 @@ impl State {
         )
         .map_err(sq)?;
         tx.commit().map_err(sq)?;
-        self.snapshot(id)?.ok_or_else(|| StateError::Invalid { path: self.path.clone(), message: format!("snapshot {} vanished", id.0) })
+        self.snapshot(id)?.ok_or_else(|| StateError::Invalid {
+            path: self.path.clone(),
+            message: format!("snapshot {} vanished", id.0),
+        })
     }
 
     /// Drops a snapshot that failed; the earlier ones stay.
     pub fn abort_snapshot(&mut self, id: SnapshotId) -> Result<(), StateError> {
-        self.conn.execute("DELETE FROM snapshots WHERE id = ?1 AND status = 'writing'", params![id.0]).map_err(|e| self.err(e))?;
+        self.conn
+            .execute("DELETE FROM snapshots WHERE id = ?1 AND status = 'writing'", params![id.0])
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -136,7 +150,10 @@ impl State {
     /// The newest complete snapshot of a municipality.
     pub fn latest_snapshot(&self, municipality: &str) -> Result<Option<SnapshotSummary>, StateError> {
         Ok(self
-            .query_summaries("WHERE status = 'complete' AND municipality = ?1 ORDER BY id DESC LIMIT 1", params![municipality])?
+            .query_summaries(
+                "WHERE status = 'complete' AND municipality = ?1 ORDER BY id DESC LIMIT 1",
+                params![municipality],
+            )?
             .pop())
     }
 
@@ -146,7 +163,10 @@ impl State {
 
     /// All objects of a snapshot, in GUID order.
     pub fn snapshot_objects(&self, id: SnapshotId) -> Result<Vec<DirectoryObject>, StateError> {
-        let mut stmt = self.conn.prepare("SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY guid").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY guid")
+            .map_err(|e| self.err(e))?;
         let rows = stmt.query_map(params![id.0], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for data in rows {
@@ -237,7 +257,7 @@ mod tests {
 
         let second = state.begin_snapshot("bjuv", "ldif:x").unwrap();
         state.add_objects(second, &[g.clone()]).unwrap();
-        state.add_objects(second, &[a.clone()]).unwrap();
+        state.add_objects(second, std::slice::from_ref(&a)).unwrap();
         let s2 = state.finish_snapshot(second, 3).unwrap();
         assert_eq!(s1.content_hash, s2.content_hash);
         assert_eq!(state.latest_snapshot("bjuv").unwrap().unwrap().id, second);
@@ -251,7 +271,7 @@ mod tests {
         let mut state = State::open(&path).unwrap();
         let a = obj(ObjectKind::User, "CN=a,DC=x", 1);
         let good = state.begin_snapshot("bjuv", "x").unwrap();
-        state.add_objects(good, &[a.clone()]).unwrap();
+        state.add_objects(good, std::slice::from_ref(&a)).unwrap();
         state.finish_snapshot(good, 0).unwrap();
 
         let failed = state.begin_snapshot("bjuv", "x").unwrap();

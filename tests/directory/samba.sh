@@ -20,9 +20,11 @@
 #   LDAPTLS_CACERT=$ROOT/ca.pem ldapsearch -H ldaps://127.0.0.2 ...   (or -H ldap://127.0.0.2 -ZZ)
 # Samba returns referrals to its realm's DNS name: turn referral chasing off in clients.
 #
-# Measured on the 2-core Debian 12 development machine (2026-11):
-#   install: ~31 s (reference figure; the packages were already present here)
-#   up:      see MEASURED below (five provisions in parallel, certificates, start, first bind)
+# Measured on the shared 2-core Debian 12 development machine (2026-11):
+#   install: ~31 s (reference figure: apt-get install of the packages below; they were present here)
+#   up:      14-16 s with the machine otherwise idle (five provisions in parallel, certificates,
+#            start, first bind, schema extension); 23-43 s while other cargo builds shared the CPUs
+#   load:    16-21 s for the default sample estate (scale 1.0: 7,444 entries, five DCs in parallel)
 set -euo pipefail
 ROOT=${SAMBA_ROOT:-${TMPDIR:-/tmp}/samla-samba}
 DOMAINS=${DOMAINS:-"BJUV KLIPPAN PERSTORP ASTORP ORKELLJUNGA"}   # NetBIOS names (<=15 chars); realm = <NAME>.TEST

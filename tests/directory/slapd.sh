@@ -21,9 +21,11 @@
 # TLS: $ROOT/ca.pem is the CA to trust; the server certificate names IP:127.0.0.1 and DNS:localhost.
 #   LDAPTLS_CACERT=$ROOT/ca.pem ldapsearch -H ldaps://127.0.0.1:6360 ...   (or -H ldap://127.0.0.1:3890 -ZZ)
 #
-# Measured on the 2-core Debian 12 development machine (2026-11):
-#   install: ~4 s (reference figure, apt-get install of slapd ldap-utils; packages were already present here)
-#   up:      ~0.3 s (CA + certificate ~0.05 s, slapd start ~0.05 s, five suffix entries + readers)
+# Measured on the shared 2-core Debian 12 development machine (2026-11; other builds running):
+#   install: ~4 s (reference figure: `apt-get install slapd ldap-utils`; the packages were present here)
+#   up:      0.2-0.3 s (CA + certificate ~0.05 s, slapd start ~0.05 s, five suffix entries + readers)
+#   load:    1.4-4 s for the default sample estate (scale 1.0: 7,474 entries, ~20,000 member
+#            values, five suffixes in parallel)
 set -euo pipefail
 ROOT=${SLAPD_ROOT:-${TMPDIR:-/tmp}/samla-slapd}; PORT=${SLAPD_PORT:-3890}; TLS_PORT=${SLAPD_TLS_PORT:-6360}
 URI="ldap://127.0.0.1:$PORT"; LDAPS_URI="ldaps://127.0.0.1:$TLS_PORT"

@@ -15,7 +15,8 @@
 //!   text, an empty password binds anonymously as AD does, and a search before a successful bind
 //!   gets operationsError (1) with AD's `000004DC` text. SASL gets authMethodNotSupported (7).
 //! - SearchRequest: base/one/subtree scope over the given entries (DNs compared case-insensitively),
-//!   a filter of and/or/not/equality/presence (anything else matches every entry), sizeLimit,
+//!   the parents of the entries exist implicitly (a search based there succeeds, they are not
+//!   returned as entries), a filter of and/or/not/equality/presence (anything else matches every entry), sizeLimit,
 //!   typesOnly, the attribute list (`*` or none = all, `1.1` = none, `attr;range=lo-hi|lo-*`),
 //!   the paged results control 1.2.840.113556.1.4.319 (cookie = offset), and AD's noSuchObject
 //!   (32) `0000208D` text for a missing base. Base "" with base scope is a small root DSE.
@@ -53,8 +54,7 @@ const MAX_FILTER_DEPTH: usize = 32;
 
 const AD_INVALID_CREDENTIALS: &str =
     "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563";
-const AD_NO_OBJECT: &str =
-    "0000208D: NameErr: DSID-0310020A, problem 2001 (NO_OBJECT), data 0, best match of:";
+const AD_NO_OBJECT: &str = "0000208D: NameErr: DSID-0310020A, problem 2001 (NO_OBJECT), data 0, best match of:";
 const AD_BIND_FIRST: &str = "000004DC: LdapErr: DSID-0C090A5C, comment: In order to perform this \
      operation a successful bind must be completed on the connection., data 0, v4563";
 
@@ -87,21 +87,12 @@ pub fn start(entries: Vec<ServerEntry>, max_val_range: usize) -> AdRangeServer {
 impl AdRangeServer {
     /// See [`start`].
     pub fn start(entries: Vec<ServerEntry>, max_val_range: usize) -> AdRangeServer {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for AdRangeServer");
-        let addr = listener
-            .local_addr()
-            .expect("local address of AdRangeServer");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking AdRangeServer listener");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for AdRangeServer");
+        let addr = listener.local_addr().expect("local address of AdRangeServer");
+        listener.set_nonblocking(true).expect("non-blocking AdRangeServer listener");
         let shared = Arc::new(Shared {
             entries,
-            max_val_range: if max_val_range == 0 {
-                usize::MAX
-            } else {
-                max_val_range
-            },
+            max_val_range: if max_val_range == 0 { usize::MAX } else { max_val_range },
             credentials: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
         });
@@ -111,13 +102,7 @@ impl AdRangeServer {
             let (shared, stop, conns) = (shared.clone(), stop.clone(), conns.clone());
             std::thread::spawn(move || accept_loop(listener, shared, stop, conns))
         };
-        AdRangeServer {
-            addr,
-            shared,
-            stop,
-            accept: Some(accept),
-            conns,
-        }
+        AdRangeServer { addr, shared, stop, accept: Some(accept), conns }
     }
 
     /// Requires a simple bind as `dn` (compared case-insensitively) with `password` before searches.
@@ -151,12 +136,7 @@ impl Drop for AdRangeServer {
     }
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    conns: Connections,
-) {
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>, conns: Connections) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
@@ -239,12 +219,7 @@ fn frame_len(buf: &[u8]) -> Frame {
             if buf.len() < 2 + n {
                 return Frame::Incomplete;
             }
-            (
-                2 + n,
-                buf[2..2 + n]
-                    .iter()
-                    .fold(0usize, |acc, b| (acc << 8) | *b as usize),
-            )
+            (2 + n, buf[2..2 + n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize))
         }
     };
     match hdr.checked_add(len) {
@@ -280,10 +255,7 @@ fn take_tlv(buf: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
             return None;
         }
         let bytes = buf.get(2..2 + n)?;
-        (
-            2 + n,
-            bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize),
-        )
+        (2 + n, bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize))
     };
     let body = buf.get(hdr..hdr.checked_add(len)?)?;
     Some((Tlv { tag, body }, &buf[hdr + len..]))
@@ -357,14 +329,7 @@ fn message(id: i64, op: Vec<u8>, controls: Option<Vec<u8>>) -> Vec<u8> {
 
 /// An LDAPResult-shaped operation (BindResponse, SearchResultDone, ...).
 fn result_op(tag: u8, code: i64, matched: &str, diag: &str) -> Vec<u8> {
-    ber_seq(
-        tag,
-        &[
-            ber_int(0x0a, code),
-            octets(matched.as_bytes()),
-            octets(diag.as_bytes()),
-        ],
-    )
+    ber_seq(tag, &[ber_int(0x0a, code), octets(matched.as_bytes()), octets(diag.as_bytes())])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,17 +364,11 @@ impl Conn {
             0x42 => None, // unbind
             0x63 => self.search(shared, id, op.body, &controls),
             0x50 => Some(Vec::new()), // abandon: every answer is already complete
-            0x77 => Some(message(
-                id,
-                result_op(0x78, 2, "", "unsupported extended operation"),
-                None,
-            )),
+            0x77 => Some(message(id, result_op(0x78, 2, "", "unsupported extended operation"), None)),
             // modify, add, delete, modDN, compare: a read-only server
-            0x66 | 0x68 | 0x4a | 0x6c | 0x6e => Some(message(
-                id,
-                result_op((op.tag + 1) | 0x20, 53, "", "read-only test server"),
-                None,
-            )),
+            0x66 | 0x68 | 0x4a | 0x6c | 0x6e => {
+                Some(message(id, result_op((op.tag + 1) | 0x20, 53, "", "read-only test server"), None))
+            }
             _ => None,
         }
     }
@@ -442,13 +401,7 @@ impl Conn {
         reply(0, "")
     }
 
-    fn search(
-        &mut self,
-        shared: &Shared,
-        id: i64,
-        body: &[u8],
-        controls: &[Control],
-    ) -> Option<Vec<u8>> {
+    fn search(&mut self, shared: &Shared, id: i64, body: &[u8], controls: &[Control]) -> Option<Vec<u8>> {
         let parts = children(body)?;
         if parts.len() != 8 {
             return None;
@@ -458,20 +411,14 @@ impl Conn {
         let size_limit = parse_int(parts[3].body)?.max(0) as usize;
         let types_only = parts[5].body.first().is_some_and(|b| *b != 0);
         let filter = parse_filter(parts[6], 0)?;
-        let attrs: Vec<String> = children(parts[7].body)?
-            .iter()
-            .map(|t| text(t.body))
-            .collect();
+        let attrs: Vec<String> = children(parts[7].body)?.iter().map(|t| text(t.body)).collect();
         let scope_name = match scope {
             0 => "base",
             1 => "one",
             2 => "sub",
             _ => return None,
         };
-        lock(&shared.requests).push(format!(
-            "base={base} scope={scope_name} attrs={}",
-            attrs.join(",")
-        ));
+        lock(&shared.requests).push(format!("base={base} scope={scope_name} attrs={}", attrs.join(",")));
 
         let done = |code, matched: &str, diag: &str, ctl: Option<Vec<u8>>| {
             message(id, result_op(0x65, code, matched, diag), ctl)
@@ -479,10 +426,7 @@ impl Conn {
         if lock(&shared.credentials).is_some() && !self.bound {
             return Some(done(1, "", AD_BIND_FIRST, None));
         }
-        if let Some(c) = controls
-            .iter()
-            .find(|c| c.critical && c.oid != PAGED_RESULTS_OID)
-        {
+        if let Some(c) = controls.iter().find(|c| c.critical && c.oid != PAGED_RESULTS_OID) {
             let diag = format!("unsupported critical control {}", c.oid);
             return Some(done(12, "", &diag, None));
         }
@@ -498,7 +442,7 @@ impl Conn {
             root_dse = shared.root_dse();
             vec![&root_dse]
         } else {
-            if !base.is_empty() && !shared.entries.iter().any(|e| dn_parts(&e.0) == base_parts) {
+            if !base.is_empty() && !shared.exists(&base_parts) {
                 let best = shared.best_match(&base_parts);
                 let diag = format!("{AD_NO_OBJECT}\n\t'{best}'\n");
                 return Some(done(32, &best, &diag, None));
@@ -517,20 +461,10 @@ impl Conn {
             Some((size, offset)) => {
                 let from = offset.min(candidates.len());
                 let to = from.saturating_add(size).min(candidates.len());
-                let cookie = if to < candidates.len() {
-                    to.to_string()
-                } else {
-                    String::new()
-                };
-                (
-                    &candidates[from..to],
-                    0,
-                    Some(paged_control(cookie.as_bytes())),
-                )
+                let cookie = if to < candidates.len() { to.to_string() } else { String::new() };
+                (&candidates[from..to], 0, Some(paged_control(cookie.as_bytes())))
             }
-            None if size_limit > 0 && candidates.len() > size_limit => {
-                (&candidates[..size_limit], 4, None)
-            }
+            None if size_limit > 0 && candidates.len() > size_limit => (&candidates[..size_limit], 4, None),
             None => (&candidates[..], 0, None),
         };
         for entry in slice {
@@ -556,11 +490,7 @@ fn parse_controls(body: &[u8]) -> Option<Vec<Control>> {
                     _ => return None,
                 }
             }
-            Some(Control {
-                oid,
-                critical,
-                value,
-            })
+            Some(Control { oid, critical, value })
         })
         .collect()
 }
@@ -571,23 +501,13 @@ fn parse_paged(value: &[u8]) -> Option<(usize, usize)> {
     let parts = children(seq.body)?;
     let size = parse_int(parts.first()?.body)?.max(0) as usize;
     let cookie = parts.get(1)?.body;
-    let offset = if cookie.is_empty() {
-        0
-    } else {
-        std::str::from_utf8(cookie).ok()?.parse().ok()?
-    };
+    let offset = if cookie.is_empty() { 0 } else { std::str::from_utf8(cookie).ok()?.parse().ok()? };
     Some((size, offset))
 }
 
 fn paged_control(cookie: &[u8]) -> Vec<u8> {
     let value = ber_seq(0x30, &[ber_int(0x02, 0), octets(cookie)]);
-    ber_seq(
-        0xa0,
-        &[ber_seq(
-            0x30,
-            &[octets(PAGED_RESULTS_OID.as_bytes()), octets(&value)],
-        )],
-    )
+    ber_seq(0xa0, &[ber_seq(0x30, &[octets(PAGED_RESULTS_OID.as_bytes()), octets(&value)])])
 }
 
 enum Filter {
@@ -604,12 +524,8 @@ fn parse_filter(t: Tlv<'_>, depth: usize) -> Option<Filter> {
     if depth > MAX_FILTER_DEPTH {
         return None;
     }
-    let list = |body| -> Option<Vec<Filter>> {
-        children(body)?
-            .into_iter()
-            .map(|c| parse_filter(c, depth + 1))
-            .collect()
-    };
+    let list =
+        |body| -> Option<Vec<Filter>> { children(body)?.into_iter().map(|c| parse_filter(c, depth + 1)).collect() };
     Some(match t.tag {
         0xa0 => Filter::And(list(t.body)?),
         0xa1 => Filter::Or(list(t.body)?),
@@ -626,51 +542,43 @@ fn parse_filter(t: Tlv<'_>, depth: usize) -> Option<Filter> {
 
 impl Filter {
     fn matches(&self, attrs: &[(String, Vec<Vec<u8>>)]) -> bool {
-        let values = |name: &str| {
-            attrs
-                .iter()
-                .find(|(a, _)| a.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        };
+        let values = |name: &str| attrs.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)).map(|(_, v)| v);
         match self {
             Filter::And(fs) => fs.iter().all(|f| f.matches(attrs)),
             Filter::Or(fs) => fs.iter().any(|f| f.matches(attrs)),
             Filter::Not(f) => !f.matches(attrs),
             Filter::Present(a) if a.eq_ignore_ascii_case("objectClass") => true,
             Filter::Present(a) => values(a).is_some_and(|v| !v.is_empty()),
-            Filter::Equal(a, want) => {
-                values(a).is_some_and(|vs| vs.iter().any(|v| v.eq_ignore_ascii_case(want)))
-            }
+            Filter::Equal(a, want) => values(a).is_some_and(|vs| vs.iter().any(|v| v.eq_ignore_ascii_case(want))),
             Filter::Any => true,
         }
     }
 }
 
-/// A DN as lower-cased RDNs (split at unescaped commas, spaces around `,` and `=` dropped).
-fn dn_parts(dn: &str) -> Vec<String> {
+/// A DN's RDNs as written (split at unescaped commas, untrimmed).
+fn raw_rdns(dn: &str) -> Vec<&str> {
     let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut chars = dn.chars();
-    while let Some(c) = chars.next() {
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in dn.char_indices() {
         match c {
-            '\\' => {
-                cur.push(c);
-                cur.extend(chars.next());
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                parts.push(&dn[start..i]);
+                start = i + 1;
             }
-            ',' => parts.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
+            _ => {}
         }
     }
-    parts.push(cur);
+    parts.push(&dn[start..]);
     parts
+}
+
+/// A DN as lower-cased RDNs, spaces around `,` and `=` dropped: for comparing DNs.
+fn dn_parts(dn: &str) -> Vec<String> {
+    raw_rdns(dn)
         .into_iter()
-        .map(|p| {
-            p.split('=')
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join("=")
-                .to_lowercase()
-        })
+        .map(|p| p.split('=').map(str::trim).collect::<Vec<_>>().join("=").to_lowercase())
         .filter(|p| !p.is_empty())
         .collect()
 }
@@ -704,11 +612,7 @@ impl Wanted {
             let range = pieces.find_map(|o| {
                 let spec = o.to_ascii_lowercase().strip_prefix("range=")?.to_string();
                 let (lo, hi) = spec.split_once('-')?;
-                let hi = if hi == "*" {
-                    None
-                } else {
-                    Some(hi.parse().ok()?)
-                };
+                let hi = if hi == "*" { None } else { Some(hi.parse().ok()?) };
                 Some((lo.parse().ok()?, hi))
             });
             named.push((name, range));
@@ -718,11 +622,7 @@ impl Wanted {
 
     /// None: leave the attribute out; Some(None): plainly; Some(Some(range)): that range.
     fn lookup(&self, attr: &str) -> Option<Option<Range>> {
-        match self
-            .named
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(attr))
-        {
+        match self.named.iter().find(|(n, _)| n.eq_ignore_ascii_case(attr)) {
             Some((_, range)) => Some(*range),
             None if self.all => Some(None),
             None => None,
@@ -754,15 +654,8 @@ impl Shared {
             if lo > last || hi.is_some_and(|h| h < lo) {
                 continue;
             }
-            let end = hi
-                .unwrap_or(usize::MAX)
-                .min(lo.saturating_add(self.max_val_range - 1))
-                .min(last);
-            let end_text = if end == last {
-                "*".to_string()
-            } else {
-                end.to_string()
-            };
+            let end = hi.unwrap_or(usize::MAX).min(lo.saturating_add(self.max_val_range - 1)).min(last);
+            let end_text = if end == last { "*".to_string() } else { end.to_string() };
             let ranged = format!("{name};range={lo}-{end_text}");
             out.push(partial_attribute(&ranged, &values[lo..=end], types_only));
         }
@@ -781,33 +674,32 @@ impl Shared {
         let attrs = vec![
             ("namingContexts".to_string(), naming),
             ("supportedLDAPVersion".to_string(), vec![b"3".to_vec()]),
-            (
-                "supportedControl".to_string(),
-                vec![PAGED_RESULTS_OID.as_bytes().to_vec()],
-            ),
+            ("supportedControl".to_string(), vec![PAGED_RESULTS_OID.as_bytes().to_vec()]),
         ];
         (String::new(), attrs)
     }
 
-    /// The longest existing ancestor of a DN that is not there (AD's "best match").
+    /// Whether a DN is an entry or an ancestor of one (parents exist implicitly).
+    fn exists(&self, parts: &[String]) -> bool {
+        self.entries.iter().any(|e| dn_parts(&e.0).ends_with(parts))
+    }
+
+    /// The longest existing ancestor of a DN that is not there (AD's "best match"), spelled as
+    /// the entries spell it.
     fn best_match(&self, parts: &[String]) -> String {
         (1..parts.len())
-            .find_map(|skip| {
-                self.entries
-                    .iter()
-                    .find(|e| dn_parts(&e.0) == parts[skip..])
+            .map(|skip| &parts[skip..])
+            .find_map(|tail| {
+                let e = self.entries.iter().find(|e| dn_parts(&e.0).ends_with(tail))?;
+                let raw = raw_rdns(&e.0);
+                Some(raw[raw.len() - tail.len()..].iter().map(|r| r.trim()).collect::<Vec<_>>().join(","))
             })
-            .map(|e| e.0.clone())
             .unwrap_or_default()
     }
 }
 
 fn partial_attribute(name: &str, values: &[Vec<u8>], types_only: bool) -> Vec<u8> {
-    let vals: Vec<Vec<u8>> = if types_only {
-        Vec::new()
-    } else {
-        values.iter().map(|v| octets(v)).collect()
-    };
+    let vals: Vec<Vec<u8>> = if types_only { Vec::new() } else { values.iter().map(|v| octets(v)).collect() };
     ber_seq(0x30, &[octets(name.as_bytes()), ber_seq(0x31, &vals)])
 }
 
@@ -825,30 +717,15 @@ fn member(i: usize) -> String {
 fn estate(members: usize, users: usize) -> Vec<ServerEntry> {
     let s = |v: &str| vec![v.as_bytes().to_vec()];
     let mut entries = vec![
-        (
-            BASE.to_string(),
-            vec![("objectClass".to_string(), s("domain"))],
-        ),
-        (
-            "OU=Grupper,DC=bjuv,DC=test".to_string(),
-            vec![("ou".to_string(), s("Grupper"))],
-        ),
-        (
-            "OU=Personal,DC=bjuv,DC=test".to_string(),
-            vec![("ou".to_string(), s("Personal"))],
-        ),
+        (BASE.to_string(), vec![("objectClass".to_string(), s("domain"))]),
+        ("OU=Grupper,DC=bjuv,DC=test".to_string(), vec![("ou".to_string(), s("Grupper"))]),
+        ("OU=Personal,DC=bjuv,DC=test".to_string(), vec![("ou".to_string(), s("Personal"))]),
         (
             GROUP.to_string(),
             vec![
-                (
-                    "objectClass".to_string(),
-                    vec![b"top".to_vec(), b"group".to_vec()],
-                ),
+                ("objectClass".to_string(), vec![b"top".to_vec(), b"group".to_vec()]),
                 ("cn".to_string(), s("Alla anställda")),
-                (
-                    "member".to_string(),
-                    (0..members).map(|i| member(i).into_bytes()).collect(),
-                ),
+                ("member".to_string(), (0..members).map(|i| member(i).into_bytes()).collect()),
             ],
         ),
     ];
@@ -856,10 +733,7 @@ fn estate(members: usize, users: usize) -> Vec<ServerEntry> {
         entries.push((
             member(i),
             vec![
-                (
-                    "objectClass".to_string(),
-                    vec![b"top".to_vec(), b"person".to_vec(), b"user".to_vec()],
-                ),
+                ("objectClass".to_string(), vec![b"top".to_vec(), b"person".to_vec(), b"user".to_vec()]),
                 ("cn".to_string(), s(&format!("User {i:05}"))),
                 ("objectGUID".to_string(), vec![[0xff, i as u8].repeat(8)]), // not UTF-8
             ],
@@ -872,11 +746,7 @@ fn estate(members: usize, users: usize) -> Vec<ServerEntry> {
 fn ldapsearch(args: &[&str]) -> Option<String> {
     match Command::new("ldapsearch").args(args).output() {
         Ok(out) => {
-            assert!(
-                out.status.success(),
-                "ldapsearch {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "ldapsearch {args:?}: {}", String::from_utf8_lossy(&out.stderr));
             Some(String::from_utf8_lossy(&out.stdout).into_owned())
         }
         Err(e) if std::env::var_os("SAMLA_TEST_SERVERS").is_none() => {
@@ -895,61 +765,20 @@ fn lines_starting(out: &str, prefix: &str) -> usize {
 fn ldapsearch_sees_ad_style_ranges() {
     let server = start(estate(5000, 0), 1500);
     let url = server.url();
-    let Some(out) = ldapsearch(&[
-        "-x",
-        "-LLL",
-        "-H",
-        &url,
-        "-b",
-        GROUP,
-        "(objectClass=*)",
-        "member",
-    ]) else {
+    let Some(out) = ldapsearch(&["-x", "-LLL", "-H", &url, "-b", GROUP, "(objectClass=*)", "member"]) else {
         return;
     };
-    assert_eq!(
-        lines_starting(&out, "member;range=0-1499: "),
-        1500,
-        "{out:.400}"
-    );
+    assert_eq!(lines_starting(&out, "member;range=0-1499: "), 1500, "{out:.400}");
     assert_eq!(lines_starting(&out, "member:"), 0);
 
-    let out = ldapsearch(&[
-        "-x",
-        "-LLL",
-        "-H",
-        &url,
-        "-b",
-        GROUP,
-        "-s",
-        "base",
-        "(objectClass=*)",
-        "member;range=1500-*",
-    ])
-    .unwrap_or_default();
-    assert_eq!(
-        lines_starting(&out, "member;range=1500-2999: "),
-        1500,
-        "{out:.400}"
-    );
-    let out = ldapsearch(&[
-        "-x",
-        "-LLL",
-        "-H",
-        &url,
-        "-b",
-        GROUP,
-        "-s",
-        "base",
-        "(objectClass=*)",
-        "member;range=4500-*",
-    ])
-    .unwrap_or_default();
-    assert_eq!(
-        lines_starting(&out, "member;range=4500-*: "),
-        500,
-        "{out:.400}"
-    );
+    let out =
+        ldapsearch(&["-x", "-LLL", "-H", &url, "-b", GROUP, "-s", "base", "(objectClass=*)", "member;range=1500-*"])
+            .unwrap_or_default();
+    assert_eq!(lines_starting(&out, "member;range=1500-2999: "), 1500, "{out:.400}");
+    let out =
+        ldapsearch(&["-x", "-LLL", "-H", &url, "-b", GROUP, "-s", "base", "(objectClass=*)", "member;range=4500-*"])
+            .unwrap_or_default();
+    assert_eq!(lines_starting(&out, "member;range=4500-*: "), 500, "{out:.400}");
     assert!(out.contains(&format!("member;range=4500-*: {}", member(4999))));
 
     assert_eq!(
@@ -966,43 +795,23 @@ fn ldapsearch_sees_ad_style_ranges() {
 fn ldapsearch_pages_with_the_paged_results_control() {
     let server = start(estate(10, 25), 1500);
     let url = server.url();
-    let Some(out) = ldapsearch(&[
-        "-x",
-        "-LLL",
-        "-H",
-        &url,
-        "-b",
-        BASE,
-        "-E",
-        "pr=7/noprompt",
-        "(objectClass=user)",
-        "cn",
-    ]) else {
+    let Some(out) =
+        ldapsearch(&["-x", "-LLL", "-H", &url, "-b", BASE, "-E", "pr=7/noprompt", "(objectClass=user)", "cn"])
+    else {
         return;
     };
     assert_eq!(lines_starting(&out, "dn: "), 25, "{out}");
-    assert_eq!(
-        server.requests().len(),
-        4,
-        "25 entries in pages of 7: {:?}",
-        server.requests()
-    );
+    assert_eq!(server.requests().len(), 4, "25 entries in pages of 7: {:?}", server.requests());
 }
 
 #[test]
 fn ldap3_follows_ranges_to_the_last_slice() {
     let server = start(estate(5000, 0), 1500).with_credentials("CN=Reader,DC=bjuv,DC=test", "pw");
     let mut ldap = LdapConn::new(&server.url()).unwrap();
-    ldap.simple_bind("cn=reader, dc=bjuv, dc=test", "pw")
-        .unwrap()
-        .success()
-        .unwrap();
+    ldap.simple_bind("cn=reader, dc=bjuv, dc=test", "pw").unwrap().success().unwrap();
 
-    let (entries, _) = ldap
-        .search(GROUP, Scope::Base, "(objectClass=*)", vec!["member", "cn"])
-        .unwrap()
-        .success()
-        .unwrap();
+    let (entries, _) =
+        ldap.search(GROUP, Scope::Base, "(objectClass=*)", vec!["member", "cn"]).unwrap().success().unwrap();
     let entry = SearchEntry::construct(entries.into_iter().next().unwrap());
     assert!(!entry.attrs.contains_key("member"));
     assert_eq!(entry.attrs["cn"], ["Alla anställda"]);
@@ -1012,11 +821,8 @@ fn ldap3_follows_ranges_to_the_last_slice() {
     let mut names = Vec::new();
     loop {
         let ask = format!("member;range={}-*", all.len());
-        let (entries, _) = ldap
-            .search(GROUP, Scope::Base, "(objectClass=*)", vec![ask.as_str()])
-            .unwrap()
-            .success()
-            .unwrap();
+        let (entries, _) =
+            ldap.search(GROUP, Scope::Base, "(objectClass=*)", vec![ask.as_str()]).unwrap().success().unwrap();
         let entry = SearchEntry::construct(entries.into_iter().next().unwrap());
         let (name, values) = entry.attrs.into_iter().next().unwrap();
         all.extend(values);
@@ -1025,36 +831,19 @@ fn ldap3_follows_ranges_to_the_last_slice() {
             break;
         }
     }
-    assert_eq!(
-        names,
-        [
-            "member;range=1500-2999",
-            "member;range=3000-4499",
-            "member;range=4500-*"
-        ]
-    );
+    assert_eq!(names, ["member;range=1500-2999", "member;range=3000-4499", "member;range=4500-*"]);
     assert_eq!(all, (0..5000).map(member).collect::<Vec<_>>());
 
     // an explicit range ending early is honoured, and a small attribute is never split
     let (entries, _) = ldap
-        .search(
-            GROUP,
-            Scope::Base,
-            "(objectClass=*)",
-            vec!["member;range=10-19", "objectClass"],
-        )
+        .search(GROUP, Scope::Base, "(objectClass=*)", vec!["member;range=10-19", "objectClass"])
         .unwrap()
         .success()
         .unwrap();
     let entry = SearchEntry::construct(entries.into_iter().next().unwrap());
-    assert_eq!(
-        entry.attrs["member;range=10-19"],
-        (10..20).map(member).collect::<Vec<_>>()
-    );
+    assert_eq!(entry.attrs["member;range=10-19"], (10..20).map(member).collect::<Vec<_>>());
     assert_eq!(entry.attrs["objectClass"], ["top", "group"]);
-    assert!(server.requests().contains(&format!(
-        "base={GROUP} scope=base attrs=member;range=1500-*"
-    )));
+    assert!(server.requests().contains(&format!("base={GROUP} scope=base attrs=member;range=1500-*")));
     ldap.unbind().unwrap();
 }
 
@@ -1064,10 +853,7 @@ fn ldap3_pages_and_keeps_binary_values() {
     let mut ldap = LdapConn::new(&server.url()).unwrap();
     let mut stream = ldap
         .streaming_search_with(
-            vec![
-                Box::new(EntriesOnly::new()) as Box<dyn Adapter<_, _>>,
-                Box::new(PagedResults::new(4)),
-            ],
+            vec![Box::new(EntriesOnly::new()) as Box<dyn Adapter<_, _>>, Box::new(PagedResults::new(4))],
             BASE,
             Scope::Subtree,
             "(&(objectClass=user)(!(cn=User 00003)))",
@@ -1088,45 +874,34 @@ fn ldap3_pages_and_keeps_binary_values() {
 fn ad_error_texts() {
     let server = start(estate(2, 2), 1500).with_credentials("CN=Reader,DC=bjuv,DC=test", "pw");
     let mut ldap = LdapConn::new(&server.url()).unwrap();
-    let res = ldap
-        .simple_bind("CN=Reader,DC=bjuv,DC=test", "wrong")
-        .unwrap();
+    let res = ldap.simple_bind("CN=Reader,DC=bjuv,DC=test", "wrong").unwrap();
     assert_eq!((res.rc, res.text.as_str()), (49, AD_INVALID_CREDENTIALS));
 
-    let res = ldap
-        .search(BASE, Scope::Base, "(objectClass=*)", vec!["cn"])
-        .unwrap();
+    let res = ldap.search(BASE, Scope::Base, "(objectClass=*)", vec!["cn"]).unwrap();
     assert_eq!(res.1.rc, 1);
     assert!(res.1.text.starts_with("000004DC"), "{}", res.1.text);
 
-    ldap.simple_bind("CN=Reader,DC=bjuv,DC=test", "pw")
-        .unwrap()
-        .success()
-        .unwrap();
-    let res = ldap
-        .search(
-            "OU=Saknas,DC=bjuv,DC=test",
-            Scope::Subtree,
-            "(objectClass=*)",
-            vec!["cn"],
-        )
-        .unwrap()
-        .1;
+    ldap.simple_bind("CN=Reader,DC=bjuv,DC=test", "pw").unwrap().success().unwrap();
+    let res = ldap.search("OU=Saknas,DC=bjuv,DC=test", Scope::Subtree, "(objectClass=*)", vec!["cn"]).unwrap().1;
     assert_eq!(res.rc, 32);
     assert!(res.text.starts_with(AD_NO_OBJECT), "{}", res.text);
     assert_eq!(res.matched, BASE);
+
+    // parents of the entries exist implicitly; the best match is spelled as the entries spell it
+    let (entries, res) = ldap.search("dc=TEST", Scope::Base, "(objectClass=*)", vec!["cn"]).unwrap().success().unwrap();
+    assert_eq!((entries.len(), res.rc), (0, 0));
+    let res =
+        ldap.search("ou=saknas, ou=grupper,dc=bjuv,dc=test", Scope::Base, "(objectClass=*)", vec!["cn"]).unwrap().1;
+    assert_eq!((res.rc, res.matched.as_str()), (32, "OU=Grupper,DC=bjuv,DC=test"));
 }
 
 #[test]
 fn bad_input_closes_the_connection_and_drop_stops_listening() {
     let server = start(estate(1, 1), 1500);
     let addr = server.addr;
-    for junk in [
-        &b"\x30\x84\xff\xff\xff\xff"[..],
-        b"\x01\x02\x03",
-        b"\x30\x03\x02\x01",
-        b"\x30\x05\x02\x01\x01\x7f\x00",
-    ] {
+    for junk in
+        [&b"\x30\x84\xff\xff\xff\xff"[..], b"\x01\x02\x03", b"\x30\x03\x02\x01", b"\x30\x05\x02\x01\x01\x7f\x00"]
+    {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.write_all(junk).unwrap();
@@ -1137,9 +912,6 @@ fn bad_input_closes_the_connection_and_drop_stops_listening() {
     // a client left connected does not keep the server alive
     let idle = TcpStream::connect(addr).unwrap();
     drop(server);
-    assert!(
-        TcpStream::connect(addr).is_err(),
-        "still listening after drop"
-    );
+    assert!(TcpStream::connect(addr).is_err(), "still listening after drop");
     drop(idle);
 }

@@ -61,7 +61,8 @@ fn an_unknown_source_name_is_refused() {
 
 #[test]
 fn plain_ldap_to_a_remote_host_is_refused() {
-    let src = ldap_source("bjuv", "ldap://dc01.bjuv.se", "DC=bjuv,DC=se", "CN=x", "tls = \"plain\"\npassword_env = \"X\"");
+    let src =
+        ldap_source("bjuv", "ldap://dc01.bjuv.se", "DC=bjuv,DC=se", "CN=x", "tls = \"plain\"\npassword_env = \"X\"");
     let out = Project::new(&src).samla(&["discover"]).output().unwrap();
     one_line_error(&out, 2, &["samla.toml:", "clear text"]);
 }
@@ -69,7 +70,13 @@ fn plain_ldap_to_a_remote_host_is_refused() {
 #[test]
 fn unreachable_server() {
     // Port 9 (discard) on loopback: nothing listens there.
-    let src = ldap_source("bjuv", "ldap://127.0.0.1:9", "DC=bjuv,DC=test", "CN=x", "tls = \"plain\"\npassword_env = \"PATH\"");
+    let src = ldap_source(
+        "bjuv",
+        "ldap://127.0.0.1:9",
+        "DC=bjuv,DC=test",
+        "CN=x",
+        "tls = \"plain\"\npassword_env = \"PATH\"",
+    );
     let out = Project::new(&src).samla(&["discover"]).output().unwrap();
     one_line_error(&out, 1, &["bjuv: cannot reach ldap://127.0.0.1:9", "refused"]);
 }
@@ -77,7 +84,13 @@ fn unreachable_server() {
 #[test]
 fn a_missing_password_variable_is_named_without_a_value() {
     let url = env("SAMLA_TEST_SLAPD_URL");
-    let src = ldap_source("bjuv", &url, "dc=bjuv,dc=test", "cn=admin,dc=bjuv,dc=test", "tls = \"plain\"\npassword_env = \"SAMLA_NO_SUCH_VAR\"");
+    let src = ldap_source(
+        "bjuv",
+        &url,
+        "dc=bjuv,dc=test",
+        "cn=admin,dc=bjuv,dc=test",
+        "tls = \"plain\"\npassword_env = \"SAMLA_NO_SUCH_VAR\"",
+    );
     let out = Project::new(&src).samla(&["discover"]).output().unwrap();
     one_line_error(&out, 1, &["environment variable SAMLA_NO_SUCH_VAR is not set"]);
 }
@@ -94,7 +107,11 @@ fn wrong_password_on_slapd_and_on_samba_with_ads_meaning() {
         &format!("tls = \"plain\"\npassword_file = \"{}\"", wrong.display()),
     );
     let out = Project::new(&slapd).samla(&["discover"]).output().unwrap();
-    let err = one_line_error(&out, 1, &["refused the bind as \"cn=admin,dc=bjuv,dc=test\"", "invalid credentials (LDAP result 49)"]);
+    let err = one_line_error(
+        &out,
+        1,
+        &["refused the bind as \"cn=admin,dc=bjuv,dc=test\"", "invalid credentials (LDAP result 49)"],
+    );
     assert!(!err.contains("not-the-password"));
 
     let samba = ldap_source(

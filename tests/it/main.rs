@@ -4,4 +4,6 @@
 mod ad_range_server;
 mod errors;
 mod ranged;
+mod samba;
+mod slapd;
 mod support;

@@ -67,7 +67,8 @@ fn group_members(p: &Project) -> Vec<String> {
 
 #[test]
 fn a_group_of_5000_split_unasked_is_read_whole() {
-    let server = AdRangeServer::start(estate(5000), 1500).with_credentials(&format!("CN=svc-samla,{BASE}"), "Sommar2026!");
+    let server =
+        AdRangeServer::start(estate(5000), 1500).with_credentials(&format!("CN=svc-samla,{BASE}"), "Sommar2026!");
     let p = project_for(&server, 1000);
     let (json, out) = p.discover(&[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -111,7 +112,12 @@ fn samba_answers_explicit_ranges() {
     let mut ldap = LdapConn::new("ldap://127.0.0.3").unwrap();
     ldap.simple_bind("Administrator@KLIPPAN.TEST", &env("SAMLA_TEST_SAMBA_PASSWORD")).unwrap().success().unwrap();
     let (groups, _) = ldap
-        .search("DC=klippan,DC=test", Scope::Subtree, "(&(objectClass=group)(member=*))", vec!["distinguishedName", "member;range=0-*"])
+        .search(
+            "DC=klippan,DC=test",
+            Scope::Subtree,
+            "(&(objectClass=group)(member=*))",
+            vec!["distinguishedName", "member;range=0-*"],
+        )
         .unwrap()
         .success()
         .unwrap();
@@ -119,7 +125,9 @@ fn samba_answers_explicit_ranges() {
     let (dn, total) = groups
         .into_iter()
         .map(SearchEntry::construct)
-        .map(|e| (e.dn.clone(), e.attrs.iter().filter(|(k, _)| k.starts_with("member")).map(|(_, v)| v.len()).sum::<usize>()))
+        .map(|e| {
+            (e.dn.clone(), e.attrs.iter().filter(|(k, _)| k.starts_with("member")).map(|(_, v)| v.len()).sum::<usize>())
+        })
         .max_by_key(|(_, n)| *n)
         .unwrap();
     assert!(total > 1500, "the sample estate's big group has {total} members");
@@ -128,7 +136,8 @@ fn samba_answers_explicit_ranges() {
     let mut low = 0usize;
     loop {
         let request = format!("member;range={low}-{}", low + 999);
-        let (entries, _) = ldap.search(&dn, Scope::Base, "(objectClass=*)", vec![request.as_str()]).unwrap().success().unwrap();
+        let (entries, _) =
+            ldap.search(&dn, Scope::Base, "(objectClass=*)", vec![request.as_str()]).unwrap().success().unwrap();
         let entry = SearchEntry::construct(entries.into_iter().next().unwrap());
         let (name, values) = entry.attrs.into_iter().find(|(k, _)| k.starts_with("member;range=")).unwrap();
         let parsed = samla::source::range::parse(&name).unwrap().unwrap();

@@ -19,10 +19,6 @@ pub fn env(name: &str) -> String {
     })
 }
 
-pub fn estate_dir(flavor: &str) -> PathBuf {
-    PathBuf::from(env("SAMLA_TEST_ESTATE_DIR")).join(flavor)
-}
-
 /// A temporary project folder with a samla.toml made of `sources` (TOML `[[source]]` tables).
 pub struct Project {
     pub dir: tempfile::TempDir,
@@ -31,7 +27,8 @@ pub struct Project {
 impl Project {
     pub fn new(sources: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("samla.toml"), format!("[state]\npath = \"state/samla.db\"\n\n{sources}")).unwrap();
+        std::fs::write(dir.path().join("samla.toml"), format!("[state]\npath = \"state/samla.db\"\n\n{sources}"))
+            .unwrap();
         Project { dir }
     }
 
@@ -67,7 +64,8 @@ impl Project {
     /// All objects of the newest snapshot of `municipality`.
     pub fn snapshot(&self, municipality: &str) -> Vec<samla::model::DirectoryObject> {
         let state = samla::state::State::open(&self.path().join("state/samla.db")).unwrap();
-        let id = state.latest_snapshot_id(municipality).unwrap().unwrap_or_else(|| panic!("no snapshot of {municipality}"));
+        let id =
+            state.latest_snapshot_id(municipality).unwrap().unwrap_or_else(|| panic!("no snapshot of {municipality}"));
         state.snapshot_objects(id).unwrap()
     }
 }
@@ -83,4 +81,18 @@ pub fn objects_of_ldif(path: &Path) -> Vec<samla::model::DirectoryObject> {
 
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes the sample estate in `flavor` at the scale the servers were loaded with, into `dir`.
+pub fn generate_estate(flavor: &str, dir: &Path) {
+    let scale = std::env::var("SAMLA_TEST_SCALE").unwrap_or_else(|_| "1.0".into());
+    samla().args(["estate", "generate", "--flavor", flavor, "--scale", &scale, "--out"]).arg(dir).assert().success();
+}
+
+/// The `ldifde` flavour of the loaded estate: the full picture (GUIDs, memberOf, built-ins),
+/// read through samla's LDIF reader, per municipality.
+pub fn expected_estate() -> std::collections::BTreeMap<String, Vec<samla::model::DirectoryObject>> {
+    let dir = tempfile::tempdir().unwrap();
+    generate_estate("ldifde", dir.path());
+    IDS.iter().map(|id| (id.to_string(), objects_of_ldif(&dir.path().join(format!("{id}.ldif"))))).collect()
 }
