@@ -1,4 +1,9 @@
 //! The `samla` binary: everything lives in the library; this only hands over the exit code.
+/// mimalloc: reading a directory allocates millions of small strings (DN parts, values);
+/// glibc's allocator spent a fifth of discover's time on them (perf, bench/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     samla::cli::main()
 }

@@ -6,6 +6,9 @@
 //! No name holds a space, comma or digit: that keeps "Given Surname" and "Surname, Given"
 //! unambiguous, which the uniqueness of CNs relies on.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 /// Given names and their weights.
 pub(crate) const GIVEN: &[(&str, u32)] = &[
     ("Anna", 30),
@@ -248,10 +251,63 @@ pub(crate) const SURNAMES: &[(&str, u32)] = &[
     ("Al-Hassan", 1),
 ];
 
+/// Every name the estate can use (both pools and the hand-made people), each folded once.
+#[derive(Debug)]
+pub(crate) struct NameTable {
+    entries: Vec<NameEntry>,
+    by_name: HashMap<&'static str, u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct NameEntry {
+    pub name: &'static str,
+    /// [`fold`] of the name.
+    pub folded: String,
+    /// Equal for names that fold alike (`Jonsson`, `Jönsson`): they would share mail addresses.
+    pub fold_id: u32,
+}
+
+impl NameTable {
+    fn build() -> NameTable {
+        let extra = super::plan::SPECIALS.iter().flat_map(|s| [s.given, s.sn]);
+        let all = GIVEN.iter().chain(SURNAMES).map(|&(n, _)| n).chain(extra);
+        let mut table = NameTable { entries: Vec::new(), by_name: HashMap::new() };
+        let mut fold_ids: HashMap<String, u32> = HashMap::new();
+        for name in all {
+            if table.by_name.contains_key(name) {
+                continue;
+            }
+            let folded = fold(name);
+            let next = fold_ids.len() as u32;
+            let fold_id = *fold_ids.entry(folded.clone()).or_insert(next);
+            table.by_name.insert(name, table.entries.len() as u32);
+            table.entries.push(NameEntry { name, folded, fold_id });
+        }
+        table
+    }
+
+    /// The id of a name; every name in [`GIVEN`], [`SURNAMES`] and the specials has one.
+    pub(crate) fn id(&self, name: &str) -> u32 {
+        self.by_name.get(name).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn entry(&self, id: u32) -> &NameEntry {
+        static EMPTY: NameEntry = NameEntry { name: "", folded: String::new(), fold_id: u32::MAX };
+        self.entries.get(id as usize).unwrap_or(&EMPTY)
+    }
+}
+
+/// The process-wide name table (built once from constants, so identical in every run).
+pub(crate) fn table() -> &'static NameTable {
+    static TABLE: OnceLock<NameTable> = OnceLock::new();
+    TABLE.get_or_init(NameTable::build)
+}
+
 /// A weighted pool laid out as consecutive "slots": a name of weight w owns w slots.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    names: &'static [(&'static str, u32)],
+    /// Name-table ids of the pool's names.
+    ids: Vec<u32>,
     /// `starts[i]` is the first slot of name `i`; one extra entry holds the total.
     starts: Vec<u64>,
 }
@@ -265,20 +321,17 @@ impl Pool {
             total += u64::from(w.max(1));
         }
         starts.push(total);
-        Pool { names, starts }
+        Pool { ids: names.iter().map(|&(n, _)| table().id(n)).collect(), starts }
     }
 
     pub(crate) fn slots(&self) -> u64 {
         self.starts.last().copied().unwrap_or(0)
     }
 
-    /// The name owning `slot`, its weight, and the slot's rank among that name's slots.
-    pub(crate) fn at(&self, slot: u64) -> (&'static str, u64, u64) {
+    /// The name-table id of the name owning `slot`.
+    pub(crate) fn at(&self, slot: u64) -> u32 {
         let i = self.starts.partition_point(|&s| s <= slot).saturating_sub(1);
-        let i = i.min(self.names.len().saturating_sub(1));
-        let (name, w) = self.names.get(i).copied().unwrap_or(("Anna", 1));
-        let start = self.starts.get(i).copied().unwrap_or(0);
-        (name, u64::from(w.max(1)), slot.saturating_sub(start))
+        self.ids.get(i).or(self.ids.last()).copied().unwrap_or(0)
     }
 }
 
@@ -320,9 +373,9 @@ fn fold_char(c: char) -> &'static str {
     }
 }
 
-/// Up to `n` ASCII letters of a name (hyphens dropped): `("Anna-Karin", 3)` → `ann`.
-pub(crate) fn letters(name: &str, n: usize) -> String {
-    fold(name).chars().filter(char::is_ascii_lowercase).take(n).collect()
+/// Up to `n` ASCII letters of a folded name (hyphens dropped): `("anna-karin", 3)` → `ann`.
+pub(crate) fn letters(folded: &str, n: usize) -> String {
+    folded.chars().filter(char::is_ascii_lowercase).take(n).collect()
 }
 
 /// Initials of every hyphen-separated part: `Anna-Karin` → `ak`.
@@ -358,17 +411,29 @@ mod tests {
         assert_eq!(fold("O'Brien"), "obrien");
         assert_eq!(fold("Łukasz"), "lukasz");
         assert_eq!(fold("Sjöberg-Ali"), "sjoberg-ali");
-        assert_eq!(letters("Anna-Karin", 5), "annak");
+        assert_eq!(letters(&fold("Anna-Karin"), 5), "annak");
         assert_eq!(initials("Anna-Karin"), "ak");
     }
 
     #[test]
     fn pool_slots_map_back_to_names() {
-        let p = Pool::new(&[("A", 2), ("B", 3)]);
+        let p = Pool::new(&[("Anna", 2), ("Öberg", 3)]);
         assert_eq!(p.slots(), 5);
-        assert_eq!(p.at(0), ("A", 2, 0));
-        assert_eq!(p.at(1), ("A", 2, 1));
-        assert_eq!(p.at(2), ("B", 3, 0));
-        assert_eq!(p.at(4), ("B", 3, 2));
+        let name = |slot| table().entry(p.at(slot)).name;
+        assert_eq!((name(0), name(1), name(2), name(4)), ("Anna", "Anna", "Öberg", "Öberg"));
+    }
+
+    #[test]
+    fn the_table_knows_every_name_and_merges_folds() {
+        let t = table();
+        for name in GIVEN.iter().chain(SURNAMES).map(|&(n, _)| n) {
+            assert_eq!(t.entry(t.id(name)).name, name);
+        }
+        for s in super::super::plan::SPECIALS {
+            assert_eq!(t.entry(t.id(s.given)).name, s.given);
+            assert_eq!(t.entry(t.id(s.sn)).name, s.sn);
+        }
+        assert_eq!(t.entry(t.id("Jonsson")).fold_id, t.entry(t.id("Jönsson")).fold_id);
+        assert_ne!(t.entry(t.id("Jonsson")).fold_id, t.entry(t.id("Jansson")).fold_id);
     }
 }

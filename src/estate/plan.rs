@@ -14,7 +14,7 @@
 //! counter holds at most one entry per distinct name.
 
 use super::clock::{self, DAY, REFERENCE_UNIX};
-use super::names::{self, GIVEN, Pool, SURNAMES};
+use super::names::{self, GIVEN, Pool, SURNAMES, table};
 use super::rng::{Permutation, SplitMix64, derive, keyed_chance, tag};
 use super::{EstateOptions, Flavor, MunicipalitySpec};
 use crate::model::dn::escape_value;
@@ -353,18 +353,43 @@ pub(crate) struct AdminAccount {
     pub drift: bool,
 }
 
-/// A person's name.
+/// A person's name, with its ids in the [name table](names::table).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Person {
     pub given: &'static str,
     pub sn: &'static str,
+    gid: u32,
+    sid: u32,
     pub special: Option<&'static Special>,
 }
 
 impl Person {
+    fn from_ids(gid: u32, sid: u32, special: Option<&'static Special>) -> Person {
+        let t = table();
+        Person { given: t.entry(gid).name, sn: t.entry(sid).name, gid, sid, special }
+    }
+
+    fn from_special(s: &'static Special) -> Person {
+        Person::from_ids(table().id(s.given), table().id(s.sn), Some(s))
+    }
+
+    pub(crate) fn given_folded(&self) -> &'static str {
+        &table().entry(self.gid).folded
+    }
+
+    pub(crate) fn sn_folded(&self) -> &'static str {
+        &table().entry(self.sid).folded
+    }
+
+    /// Names that fold alike share a key: they would share a mail address.
+    fn fold_key(&self) -> u64 {
+        let t = table();
+        (u64::from(t.entry(self.gid).fold_id) << 32) | u64::from(t.entry(self.sid).fold_id)
+    }
+
     /// `given.surname`, plus `k + 1` for the k-th later holder of the name in the scope.
     pub(crate) fn mail_local(&self, k: u64) -> String {
-        let mut s = format!("{}.{}", names::fold(self.given), names::fold(self.sn));
+        let mut s = format!("{}.{}", self.given_folded(), self.sn_folded());
         if k > 0 {
             let _ = write!(s, "{}", k + 1);
         }
@@ -399,7 +424,7 @@ pub(crate) struct NameCounter {
     next: u64,
     /// Keyed by the folded `given.surname`, so `Jonsson` and `Jönsson` count as one name (they
     /// would share a mail address, and accent-blind comparisons would call their CNs equal).
-    counts: HashMap<String, u64>,
+    counts: HashMap<u64, u64>,
 }
 
 /// What a DN reference needs: the account's kind, CN and DN.
@@ -694,7 +719,7 @@ impl Plan {
             .iter()
             .filter(|s| s.munis.contains(&other.id) && s.munis.len() > 1)
             .take(1)
-            .map(|s| Colleague { person: Person { given: s.given, sn: s.sn, special: Some(s) }, muni: other })
+            .map(|s| Colleague { person: Person::from_special(s), muni: other })
             .collect()
     }
 
@@ -784,16 +809,16 @@ impl Plan {
     /// fixed position, otherwise a weighted draw keyed by the index.
     pub(crate) fn person(&self, p: u64) -> Person {
         if let Some(&(_, s)) = self.specials.iter().find(|(at, _)| *at == p) {
-            return Person { given: s.given, sn: s.sn, special: Some(s) };
+            return Person::from_special(s);
         }
         self.drawn_name(tag("name"), p)
     }
 
     fn drawn_name(&self, purpose: u64, p: u64) -> Person {
         let mut r = SplitMix64::new(derive(derive(self.key, purpose), p));
-        let (given, _, _) = self.given.at(r.below(self.given.slots()));
-        let (sn, _, _) = self.surnames.at(r.below(self.surnames.slots()));
-        Person { given, sn, special: None }
+        let given = self.given.at(r.below(self.given.slots()));
+        let sn = self.surnames.at(r.below(self.surnames.slots()));
+        Person::from_ids(given, sn, None)
     }
 
     /// The name of generated contact `n` (after the colleagues).
@@ -835,8 +860,7 @@ impl Plan {
             c.counts.clear();
             for (at, s) in &self.specials {
                 if accounts && scope.contains(at) {
-                    let p = Person { given: s.given, sn: s.sn, special: None };
-                    *c.counts.entry(p.mail_local(0)).or_insert(0) += 1;
+                    *c.counts.entry(Person::from_special(s).fold_key()).or_insert(0) += 1;
                 }
             }
         }
@@ -844,7 +868,7 @@ impl Plan {
             if p.special.is_some() {
                 return 0;
             }
-            match c.counts.entry(p.mail_local(0)) {
+            match c.counts.entry(p.fold_key()) {
                 Entry::Occupied(mut e) => {
                     let k = *e.get();
                     *e.get_mut() += 1;
@@ -873,7 +897,7 @@ impl Plan {
     }
 
     fn staff_sam(&self, idx: u64, p: &Person) -> String {
-        format!("{}{}{:03}", names::letters(p.given, 3), names::letters(p.sn, 3), idx + 1)
+        format!("{}{}{:03}", names::letters(p.given_folded(), 3), names::letters(p.sn_folded(), 3), idx + 1)
     }
 
     fn student_start_year(&self, idx: u64) -> (i64, i64) {
@@ -906,8 +930,8 @@ impl Plan {
                 let sam = format!(
                     "{:02}{}{}{:03}",
                     start % 100,
-                    names::letters(p.given, 2),
-                    names::letters(p.sn, 2),
+                    names::letters(p.given_folded(), 2),
+                    names::letters(p.sn_folded(), 2),
                     local + 1
                 );
                 Identity { kind, sam, cn, dn, person: Some(p), place }

@@ -1,5 +1,5 @@
 //! The estate's only source of randomness: SplitMix64, a keyed hash built from its mixer,
-//! and a Feistel permutation for "the i-th object" look-ups.
+//! and a Feistel permutation for values that must be distinct without a lookup table.
 //!
 //! Written here rather than taken from a crate so that the output can never change with a
 //! dependency upgrade: the same seed gives the same bytes for as long as this file is unchanged.
@@ -80,8 +80,8 @@ pub(crate) fn keyed_chance(key: u64, permille: u64) -> bool {
 
 /// A keyed pseudo-random permutation of `0..n` (a balanced Feistel network with cycle walking).
 ///
-/// It maps an index to a distinct slot without storing anything, so "the name of user 123 456"
-/// is computed on demand when a group lists its members, and two users never share a slot.
+/// It maps an index to a distinct slot without storing anything: Klippan's personnummer are
+/// `permutation(staff index)` decoded as (birth date, serial), unique without a lookup table.
 #[derive(Debug, Clone)]
 pub(crate) struct Permutation {
     n: u64,

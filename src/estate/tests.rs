@@ -3,7 +3,10 @@
 
 use super::plan::luhn_digit;
 use super::*;
-use crate::model::Dn;
+use crate::model::convert::convert;
+use crate::model::personnummer::looks_like_personnummer;
+use crate::model::{Dn, ObjectKind};
+use crate::source::ldif::LdifReader;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use std::collections::{HashMap, HashSet};
@@ -38,7 +41,7 @@ impl Rec {
 fn parse(text: &str) -> Vec<Rec> {
     let mut records = Vec::new();
     let mut logical: Vec<String> = Vec::new();
-    let mut flush = |logical: &mut Vec<String>, records: &mut Vec<Rec>| {
+    let flush = |logical: &mut Vec<String>, records: &mut Vec<Rec>| {
         if logical.is_empty() {
             return;
         }
@@ -278,6 +281,7 @@ fn personnummer_only_in_klippan_and_luhn_valid() {
                     let v = String::from_utf8_lossy(v);
                     if m.id != "klippan" {
                         assert!(!is_personnummer_shaped(&v), "{}: {name}: {v} looks like a personnummer", m.id);
+                        assert!(!looks_like_personnummer(&v), "{}: {name}: {v} passes the crate's check", m.id);
                     }
                 }
                 for pnr in r.values("employeeNumber") {
@@ -288,6 +292,7 @@ fn personnummer_only_in_klippan_and_luhn_valid() {
                     assert!((1950..=2005).contains(&year), "{pnr}");
                     let ten: Vec<u8> = b[2..8].iter().chain(&b[9..12]).copied().collect();
                     assert_eq!(b[12] - b'0', luhn_digit(&ten), "{pnr}: bad Luhn digit");
+                    assert!(looks_like_personnummer(&pnr), "{pnr}: the crate's recogniser disagrees");
                     numbers += 1;
                 }
             }
@@ -541,5 +546,25 @@ fn write_all_writes_five_files() {
         let (again, c) = generate(&EstateOptions { seed: 5, scale: 0.05 }, m, Flavor::Samba);
         assert!(text == again);
         assert_eq!(*counts, c);
+    }
+}
+
+#[test]
+fn the_crates_ldif_reader_and_conversion_accept_the_ldifde_export() {
+    for (m, text, c, _) in &estate(Flavor::Ldifde).files {
+        let mut kinds: HashMap<ObjectKind, u64> = HashMap::new();
+        let mut skipped = 0;
+        for entry in LdifReader::new(text.as_bytes()) {
+            let raw = entry.unwrap_or_else(|e| panic!("{}: {e}", m.id));
+            match convert(&raw).unwrap_or_else(|e| panic!("{}: {e}", m.id)) {
+                Some(obj) => *kinds.entry(obj.kind).or_default() += 1,
+                None => skipped += 1,
+            }
+        }
+        assert_eq!(kinds.get(&ObjectKind::User).copied(), Some(c.users), "{}", m.id);
+        assert_eq!(kinds.get(&ObjectKind::Group).copied(), Some(c.groups));
+        assert_eq!(kinds.get(&ObjectKind::Contact).copied(), Some(c.contacts));
+        assert_eq!(kinds.get(&ObjectKind::OrganizationalUnit).copied(), Some(c.ous));
+        assert_eq!(skipped, c.containers, "only CN=Users and CN=Builtin are not read");
     }
 }

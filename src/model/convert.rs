@@ -255,7 +255,7 @@ mod tests {
         assert_eq!(obj.dn.ou_path(), ["Socialförvaltningen", "Hemtjänst"]);
         assert!(obj.user_account_control.unwrap().is_disabled());
         assert_eq!(obj.account_expires, Some(AdTime::NEVER));
-        assert_eq!(obj.member_of[0].leaf_value(), Some("Alla, medarbetare"));
+        assert_eq!(obj.member_of[0].leaf_value().as_deref(), Some("Alla, medarbetare"));
         assert_eq!(obj.extension_attributes.get(&3).map(String::as_str), Some("KST-4711"));
         assert_eq!(obj.proxy_addresses.len(), 2);
         let json = serde_json::to_string(&obj).unwrap();

@@ -4,33 +4,40 @@
 //! has three commas but four RDNs, values may hold escaped `+`, `"`, `\`, leading `#` or
 //! spaces, and hex escapes such as `\C3\96` for UTF-8 bytes. Splitting on commas (the bug
 //! lldap shipped) breaks exactly on the names Swedish municipalities have. This module parses
-//! once, keeps the values unescaped, and writes them back in one canonical escaped form.
+//! once and keeps the DN in one canonical escaped form, whatever escaping the source used.
+//!
+//! A directory is mostly DNs: every `member`, `memberOf` and `manager` value is one, and a
+//! large municipality has hundreds of thousands of them. So a [`Dn`] is stored as its
+//! canonical string plus the byte spans of its parts (two allocations), values are unescaped
+//! only when asked for, and printing one is a copy.
 //!
 //! Comparison is case-insensitive on attribute types and values, as Active Directory compares
-//! DNs; [`Dn::key`] gives the normalised form used for lookups.
+//! DNs; [`Dn::key`] gives the normalised form used for lookups. The values of a multi-valued
+//! RDN (`CN=a+UID=b`) compare in the order written; Active Directory does not use them.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt;
 
-/// One `type=value` pair of an RDN.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Ava {
-    /// The attribute type as written (`CN`, `ou`, `2.5.4.3`).
-    pub attr: String,
-    /// The value, unescaped.
-    pub value: String,
-}
-
-/// A relative distinguished name: usually one AVA, several when joined by `+`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Rdn {
-    pub avas: Vec<Ava>,
-}
-
-/// A parsed distinguished name; `rdns[0]` is the leaf (most specific) RDN.
-#[derive(Debug, Clone, Default)]
+/// A parsed distinguished name in canonical form.
+#[derive(Clone, Default)]
 pub struct Dn {
-    rdns: Vec<Rdn>,
+    /// The canonical string: types as written, values escaped per [`escape_value`].
+    text: Box<str>,
+    /// One span per attribute-value pair, leaf first.
+    avas: Box<[AvaSpan]>,
+}
+
+/// Where one `type=value` pair lies in [`Dn::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AvaSpan {
+    start: u32,
+    /// The position of the `=`.
+    eq: u32,
+    end: u32,
+    /// Joined to the previous pair by `+` (same RDN).
+    plus: bool,
 }
 
 /// Why a string is not a DN, with the byte offset where parsing stopped.
@@ -45,106 +52,173 @@ pub struct DnError {
 impl Dn {
     /// Parses an RFC 4514 string. The empty string is the root DN (no RDNs).
     pub fn parse(input: &str) -> Result<Dn, DnError> {
-        Parser { input, bytes: input.as_bytes(), pos: 0 }.dn()
+        Parser { input, bytes: input.as_bytes(), pos: 0, text: String::with_capacity(input.len()), scratch: Vec::new() }
+            .dn()
     }
 
-    /// Builds a DN from a leaf RDN and a parent.
+    /// The DN of a child entry: `attr=value` below `self`.
     pub fn child(&self, attr: &str, value: &str) -> Dn {
-        let mut rdns = Vec::with_capacity(self.rdns.len() + 1);
-        rdns.push(Rdn { avas: vec![Ava { attr: attr.to_string(), value: value.to_string() }] });
-        rdns.extend(self.rdns.iter().cloned());
-        Dn { rdns }
+        let leaf = format!("{attr}={}", escape_value(value));
+        let shift = leaf.len() as u32 + u32::from(!self.is_root());
+        let mut avas = Vec::with_capacity(self.avas.len() + 1);
+        avas.push(AvaSpan { start: 0, eq: attr.len() as u32, end: leaf.len() as u32, plus: false });
+        avas.extend(self.avas.iter().map(|a| AvaSpan {
+            start: a.start + shift,
+            eq: a.eq + shift,
+            end: a.end + shift,
+            ..*a
+        }));
+        let text = if self.is_root() { leaf } else { format!("{leaf},{}", self.text) };
+        Dn { text: text.into(), avas: avas.into() }
     }
 
-    pub fn rdns(&self) -> &[Rdn] {
-        &self.rdns
+    /// The number of RDNs (0 for the root).
+    pub fn depth(&self) -> usize {
+        self.avas.iter().filter(|a| !a.plus).count()
     }
 
     pub fn is_root(&self) -> bool {
-        self.rdns.is_empty()
+        self.avas.is_empty()
     }
 
-    /// The leaf RDN's first value (`Öberg, Åsa` for `CN=Öberg\, Åsa,OU=...`).
-    pub fn leaf_value(&self) -> Option<&str> {
-        self.rdns.first().and_then(|r| r.avas.first()).map(|a| a.value.as_str())
+    /// The leaf RDN's first value, unescaped (`Öberg, Åsa` for `CN=Öberg\, Åsa,OU=...`).
+    pub fn leaf_value(&self) -> Option<Cow<'_, str>> {
+        self.avas.first().map(|a| self.value(a))
+    }
+
+    /// The leaf RDN's attribute type (`CN`).
+    pub fn leaf_attr(&self) -> Option<&str> {
+        self.avas.first().map(|a| &self.text[a.start as usize..a.eq as usize])
     }
 
     /// The DN one level up; the root's parent is the root.
     pub fn parent(&self) -> Dn {
-        Dn { rdns: self.rdns.iter().skip(1).cloned().collect() }
+        let Some(first_next) = self.avas.iter().skip(1).position(|a| !a.plus).map(|i| i + 1) else {
+            return Dn::default();
+        };
+        let cut = self.avas[first_next].start;
+        let avas = self.avas[first_next..]
+            .iter()
+            .map(|a| AvaSpan { start: a.start - cut, eq: a.eq - cut, end: a.end - cut, plus: a.plus })
+            .collect();
+        Dn { text: self.text[cut as usize..].into(), avas }
     }
 
     /// True when `self` lies at or below `ancestor` (case-insensitive).
     pub fn is_within(&self, ancestor: &Dn) -> bool {
-        let n = ancestor.rdns.len();
-        self.rdns.len() >= n
-            && self.rdns[self.rdns.len() - n..].iter().zip(&ancestor.rdns).all(|(a, b)| rdn_key(a) == rdn_key(b))
+        if ancestor.is_root() {
+            return true;
+        }
+        let n = ancestor.avas.len();
+        if self.avas.len() < n || self.avas[self.avas.len() - n].plus {
+            return false;
+        }
+        let start = self.avas[self.avas.len() - n].start as usize;
+        caseless_eq(&self.text[start..], &ancestor.text)
     }
 
     /// The values of the `OU` RDNs from the top of the tree down to the leaf's container:
     /// `CN=x,OU=Hemtjänst,OU=Socialförvaltningen,DC=bjuv` gives `[Socialförvaltningen, Hemtjänst]`.
-    pub fn ou_path(&self) -> Vec<&str> {
-        self.rdns
+    pub fn ou_path(&self) -> Vec<Cow<'_, str>> {
+        self.avas
             .iter()
             .rev()
-            .filter_map(|r| r.avas.first())
-            .filter(|a| a.attr.eq_ignore_ascii_case("ou"))
-            .map(|a| a.value.as_str())
+            .filter(|a| !a.plus && self.text[a.start as usize..a.eq as usize].eq_ignore_ascii_case("ou"))
+            .map(|a| self.value(a))
             .collect()
     }
 
-    /// The normalised comparison key: lower-case types and values, canonical escaping.
+    /// The normalised comparison key: the canonical form in lower case.
     pub fn key(&self) -> String {
-        let mut out = String::new();
-        for (i, rdn) in self.rdns.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&rdn_key(rdn));
-        }
-        out
+        self.text.to_lowercase()
+    }
+
+    /// The canonical string.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn value(&self, a: &AvaSpan) -> Cow<'_, str> {
+        unescape(&self.text[a.eq as usize + 1..a.end as usize])
     }
 }
 
-fn rdn_key(rdn: &Rdn) -> String {
-    let mut parts: Vec<String> = rdn
-        .avas
-        .iter()
-        .map(|a| format!("{}={}", a.attr.to_lowercase(), escape_value(&a.value.to_lowercase())))
-        .collect();
-    parts.sort();
-    parts.join("+")
+/// Compares two strings as lower case without allocating.
+fn caseless_eq(a: &str, b: &str) -> bool {
+    a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// Undoes [`escape_value`] (and any RFC 4514 escaping) for a value of a canonical DN.
+fn unescape(escaped: &str) -> Cow<'_, str> {
+    if !escaped.contains('\\') || escaped.starts_with('#') {
+        return Cow::Borrowed(escaped);
+    }
+    let bytes = escaped.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'\\', Some(pair)) if pair.iter().all(u8::is_ascii_hexdigit) => {
+                let hex = std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok());
+                out.push(hex.unwrap_or(b'?'));
+                i += 3;
+            }
+            (b'\\', _) if i + 1 < bytes.len() => {
+                out.push(bytes[i + 1]);
+                i += 2;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 impl PartialEq for Dn {
     fn eq(&self, other: &Dn) -> bool {
-        self.rdns.len() == other.rdns.len() && self.rdns.iter().zip(&other.rdns).all(|(a, b)| rdn_key(a) == rdn_key(b))
+        self.avas.len() == other.avas.len() && caseless_eq(&self.text, &other.text)
     }
 }
 impl Eq for Dn {}
 
 impl std::hash::Hash for Dn {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key().hash(state)
+        for c in self.text.chars().flat_map(char::to_lowercase) {
+            state.write_u32(c as u32);
+        }
     }
 }
 
 impl PartialOrd for Dn {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 impl Ord for Dn {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.text.chars().flat_map(char::to_lowercase).cmp(other.text.chars().flat_map(char::to_lowercase))
     }
 }
 
-/// Escapes an attribute value for use in a DN string (RFC 4514 section 2.4).
+impl fmt::Debug for Dn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dn({:?})", self.text)
+    }
+}
+
+/// Escapes an attribute value for use in a DN string (RFC 4514 section 2.4): the one
+/// canonical escaping samla writes.
 pub fn escape_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 4);
-    let last = value.chars().count().saturating_sub(1);
-    for (i, c) in value.chars().enumerate() {
+    push_escaped(&mut out, value);
+    out
+}
+
+fn push_escaped(out: &mut String, value: &str) {
+    let last = value.len().saturating_sub(1);
+    for (i, c) in value.char_indices() {
         match c {
             '"' | '+' | ',' | ';' | '<' | '>' | '\\' | '=' => {
                 out.push('\\');
@@ -152,7 +226,6 @@ pub fn escape_value(value: &str) -> String {
             }
             '#' if i == 0 => out.push_str("\\#"),
             ' ' if i == 0 || i == last => out.push_str("\\ "),
-            '\0' => out.push_str("\\00"),
             c if c.is_control() => {
                 let mut buf = [0u8; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
@@ -162,23 +235,11 @@ pub fn escape_value(value: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 impl fmt::Display for Dn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, rdn) in self.rdns.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            for (j, ava) in rdn.avas.iter().enumerate() {
-                if j > 0 {
-                    f.write_str("+")?;
-                }
-                write!(f, "{}={}", ava.attr, escape_value(&ava.value))?;
-            }
-        }
-        Ok(())
+        f.write_str(&self.text)
     }
 }
 
@@ -191,13 +252,13 @@ impl std::str::FromStr for Dn {
 
 impl Serialize for Dn {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(&self.text)
     }
 }
 
 impl<'de> Deserialize<'de> for Dn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dn, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = <Cow<'de, str>>::deserialize(d)?;
         Dn::parse(&s).map_err(serde::de::Error::custom)
     }
 }
@@ -206,6 +267,10 @@ struct Parser<'a> {
     input: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// The canonical form being built.
+    text: String,
+    /// The current value's unescaped bytes.
+    scratch: Vec<u8>,
 }
 
 impl Parser<'_> {
@@ -224,58 +289,62 @@ impl Parser<'_> {
     }
 
     fn dn(mut self) -> Result<Dn, DnError> {
-        let mut rdns = Vec::new();
+        let mut avas = Vec::new();
         if self.input.trim().is_empty() {
-            return Ok(Dn { rdns });
+            return Ok(Dn::default());
         }
+        if self.input.len() > u32::MAX as usize / 4 {
+            return self.fail("too long");
+        }
+        let mut plus = false;
         loop {
-            rdns.push(self.rdn()?);
+            if !avas.is_empty() {
+                self.text.push(if plus { '+' } else { ',' });
+            }
+            avas.push(self.ava(plus)?);
             match self.peek() {
-                None => return Ok(Dn { rdns }),
-                Some(b',') => self.pos += 1,
+                None => return Ok(Dn { text: self.text.into(), avas: avas.into() }),
+                Some(b',') => plus = false,
+                Some(b'+') => plus = true,
                 Some(_) => return self.fail("expected ',' between RDNs"),
             }
-        }
-    }
-
-    fn rdn(&mut self) -> Result<Rdn, DnError> {
-        let mut avas = vec![self.ava()?];
-        while self.peek() == Some(b'+') {
             self.pos += 1;
-            avas.push(self.ava()?);
         }
-        Ok(Rdn { avas })
     }
 
-    fn ava(&mut self) -> Result<Ava, DnError> {
+    fn ava(&mut self, plus: bool) -> Result<AvaSpan, DnError> {
         self.skip_spaces();
         let start = self.pos;
-        while let Some(b) = self.peek() {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
-                self.pos += 1;
-            } else {
-                break;
-            }
+        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            self.pos += 1;
         }
         if self.pos == start {
             return self.fail("expected an attribute type");
         }
-        let attr = self.input[start..self.pos].to_string();
+        let attr = &self.input[start..self.pos];
         if !attr.as_bytes()[0].is_ascii_alphabetic() && !attr.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return self.fail("attribute type must be a name or a numeric OID");
         }
+        let span_start = self.text.len() as u32;
+        self.text.push_str(attr);
+        let eq = self.text.len() as u32;
+        self.text.push('=');
         self.skip_spaces();
         if self.peek() != Some(b'=') {
             return self.fail("expected '=' after the attribute type");
         }
         self.pos += 1;
         self.skip_spaces();
-        let value = if self.peek() == Some(b'#') { self.hex_value()? } else { self.string_value()? };
-        Ok(Ava { attr, value })
+        if self.peek() == Some(b'#') {
+            self.hex_value()?;
+        } else {
+            self.string_value()?;
+        }
+        Ok(AvaSpan { start: span_start, eq, end: self.text.len() as u32, plus })
     }
 
     /// `#` followed by the hex of a BER value; kept as written, since only its bytes are known.
-    fn hex_value(&mut self) -> Result<String, DnError> {
+    fn hex_value(&mut self) -> Result<(), DnError> {
         let start = self.pos;
         self.pos += 1;
         while self.peek().is_some_and(|b| b.is_ascii_hexdigit()) {
@@ -285,14 +354,14 @@ impl Parser<'_> {
         if digits == 0 || !digits.is_multiple_of(2) {
             return self.fail("a '#' value needs an even number of hex digits");
         }
-        let value = self.input[start..self.pos].to_string();
+        self.text.push_str(&self.input[start..self.pos]);
         self.skip_spaces();
-        Ok(value)
+        Ok(())
     }
 
-    fn string_value(&mut self) -> Result<String, DnError> {
-        let mut out: Vec<u8> = Vec::new();
-        // Length of `out` up to the last byte that must be kept (escaped or non-space).
+    fn string_value(&mut self) -> Result<(), DnError> {
+        self.scratch.clear();
+        // Length of `scratch` up to the last byte that must be kept (escaped or non-space).
         let mut keep = 0;
         while let Some(b) = self.peek() {
             match b {
@@ -306,7 +375,7 @@ impl Parser<'_> {
                                 .and_then(|p| std::str::from_utf8(p).ok())
                                 .and_then(|p| u8::from_str_radix(p, 16).ok());
                             match byte {
-                                Some(byte) => out.push(byte),
+                                Some(byte) => self.scratch.push(byte),
                                 None => {
                                     return self.fail("'\\' must be followed by two hex digits or a special character");
                                 }
@@ -314,28 +383,31 @@ impl Parser<'_> {
                             self.pos += 2;
                         }
                         Some(c @ (b' ' | b'"' | b'#' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | b'\\')) => {
-                            out.push(c);
+                            self.scratch.push(c);
                             self.pos += 1;
                         }
                         _ => return self.fail("'\\' must be followed by two hex digits or a special character"),
                     }
-                    keep = out.len();
+                    keep = self.scratch.len();
                 }
                 b'"' | b';' | b'<' | b'>' | b'\0' => return self.fail("unescaped special character in a value"),
                 b' ' => {
-                    out.push(b' ');
+                    self.scratch.push(b' ');
                     self.pos += 1;
                 }
                 _ => {
-                    out.push(b);
+                    self.scratch.push(b);
                     self.pos += 1;
-                    keep = out.len();
+                    keep = self.scratch.len();
                 }
             }
         }
-        out.truncate(keep);
-        match String::from_utf8(out) {
-            Ok(s) => Ok(s),
+        self.scratch.truncate(keep);
+        match std::str::from_utf8(&self.scratch) {
+            Ok(value) => {
+                push_escaped(&mut self.text, value);
+                Ok(())
+            }
             Err(_) => self.fail("value is not valid UTF-8"),
         }
     }
@@ -349,8 +421,8 @@ mod tests {
     #[test]
     fn escaped_comma_and_swedish_letters() {
         let dn = Dn::parse(r"CN=Öberg\, Åsa,OU=Socialförvaltningen,DC=bjuv,DC=test").unwrap();
-        assert_eq!(dn.rdns().len(), 4);
-        assert_eq!(dn.leaf_value(), Some("Öberg, Åsa"));
+        assert_eq!(dn.depth(), 4);
+        assert_eq!(dn.leaf_value().as_deref(), Some("Öberg, Åsa"));
         assert_eq!(dn.ou_path(), vec!["Socialförvaltningen"]);
         assert_eq!(dn.to_string(), r"CN=Öberg\, Åsa,OU=Socialförvaltningen,DC=bjuv,DC=test");
     }
@@ -358,23 +430,35 @@ mod tests {
     #[test]
     fn hex_escapes_are_utf8_bytes() {
         let dn = Dn::parse(r"CN=\C3\96berg,DC=x").unwrap();
-        assert_eq!(dn.leaf_value(), Some("Öberg"));
+        assert_eq!(dn.leaf_value().as_deref(), Some("Öberg"));
     }
 
     #[test]
     fn plus_quotes_and_multi_valued_rdn() {
         let dn = Dn::parse(r#"CN=a\+b \"c\"+UID=7,OU=x\\y,DC=z"#).unwrap();
-        assert_eq!(dn.rdns()[0].avas.len(), 2);
-        assert_eq!(dn.rdns()[0].avas[0].value, r#"a+b "c""#);
-        assert_eq!(dn.rdns()[0].avas[1].value, "7");
-        assert_eq!(dn.rdns()[1].avas[0].value, r"x\y");
+        assert_eq!(dn.depth(), 3);
+        assert_eq!(dn.leaf_value().as_deref(), Some(r#"a+b "c""#));
+        assert_eq!(dn.to_string(), r#"CN=a\+b \"c\"+UID=7,OU=x\\y,DC=z"#);
+        assert_eq!(dn.parent().leaf_value().as_deref(), Some(r"x\y"));
+        assert_eq!(dn.parent().parent().to_string(), "DC=z");
     }
 
     #[test]
     fn spaces_after_separators_and_escaped_edges() {
         let dn = Dn::parse(r"CN=\ lead and trail\ , OU=Users").unwrap();
-        assert_eq!(dn.leaf_value(), Some(" lead and trail "));
+        assert_eq!(dn.leaf_value().as_deref(), Some(" lead and trail "));
         assert_eq!(dn.to_string(), r"CN=\ lead and trail\ ,OU=Users");
+    }
+
+    #[test]
+    fn every_escaping_gives_one_canonical_form() {
+        let canonical = Dn::parse(r"CN=Öberg\, Åsa,DC=x").unwrap();
+        for other in [r"CN=\C3\96berg\2C Åsa,DC=x", r"cn = Öberg\, Åsa , DC=x", r"CN=\C3\96berg\, \C3\85sa,DC=x"] {
+            let dn = Dn::parse(other).unwrap();
+            assert_eq!(dn, canonical, "{other}");
+            assert_eq!(dn.key(), canonical.key());
+        }
+        assert_eq!(Dn::parse(r"CN=\C3\96berg\2C Åsa,DC=x").unwrap().to_string(), r"CN=Öberg\, Åsa,DC=x");
     }
 
     #[test]
@@ -404,7 +488,10 @@ mod tests {
         fn any_value_round_trips(value in "\\PC{0,20}", ou in "[a-zåäö ,+#=\"]{1,10}") {
             let dn = Dn::default().child("DC", "test").child("OU", &ou).child("CN", &value);
             let again = Dn::parse(&dn.to_string()).unwrap();
-            prop_assert_eq!(again.leaf_value(), Some(value.as_str()));
+            let leaf = again.leaf_value();
+            prop_assert_eq!(leaf.as_deref(), Some(value.as_str()));
+            prop_assert_eq!(&again, &dn);
+            prop_assert_eq!(again.parent().parent(), Dn::parse("DC=test").unwrap());
             prop_assert_eq!(again.ou_path(), vec![ou.as_str()]);
         }
 

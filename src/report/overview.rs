@@ -111,3 +111,41 @@ impl Overview {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::time::AdTime;
+    use crate::model::uac::UserAccountControl;
+    use crate::model::{Dn, ObjectGuid};
+
+    fn obj(kind: ObjectKind, dn: &str, n: u8) -> DirectoryObject {
+        DirectoryObject::new(kind, Dn::parse(dn).unwrap(), ObjectGuid::from_ad_bytes(&[n; 16]).unwrap())
+    }
+
+    #[test]
+    fn counts_and_highlights() {
+        let now = AdTime::from_generalized("20261101000000.0Z").unwrap().at().unwrap();
+        let mut active = obj(ObjectKind::User, "CN=Åsa,OU=Hemtjänst,OU=Socialförvaltningen,DC=bjuv", 1);
+        active.display_name = Some("Åsa Öberg".into());
+        active.last_logon_timestamp = AdTime::from_generalized("20261020000000.0Z").ok();
+        active.employee_number = Some("19811218-9876".into());
+        let mut stale = obj(ObjectKind::User, "CN=svc-x,OU=Servicekonton,DC=bjuv", 2);
+        stale.last_logon_timestamp = Some(AdTime::NEVER);
+        let mut off = obj(ObjectKind::User, "CN=Old,OU=Socialförvaltningen,DC=bjuv", 3);
+        off.user_account_control = Some(UserAccountControl(514));
+        let mut inner = obj(ObjectKind::Group, "CN=Inner,DC=bjuv", 4);
+        inner.members = vec![active.dn.clone()];
+        let mut outer = obj(ObjectKind::Group, "CN=Outer,DC=bjuv", 5);
+        outer.members = vec![inner.dn.clone(), stale.dn.clone()];
+        let o = Overview::at(
+            &[active, stale, off, inner, outer, obj(ObjectKind::OrganizationalUnit, "OU=IT,DC=bjuv", 6)],
+            now,
+        );
+        assert_eq!((o.users, o.disabled, o.unused_365_days, o.groups, o.nested_groups, o.ous), (3, 1, 1, 2, 1, 1));
+        assert_eq!(o.largest_group, Some(("Outer".to_string(), 2)));
+        assert_eq!(o.by_administration.get("Socialförvaltningen"), Some(&2));
+        assert_eq!((o.non_ascii_names, o.personnummer_values), (1, 1));
+        assert!(o.render("bjuv").contains("1 employeeNumber values look like personnummer"));
+    }
+}

@@ -14,9 +14,9 @@ pub mod range;
 
 use crate::config::secret::SecretError;
 use crate::config::{SourceConfig, SourceKind};
-use crate::model::DirectoryObject;
 use crate::model::RawEntry;
 use crate::model::convert::{ConvertError, convert};
+use crate::state::snapshot::SnapshotRow;
 use crate::state::{SnapshotId, SnapshotSummary, State, StateError};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -131,15 +131,15 @@ async fn read_source(
         while let Some(raw) = entries.next_entry().await? {
             bar.inc(1);
             match convert(&raw).map_err(|error| SourceError::Convert { origin: describe(src), error })? {
-                Some(obj) => batch.push(obj),
+                Some(obj) => batch.push(SnapshotRow::of(&obj).map_err(|e| SourceError::Internal(e.to_string()))?),
                 None => skipped += 1,
             }
             if batch.len() == BATCH {
-                send(tx, WriterMsg::Objects { id, objects: std::mem::replace(&mut batch, Vec::with_capacity(BATCH)) })
+                send(tx, WriterMsg::Rows { id, rows: std::mem::replace(&mut batch, Vec::with_capacity(BATCH)) })
                     .await?;
             }
         }
-        send(tx, WriterMsg::Objects { id, objects: batch }).await?;
+        send(tx, WriterMsg::Rows { id, rows: batch }).await?;
         ask(tx, |reply| WriterMsg::Finish { id, skipped, reply }).await
     };
     let result = read.await;
@@ -191,7 +191,7 @@ fn read_ldif(path: &Path, file: std::fs::File, tx: &mpsc::Sender<Result<RawEntry
 
 enum WriterMsg {
     Begin { municipality: String, source: String, reply: oneshot::Sender<Result<SnapshotId, StateError>> },
-    Objects { id: SnapshotId, objects: Vec<DirectoryObject> },
+    Rows { id: SnapshotId, rows: Vec<SnapshotRow> },
     Finish { id: SnapshotId, skipped: u64, reply: oneshot::Sender<Result<SnapshotSummary, StateError>> },
     Abort { id: SnapshotId },
 }
@@ -218,9 +218,9 @@ fn run_writer(mut state: State, mut rx: mpsc::Receiver<WriterMsg>) {
             WriterMsg::Begin { municipality, source, reply } => {
                 let _ = reply.send(state.begin_snapshot(&municipality, &source));
             }
-            WriterMsg::Objects { id, objects } => {
+            WriterMsg::Rows { id, rows } => {
                 if failed.iter().all(|(f, _)| *f != id)
-                    && let Err(e) = state.add_objects(id, &objects)
+                    && let Err(e) = state.add_rows(id, &rows)
                 {
                     failed.push((id, e));
                 }

@@ -42,20 +42,25 @@ CREATE TABLE snapshots (
     content_hash  TEXT
 );
 CREATE INDEX snapshots_by_municipality ON snapshots (municipality, status, id);
+-- A rowid table: rows are appended in arrival order (sequential writes); big groups' rows
+-- would make a WITHOUT ROWID table rewrite overflow pages on every insert.
 CREATE TABLE snapshot_objects (
     snapshot_id  INTEGER NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
     guid         TEXT NOT NULL,
     kind         TEXT NOT NULL,
     dn           TEXT NOT NULL,
     data         TEXT NOT NULL,
-    PRIMARY KEY (snapshot_id, guid)
-) WITHOUT ROWID;
+    UNIQUE (snapshot_id, guid)
+);
 "];
 
 /// An open state file.
 pub struct State {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// Counts and digests of the snapshots being written, kept so finishing one does not
+    /// read it back.
+    pub(crate) tallies: std::collections::HashMap<SnapshotId, snapshot::Tally>,
 }
 
 impl State {
@@ -66,7 +71,7 @@ impl State {
             std::fs::create_dir_all(dir).map_err(|source| StateError::Folder { path: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(path).map_err(|source| StateError::Sqlite { path: path.to_path_buf(), source })?;
-        let mut state = State { conn, path: path.to_path_buf() };
+        let mut state = State { conn, path: path.to_path_buf(), tallies: Default::default() };
         state.configure()?;
         state.migrate()?;
         state.discard_unfinished()?;
@@ -77,9 +82,13 @@ impl State {
         StateError::Sqlite { path: self.path.clone(), source }
     }
 
+    /// WAL with `synchronous = NORMAL`: a crash of samla never loses or corrupts a committed
+    /// transaction; only a power loss may roll back the newest ones, which for a snapshot means
+    /// it was never taken. Writes that must survive power loss before anything is sent (the
+    /// journal) switch to `FULL` for their transaction.
     fn configure(&self) -> Result<(), StateError> {
         self.conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;\n             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")
             .map_err(|e| self.err(e))
     }
 

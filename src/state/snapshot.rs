@@ -48,8 +48,19 @@ impl State {
         Ok(SnapshotId(self.conn.last_insert_rowid()))
     }
 
-    /// Adds a batch of objects in one transaction. A GUID seen twice is an error naming both DNs.
+    /// Adds a batch of objects in one transaction (see [`State::add_rows`]).
     pub fn add_objects(&mut self, id: SnapshotId, objects: &[DirectoryObject]) -> Result<(), StateError> {
+        let rows = objects
+            .iter()
+            .map(SnapshotRow::of)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StateError::Invalid { path: self.path.clone(), message: e.to_string() })?;
+        self.add_rows(id, &rows)
+    }
+
+    /// Adds a batch of prepared rows in one transaction. A GUID seen twice is an error naming
+    /// both DNs.
+    pub fn add_rows(&mut self, id: SnapshotId, rows: &[SnapshotRow]) -> Result<(), StateError> {
         let path = self.path.clone();
         let sq = |source| StateError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(sq)?;
@@ -59,70 +70,47 @@ impl State {
                     "INSERT INTO snapshot_objects (snapshot_id, guid, kind, dn, data) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(sq)?;
-            for obj in objects {
-                let guid = obj.guid.to_string();
-                let data = serde_json::to_string(obj)
-                    .map_err(|e| StateError::Invalid { path: path.clone(), message: e.to_string() })?;
-                match insert.execute(params![id.0, guid, obj.kind.as_str(), obj.dn.to_string(), data]) {
+            for row in rows {
+                match insert.execute(params![id.0, row.guid, row.kind.as_str(), row.dn, row.data]) {
                     Ok(_) => {}
                     Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                         let other: String = tx
                             .query_row(
                                 "SELECT dn FROM snapshot_objects WHERE snapshot_id = ?1 AND guid = ?2",
-                                params![id.0, guid],
+                                params![id.0, row.guid],
                                 |r| r.get(0),
                             )
                             .map_err(sq)?;
                         return Err(StateError::Invalid {
                             path: path.clone(),
-                            message: format!("objectGUID {guid} appears twice: {other} and {}", obj.dn),
+                            message: format!("objectGUID {} appears twice: {other} and {}", row.guid, row.dn),
                         });
                     }
                     Err(e) => return Err(sq(e)),
                 }
             }
         }
-        tx.commit().map_err(sq)
+        tx.commit().map_err(sq)?;
+        let tally = self.tallies.entry(id).or_default();
+        for row in rows {
+            tally.add(row);
+        }
+        Ok(())
     }
 
-    /// Computes counts and the content hash and makes the snapshot visible, atomically.
+    /// Makes the snapshot visible with its counts and content hash, atomically.
     pub fn finish_snapshot(&mut self, id: SnapshotId, skipped: u64) -> Result<SnapshotSummary, StateError> {
-        let path = self.path.clone();
-        let sq = |source| StateError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(sq)?;
-        let mut hasher = Sha256::new();
-        let mut counts = [0u64; 4];
-        let mut memberships = 0u64;
-        {
-            let mut rows = tx
-                .prepare("SELECT guid, kind, data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY guid")
-                .map_err(sq)?;
-            let mut rows = rows.query(params![id.0]).map_err(sq)?;
-            while let Some(row) = rows.next().map_err(sq)? {
-                let guid: String = row.get(0).map_err(sq)?;
-                let kind: String = row.get(1).map_err(sq)?;
-                let data: String = row.get(2).map_err(sq)?;
-                hasher.update(guid.as_bytes());
-                hasher.update([0]);
-                hasher.update(data.as_bytes());
-                hasher.update([b'\n']);
-                if let Some(i) = ObjectKind::ALL.iter().position(|k| k.as_str() == kind) {
-                    counts[i] += 1;
-                }
-                if kind == ObjectKind::Group.as_str() {
-                    memberships += count_members(&data);
-                }
-            }
-        }
-        let hash = hex::encode(hasher.finalize());
-        let [ous, users, contacts, groups] = counts;
-        tx.execute(
-            "UPDATE snapshots SET status = 'complete', finished_at = ?2, users = ?3, groups = ?4, contacts = ?5, ous = ?6,
-             memberships = ?7, skipped = ?8, content_hash = ?9 WHERE id = ?1",
-            params![id.0, now(), users, groups, contacts, ous, memberships, skipped, hash],
-        )
-        .map_err(sq)?;
-        tx.commit().map_err(sq)?;
+        let tally = self.tallies.remove(&id).unwrap_or_default();
+        let [ous, users, contacts, groups] = tally.counts;
+        let memberships = tally.memberships;
+        let hash = tally.content_hash();
+        self.conn
+            .execute(
+                "UPDATE snapshots SET status = 'complete', finished_at = ?2, users = ?3, groups = ?4, contacts = ?5,
+                 ous = ?6, memberships = ?7, skipped = ?8, content_hash = ?9 WHERE id = ?1 AND status = 'writing'",
+                params![id.0, now(), users, groups, contacts, ous, memberships, skipped, hash],
+            )
+            .map_err(|e| self.err(e))?;
         self.snapshot(id)?.ok_or_else(|| StateError::Invalid {
             path: self.path.clone(),
             message: format!("snapshot {} vanished", id.0),
@@ -131,6 +119,7 @@ impl State {
 
     /// Drops a snapshot that failed; the earlier ones stay.
     pub fn abort_snapshot(&mut self, id: SnapshotId) -> Result<(), StateError> {
+        self.tallies.remove(&id);
         self.conn
             .execute("DELETE FROM snapshots WHERE id = ?1 AND status = 'writing'", params![id.0])
             .map_err(|e| self.err(e))?;
@@ -219,13 +208,65 @@ impl State {
     }
 }
 
-fn count_members(data: &str) -> u64 {
-    #[derive(serde::Deserialize)]
-    struct Members {
-        #[serde(default)]
-        member: Vec<serde::de::IgnoredAny>,
+/// One object ready to be stored: its canonical JSON and digest. Made by the readers, in
+/// parallel, so the single writer thread only inserts.
+#[derive(Debug, Clone)]
+pub struct SnapshotRow {
+    guid: String,
+    kind: ObjectKind,
+    dn: String,
+    data: String,
+    digest: [u8; 32],
+    members: u64,
+}
+
+impl SnapshotRow {
+    pub fn of(obj: &DirectoryObject) -> Result<SnapshotRow, serde_json::Error> {
+        let data = serde_json::to_string(obj)?;
+        let guid = obj.guid.to_string();
+        let digest =
+            Sha256::new().chain_update(guid.as_bytes()).chain_update([0]).chain_update(data.as_bytes()).finalize();
+        Ok(SnapshotRow {
+            guid,
+            kind: obj.kind,
+            dn: obj.dn.to_string(),
+            data,
+            digest: digest.into(),
+            members: obj.members.len() as u64,
+        })
     }
-    serde_json::from_str::<Members>(data).map_or(0, |m| m.member.len() as u64)
+}
+
+/// What finishing a snapshot needs, gathered while it is written.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Per [`ObjectKind::ALL`] position.
+    counts: [u64; 4],
+    memberships: u64,
+    digests: Vec<(String, [u8; 32])>,
+}
+
+impl Tally {
+    fn add(&mut self, row: &SnapshotRow) {
+        if let Some(i) = ObjectKind::ALL.iter().position(|k| *k == row.kind) {
+            self.counts[i] += 1;
+        }
+        if row.kind == ObjectKind::Group {
+            self.memberships += row.members;
+        }
+        self.digests.push((row.guid.clone(), row.digest));
+    }
+
+    /// SHA-256 over the objects' digests (SHA-256 of GUID, NUL, canonical JSON) in GUID order,
+    /// so the order a server returns entries in never changes the hash.
+    fn content_hash(mut self) -> String {
+        self.digests.sort_unstable();
+        let mut hasher = Sha256::new();
+        for (_, digest) in &self.digests {
+            hasher.update(digest);
+        }
+        hex::encode(hasher.finalize())
+    }
 }
 
 fn now() -> String {

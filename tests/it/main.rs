@@ -2,6 +2,7 @@
 //! servers that `bash tests/run.sh` starts.
 
 mod ad_range_server;
+mod cli;
 mod errors;
 mod ranged;
 mod samba;

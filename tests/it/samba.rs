@@ -44,7 +44,7 @@ fn carried(o: &DirectoryObject, builtin_dns: &BTreeSet<String>) -> Carried {
 fn in_system_container(o: &DirectoryObject) -> bool {
     let parent = o.dn.parent();
     let leaf = parent.leaf_value().unwrap_or_default();
-    parent.rdns().len() == 3 && (leaf.eq_ignore_ascii_case("Users") || leaf.eq_ignore_ascii_case("Builtin"))
+    parent.depth() == 3 && (leaf.eq_ignore_ascii_case("Users") || leaf.eq_ignore_ascii_case("Builtin"))
 }
 
 #[test]
