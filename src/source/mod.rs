@@ -79,12 +79,7 @@ pub fn discover(state: State, sources: &[&SourceConfig], progress: bool) -> Resu
             .iter()
             .map(|src| {
                 let bar = bars.add(ProgressBar::no_length());
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:>12} {spinner} {human_pos:>9} entries {per_sec:>14} {elapsed:>4} {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
+                bar.set_style(progress_style());
                 bar.set_prefix(src.name.clone());
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 let src = (*src).clone();
@@ -108,6 +103,15 @@ pub fn discover(state: State, sources: &[&SourceConfig], progress: bool) -> Resu
     drop(tx);
     writer.join().map_err(|_| SourceError::Internal("the state writer stopped".into()))?;
     outcomes
+}
+
+/// One line per municipality: name, spinner, entries read, entries per second, elapsed time.
+fn progress_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>12} {spinner} {human_pos:>9} entries {rate:>9} {elapsed:>4} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", state.per_sec());
+        })
 }
 
 /// A text that says where a snapshot came from.
