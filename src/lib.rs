@@ -20,6 +20,7 @@
 pub mod cli;
 pub mod config;
 pub mod estate;
+pub mod mapping;
 pub mod model;
 pub mod report;
 pub mod source;

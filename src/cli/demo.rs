@@ -3,8 +3,11 @@
 //! It writes the sample estate's five `ldifde` exports and a samla.toml into the demo folder,
 //! then runs the same commands a team would. Later stages extend it (map, plan, dry-run,
 //! execute against the local test tenant, rollback report).
+//!
+//! The mapping files are the repository's `mappings/`, compiled in, so the demo maps the
+//! sample estate exactly as the committed, reviewed files say.
 
-use super::{Failure, print_outcomes, run_discover};
+use super::{Failure, map, print_outcomes, run_discover};
 use crate::config::Config;
 use crate::estate::{self, EstateOptions, Flavor};
 use crate::report::overview::Overview;
@@ -50,6 +53,17 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
         let objects = state.snapshot_objects(summary.id).map_err(Failure::work)?;
         println!("\n{}", Overview::of(&objects).render(&outcome.municipality));
     }
+    drop(state);
+    let mappings = dir.join("mappings");
+    std::fs::create_dir_all(&mappings).map_err(|e| Failure::work(format!("{}: {e}", mappings.display())))?;
+    for (name, text) in SAMPLE_MAPPINGS {
+        let path = mappings.join(name);
+        std::fs::write(&path, text).map_err(|e| Failure::work(format!("{}: {e}", path.display())))?;
+    }
+    if !json {
+        println!("\nMapping into one shared directory (mappings in {}):\n", mappings.display());
+    }
+    map::run(&config, None, json)?;
     if !json {
         println!(
             "\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.",
@@ -59,3 +73,14 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// The repository's mappings for the sample estate.
+const SAMPLE_MAPPINGS: [(&str, &str); 7] = [
+    ("target.toml", include_str!("../../mappings/target.toml")),
+    ("overrides.toml", include_str!("../../mappings/overrides.toml")),
+    ("bjuv.toml", include_str!("../../mappings/bjuv.toml")),
+    ("klippan.toml", include_str!("../../mappings/klippan.toml")),
+    ("perstorp.toml", include_str!("../../mappings/perstorp.toml")),
+    ("astorp.toml", include_str!("../../mappings/astorp.toml")),
+    ("orkelljunga.toml", include_str!("../../mappings/orkelljunga.toml")),
+];

@@ -6,6 +6,7 @@
 
 mod demo;
 mod init;
+mod map;
 
 use crate::config::Config;
 use crate::estate::{EstateOptions, Flavor};
@@ -46,6 +47,12 @@ enum Command {
     },
     /// List the snapshots in the state.
     Snapshots,
+    /// Map the newest snapshots into one unified directory and report every conflict.
+    Map {
+        /// Where the per-municipality reports go (default: reports/map next to samla.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a commented starting project (samla.toml, mappings/, waves/) into DIR.
     Init { dir: PathBuf },
     /// Run samla's whole job on the bundled sample estate of five municipalities.
@@ -92,6 +99,8 @@ impl Failure {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS provider for the whole process (LDAP and HTTP clients), chosen explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SAMLA_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -126,6 +135,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let state = State::open(&config.state_path).map_err(Failure::work)?;
             let list = state.snapshots().map_err(Failure::work)?;
             if cli.json { print_json(&list) } else { print_snapshot_table(&list.iter().collect::<Vec<_>>()) }
+        }
+        Command::Map { out } => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            map::run(&config, out.as_deref(), cli.json).map(|_| ())
         }
         Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
         Command::Demo { dir } => demo::run(&dir, progress, cli.json),

@@ -1,2 +1,4 @@
-//! Reports for people: what was found, and (later) conflicts, plans and rollbacks.
+//! Reports for people: what was found, what mapping decided, and (later) plans and rollbacks.
+pub mod csv_excel;
+pub mod mapping;
 pub mod overview;

@@ -7,6 +7,7 @@
 //! further migrations.
 
 pub mod snapshot;
+pub mod unified;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,27 @@ CREATE TABLE snapshot_objects (
     dn           TEXT NOT NULL,
     data         TEXT NOT NULL,
     UNIQUE (snapshot_id, guid)
+);
+", r"
+-- Names given out in the target: kept so that no later run reshuffles them.
+CREATE TABLE assigned_names (
+    namespace    TEXT NOT NULL,
+    name_key     TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    anchor       TEXT NOT NULL,
+    assigned_at  TEXT NOT NULL,
+    PRIMARY KEY (namespace, name_key)
+);
+CREATE UNIQUE INDEX assigned_names_by_anchor ON assigned_names (namespace, anchor);
+-- Each `samla map` result: its inputs, its content hash and the unified directory itself.
+CREATE TABLE unified_runs (
+    id             INTEGER PRIMARY KEY,
+    created_at     TEXT NOT NULL,
+    snapshots      TEXT NOT NULL,
+    mappings_hash  TEXT NOT NULL,
+    content_hash   TEXT NOT NULL,
+    blocking       INTEGER NOT NULL,
+    data           TEXT NOT NULL
 );
 "];
 

@@ -4,6 +4,7 @@
 mod ad_range_server;
 mod cli;
 mod errors;
+mod map;
 mod ranged;
 mod samba;
 mod slapd;

@@ -1,0 +1,73 @@
+//! `samla map`: the edge around [`crate::mapping::unify`]: reads the newest snapshots, the
+//! mapping files, the overrides and the name book; stores the result and writes the reports.
+
+use super::Failure;
+use crate::config::Config;
+use crate::mapping::overrides::Overrides;
+use crate::mapping::privacy::PrivacyPolicy;
+use crate::mapping::spec;
+use crate::mapping::unify::{Inputs, UnifiedDirectory, unify};
+use crate::report::mapping::{summary, write_reports};
+use crate::state::State;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the mapping files of a project live: `mappings/` next to samla.toml.
+pub fn mappings_dir(config: &Config) -> PathBuf {
+    config.file.parent().unwrap_or(Path::new(".")).join("mappings")
+}
+
+/// Maps, stores and reports. Blocking findings make it fail after the reports are written.
+pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<UnifiedDirectory, Failure> {
+    let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+    let mappings = spec::load(&mappings_dir(config), &names).map_err(Failure::usage)?;
+    let mut state = State::open(&config.state_path).map_err(Failure::work)?;
+    let mut snapshots = BTreeMap::new();
+    let mut ids = Vec::new();
+    let mut newest = String::new();
+    for name in &names {
+        let summary = state
+            .latest_snapshot(name)
+            .map_err(Failure::work)?
+            .ok_or_else(|| Failure::usage(format!("{name} has no snapshot yet: run `samla discover` first")))?;
+        ids.push(summary.id);
+        newest = newest.max(summary.finished_at.clone());
+        snapshots.insert(name.clone(), state.snapshot_objects(summary.id).map_err(Failure::work)?);
+    }
+    let now = chrono::DateTime::parse_from_rfc3339(&newest)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| Failure::work(format!("snapshot time {newest:?}: {e}")))?;
+    let overrides = match &mappings.target.overrides {
+        Some(path) => Overrides::load(path).map_err(Failure::usage)?,
+        None => Overrides::default(),
+    };
+    let key = match (&mappings.target.privacy_policy, &mappings.target.hash_key_env) {
+        (PrivacyPolicy::Hash, Some(var)) => Some(
+            std::env::var(var)
+                .map_err(|_| Failure::usage(format!("privacy policy \"hash\" needs the key in environment variable {var}")))?
+                .into_bytes(),
+        ),
+        _ => None,
+    };
+    let mut book = state.name_book().map_err(Failure::work)?;
+    let inputs = Inputs { mappings: &mappings, snapshots: &snapshots, overrides: &overrides, hash_key: key.as_deref(), now };
+    let unified = unify(&inputs, &mut book);
+    let run = state.save_unified(&unified, &book, &ids, &mappings.hash).map_err(Failure::work)?;
+    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| config.file.parent().unwrap_or(Path::new(".")).join("reports/map"));
+    let written = write_reports(&dir, &unified).map_err(Failure::work)?;
+    if json {
+        let value = serde_json::json!({ "run": run, "summaries": unified.summaries, "reports": written });
+        println!("{}", serde_json::to_string_pretty(&value).map_err(Failure::work)?);
+    } else {
+        println!("{}", summary(&unified));
+        println!("content hash {} (map run {}); reports in {}", &run.content_hash[..12], run.id, dir.display());
+    }
+    if run.blocking > 0 {
+        return Err(Failure::work(format!(
+            "{} blocking finding(s) must be resolved before anything is written: see the conflict reports in {}",
+            run.blocking,
+            dir.display()
+        )));
+    }
+    Ok(unified)
+}

@@ -1,0 +1,585 @@
+//! The mapping files: `mappings/target.toml` (the shared target) and one
+//! `mappings/<municipality>.toml` per municipality (how its attributes flow into the shared
+//! schema, how its people's units and kinds are derived, what is in scope).
+//!
+//! They are read like `samla.toml`: serde reads the shape and refuses unknown keys with their
+//! line, then [`load`] checks what serde cannot (an attribute that does not exist, a template
+//! naming one, a lookup table that is not defined, a kind or licence class not declared) and
+//! reports each with file, line and column, so a mistake is found before anything is mapped.
+
+use super::transform::{Template, Transform, parse_template};
+use super::privacy::PrivacyPolicy;
+use crate::model::ObjectKind;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The source attributes a flow, template or rule may read (AD names, case as AD writes them).
+pub const SOURCE_ATTRIBUTES: &[&str] = &[
+    "cn",
+    "sAMAccountName",
+    "userPrincipalName",
+    "givenName",
+    "sn",
+    "displayName",
+    "mail",
+    "department",
+    "company",
+    "title",
+    "description",
+    "employeeID",
+    "employeeNumber",
+    "extensionAttribute1",
+    "extensionAttribute2",
+    "extensionAttribute3",
+    "extensionAttribute4",
+    "extensionAttribute5",
+    "extensionAttribute6",
+    "extensionAttribute7",
+    "extensionAttribute8",
+    "extensionAttribute9",
+    "extensionAttribute10",
+    "extensionAttribute11",
+    "extensionAttribute12",
+    "extensionAttribute13",
+    "extensionAttribute14",
+    "extensionAttribute15",
+];
+
+/// The shared schema's attributes a flow may write (Graph's names for a user; the shared AD
+/// gets the same values under its own names).
+pub const TARGET_ATTRIBUTES: &[&str] = &[
+    "givenName",
+    "surname",
+    "displayName",
+    "jobTitle",
+    "department",
+    "companyName",
+    "employeeId",
+    "employeeType",
+    "officeLocation",
+    "mail",
+    "extensionAttribute1",
+    "extensionAttribute2",
+    "extensionAttribute3",
+    "extensionAttribute4",
+    "extensionAttribute5",
+    "extensionAttribute6",
+    "extensionAttribute7",
+    "extensionAttribute8",
+    "extensionAttribute9",
+    "extensionAttribute10",
+    "extensionAttribute11",
+    "extensionAttribute12",
+    "extensionAttribute13",
+    "extensionAttribute14",
+    "extensionAttribute15",
+];
+
+/// The kinds of account a municipality has; each kind can be licensed and planned differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    Person,
+    Student,
+    Admin,
+    Service,
+    Resource,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Person => "person",
+            AccountKind::Student => "student",
+            AccountKind::Admin => "admin",
+            AccountKind::Service => "service",
+            AccountKind::Resource => "resource",
+        }
+    }
+}
+
+/// What to do with same-named groups of several municipalities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupPolicy {
+    /// One group in the target with everyone's members.
+    Merge,
+    /// One group per municipality, named with the municipality's prefix.
+    Prefix,
+    /// One group per municipality under its own name; name collisions get suffixes.
+    Separate,
+}
+
+/// mappings/target.toml, validated.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    pub file: PathBuf,
+    pub verified_domains: Vec<String>,
+    /// The UPN domain per account kind; `default` otherwise.
+    pub upn_domain: BTreeMap<AccountKind, String>,
+    pub default_upn_domain: String,
+    pub upn: Template,
+    pub mail_nickname: Template,
+    pub sam_account_name: Template,
+    /// Appended to a colliding name: `{n}` is the counter (2, 3, ...), `{municipality}` the name.
+    pub collision_suffix: String,
+    /// Municipalities in priority order: the first keeps the plain name in a collision.
+    pub priority: Vec<String>,
+    pub match_keys: Vec<String>,
+    pub overrides: Option<PathBuf>,
+    pub group_default: GroupPolicy,
+    pub group_rules: BTreeMap<String, GroupPolicy>,
+    pub privacy_policy: PrivacyPolicy,
+    pub hash_key_env: Option<String>,
+    /// Attribute -> why it may go to the cloud.
+    pub allowed: BTreeMap<String, String>,
+    pub usage_location: String,
+    /// Licence class -> SKU part number (`none` needs no entry).
+    pub licences: BTreeMap<String, String>,
+}
+
+/// One attribute flow: read `from` (or nothing), apply the transforms in order.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub from: Option<String>,
+    pub transforms: Vec<Transform>,
+}
+
+/// How a person's unit is derived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitRule {
+    /// The first `depth` OU names below the base, joined with `/`.
+    OuPath { depth: usize },
+    /// The value of an attribute (usually `department`).
+    Attribute(String),
+}
+
+/// How to recognise an account kind; the first rule that matches wins, `person` otherwise.
+#[derive(Debug, Clone)]
+pub struct KindRule {
+    pub kind: AccountKind,
+    pub ou: Option<String>,
+    pub name_pattern: Option<regex::Regex>,
+    pub attribute: Option<(String, regex::Regex)>,
+}
+
+/// Which licence class an account gets; the first rule that matches wins.
+#[derive(Debug, Clone)]
+pub struct LicenceRule {
+    pub class: String,
+    pub kinds: Vec<AccountKind>,
+    /// Unit names (as the unit rule derives them); any when empty.
+    pub units: Vec<String>,
+}
+
+/// mappings/<municipality>.toml, validated.
+#[derive(Debug, Clone)]
+pub struct MunicipalityMapping {
+    pub file: PathBuf,
+    pub municipality: String,
+    /// Used by the `prefix` group policy.
+    pub group_prefix: String,
+    pub unit: UnitRule,
+    pub exclude_ous: Vec<String>,
+    pub include_disabled: bool,
+    pub unused_days: Option<u32>,
+    pub kinds: Vec<KindRule>,
+    pub licences: Vec<LicenceRule>,
+    pub flows: BTreeMap<String, Flow>,
+    pub lookups: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// All mapping files of a project.
+#[derive(Debug, Clone)]
+pub struct Mappings {
+    pub target: TargetSpec,
+    pub municipalities: BTreeMap<String, MunicipalityMapping>,
+    /// SHA-256 over the files' bytes, in name order: a plan records it.
+    pub hash: String,
+}
+
+/// A mistake in a mapping file, with its place.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{}: {source}", file.display())]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    At { file: PathBuf, line: usize, column: usize, message: String },
+    #[error("{}: {message}", dir.display())]
+    Missing { dir: PathBuf, message: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    domains: RawDomains,
+    names: RawNames,
+    collisions: RawCollisions,
+    #[serde(default)]
+    matching: RawMatching,
+    groups: RawGroups,
+    privacy: RawPrivacy,
+    tenant: RawTenant,
+    #[serde(default)]
+    licences: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomains {
+    verified: Vec<String>,
+    upn: Spanned<String>,
+    #[serde(default)]
+    upn_by_kind: BTreeMap<AccountKind, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNames {
+    upn: Spanned<String>,
+    mail_nickname: Spanned<String>,
+    sam_account_name: Spanned<String>,
+    collision_suffix: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollisions {
+    priority: Spanned<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMatching {
+    #[serde(default)]
+    keys: Vec<Spanned<String>>,
+    overrides: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroups {
+    default: GroupPolicy,
+    #[serde(default)]
+    merge: Vec<String>,
+    #[serde(default)]
+    prefix: Vec<String>,
+    #[serde(default)]
+    separate: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    policy: PrivacyPolicy,
+    hash_key_env: Option<String>,
+    allow: BTreeMap<Spanned<String>, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    usage_location: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMunicipality {
+    municipality: Spanned<String>,
+    group_prefix: String,
+    unit: RawUnit,
+    #[serde(default)]
+    scope: RawScope,
+    #[serde(default)]
+    kinds: Vec<RawKind>,
+    #[serde(default)]
+    licences: Vec<RawLicence>,
+    flows: BTreeMap<Spanned<String>, Spanned<RawFlow>>,
+    #[serde(default)]
+    lookups: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUnit {
+    from: Spanned<String>,
+    depth: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawScope {
+    #[serde(default)]
+    exclude_ous: Vec<String>,
+    #[serde(default)]
+    include_disabled: bool,
+    unused_days: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKind {
+    kind: AccountKind,
+    ou: Option<String>,
+    name_pattern: Option<Spanned<String>>,
+    attribute: Option<Spanned<String>>,
+    matches: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLicence {
+    class: Spanned<String>,
+    #[serde(default)]
+    kinds: Vec<AccountKind>,
+    #[serde(default)]
+    units: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    from: Option<Spanned<String>>,
+    #[serde(default)]
+    transforms: Vec<Spanned<Transform>>,
+}
+
+/// Reads `dir/target.toml` and `dir/<name>.toml` for each municipality name.
+pub fn load(dir: &Path, municipalities: &[String]) -> Result<Mappings, SpecError> {
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let mut read = |name: &str| -> Result<(PathBuf, String), SpecError> {
+        let file = dir.join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&file).map_err(|source| SpecError::Read { file: file.clone(), source })?;
+        sha2::Digest::update(&mut hasher, name.as_bytes());
+        sha2::Digest::update(&mut hasher, [0]);
+        sha2::Digest::update(&mut hasher, text.as_bytes());
+        Ok((file, text))
+    };
+    let (file, text) = read("target")?;
+    let target = parse_target(&file, &text)?;
+    let mut out = BTreeMap::new();
+    for name in municipalities {
+        let (file, text) = read(name)?;
+        let mapping = parse_municipality(&file, &text, &target)?;
+        if &mapping.municipality != name {
+            return Err(SpecError::Missing {
+                dir: file,
+                message: format!("says municipality = {:?}, expected {name:?}", mapping.municipality),
+            });
+        }
+        out.insert(name.clone(), mapping);
+    }
+    for name in &target.priority {
+        if !municipalities.contains(name) {
+            return Err(SpecError::Missing {
+                dir: target.file.clone(),
+                message: format!("collisions.priority names {name:?}, which is not a source in samla.toml"),
+            });
+        }
+    }
+    let hash = hex::encode(sha2::Digest::finalize(hasher));
+    Ok(Mappings { target, municipalities: out, hash })
+}
+
+/// Positions in one file's text.
+struct Place<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Place<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> SpecError {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+        SpecError::At { file: self.file.to_path_buf(), line, column, message: message.into() }
+    }
+
+    fn toml<T: serde::de::DeserializeOwned>(&self) -> Result<T, SpecError> {
+        toml::from_str(self.text).map_err(|e| self.err(e.span().unwrap_or(0..0), e.message()))
+    }
+
+    /// A template whose `{attributes}` must be among `known`; errors point into the string.
+    fn template(&self, s: &Spanned<String>, known: &[&str]) -> Result<Template, SpecError> {
+        let is_known = |a: &str| known.contains(&a);
+        // The value starts after the opening quote.
+        let at = |offset: usize| s.span().start + 1 + offset;
+        parse_template(s.get_ref(), &is_known).map_err(|e| self.err(at(e.offset)..at(e.offset), e.reason))
+    }
+
+    fn regex(&self, s: &Spanned<String>) -> Result<regex::Regex, SpecError> {
+        regex::Regex::new(s.get_ref()).map_err(|e| self.err(s.span(), format!("bad regex: {e}")))
+    }
+}
+
+fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
+    let place = Place { file, text };
+    let raw: RawTarget = place.toml()?;
+    let verified: Vec<String> = raw.domains.verified.iter().map(|d| d.to_ascii_lowercase()).collect();
+    let domain = |d: &Spanned<String>| {
+        let lower = d.get_ref().to_ascii_lowercase();
+        if verified.contains(&lower) {
+            Ok(lower)
+        } else {
+            Err(place.err(d.span(), format!("{:?} is not among domains.verified", d.get_ref())))
+        }
+    };
+    let default_upn_domain = domain(&raw.domains.upn)?;
+    let mut upn_domain = BTreeMap::new();
+    for (kind, d) in &raw.domains.upn_by_kind {
+        upn_domain.insert(*kind, domain(d)?);
+    }
+    let name_attrs: Vec<&str> = TARGET_ATTRIBUTES.iter().copied().chain(["sAMAccountName", "municipality"]).collect();
+    let suffix = raw.names.collision_suffix.get_ref();
+    if !suffix.contains("{n}") {
+        return Err(place.err(raw.names.collision_suffix.span(), "collision_suffix must contain {n}"));
+    }
+    let mut group_rules = BTreeMap::new();
+    for (names, policy) in [
+        (&raw.groups.merge, GroupPolicy::Merge),
+        (&raw.groups.prefix, GroupPolicy::Prefix),
+        (&raw.groups.separate, GroupPolicy::Separate),
+    ] {
+        for n in names {
+            group_rules.insert(n.to_lowercase(), policy);
+        }
+    }
+    let mut allowed = BTreeMap::new();
+    for (attr, why) in raw.privacy.allow {
+        if !TARGET_ATTRIBUTES.contains(&attr.get_ref().as_str()) {
+            return Err(place.err(attr.span(), format!("privacy.allow names {:?}, which is not a target attribute", attr.get_ref())));
+        }
+        if why.trim().is_empty() {
+            return Err(place.err(attr.span(), "every allowed attribute needs its reason"));
+        }
+        allowed.insert(attr.into_inner(), why);
+    }
+    let usage = raw.tenant.usage_location.get_ref();
+    if usage.len() != 2 || !usage.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(place.err(raw.tenant.usage_location.span(), "usage_location must be an ISO 3166 country code like \"SE\""));
+    }
+    let mut match_keys = Vec::new();
+    for k in &raw.matching.keys {
+        if !SOURCE_ATTRIBUTES.contains(&k.get_ref().as_str()) {
+            return Err(place.err(k.span(), format!("matching key {:?} is not a source attribute", k.get_ref())));
+        }
+        match_keys.push(k.get_ref().clone());
+    }
+    let dir = file.parent().unwrap_or(Path::new("."));
+    Ok(TargetSpec {
+        file: file.to_path_buf(),
+        verified_domains: verified.clone(),
+        upn_domain,
+        default_upn_domain,
+        upn: place.template(&raw.names.upn, &name_attrs)?,
+        mail_nickname: place.template(&raw.names.mail_nickname, &name_attrs)?,
+        sam_account_name: place.template(&raw.names.sam_account_name, &name_attrs)?,
+        collision_suffix: suffix.clone(),
+        priority: raw.collisions.priority.into_inner(),
+        match_keys,
+        overrides: raw.matching.overrides.map(|p| dir.join(p)),
+        group_default: raw.groups.default,
+        group_rules,
+        privacy_policy: raw.privacy.policy,
+        hash_key_env: raw.privacy.hash_key_env,
+        allowed,
+        usage_location: usage.clone(),
+        licences: raw.licences,
+    })
+}
+
+fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<MunicipalityMapping, SpecError> {
+    let place = Place { file, text };
+    let raw: RawMunicipality = place.toml()?;
+    let unit = match raw.unit.from.get_ref().as_str() {
+        "ou" => UnitRule::OuPath { depth: raw.unit.depth.unwrap_or(2).max(1) },
+        attr if SOURCE_ATTRIBUTES.contains(&attr) => UnitRule::Attribute(attr.to_string()),
+        other => {
+            return Err(place.err(raw.unit.from.span(), format!("unit.from must be \"ou\" or a source attribute, not {other:?}")));
+        }
+    };
+    let mut kinds = Vec::new();
+    for k in raw.kinds {
+        let attribute = match (&k.attribute, &k.matches) {
+            (Some(a), Some(m)) => {
+                if !SOURCE_ATTRIBUTES.contains(&a.get_ref().as_str()) {
+                    return Err(place.err(a.span(), format!("{:?} is not a source attribute", a.get_ref())));
+                }
+                Some((a.get_ref().clone(), place.regex(m)?))
+            }
+            (Some(a), None) => return Err(place.err(a.span(), "attribute needs `matches` (a regex)")),
+            (None, Some(m)) => return Err(place.err(m.span(), "matches needs `attribute`")),
+            (None, None) => None,
+        };
+        let name_pattern = k.name_pattern.as_ref().map(|p| place.regex(p)).transpose()?;
+        kinds.push(KindRule { kind: k.kind, ou: k.ou, name_pattern, attribute });
+    }
+    let mut licences = Vec::new();
+    for l in raw.licences {
+        let class = l.class.get_ref();
+        if class != "none" && !target.licences.contains_key(class) {
+            return Err(place.err(l.class.span(), format!("licence class {class:?} is not in target.toml [licences]")));
+        }
+        licences.push(LicenceRule { class: class.clone(), kinds: l.kinds, units: l.units });
+    }
+    let mut flows = BTreeMap::new();
+    for (target_attr, flow) in raw.flows {
+        if !TARGET_ATTRIBUTES.contains(&target_attr.get_ref().as_str()) {
+            return Err(place.err(
+                target_attr.span(),
+                format!("{:?} is not a target attribute (known: {})", target_attr.get_ref(), TARGET_ATTRIBUTES.join(", ")),
+            ));
+        }
+        let flow_span = flow.span();
+        let flow = flow.into_inner();
+        if let Some(from) = &flow.from
+            && !SOURCE_ATTRIBUTES.contains(&from.get_ref().as_str())
+        {
+            return Err(place.err(from.span(), format!("{:?} is not a source attribute", from.get_ref())));
+        }
+        let mut transforms = Vec::new();
+        for t in flow.transforms {
+            let span = t.span();
+            let t = t.into_inner();
+            t.check(&|a: &str| SOURCE_ATTRIBUTES.contains(&a), &|table: &str| raw.lookups.contains_key(table))
+                .map_err(|m| place.err(span, m))?;
+            transforms.push(t);
+        }
+        if flow.from.is_none() && transforms.is_empty() {
+            return Err(place.err(flow_span, "a flow needs `from` or at least one transform"));
+        }
+        flows.insert(target_attr.into_inner(), Flow { from: flow.from.map(Spanned::into_inner), transforms });
+    }
+    let municipality = raw.municipality.get_ref().clone();
+    Ok(MunicipalityMapping {
+        file: file.to_path_buf(),
+        municipality,
+        group_prefix: raw.group_prefix,
+        unit,
+        exclude_ous: raw.scope.exclude_ous,
+        include_disabled: raw.scope.include_disabled,
+        unused_days: raw.scope.unused_days,
+        kinds,
+        licences,
+        flows,
+        lookups: raw.lookups,
+    })
+}
+
+/// The kind a `DirectoryObject` of kind user is, by the first matching rule.
+pub fn kind_of(rules: &[KindRule], obj: &crate::model::DirectoryObject, value_of: &dyn Fn(&str) -> Option<String>) -> AccountKind {
+    debug_assert_eq!(obj.kind, ObjectKind::User);
+    let ous = obj.dn.ou_path();
+    let sam = obj.sam_account_name.as_deref().unwrap_or_default();
+    rules
+        .iter()
+        .find(|r| {
+            r.ou.as_ref().is_none_or(|ou| ous.iter().any(|o| o.eq_ignore_ascii_case(ou)))
+                && r.name_pattern.as_ref().is_none_or(|p| p.is_match(sam))
+                && r.attribute.as_ref().is_none_or(|(a, m)| value_of(a).is_some_and(|v| m.is_match(&v)))
+        })
+        .map_or(AccountKind::Person, |r| r.kind)
+}

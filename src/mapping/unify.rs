@@ -1,0 +1,821 @@
+//! Building the unified directory: the people and groups the shared AD and the joint tenant
+//! will both hold, and every conflict the team must see first.
+//!
+//! Pure and deterministic: the same snapshots, mappings, overrides and name book give the
+//! byte-identical result whatever order entries were read in, because every collection is
+//! sorted by a stable key (municipality priority, creation time, anchor) before anything
+//! order-dependent (name assignment, primary affiliation) happens. Names once assigned live in
+//! the [`NameBook`] (kept in the state), so a later run or a new colleague with the same name
+//! never reshuffles them.
+
+use super::names;
+use super::overrides::Overrides;
+use super::privacy::{PrivacyPolicy, contains_personnummer, keyed_hash};
+use super::spec::{AccountKind, GroupPolicy, Mappings, MunicipalityMapping, UnitRule, kind_of};
+use super::transform::TransformContext;
+use crate::model::{DirectoryObject, Dn, ObjectGuid, ObjectKind};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The stable identity of a unified object: the objectGUID of its primary source object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Anchor(pub ObjectGuid);
+
+impl Anchor {
+    /// Graph's `onPremisesImmutableId` and the shared AD's `ms-DS-ConsistencyGuid` value:
+    /// base64 of the GUID's bytes in AD order, so a later Entra Connect hard-matches.
+    pub fn immutable_id(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.0.to_ad_bytes())
+    }
+}
+
+/// Name namespaces that must each be unique in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Namespace {
+    UpnAlias,
+    MailNickname,
+    SamAccountName,
+    GroupName,
+}
+
+impl Namespace {
+    pub const ALL: [Namespace; 4] =
+        [Namespace::UpnAlias, Namespace::MailNickname, Namespace::SamAccountName, Namespace::GroupName];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Namespace::UpnAlias => "upn_alias",
+            Namespace::MailNickname => "mail_nickname",
+            Namespace::SamAccountName => "sam_account_name",
+            Namespace::GroupName => "group_name",
+        }
+    }
+}
+
+/// Names already given out: per namespace, lower-cased name -> anchor. Loaded from the state
+/// before mapping; the assignments a run adds are saved after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameBook {
+    taken: BTreeMap<(Namespace, String), Anchor>,
+    by_anchor: BTreeMap<(Namespace, Anchor), String>,
+    added: Vec<(Namespace, String, Anchor)>,
+}
+
+impl NameBook {
+    pub fn insert_existing(&mut self, ns: Namespace, name: &str, anchor: Anchor) {
+        self.taken.insert((ns, name.to_lowercase()), anchor);
+        self.by_anchor.insert((ns, anchor), name.to_string());
+    }
+
+    /// The names this run assigned, to be saved.
+    pub fn added(&self) -> &[(Namespace, String, Anchor)] {
+        &self.added
+    }
+
+    /// The anchor's name in `ns`: kept if it has one, else `base` or the first free
+    /// `base + suffix(n)` (n = 2, 3, ...). Returns the name and whether it differs from `base`
+    /// (the same answer whether the name was given now or in an earlier run).
+    fn assign(&mut self, ns: Namespace, anchor: Anchor, base: &str, suffix: &str, max: usize) -> (String, bool) {
+        if let Some(name) = self.by_anchor.get(&(ns, anchor)) {
+            return (name.clone(), !name.eq_ignore_ascii_case(base));
+        }
+        let mut name = base.to_string();
+        let mut n = 1u32;
+        while self.taken.contains_key(&(ns, name.to_lowercase())) {
+            n += 1;
+            name = names::with_suffix(base, &suffix.replace("{n}", &n.to_string()), max);
+        }
+        self.taken.insert((ns, name.to_lowercase()), anchor);
+        self.by_anchor.insert((ns, anchor), name.clone());
+        self.added.push((ns, name.clone(), anchor));
+        (name, n > 1)
+    }
+}
+
+/// Where a person works: one per municipality account that was matched into them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Affiliation {
+    pub municipality: String,
+    pub guid: ObjectGuid,
+    pub dn: Dn,
+    pub kind: AccountKind,
+    pub unit: String,
+    pub enabled: bool,
+}
+
+/// A person (or service, admin, resource account) of the unified directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Person {
+    pub anchor: Anchor,
+    pub immutable_id: String,
+    pub user_principal_name: String,
+    pub mail_nickname: String,
+    pub sam_account_name: String,
+    pub cn: String,
+    pub display_name: String,
+    pub kind: AccountKind,
+    pub licence: String,
+    pub usage_location: String,
+    /// Attributes bound for the cloud (allow-listed, privacy-checked).
+    pub cloud: BTreeMap<String, String>,
+    /// Attributes that stay in the shared AD only.
+    pub on_premises: BTreeMap<String, String>,
+    pub affiliations: Vec<Affiliation>,
+    pub manager: Option<Anchor>,
+}
+
+/// A member of a unified group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "type", content = "anchor", rename_all = "snake_case")]
+pub enum Member {
+    Person(Anchor),
+    Group(Anchor),
+}
+
+/// A group of the unified directory; `sources` has several entries when merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub anchor: Anchor,
+    pub name: String,
+    pub mail_nickname: String,
+    pub security: bool,
+    pub sources: Vec<(String, ObjectGuid, Dn)>,
+    pub members: Vec<Member>,
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Nothing may be written until it is resolved.
+    Blocking,
+    /// Resolved by policy; the team should look.
+    Review,
+    Info,
+}
+
+/// One line of a municipality's conflict report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub municipality: String,
+    pub severity: Severity,
+    pub category: &'static str,
+    pub object: String,
+    pub detail: String,
+    pub resolution: String,
+}
+
+/// One attribute leaving the premises, for the data-minimisation report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outbound {
+    pub attribute: String,
+    pub values: usize,
+    pub rule: String,
+}
+
+/// Per-municipality counts for the terminal summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub people: usize,
+    pub groups: usize,
+    pub excluded: usize,
+    pub collisions: usize,
+    pub matches: usize,
+    pub merges: usize,
+    pub violations: usize,
+    pub blocking: usize,
+}
+
+/// The result of mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnifiedDirectory {
+    pub people: Vec<Person>,
+    pub groups: Vec<Group>,
+    pub findings: Vec<Finding>,
+    pub summaries: BTreeMap<String, Summary>,
+    pub outbound: BTreeMap<String, Vec<Outbound>>,
+}
+
+impl UnifiedDirectory {
+    /// The canonical JSON and its SHA-256: equal inputs give byte-identical output.
+    pub fn canonical(&self) -> Result<(String, String), serde_json::Error> {
+        let json = serde_json::to_string(self)?;
+        let hash = <sha2::Sha256 as sha2::Digest>::digest(json.as_bytes());
+        Ok((json, hex::encode(hash)))
+    }
+
+    pub fn has_blocking(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Blocking)
+    }
+}
+
+/// Everything mapping reads.
+pub struct Inputs<'a> {
+    pub mappings: &'a Mappings,
+    /// Each municipality's snapshot objects.
+    pub snapshots: &'a BTreeMap<String, Vec<DirectoryObject>>,
+    pub overrides: &'a Overrides,
+    /// The key for `hash` privacy policy.
+    pub hash_key: Option<&'a [u8]>,
+    /// "Now" for the unused-days rule: the time of the newest snapshot, so that the same
+    /// snapshots always map the same way.
+    pub now: DateTime<Utc>,
+}
+
+/// A user account in scope, before matching.
+struct Candidate<'a> {
+    municipality: &'a str,
+    priority: usize,
+    obj: &'a DirectoryObject,
+    kind: AccountKind,
+    unit: String,
+    licence: String,
+    attrs: BTreeMap<String, String>,
+}
+
+/// Maps the snapshots into the unified directory, updating `book` with new names.
+pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
+    let target = &inputs.mappings.target;
+    let mut out = Findings::default();
+    let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
+
+    // 1. Accounts in scope, with kind, unit, licence and mapped attributes.
+    let mut candidates: Vec<Candidate<'_>> = Vec::new();
+    let mut excluded: HashMap<(String, String), String> = HashMap::new();
+    for (municipality, objects) in inputs.snapshots {
+        let Some(mapping) = inputs.mappings.municipalities.get(municipality) else { continue };
+        for obj in objects.iter().filter(|o| o.kind == ObjectKind::User) {
+            let ctx = SourceContext { obj, mapping };
+            if let Some(reason) = out_of_scope(obj, mapping, inputs.now) {
+                out.push(municipality, Severity::Info, "excluded", obj, &reason, "not migrated");
+                excluded.insert((municipality.clone(), obj.dn.key()), reason);
+                continue;
+            }
+            let kind = kind_of(&mapping.kinds, obj, &|a| ctx.attribute(a));
+            let unit = unit_of(obj, mapping);
+            let licence = mapping
+                .licences
+                .iter()
+                .find(|l| (l.kinds.is_empty() || l.kinds.contains(&kind)) && (l.units.is_empty() || l.units.contains(&unit)))
+                .map_or_else(|| "none".to_string(), |l| l.class.clone());
+            let attrs = mapping
+                .flows
+                .iter()
+                .filter_map(|(name, flow)| {
+                    let start = flow.from.as_deref().and_then(|f| ctx.attribute(f));
+                    flow.transforms.iter().fold(start, |v, t| t.apply(v, &ctx)).map(|v| (name.clone(), v))
+                })
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            candidates.push(Candidate { municipality, priority: priority(municipality), obj, kind, unit, licence, attrs });
+        }
+    }
+    candidates.sort_by(|a, b| {
+        (a.priority, a.obj.when_created, a.obj.guid).cmp(&(b.priority, b.obj.when_created, b.obj.guid))
+    });
+
+    // 2. The same person in several municipalities.
+    let groups_of_people = match_people(&candidates, target.match_keys.as_slice(), inputs.overrides, &mut out);
+
+    // 3. People, named in priority order.
+    let mut people: Vec<Person> = Vec::new();
+    let mut anchor_of: HashMap<(String, String), Anchor> = HashMap::new();
+    let mut cns: BTreeSet<(String, String)> = BTreeSet::new();
+    for members in &groups_of_people {
+        let primary = &candidates[members[0]];
+        let anchor = Anchor(primary.obj.guid);
+        let name_ctx = NameContext { attrs: &primary.attrs, obj: primary.obj, municipality: primary.municipality };
+        let fallback = names::fallback_alias(&primary.obj.guid.to_string());
+        let rendered = |t: &super::transform::Template| t.render(&|a| name_ctx.value(a));
+        let alias_base = rendered(&target.upn).and_then(|c| names::upn_alias(&c)).unwrap_or_else(|| fallback.clone());
+        let nick_base = rendered(&target.mail_nickname).and_then(|c| names::mail_nickname(&c)).unwrap_or_else(|| fallback.clone());
+        let sam_base = rendered(&target.sam_account_name)
+            .and_then(|c| names::sam_account_name(&c))
+            .unwrap_or_else(|| names::with_suffix(&fallback.replace('.', ""), "", 20));
+        let suffix = target.collision_suffix.replace("{municipality}", primary.municipality);
+        let (alias, c1) = book.assign(Namespace::UpnAlias, anchor, &alias_base, &suffix, 64);
+        let (nick, c2) = book.assign(Namespace::MailNickname, anchor, &nick_base, &suffix, 64);
+        let (sam, c3) = book.assign(Namespace::SamAccountName, anchor, &sam_base, &suffix.replace('.', ""), 20);
+        if c1 || c2 || c3 {
+            let detail = format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)");
+            out.push(primary.municipality, Severity::Review, "name collision", primary.obj, &detail, "suffix by policy; kept from now on");
+        }
+        let display_name = primary.attrs.get("displayName").cloned().unwrap_or_else(|| alias.clone());
+        let mut cn = display_name.clone();
+        let ou_key = format!("{}/{}", primary.municipality, primary.unit).to_lowercase();
+        let mut n = 1;
+        while !cns.insert((ou_key.clone(), cn.to_lowercase())) {
+            n += 1;
+            cn = format!("{display_name} {n}");
+        }
+        let domain = target.upn_domain.get(&primary.kind).unwrap_or(&target.default_upn_domain);
+        let affiliations = members
+            .iter()
+            .map(|&i| {
+                let c = &candidates[i];
+                anchor_of.insert((c.municipality.to_string(), c.obj.dn.key()), anchor);
+                Affiliation {
+                    municipality: c.municipality.to_string(),
+                    guid: c.obj.guid,
+                    dn: c.obj.dn.clone(),
+                    kind: c.kind,
+                    unit: c.unit.clone(),
+                    enabled: !c.obj.user_account_control.is_some_and(|u| u.is_disabled()),
+                }
+            })
+            .collect();
+        people.push(Person {
+            anchor,
+            immutable_id: anchor.immutable_id(),
+            user_principal_name: format!("{alias}@{domain}"),
+            mail_nickname: nick,
+            sam_account_name: sam,
+            cn,
+            display_name,
+            kind: primary.kind,
+            licence: primary.licence.clone(),
+            usage_location: target.usage_location.clone(),
+            cloud: BTreeMap::new(),
+            on_premises: primary.attrs.clone(),
+            affiliations,
+            manager: None,
+        });
+    }
+    // Managers, once every person has an anchor.
+    for (person, members) in people.iter_mut().zip(&groups_of_people) {
+        let primary = &candidates[members[0]];
+        if let Some(m) = &primary.obj.manager {
+            match anchor_of.get(&(primary.municipality.to_string(), m.key())) {
+                Some(a) if *a != person.anchor => person.manager = Some(*a),
+                Some(_) => {}
+                None => out.push(primary.municipality, Severity::Review, "manager", primary.obj, &format!("manager {m} is not migrated"), "no manager link"),
+            }
+        }
+    }
+
+    // 4. Privacy: only allow-listed attributes leave, and never a personnummer.
+    let mut outbound: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (person, members) in people.iter_mut().zip(&groups_of_people) {
+        let primary = &candidates[members[0]];
+        let mut cloud = BTreeMap::new();
+        for (attr, value) in std::mem::take(&mut person.on_premises) {
+            if !target.allowed.contains_key(&attr) {
+                person.on_premises.insert(attr, value);
+                continue;
+            }
+            if contains_personnummer(&value) {
+                let (resolution, kept) = match (target.privacy_policy, inputs.hash_key) {
+                    (PrivacyPolicy::Drop, _) => ("dropped: stays on-premises", None),
+                    (PrivacyPolicy::Hash, Some(key)) => ("replaced by a keyed hash", Some(keyed_hash(key, &value))),
+                    (PrivacyPolicy::Hash, None) | (PrivacyPolicy::Refuse, _) => ("refused: nothing is sent until it is fixed", None),
+                };
+                let severity = if resolution.starts_with("refused") { Severity::Blocking } else { Severity::Review };
+                out.push(primary.municipality, severity, "privacy violation", primary.obj, &format!("{attr} holds a personnummer"), resolution);
+                person.on_premises.insert(attr.clone(), value);
+                match kept {
+                    Some(h) => drop(cloud.insert(attr, h)),
+                    None => continue,
+                }
+                continue;
+            }
+            *outbound.entry(primary.municipality.to_string()).or_default().entry(attr.clone()).or_default() += 1;
+            cloud.insert(attr, value);
+        }
+        for (what, name) in [("displayName", &person.display_name), ("userPrincipalName", &person.user_principal_name)] {
+            if contains_personnummer(name) {
+                out.push(primary.municipality, Severity::Blocking, "privacy violation", primary.obj, &format!("{what} holds a personnummer"), "refused");
+            }
+        }
+        person.cloud = cloud;
+    }
+
+    // 5. Groups.
+    let groups = unify_groups(inputs, &anchor_of, &excluded, book, &mut out);
+
+    // 6. Summaries.
+    let mut summaries: BTreeMap<String, Summary> = inputs.snapshots.keys().map(|m| (m.clone(), Summary::default())).collect();
+    for p in &people {
+        for a in &p.affiliations {
+            summaries.entry(a.municipality.clone()).or_default().people += 1;
+        }
+    }
+    for g in &groups {
+        for (m, _, _) in &g.sources {
+            summaries.entry(m.clone()).or_default().groups += 1;
+        }
+    }
+    for f in &out.0 {
+        let s = summaries.entry(f.municipality.clone()).or_default();
+        match f.category {
+            "excluded" => s.excluded += 1,
+            "name collision" | "group name collision" => s.collisions += 1,
+            "same person" => s.matches += 1,
+            "merged groups" => s.merges += 1,
+            "privacy violation" => s.violations += 1,
+            _ => {}
+        }
+        if f.severity == Severity::Blocking {
+            s.blocking += 1;
+        }
+    }
+    let rules = &target.allowed;
+    let outbound = outbound
+        .into_iter()
+        .map(|(m, attrs)| {
+            let list = attrs
+                .into_iter()
+                .map(|(attribute, values)| Outbound { rule: rules.get(&attribute).cloned().unwrap_or_default(), attribute, values })
+                .collect();
+            (m, list)
+        })
+        .collect();
+    people.sort_by_key(|p| p.anchor);
+    let mut findings = out.0;
+    findings.sort_by(|a, b| {
+        (&a.municipality, a.severity, a.category, &a.object, &a.detail).cmp(&(&b.municipality, b.severity, b.category, &b.object, &b.detail))
+    });
+    UnifiedDirectory { people, groups, findings, summaries, outbound }
+}
+
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn push(&mut self, municipality: &str, severity: Severity, category: &'static str, obj: &DirectoryObject, detail: &str, resolution: &str) {
+        self.push_dn(municipality, severity, category, &obj.dn.to_string(), detail, resolution);
+    }
+
+    fn push_dn(&mut self, municipality: &str, severity: Severity, category: &'static str, object: &str, detail: &str, resolution: &str) {
+        self.0.push(Finding {
+            municipality: municipality.to_string(),
+            severity,
+            category,
+            object: object.to_string(),
+            detail: detail.to_string(),
+            resolution: resolution.to_string(),
+        });
+    }
+}
+
+/// Why an account is out of scope, if it is.
+fn out_of_scope(obj: &DirectoryObject, mapping: &MunicipalityMapping, now: DateTime<Utc>) -> Option<String> {
+    if obj.is_builtin() {
+        return Some("built-in account".into());
+    }
+    let ous = obj.dn.ou_path();
+    if let Some(ou) = mapping.exclude_ous.iter().find(|x| ous.iter().any(|o| o.eq_ignore_ascii_case(x))) {
+        return Some(format!("in excluded OU {ou}"));
+    }
+    let disabled = obj.user_account_control.is_some_and(|u| u.is_disabled());
+    if disabled && !mapping.include_disabled {
+        return Some("disabled".into());
+    }
+    if let Some(days) = mapping.unused_days
+        && !disabled
+        && obj.last_logon_timestamp.and_then(|t| t.at()).is_none_or(|t| now - t > Duration::days(i64::from(days)))
+    {
+        return Some(format!("not used for {days} days"));
+    }
+    None
+}
+
+fn unit_of(obj: &DirectoryObject, mapping: &MunicipalityMapping) -> String {
+    match &mapping.unit {
+        UnitRule::OuPath { depth } => {
+            let path = obj.dn.ou_path();
+            let parts: Vec<&str> = path.iter().take(*depth).map(|c| c.as_ref()).collect();
+            if parts.is_empty() { "(no unit)".to_string() } else { parts.join("/") }
+        }
+        UnitRule::Attribute(a) => {
+            SourceContext { obj, mapping }.attribute(a).unwrap_or_else(|| "(no unit)".to_string())
+        }
+    }
+}
+
+/// Reads source attributes and lookup tables for transforms.
+struct SourceContext<'a> {
+    obj: &'a DirectoryObject,
+    mapping: &'a MunicipalityMapping,
+}
+
+impl TransformContext for SourceContext<'_> {
+    fn attribute(&self, name: &str) -> Option<String> {
+        source_attribute(self.obj, name)
+    }
+
+    fn lookup(&self, table: &str, key: &str) -> Option<String> {
+        self.mapping.lookups.get(table).and_then(|t| t.get(key)).cloned()
+    }
+}
+
+/// A source attribute of an object by its AD name (see [`super::spec::SOURCE_ATTRIBUTES`]).
+pub fn source_attribute(obj: &DirectoryObject, name: &str) -> Option<String> {
+    let v = match name {
+        "cn" => obj.cn.clone().or_else(|| obj.dn.leaf_value().map(|c| c.into_owned())),
+        "sAMAccountName" => obj.sam_account_name.clone(),
+        "userPrincipalName" => obj.user_principal_name.clone(),
+        "givenName" => obj.given_name.clone(),
+        "sn" => obj.surname.clone(),
+        "displayName" => obj.display_name.clone(),
+        "mail" => obj.mail.clone(),
+        "department" => obj.department.clone(),
+        "company" => obj.company.clone(),
+        "title" => obj.title.clone(),
+        "description" => obj.description.clone(),
+        "employeeID" => obj.employee_id.clone(),
+        "employeeNumber" => obj.employee_number.clone(),
+        other => other
+            .strip_prefix("extensionAttribute")
+            .and_then(|n| n.parse::<u8>().ok())
+            .and_then(|n| obj.extension_attributes.get(&n).cloned()),
+    };
+    v.filter(|s| !s.is_empty())
+}
+
+/// Values for the name templates: mapped target attributes, then `sAMAccountName` and `municipality`.
+struct NameContext<'a> {
+    attrs: &'a BTreeMap<String, String>,
+    obj: &'a DirectoryObject,
+    municipality: &'a str,
+}
+
+impl NameContext<'_> {
+    fn value(&self, name: &str) -> Option<String> {
+        match name {
+            "municipality" => Some(self.municipality.to_string()),
+            "sAMAccountName" => self.obj.sam_account_name.clone(),
+            other => self.attrs.get(other).cloned(),
+        }
+    }
+}
+
+/// Groups the candidates into people: each inner list holds candidate indexes, the first being
+/// the primary (highest priority). Only `person` accounts in different municipalities match.
+fn match_people(candidates: &[Candidate<'_>], keys: &[String], overrides: &Overrides, out: &mut Findings) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..candidates.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let key_values = |c: &Candidate<'_>| -> Vec<Option<String>> {
+        keys.iter().map(|k| source_attribute(c.obj, k).map(|v| v.trim().to_lowercase())).collect()
+    };
+    let mut index: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.kind == AccountKind::Person) {
+        for (k, v) in key_values(c).into_iter().enumerate() {
+            if let Some(v) = v {
+                index.entry((k, v)).or_default().push(i);
+            }
+        }
+    }
+    let mut pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for ids in index.values() {
+        for (x, &a) in ids.iter().enumerate() {
+            for &b in &ids[x + 1..] {
+                if candidates[a].municipality != candidates[b].municipality {
+                    pairs.insert((a.min(b), a.max(b)));
+                }
+            }
+        }
+    }
+    for (a, b) in pairs {
+        let (ca, cb) = (&candidates[a], &candidates[b]);
+        let (va, vb) = (key_values(ca), key_values(cb));
+        let disagree: Vec<&str> = keys
+            .iter()
+            .zip(va.iter().zip(&vb))
+            .filter(|(_, (x, y))| x.is_some() && y.is_some() && x != y)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let detail = format!("{} in {} and {} in {}", ca.obj.dn, ca.municipality, cb.obj.dn, cb.municipality);
+        match overrides.decision(ca.obj.guid, cb.obj.guid) {
+            Some(true) => {
+                out.push(ca.municipality, Severity::Info, "same person", ca.obj, &detail, "one person (overrides file)");
+                out.push(cb.municipality, Severity::Info, "same person", cb.obj, &detail, "one person (overrides file)");
+            }
+            Some(false) => continue,
+            None if disagree.is_empty() => {
+                out.push(ca.municipality, Severity::Review, "same person", ca.obj, &detail, "one person with two affiliations");
+                out.push(cb.municipality, Severity::Review, "same person", cb.obj, &detail, "one person with two affiliations");
+            }
+            None => {
+                let why = format!("{detail}: keys agree on some values but {} differ", disagree.join(", "));
+                let fix = "decide in the overrides file ([[same_person]] or [[different_people]])";
+                out.push(ca.municipality, Severity::Blocking, "undecided match", ca.obj, &why, fix);
+                out.push(cb.municipality, Severity::Blocking, "undecided match", cb.obj, &why, fix);
+                continue;
+            }
+        }
+        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+        // The lower index sorts first (priority order), so it stays the root and the primary.
+        parent[ra.max(rb)] = ra.min(rb);
+    }
+    let mut sets: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..candidates.len() {
+        let r = root(&mut parent, i);
+        sets.entry(r).or_default().push(i);
+    }
+    sets.into_values().collect()
+}
+
+fn unify_groups(
+    inputs: &Inputs<'_>,
+    person_of: &HashMap<(String, String), Anchor>,
+    excluded: &HashMap<(String, String), String>,
+    book: &mut NameBook,
+    out: &mut Findings,
+) -> Vec<Group> {
+    let target = &inputs.mappings.target;
+    let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
+    // Source groups in priority order, keyed by their unified name.
+    let mut sources: Vec<(&str, &DirectoryObject)> = Vec::new();
+    for (m, objects) in inputs.snapshots {
+        if !inputs.mappings.municipalities.contains_key(m) {
+            continue;
+        }
+        for g in objects.iter().filter(|o| o.kind == ObjectKind::Group) {
+            if g.is_builtin() {
+                out.push(m, Severity::Info, "excluded", g, "built-in group", "not migrated");
+            } else {
+                sources.push((m.as_str(), g));
+            }
+        }
+    }
+    sources.sort_by_key(|(m, g)| (priority(m), g.guid));
+    let mut by_key: BTreeMap<String, Vec<(&str, &DirectoryObject)>> = BTreeMap::new();
+    for (m, g) in &sources {
+        let name = g.dn.leaf_value().map(|c| c.into_owned()).unwrap_or_default();
+        let policy = target.group_rules.get(&name.to_lowercase()).copied().unwrap_or(target.group_default);
+        let key = match policy {
+            GroupPolicy::Merge => format!("merge:{}", name.to_lowercase()),
+            _ => format!("{m}:{}", g.guid),
+        };
+        by_key.entry(key).or_default().push((m, g));
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_anchor: HashMap<(String, String), Anchor> = HashMap::new();
+    let mut ordered: Vec<Vec<(&str, &DirectoryObject)>> = by_key.into_values().collect();
+    ordered.sort_by_key(|v| (priority(v[0].0), v[0].1.guid));
+    for members in &ordered {
+        let (m0, g0) = members[0];
+        let anchor = Anchor(g0.guid);
+        for (m, g) in members {
+            group_anchor.insert((m.to_string(), g.dn.key()), anchor);
+        }
+        let name = g0.dn.leaf_value().map(|c| c.into_owned()).unwrap_or_default();
+        let policy = target.group_rules.get(&name.to_lowercase()).copied().unwrap_or(target.group_default);
+        let mapping = &inputs.mappings.municipalities[m0];
+        let wanted = match policy {
+            GroupPolicy::Prefix => format!("{}-{name}", mapping.group_prefix),
+            _ => name.clone(),
+        };
+        let (final_name, collided) = book.assign(Namespace::GroupName, anchor, &wanted, &format!(" ({m0})"), 256);
+        if collided {
+            out.push(m0, Severity::Review, "group name collision", g0, &format!("{wanted} is taken; named {final_name}"), "suffix by policy");
+        }
+        let nick_base = names::mail_nickname(&final_name).unwrap_or_else(|| names::fallback_alias(&g0.guid.to_string()));
+        let (nick, _) = book.assign(Namespace::MailNickname, anchor, &nick_base, &target.collision_suffix, 64);
+        groups.push(Group {
+            anchor,
+            name: final_name,
+            mail_nickname: nick,
+            security: g0.group_type.is_none_or(|t| t.is_security()),
+            sources: members.iter().map(|(m, g)| (m.to_string(), g.guid, g.dn.clone())).collect(),
+            members: Vec::new(),
+        });
+        if members.len() > 1 {
+            let preview: Vec<String> = members.iter().map(|(m, g)| format!("{m} {}", g.members.len())).collect();
+            for (m, g) in members {
+                out.push(m, Severity::Review, "merged groups", g, &format!("{name}: members {}", preview.join(", ")), "one group");
+            }
+        }
+    }
+    // Members, now that every group has its anchor.
+    for (group, members) in groups.iter_mut().zip(&ordered) {
+        let mut resolved = BTreeSet::new();
+        for (m, g) in members {
+            for dn in &g.members {
+                let key = (m.to_string(), dn.key());
+                if let Some(a) = person_of.get(&key) {
+                    resolved.insert(Member::Person(*a));
+                } else if let Some(a) = group_anchor.get(&key) {
+                    resolved.insert(Member::Group(*a));
+                } else if let Some(reason) = excluded.get(&key) {
+                    out.push(m, Severity::Info, "member not migrated", g, &format!("{dn}: {reason}"), "membership left out");
+                } else {
+                    out.push(m, Severity::Review, "unresolved member", g, &format!("{dn} is not a migrated user or group"), "membership left out");
+                }
+            }
+        }
+        group.members = resolved.into_iter().collect();
+    }
+    report_cycles(&groups, out);
+    groups.sort_by_key(|g| g.anchor);
+    groups
+}
+
+/// Reports every nesting cycle once (kept: AD allows them, and dropping an edge would change
+/// someone's access), naming the groups in it.
+fn report_cycles(groups: &[Group], out: &mut Findings) {
+    let index: HashMap<Anchor, usize> = groups.iter().enumerate().map(|(i, g)| (g.anchor, i)).collect();
+    let edges: Vec<Vec<usize>> = groups
+        .iter()
+        .map(|g| {
+            g.members
+                .iter()
+                .filter_map(|m| match m {
+                    Member::Group(a) => index.get(a).copied(),
+                    Member::Person(_) => None,
+                })
+                .collect()
+        })
+        .collect();
+    for component in strongly_connected(&edges) {
+        if component.len() > 1 || edges[component[0]].contains(&component[0]) {
+            let names: Vec<&str> = component.iter().map(|&i| groups[i].name.as_str()).collect();
+            let first = &groups[component[0]];
+            let (m, _, dn) = &first.sources[0];
+            out.push_dn(m, Severity::Review, "nesting cycle", &dn.to_string(), &names.join(" -> "), "kept as in AD; check before writing");
+        }
+    }
+}
+
+/// Tarjan's strongly connected components, iteratively (no recursion on deep nesting).
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let (mut index, mut low, mut on_stack) = (vec![usize::MAX; n], vec![0; n], vec![false; n]);
+    let (mut stack, mut out, mut next) = (Vec::new(), Vec::new(), 0);
+    for start in 0..n {
+        if index[start] != usize::MAX {
+            continue;
+        }
+        let mut work = vec![(start, 0usize)];
+        while let Some(&mut (v, ref mut child)) = work.last_mut() {
+            if *child == 0 {
+                index[v] = next;
+                low[v] = next;
+                next += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&w) = edges[v].get(*child) {
+                *child += 1;
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                component.sort_unstable();
+                out.push(component);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tarjan_finds_cycles_and_self_loops() {
+        let edges = vec![vec![1], vec![2], vec![0], vec![3], vec![]];
+        let mut sccs = strongly_connected(&edges);
+        sccs.sort();
+        assert_eq!(sccs, vec![vec![0, 1, 2], vec![3], vec![4]]);
+    }
+
+    #[test]
+    fn a_name_once_given_is_kept_and_new_people_get_suffixes() {
+        let a = Anchor(ObjectGuid::from_ad_bytes(&[1; 16]).unwrap());
+        let b = Anchor(ObjectGuid::from_ad_bytes(&[2; 16]).unwrap());
+        let mut book = NameBook::default();
+        book.insert_existing(Namespace::UpnAlias, "anna.andersson", a);
+        assert_eq!(book.assign(Namespace::UpnAlias, b, "anna.andersson", "{n}", 64), ("anna.andersson2".to_string(), true));
+        assert_eq!(book.assign(Namespace::UpnAlias, a, "anything", "{n}", 64), ("anna.andersson".to_string(), true));
+        assert_eq!(book.assign(Namespace::UpnAlias, b, "anna.andersson", "{n}", 64), ("anna.andersson2".to_string(), true));
+        assert_eq!(book.added().len(), 1);
+    }
+}
