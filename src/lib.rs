@@ -25,3 +25,4 @@ pub mod model;
 pub mod report;
 pub mod source;
 pub mod state;
+pub mod tenant;

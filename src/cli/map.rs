@@ -19,10 +19,11 @@ pub fn mappings_dir(config: &Config) -> PathBuf {
 
 /// Maps, stores and reports. Blocking findings make it fail after the reports are written.
 pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<UnifiedDirectory, Failure> {
+    let started = std::time::Instant::now();
+    let phase = |what: &str| tracing::info!("{what} after {:.2} s", started.elapsed().as_secs_f64());
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let mappings = spec::load(&mappings_dir(config), &names).map_err(Failure::usage)?;
     let mut state = State::open(&config.state_path).map_err(Failure::work)?;
-    let mut snapshots = BTreeMap::new();
     let mut ids = Vec::new();
     let mut newest = String::new();
     for name in &names {
@@ -32,7 +33,19 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<UnifiedDir
             .ok_or_else(|| Failure::usage(format!("{name} has no snapshot yet: run `samla discover` first")))?;
         ids.push(summary.id);
         newest = newest.max(summary.finished_at.clone());
-        snapshots.insert(name.clone(), state.snapshot_objects(summary.id).map_err(Failure::work)?);
+    }
+    // Reading and decoding a snapshot is the slow part of loading: one thread (and one
+    // read connection, which WAL allows beside the writer) per municipality.
+    let loaded: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| scope.spawn(|| State::open(&config.state_path).and_then(|s| s.snapshot_objects(*id))))
+            .collect();
+        handles.into_iter().map(|h| h.join().map_err(|_| Failure::work("a snapshot reader stopped"))).collect()
+    });
+    let mut snapshots = BTreeMap::new();
+    for (name, objects) in names.iter().zip(loaded) {
+        snapshots.insert(name.clone(), objects?.map_err(Failure::work)?);
     }
     let now = chrono::DateTime::parse_from_rfc3339(&newest)
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -49,12 +62,17 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<UnifiedDir
         ),
         _ => None,
     };
+    phase("snapshots loaded");
     let mut book = state.name_book().map_err(Failure::work)?;
     let inputs = Inputs { mappings: &mappings, snapshots: &snapshots, overrides: &overrides, hash_key: key.as_deref(), now };
     let unified = unify(&inputs, &mut book);
+    drop(snapshots);
+    phase("mapped");
     let run = state.save_unified(&unified, &book, &ids, &mappings.hash).map_err(Failure::work)?;
     let dir = out.map(Path::to_path_buf).unwrap_or_else(|| config.file.parent().unwrap_or(Path::new(".")).join("reports/map"));
+    phase("stored");
     let written = write_reports(&dir, &unified).map_err(Failure::work)?;
+    phase("reports written");
     if json {
         let value = serde_json::json!({ "run": run, "summaries": unified.summaries, "reports": written });
         println!("{}", serde_json::to_string_pretty(&value).map_err(Failure::work)?);

@@ -183,7 +183,11 @@ pub struct MunicipalityMapping {
     /// Used by the `prefix` group policy.
     pub group_prefix: String,
     pub unit: UnitRule,
+    /// When not empty, only accounts below one of these OUs are in scope.
+    pub include_ous: Vec<String>,
     pub exclude_ous: Vec<String>,
+    /// Accounts whose attribute matches are out of scope (test accounts, say).
+    pub exclude_filters: Vec<(String, regex::Regex)>,
     pub include_disabled: bool,
     pub unused_days: Option<u32>,
     pub kinds: Vec<KindRule>,
@@ -313,7 +317,11 @@ struct RawUnit {
 #[serde(deny_unknown_fields)]
 struct RawScope {
     #[serde(default)]
+    include_ous: Vec<String>,
+    #[serde(default)]
     exclude_ous: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<RawFilter>,
     #[serde(default)]
     include_disabled: bool,
     unused_days: Option<u32>,
@@ -321,8 +329,16 @@ struct RawScope {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawFilter {
+    attribute: Spanned<String>,
+    matches: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawKind {
-    kind: AccountKind,
+    #[serde(rename = "kind")]
+    kind_span: Spanned<AccountKind>,
     ou: Option<String>,
     name_pattern: Option<Spanned<String>>,
     attribute: Option<Spanned<String>>,
@@ -408,6 +424,14 @@ impl Place<'_> {
         // The value starts after the opening quote.
         let at = |offset: usize| s.span().start + 1 + offset;
         parse_template(s.get_ref(), &is_known).map_err(|e| self.err(at(e.offset)..at(e.offset), e.reason))
+    }
+
+    fn source_attribute(&self, s: &Spanned<String>) -> Result<(), SpecError> {
+        if SOURCE_ATTRIBUTES.contains(&s.get_ref().as_str()) {
+            Ok(())
+        } else {
+            Err(self.err(s.span(), format!("{:?} is not a source attribute", s.get_ref())))
+        }
     }
 
     fn regex(&self, s: &Spanned<String>) -> Result<regex::Regex, SpecError> {
@@ -501,13 +525,16 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
             return Err(place.err(raw.unit.from.span(), format!("unit.from must be \"ou\" or a source attribute, not {other:?}")));
         }
     };
+    let mut exclude_filters = Vec::new();
+    for f in &raw.scope.exclude {
+        place.source_attribute(&f.attribute)?;
+        exclude_filters.push((f.attribute.get_ref().clone(), place.regex(&f.matches)?));
+    }
     let mut kinds = Vec::new();
     for k in raw.kinds {
         let attribute = match (&k.attribute, &k.matches) {
             (Some(a), Some(m)) => {
-                if !SOURCE_ATTRIBUTES.contains(&a.get_ref().as_str()) {
-                    return Err(place.err(a.span(), format!("{:?} is not a source attribute", a.get_ref())));
-                }
+                place.source_attribute(a)?;
                 Some((a.get_ref().clone(), place.regex(m)?))
             }
             (Some(a), None) => return Err(place.err(a.span(), "attribute needs `matches` (a regex)")),
@@ -515,7 +542,10 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
             (None, None) => None,
         };
         let name_pattern = k.name_pattern.as_ref().map(|p| place.regex(p)).transpose()?;
-        kinds.push(KindRule { kind: k.kind, ou: k.ou, name_pattern, attribute });
+        if k.ou.is_none() && name_pattern.is_none() && attribute.is_none() {
+            return Err(place.err(k.kind_span.span(), "a kind rule needs ou, name_pattern or attribute + matches"));
+        }
+        kinds.push(KindRule { kind: *k.kind_span.get_ref(), ou: k.ou, name_pattern, attribute });
     }
     let mut licences = Vec::new();
     for l in raw.licences {
@@ -535,10 +565,8 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
         }
         let flow_span = flow.span();
         let flow = flow.into_inner();
-        if let Some(from) = &flow.from
-            && !SOURCE_ATTRIBUTES.contains(&from.get_ref().as_str())
-        {
-            return Err(place.err(from.span(), format!("{:?} is not a source attribute", from.get_ref())));
+        if let Some(from) = &flow.from {
+            place.source_attribute(from)?;
         }
         let mut transforms = Vec::new();
         for t in flow.transforms {
@@ -561,6 +589,8 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
         unit,
         exclude_ous: raw.scope.exclude_ous,
         include_disabled: raw.scope.include_disabled,
+        include_ous: raw.scope.include_ous,
+        exclude_filters,
         unused_days: raw.scope.unused_days,
         kinds,
         licences,

@@ -58,10 +58,13 @@ impl Namespace {
 
 /// Names already given out: per namespace, lower-cased name -> anchor. Loaded from the state
 /// before mapping; the assignments a run adds are saved after it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct NameBook {
-    taken: BTreeMap<(Namespace, String), Anchor>,
-    by_anchor: BTreeMap<(Namespace, Anchor), String>,
+    taken: HashMap<(Namespace, String), Anchor>,
+    by_anchor: HashMap<(Namespace, Anchor), String>,
+    /// Per base name, the counter to try first: every lower one is taken (names are never
+    /// given back), so a name held by thousands costs one lookup, not thousands.
+    next_counter: HashMap<(Namespace, String), u32>,
     added: Vec<(Namespace, String, Anchor)>,
 }
 
@@ -84,10 +87,16 @@ impl NameBook {
             return (name.clone(), !name.eq_ignore_ascii_case(base));
         }
         let mut name = base.to_string();
+        let counter_key = (ns, base.to_lowercase());
         let mut n = 1u32;
-        while self.taken.contains_key(&(ns, name.to_lowercase())) {
-            n += 1;
+        if self.taken.contains_key(&(ns, name.to_lowercase())) {
+            n = self.next_counter.get(&counter_key).copied().unwrap_or(2);
             name = names::with_suffix(base, &suffix.replace("{n}", &n.to_string()), max);
+            while self.taken.contains_key(&(ns, name.to_lowercase())) {
+                n += 1;
+                name = names::with_suffix(base, &suffix.replace("{n}", &n.to_string()), max);
+            }
+            self.next_counter.insert(counter_key, n + 1);
         }
         self.taken.insert((ns, name.to_lowercase()), anchor);
         self.by_anchor.insert((ns, anchor), name.clone());
@@ -201,16 +210,46 @@ pub struct UnifiedDirectory {
 }
 
 impl UnifiedDirectory {
-    /// The canonical JSON and its SHA-256: equal inputs give byte-identical output.
-    pub fn canonical(&self) -> Result<(String, String), serde_json::Error> {
-        let json = serde_json::to_string(self)?;
-        let hash = <sha2::Sha256 as sha2::Digest>::digest(json.as_bytes());
-        Ok((json, hex::encode(hash)))
+    /// The canonical rows (kind, key, JSON) in their fixed order, and the SHA-256 over them:
+    /// equal inputs give byte-identical rows. Rows rather than one document, because a million
+    /// people make a document larger than SQLite stores in one value.
+    pub fn canonical(&self) -> Result<(Vec<UnifiedRow>, String), serde_json::Error> {
+        use sha2::Digest;
+        let mut rows = Vec::with_capacity(self.people.len() + self.groups.len() + self.findings.len() + 2);
+        for p in &self.people {
+            rows.push(UnifiedRow { kind: "person", key: p.anchor.0.to_string(), data: serde_json::to_string(p)? });
+        }
+        for g in &self.groups {
+            rows.push(UnifiedRow { kind: "group", key: g.anchor.0.to_string(), data: serde_json::to_string(g)? });
+        }
+        for (i, f) in self.findings.iter().enumerate() {
+            rows.push(UnifiedRow { kind: "finding", key: format!("{i:09}"), data: serde_json::to_string(f)? });
+        }
+        rows.push(UnifiedRow { kind: "summaries", key: String::new(), data: serde_json::to_string(&self.summaries)? });
+        rows.push(UnifiedRow { kind: "outbound", key: String::new(), data: serde_json::to_string(&self.outbound)? });
+        let mut hasher = sha2::Sha256::new();
+        for r in &rows {
+            hasher.update(r.kind.as_bytes());
+            hasher.update([0]);
+            hasher.update(r.key.as_bytes());
+            hasher.update([0]);
+            hasher.update(r.data.as_bytes());
+            hasher.update([b'\n']);
+        }
+        Ok((rows, hex::encode(hasher.finalize())))
     }
 
     pub fn has_blocking(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Blocking)
     }
+}
+
+/// One stored piece of a unified directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnifiedRow {
+    pub kind: &'static str,
+    pub key: String,
+    pub data: String,
 }
 
 /// Everything mapping reads.
@@ -467,8 +506,17 @@ fn out_of_scope(obj: &DirectoryObject, mapping: &MunicipalityMapping, now: DateT
         return Some("built-in account".into());
     }
     let ous = obj.dn.ou_path();
-    if let Some(ou) = mapping.exclude_ous.iter().find(|x| ous.iter().any(|o| o.eq_ignore_ascii_case(x))) {
+    let below = |x: &String| ous.iter().any(|o| o.eq_ignore_ascii_case(x));
+    if !mapping.include_ous.is_empty() && !mapping.include_ous.iter().any(below) {
+        return Some(format!("outside the included OUs ({})", mapping.include_ous.join(", ")));
+    }
+    if let Some(ou) = mapping.exclude_ous.iter().find(|x| below(x)) {
         return Some(format!("in excluded OU {ou}"));
+    }
+    if let Some((attr, re)) =
+        mapping.exclude_filters.iter().find(|(a, re)| source_attribute(obj, a).is_some_and(|v| re.is_match(&v)))
+    {
+        return Some(format!("{attr} matches the exclusion filter {}", re.as_str()));
     }
     let disabled = obj.user_account_control.is_some_and(|u| u.is_disabled());
     if disabled && !mapping.include_disabled {
@@ -697,10 +745,12 @@ fn unify_groups(
             }
         }
     }
-    // Members, now that every group has its anchor.
+    // Members, now that every group has its anchor. Members left out are reported once per
+    // group and reason, with a count and the first few DNs, not once per membership.
     for (group, members) in groups.iter_mut().zip(&ordered) {
         let mut resolved = BTreeSet::new();
         for (m, g) in members {
+            let mut left_out: BTreeMap<(Severity, &str, String), Vec<&Dn>> = BTreeMap::new();
             for dn in &g.members {
                 let key = (m.to_string(), dn.key());
                 if let Some(a) = person_of.get(&key) {
@@ -708,10 +758,17 @@ fn unify_groups(
                 } else if let Some(a) = group_anchor.get(&key) {
                     resolved.insert(Member::Group(*a));
                 } else if let Some(reason) = excluded.get(&key) {
-                    out.push(m, Severity::Info, "member not migrated", g, &format!("{dn}: {reason}"), "membership left out");
+                    left_out.entry((Severity::Info, "members not migrated", reason.clone())).or_default().push(dn);
                 } else {
-                    out.push(m, Severity::Review, "unresolved member", g, &format!("{dn} is not a migrated user or group"), "membership left out");
+                    let why = "not a migrated user or group (a contact, or outside the snapshot)".to_string();
+                    left_out.entry((Severity::Review, "unresolved members", why)).or_default().push(dn);
                 }
+            }
+            for ((severity, category, reason), dns) in left_out {
+                let examples: Vec<String> = dns.iter().take(3).map(|d| d.to_string()).collect();
+                let more = if dns.len() > 3 { format!(" and {} more", dns.len() - 3) } else { String::new() };
+                let detail = format!("{} member(s) {reason}: {}{more}", dns.len(), examples.join("; "));
+                out.push(m, severity, category, g, &detail, "membership left out");
             }
         }
         group.members = resolved.into_iter().collect();
@@ -798,6 +855,110 @@ fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::mapping::spec;
+    use crate::model::time::AdTime;
+    use proptest::prelude::*;
+
+    const MUNICIPALITIES: [&str; 3] = ["bjuv", "klippan", "perstorp"];
+
+    /// The repository's own mapping files, so the tests exercise what the demo ships.
+    fn repo_mappings() -> Mappings {
+        let names: Vec<String> = ["bjuv", "klippan", "perstorp", "astorp", "orkelljunga"].map(String::from).to_vec();
+        spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings"), &names).unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        AdTime::from_generalized("20261101000000.0Z").unwrap().at().unwrap()
+    }
+
+    /// An enabled staff account in Hemtjänst, logged on recently.
+    fn person(municipality: &str, n: u16, given: &str, surname: &str, created_day: u8) -> DirectoryObject {
+        let cn = format!("{given} {surname} {n}");
+        let dn = Dn::parse(&format!("OU=Socialförvaltningen,DC={municipality},DC=test")).unwrap().child("OU", "Hemtjänst").child("CN", &cn);
+        let mut guid = [0u8; 16];
+        guid[..2].copy_from_slice(&n.to_le_bytes());
+        guid[2] = MUNICIPALITIES.iter().position(|m| *m == municipality).unwrap() as u8 + 1;
+        let mut o = DirectoryObject::new(ObjectKind::User, dn, ObjectGuid::from_ad_bytes(&guid).unwrap());
+        o.given_name = Some(given.into());
+        o.surname = Some(surname.into());
+        o.display_name = Some(format!("{given} {surname}"));
+        o.sam_account_name = Some(format!("u{n}"));
+        o.user_account_control = Some(crate::model::uac::UserAccountControl(512));
+        o.last_logon_timestamp = AdTime::from_generalized("20261020000000.0Z").ok();
+        o.when_created = AdTime::from_generalized(&format!("202401{:02}000000.0Z", created_day % 28 + 1)).ok();
+        o
+    }
+
+    fn run(mappings: &Mappings, snapshots: &BTreeMap<String, Vec<DirectoryObject>>, book: &mut NameBook) -> UnifiedDirectory {
+        let overrides = Overrides::default();
+        let inputs = Inputs { mappings, snapshots, overrides: &overrides, hash_key: None, now: now() };
+        unify(&inputs, book)
+    }
+
+    fn upns(u: &UnifiedDirectory) -> BTreeMap<Anchor, (String, String, String)> {
+        u.people.iter().map(|p| (p.anchor, (p.user_principal_name.clone(), p.mail_nickname.clone(), p.sam_account_name.clone()))).collect()
+    }
+
+    fn estate() -> impl Strategy<Value = Vec<(usize, usize, usize, u8)>> {
+        proptest::collection::vec((0..3usize, 0..3usize, 0..3usize, any::<u8>()), 1..25)
+    }
+
+    fn build(spec: &[(usize, usize, usize, u8)]) -> BTreeMap<String, Vec<DirectoryObject>> {
+        const GIVEN: [&str; 3] = ["Anna", "Åsa", "Zoë"];
+        const SURNAME: [&str; 3] = ["Andersson", "Öberg", "Nguyễn"];
+        let mut out: BTreeMap<String, Vec<DirectoryObject>> = MUNICIPALITIES.iter().map(|m| (m.to_string(), Vec::new())).collect();
+        for (i, (m, g, s, day)) in spec.iter().enumerate() {
+            let m = MUNICIPALITIES[*m];
+            out.get_mut(m).unwrap().push(person(m, i as u16, GIVEN[*g], SURNAME[*s], *day));
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The same people in any read order give the byte-identical unified directory.
+        #[test]
+        fn input_order_never_changes_the_result(spec in estate(), seed in any::<u64>()) {
+            let mappings = repo_mappings();
+            let snapshots = build(&spec);
+            let first = run(&mappings, &snapshots, &mut NameBook::default()).canonical().unwrap();
+            let mut shuffled = snapshots.clone();
+            let mut state = seed;
+            for objects in shuffled.values_mut() {
+                for i in (1..objects.len()).rev() {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    objects.swap(i, (state >> 33) as usize % (i + 1));
+                }
+            }
+            let second = run(&mappings, &shuffled, &mut NameBook::default()).canonical().unwrap();
+            prop_assert_eq!(first, second);
+        }
+
+        /// A new colleague with a colliding name never takes anyone's name, even with the
+        /// highest priority and the oldest account.
+        #[test]
+        fn names_once_given_are_kept(spec in estate(), g in 0..3usize, s in 0..3usize) {
+            let mappings = repo_mappings();
+            let mut snapshots = build(&spec);
+            let mut book = NameBook::default();
+            let before = upns(&run(&mappings, &snapshots, &mut book));
+            let mut saved = NameBook::default();
+            for (ns, name, anchor) in book.added() {
+                saved.insert_existing(*ns, name, *anchor);
+            }
+            const GIVEN: [&str; 3] = ["Anna", "Åsa", "Zoë"];
+            const SURNAME: [&str; 3] = ["Andersson", "Öberg", "Nguyễn"];
+            snapshots.get_mut("klippan").unwrap().push(person("klippan", 999, GIVEN[g], SURNAME[s], 0));
+            let after = upns(&run(&mappings, &snapshots, &mut saved));
+            for (anchor, names) in &before {
+                prop_assert_eq!(after.get(anchor), Some(names));
+            }
+            let all: BTreeSet<&String> = after.values().map(|n| &n.0).collect();
+            prop_assert_eq!(all.len(), after.len(), "UPNs are unique");
+        }
+    }
 
     #[test]
     fn tarjan_finds_cycles_and_self_loops() {

@@ -71,8 +71,15 @@ CREATE TABLE unified_runs (
     snapshots      TEXT NOT NULL,
     mappings_hash  TEXT NOT NULL,
     content_hash   TEXT NOT NULL,
-    blocking       INTEGER NOT NULL,
-    data           TEXT NOT NULL
+    blocking       INTEGER NOT NULL
+);
+-- The unified directory itself, one row per person, group and finding (kind, key, JSON).
+CREATE TABLE unified_objects (
+    run_id  INTEGER NOT NULL REFERENCES unified_runs (id) ON DELETE CASCADE,
+    kind    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind, key)
 );
 "];
 

@@ -46,7 +46,7 @@ impl State {
     ) -> Result<UnifiedRun, StateError> {
         let path = self.path.clone();
         let sq = |source| StateError::Sqlite { path: path.clone(), source };
-        let (json, content_hash) =
+        let (rows, content_hash) =
             dir.canonical().map_err(|e| StateError::Invalid { path: path.clone(), message: e.to_string() })?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let ids: Vec<i64> = snapshots.iter().map(|s| s.0).collect();
@@ -62,13 +62,29 @@ impl State {
             }
         }
         tx.execute(
-            "INSERT INTO unified_runs (created_at, snapshots, mappings_hash, content_hash, blocking, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![now, ids_json, mappings_hash, content_hash, blocking, json],
+            "INSERT INTO unified_runs (created_at, snapshots, mappings_hash, content_hash, blocking) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![now, ids_json, mappings_hash, content_hash, blocking],
         )
         .map_err(sq)?;
         let id = tx.last_insert_rowid();
+        {
+            let mut insert =
+                tx.prepare("INSERT INTO unified_objects (run_id, kind, key, data) VALUES (?1, ?2, ?3, ?4)").map_err(sq)?;
+            for row in &rows {
+                insert.execute(params![id, row.kind, row.key, row.data]).map_err(sq)?;
+            }
+        }
         tx.commit().map_err(sq)?;
         Ok(UnifiedRun { id, created_at: now, snapshots: snapshots.to_vec(), mappings_hash: mappings_hash.to_string(), content_hash, blocking })
+    }
+
+    /// The stored rows of one kind (`person`, `group`, `finding`, `summaries`, `outbound`) of a
+    /// map run, in their canonical order.
+    pub fn unified_rows(&self, run_id: i64, kind: &str) -> Result<Vec<String>, StateError> {
+        let mut stmt =
+            self.conn.prepare("SELECT data FROM unified_objects WHERE run_id = ?1 AND kind = ?2 ORDER BY key").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![run_id, kind], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     /// The newest unified directory's record.

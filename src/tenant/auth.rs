@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// The scope the client-credentials grant must ask for (or Graph's app id form of it).
-pub const GRAPH_SCOPES: [&str; 2] = ["https://graph.microsoft.com/.default", "00000003-0000-0000-c000-000000000000/.default"];
+pub const GRAPH_SCOPES: [&str; 2] =
+    ["https://graph.microsoft.com/.default", "00000003-0000-0000-c000-000000000000/.default"];
 /// The application permissions granted to the one registered app.
 pub const ROLES: [&str; 3] = ["User.ReadWrite.All", "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All"];
 const AUDIENCE: &str = "https://graph.microsoft.com";
@@ -70,7 +71,12 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Answers a token request (`form` is the decoded form body), or gives Entra's error.
-pub fn issue_token(creds: &Credentials, tenant: &str, form: &[(String, String)], now: i64) -> Result<Value, EntraError> {
+pub fn issue_token(
+    creds: &Credentials,
+    tenant: &str,
+    form: &[(String, String)],
+    now: i64,
+) -> Result<Value, EntraError> {
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     if !creds.knows_tenant(tenant) {
         return Err(EntraError::new(
@@ -109,7 +115,10 @@ pub fn issue_token(creds: &Credentials, tenant: &str, form: &[(String, String)],
                 400,
                 "invalid_resource",
                 500011,
-                format!("The resource principal named {} was not found in the tenant named {tenant}.", scope.trim_end_matches("/.default")),
+                format!(
+                    "The resource principal named {} was not found in the tenant named {tenant}.",
+                    scope.trim_end_matches("/.default")
+                ),
             )
         } else {
             EntraError::new(

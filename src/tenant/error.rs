@@ -77,7 +77,9 @@ impl GraphError {
         GraphError::new(
             404,
             "Request_ResourceNotFound",
-            format!("Resource '{what}' does not exist or one of its queried reference-property objects are not present."),
+            format!(
+                "Resource '{what}' does not exist or one of its queried reference-property objects are not present."
+            ),
         )
     }
 
@@ -102,7 +104,9 @@ impl GraphError {
     /// 400 for a property the type does not declare (directory objects are open types, so
     /// Graph says "declared property or extension property").
     pub fn unknown_property(property: &str) -> GraphError {
-        GraphError::bad_request(format!("Property '{property}' does not exist as a declared property or extension property."))
+        GraphError::bad_request(format!(
+            "Property '{property}' does not exist as a declared property or extension property."
+        ))
     }
 
     /// 400 for a property that exists but cannot be written.
@@ -127,7 +131,8 @@ impl GraphError {
 
     /// 429 from the throttling budgets or the fault injector.
     pub fn throttled(retry_after: u64) -> GraphError {
-        GraphError::new(429, "TooManyRequests", "Too many requests. Please retry again later.").with_retry_after(retry_after)
+        GraphError::new(429, "TooManyRequests", "Too many requests. Please retry again later.")
+            .with_retry_after(retry_after)
     }
 
     /// 503 from the fault injector.
@@ -143,7 +148,11 @@ impl GraphError {
 
     /// A method a path does not support.
     pub fn method_not_allowed(method: &str) -> GraphError {
-        GraphError::new(405, "Request_BadRequest", format!("The HTTP method '{method}' is not supported for this resource."))
+        GraphError::new(
+            405,
+            "Request_BadRequest",
+            format!("The HTTP method '{method}' is not supported for this resource."),
+        )
     }
 
     /// A Graph feature the test tenant does not implement (refused rather than half-done).
@@ -241,6 +250,8 @@ mod tests {
         let e = EntraError::new(401, "invalid_client", 7000215, "Invalid client secret provided.");
         let body = e.body("t", "c", chrono::Utc::now());
         assert_eq!(body["error_codes"][0], 7000215);
-        assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS7000215: Invalid client secret provided."));
+        assert!(
+            body["error_description"].as_str().unwrap().starts_with("AADSTS7000215: Invalid client secret provided.")
+        );
     }
 }

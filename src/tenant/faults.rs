@@ -19,11 +19,17 @@ use std::collections::HashMap;
 pub enum Fault {
     None,
     /// 429 with Retry-After (real seconds).
-    Throttle { retry_after: u64 },
+    Throttle {
+        retry_after: u64,
+    },
     /// 503 with Retry-After (real seconds).
-    Unavailable { retry_after: u64 },
+    Unavailable {
+        retry_after: u64,
+    },
     /// Close the connection without a response, before or after running the request.
-    Drop { after: bool },
+    Drop {
+        after: bool,
+    },
 }
 
 /// Fault rates, each a probability in 0..=1 (their sum is capped at 1).

@@ -87,7 +87,7 @@ impl Query {
 /// Checks `$select` names against the schema: structural properties of the type only.
 pub fn check_select(schema: &Schema, kind: Kind, names: &[String]) -> Result<(), GraphError> {
     for name in names {
-        if !schema.property(kind.type_name(), name).is_some_and(|p| !p.navigation) {
+        if schema.property(kind.type_name(), name).is_none_or(|p| p.navigation) {
             return Err(GraphError::odata(format!(
                 "Could not find a property named '{name}' on type '{}'.",
                 kind.type_name()
@@ -129,7 +129,10 @@ pub fn check_filter(kind: Kind, filter: &Filter) -> Result<(), GraphError> {
         GraphError::new(
             400,
             "Request_UnsupportedQuery",
-            format!("Unsupported or invalid query filter clause specified for property '{p}' of resource '{}'.", kind.resource()),
+            format!(
+                "Unsupported or invalid query filter clause specified for property '{p}' of resource '{}'.",
+                kind.resource()
+            ),
         )
     };
     let allowed = |p: &str, starts: bool| {
@@ -156,9 +159,9 @@ pub fn matches(filter: &Filter, get: &dyn Fn(&str) -> Option<Value>) -> bool {
         Filter::And(parts) => parts.iter().all(|f| matches(f, get)),
         Filter::Eq(p, lit) => equal(p, lit),
         Filter::In(p, lits) => lits.iter().any(|l| equal(p, l)),
-        Filter::StartsWith(p, prefix) => {
-            get(p).and_then(|v| v.as_str().map(str::to_lowercase)).is_some_and(|s| s.starts_with(&prefix.to_lowercase()))
-        }
+        Filter::StartsWith(p, prefix) => get(p)
+            .and_then(|v| v.as_str().map(str::to_lowercase))
+            .is_some_and(|s| s.starts_with(&prefix.to_lowercase())),
     }
 }
 
@@ -344,7 +347,9 @@ impl Parser<'_> {
                         Err(GraphError::new(
                             400,
                             "Request_UnsupportedQuery",
-                            format!("Unsupported or invalid query filter clause specified for property '{prop}' (operator '{op}')."),
+                            format!(
+                                "Unsupported or invalid query filter clause specified for property '{prop}' (operator '{op}')."
+                            ),
                         ))
                     }
                     _ => Err(syntax(self.text, at)),
@@ -370,7 +375,8 @@ mod tests {
             parse_filter("userPrincipalName eq 'o''brien@bjuv.se'").unwrap(),
             Filter::Eq("userPrincipalName".into(), Literal::Str("o'brien@bjuv.se".into()))
         );
-        let f = parse_filter("startswith(displayName,'Ås') and accountEnabled eq true or mailNickname in ('a','b')").unwrap();
+        let f = parse_filter("startswith(displayName,'Ås') and accountEnabled eq true or mailNickname in ('a','b')")
+            .unwrap();
         assert!(matches!(f, Filter::Or(ref parts) if parts.len() == 2));
         assert!(parse_filter("displayName eq").is_err());
         assert!(parse_filter("displayName eq 'x").is_err());

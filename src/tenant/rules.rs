@@ -439,9 +439,11 @@ fn check_property(kind: Kind, key: &str, value: &Value, ctx: &Context<'_>) -> Re
                 None => Err(GraphError::invalid_value("passwordProfile", kind.resource())),
             }
         }
-        (Kind::User, "usageLocation") => {
-            value.as_str().filter(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())).map(|_| ()).ok_or_else(invalid)
-        }
+        (Kind::User, "usageLocation") => value
+            .as_str()
+            .filter(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()))
+            .map(|_| ())
+            .ok_or_else(invalid),
         (Kind::User, "onPremisesImmutableId") => match value.as_str() {
             None => Ok(()),
             Some(s) if immutable_id_is_valid(s) => Ok(()),
@@ -462,7 +464,9 @@ fn check_property(kind: Kind, key: &str, value: &Value, ctx: &Context<'_>) -> Re
         }
         (Kind::User, "mail") => match value.as_str() {
             None => Ok(()),
-            Some(s) => s.split_once('@').filter(|(a, d)| !a.is_empty() && d.contains('.')).map(|_| ()).ok_or_else(invalid),
+            Some(s) => {
+                s.split_once('@').filter(|(a, d)| !a.is_empty() && d.contains('.')).map(|_| ()).ok_or_else(invalid)
+            }
         },
         (Kind::Group, "visibility") => match value.as_str() {
             None | Some("Public" | "Private" | "HiddenMembership") => Ok(()),
@@ -477,7 +481,8 @@ fn check_property(kind: Kind, key: &str, value: &Value, ctx: &Context<'_>) -> Re
 /// (113 with the "@"), the domain one of the tenant's verified domains.
 pub fn check_upn(upn: &str, domains: &[String]) -> Result<(), GraphError> {
     let invalid = || {
-        GraphError::bad_request("Property userPrincipalName is invalid.").with_detail("InvalidValue", "userPrincipalName")
+        GraphError::bad_request("Property userPrincipalName is invalid.")
+            .with_detail("InvalidValue", "userPrincipalName")
     };
     let Some((alias, domain)) = upn.split_once('@') else {
         return Err(invalid());
@@ -654,7 +659,8 @@ mod tests {
         assert!(validate_write(Kind::User, &json!({"displayName": null}), Some(&stored), &c).is_err());
         assert!(validate_write(Kind::User, &json!({"jobTitle": "Lärare"}), Some(&stored), &c).is_ok());
         assert!(validate_write(Kind::User, &json!({"jobTitle": null}), Some(&stored), &c).is_ok());
-        let e = validate_write(Kind::User, &json!({"proxyAddresses": ["SMTP:a@bjuv.se"]}), Some(&stored), &c).unwrap_err();
+        let e =
+            validate_write(Kind::User, &json!({"proxyAddresses": ["SMTP:a@bjuv.se"]}), Some(&stored), &c).unwrap_err();
         assert_eq!(e.message, "Property 'proxyAddresses' is read-only and cannot be set.");
         assert!(validate_write(Kind::User, &json!({"givenName": ""}), Some(&stored), &c).is_err());
         assert!(validate_write(Kind::User, &json!([1]), Some(&stored), &c).is_err());

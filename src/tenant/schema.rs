@@ -29,7 +29,10 @@ pub const GROUP: &str = "microsoft.graph.group";
 pub enum Edm {
     String,
     Boolean,
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     Floating,
     DateTimeOffset,
     Date,
@@ -156,7 +159,8 @@ impl Schema {
                         enums.insert(qualified, members);
                     }
                     kind @ ("EntityType" | "ComplexType") => {
-                        for p in t.children().filter(|p| p.has_tag_name("Property") || p.has_tag_name("NavigationProperty"))
+                        for p in
+                            t.children().filter(|p| p.has_tag_name("Property") || p.has_tag_name("NavigationProperty"))
                         {
                             if let (Some(pn), Some(pt)) = (p.attribute("Name"), p.attribute("Type")) {
                                 raw_props.push((
@@ -207,7 +211,7 @@ impl Schema {
         }
         let schema = Schema { types, enums };
         for required in [USER, GROUP] {
-            if schema.types.get(required).is_none() {
+            if !schema.types.contains_key(required) {
                 return Err(SchemaError(format!("entity type {required} is missing")));
             }
         }
@@ -411,13 +415,17 @@ mod tests {
 
     #[test]
     fn values_are_checked_against_declared_types() {
-        assert!(check(USER, json!({"officeLocation": "Bjuv", "accountEnabled": true, "businessPhones": ["1"]})).is_ok());
+        assert!(
+            check(USER, json!({"officeLocation": "Bjuv", "accountEnabled": true, "businessPhones": ["1"]})).is_ok()
+        );
         assert!(check(USER, json!({"favouriteColour": "blue"})).unwrap_err().message.contains("favouriteColour"));
         assert!(check(USER, json!({"accountEnabled": "yes"})).unwrap_err().message.contains("Edm.Boolean"));
         assert!(check(USER, json!({"businessPhones": "1"})).unwrap_err().message.contains("StartArray"));
         assert!(check(USER, json!({"businessPhones": null})).is_err());
         assert!(check(USER, json!({"displayName": {"a": 1}})).is_err());
-        assert!(check(USER, json!({"passwordProfile": {"password": "x", "forceChangePasswordNextSignIn": true}})).is_ok());
+        assert!(
+            check(USER, json!({"passwordProfile": {"password": "x", "forceChangePasswordNextSignIn": true}})).is_ok()
+        );
         let e = check(USER, json!({"passwordProfile": {"pasword": "x"}})).unwrap_err();
         assert!(e.message.contains("microsoft.graph.passwordProfile"), "{e:?}");
         assert!(check(USER, json!({"passwordProfile": {"forceChangePasswordNextSignIn": "true"}})).is_err());

@@ -9,3 +9,4 @@ mod ranged;
 mod samba;
 mod slapd;
 mod support;
+mod tenant;

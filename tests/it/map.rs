@@ -25,11 +25,12 @@ fn copy_mappings(dir: &Path) {
     }
 }
 
-/// The newest unified directory, as stored.
+/// The newest unified directory's people, as stored.
 fn unified(p: &Project) -> Value {
-    let conn = rusqlite::Connection::open(p.path().join("state/samla.db")).unwrap();
-    let data: String = conn.query_row("SELECT data FROM unified_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
-    serde_json::from_str(&data).unwrap()
+    let state = samla::state::State::open(&p.path().join("state/samla.db")).unwrap();
+    let run = state.latest_unified().unwrap().unwrap();
+    let people: Vec<Value> = state.unified_rows(run.id, "person").unwrap().iter().map(|r| serde_json::from_str(r).unwrap()).collect();
+    serde_json::json!({ "people": people })
 }
 
 fn map_json(p: &Project) -> Value {
@@ -151,4 +152,27 @@ fn a_personnummer_bound_for_the_cloud_is_refused_dropped_or_hashed() {
     p.samla(&["map", "-q"]).assert().success();
     let people = unified(&p)["people"].as_array().unwrap().clone();
     assert!(people.iter().all(|x| x["cloud"]["employeeId"].as_str().is_none_or(|v| !v.starts_with("h:") && !samla::mapping::privacy::contains_personnummer(v))));
+}
+
+/// The golden figures of the sample estate at scale 1.0: any change to the generator, the
+/// mappings or the mapping rules shows up here for review (`cargo insta review`).
+#[test]
+fn golden_summary_of_the_sample_estate() {
+    let p = mapped_project("1.0");
+    let out = p.samla(&["map"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let table: Vec<&str> = text.lines().take_while(|l| !l.starts_with("content hash")).collect();
+    let u = unified(&p);
+    let people = u["people"].as_array().unwrap();
+    let mut names: Vec<String> = people
+        .iter()
+        .filter(|x| ["Märta Ängström", "Björn Åkesson", "Anna Andersson"].contains(&x["display_name"].as_str().unwrap()))
+        .map(|x| {
+            let homes: Vec<&str> = x["affiliations"].as_array().unwrap().iter().map(|a| a["municipality"].as_str().unwrap()).collect();
+            format!("{} {} {} [{}]", x["user_principal_name"].as_str().unwrap(), x["sam_account_name"].as_str().unwrap(), x["licence"].as_str().unwrap(), homes.join(", "))
+        })
+        .collect();
+    names.sort();
+    insta::assert_snapshot!(format!("{}\n\n{}", table.join("\n"), names.join("\n")));
 }

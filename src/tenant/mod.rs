@@ -1,0 +1,378 @@
+//! A local test tenant that behaves like Microsoft Graph v1.0, for rehearsals, demos and
+//! every Graph test of samla.
+//!
+//! No Microsoft 365 tenant can be reached from where waves are prepared, and the joint
+//! tenant must not be the place where samla's Graph client meets Graph's rules for the
+//! first time. So samla carries the subset of Graph it uses, with Graph's own rules, error
+//! bodies and limits, served over real HTTP: a wave rehearsed here must hold against the
+//! real tenant. That sets the one design rule of this module: **where Graph's behaviour is
+//! uncertain, the test tenant is stricter than Graph, never looser** (a rehearsal that
+//! passes here must not fail there; the README's "The test tenant" lists every such place).
+//!
+//! What it serves:
+//! - the OAuth2 client-credentials token endpoint, with Entra's error shape ([`auth`]);
+//! - `/v1.0/domains`, `/v1.0/subscribedSkus`, users, groups, members, owners, manager,
+//!   licences, deleted items and restore, `$batch` ([`api`]);
+//! - property checks against Graph's own CSDL, embedded from `graph/v1.0-Prod.csdl`
+//!   ([`schema`]), plus the rules the CSDL does not encode ([`rules`]);
+//! - the directory's invariants: uniqueness, soft deletion, nesting, licence counts,
+//!   replication lag ([`directory`], [`licences`]);
+//! - throttling with Graph's budgets and a time scale ([`throttle`]); seeded fault
+//!   injection ([`faults`]); optional persistence to SQLite ([`persist`]).
+//!
+//! Layers: [`rules`], [`schema`], [`query`], [`throttle`], [`faults`], [`licences`] are pure;
+//! [`directory`] holds state but no HTTP; [`api`] maps one request to one response;
+//! [`server`] is the axum edge. Plain HTTP on loopback only, unless `--allow-remote`.
+
+pub mod api;
+pub mod auth;
+pub mod directory;
+pub mod error;
+pub mod faults;
+pub mod ids;
+pub mod licences;
+pub mod persist;
+pub mod query;
+pub mod rules;
+pub mod schema;
+pub mod server;
+pub mod throttle;
+
+use crate::config::secret::Secret;
+use api::{Shared, State};
+use auth::Credentials;
+use directory::{Directory, Settings};
+use faults::{Faults, Rates};
+use ids::IdStream;
+pub use ids::{ClientId, ObjectId, SkuId, TenantId};
+use licences::{Sku, SkuSpec};
+use persist::{PersistError, Store};
+use schema::SchemaError;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use throttle::{Budgets, Clock};
+
+/// The default listen address: loopback, any free port.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
+/// The default verified domains: the cooperation's and the five municipalities'.
+pub const DEFAULT_DOMAINS: [&str; 6] =
+    ["samverkan.se", "bjuv.se", "klippan.se", "perstorp.se", "astorp.se", "orkelljunga.se"];
+/// The default SKUs: Microsoft 365 E3 and F3.
+pub const DEFAULT_SKUS: [&str; 2] = ["SPE_E3=2000", "SPE_F1=500"];
+pub const DEFAULT_TENANT_ID: &str = "5a3b7e2c-0d1f-4c6a-9b8e-2f4d6c8a0b1e";
+pub const DEFAULT_CLIENT_ID: &str = "c1a5e7d9-3b2f-4e6a-8c0d-1f3b5d7e9a2c";
+pub const DEFAULT_SECRET_ENV: &str = "SAMLA_TENANT_CLIENT_SECRET";
+/// The secret when the environment variable is unset: acceptable for a local test tenant
+/// (loopback only), and never printed.
+const FALLBACK_SECRET: &str = "samla-test-tenant-secret";
+/// Entra's access-token lifetime (`expires_in`).
+pub const DEFAULT_TOKEN_LIFETIME: u64 = 3599;
+
+/// Options of the test tenant (`samla test-tenant serve` flags; in-process callers build it
+/// with [`Default`] and struct update).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TenantOptions {
+    /// Address to listen on (plain HTTP; loopback unless --allow-remote).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Allow listening on a non-loopback address (the tenant has no TLS).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// SQLite file to keep the tenant in, so a restart keeps it (in memory otherwise).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// A verified domain (repeatable; the first is the default domain).
+    #[arg(long = "domain", default_values = DEFAULT_DOMAINS)]
+    pub domains: Vec<String>,
+    /// A subscribed SKU as PARTNUMBER=COUNT (repeatable).
+    #[arg(long = "sku", default_values = DEFAULT_SKUS)]
+    pub skus: Vec<SkuSpec>,
+    /// The tenant (directory) id.
+    #[arg(long, default_value = DEFAULT_TENANT_ID)]
+    pub tenant_id: TenantId,
+    /// The registered application's client id.
+    #[arg(long, default_value = DEFAULT_CLIENT_ID)]
+    pub client_id: ClientId,
+    /// Environment variable holding the client secret (a fixed local secret when unset).
+    #[arg(long, default_value = DEFAULT_SECRET_ENV)]
+    pub client_secret_env: String,
+    /// The client secret itself, for in-process use (never a flag: secrets stay out of argv).
+    #[arg(skip)]
+    pub client_secret: Option<Secret>,
+    /// Seconds an access token lives.
+    #[arg(long, default_value_t = DEFAULT_TOKEN_LIFETIME)]
+    pub token_lifetime_secs: u64,
+    /// Throttling time compression: 100 makes a 150 s budget window last 1.5 s.
+    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    pub time_scale: f64,
+    /// Milliseconds a new object stays invisible (404) to reads and references.
+    #[arg(long, default_value_t = 0)]
+    pub replication_lag_ms: u64,
+    /// Share of Graph requests answered 429 with Retry-After (0..1).
+    #[arg(long = "fault-rate-429", default_value_t = 0.0, value_parser = share)]
+    pub fault_rate_429: f64,
+    /// Share of Graph requests answered 503 with Retry-After (0..1).
+    #[arg(long = "fault-rate-503", default_value_t = 0.0, value_parser = share)]
+    pub fault_rate_503: f64,
+    /// Share of Graph requests whose connection is dropped without a response (0..1).
+    #[arg(long = "fault-rate-drop", default_value_t = 0.0, value_parser = share)]
+    pub fault_rate_drop: f64,
+    /// Seed of ids, faults and $batch ordering: the same seed gives the same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number")),
+    }
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a share between 0 and 1")),
+    }
+}
+
+impl Default for TenantOptions {
+    fn default() -> TenantOptions {
+        let guid = |s: &str| s.parse::<ids::Guid>().unwrap_or(ids::Guid::from_words(0, 0));
+        TenantOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            allow_remote: false,
+            state: None,
+            domains: DEFAULT_DOMAINS.iter().map(|d| (*d).to_string()).collect(),
+            skus: DEFAULT_SKUS.iter().filter_map(|s| s.parse().ok()).collect(),
+            tenant_id: TenantId(guid(DEFAULT_TENANT_ID)),
+            client_id: ClientId(guid(DEFAULT_CLIENT_ID)),
+            client_secret_env: DEFAULT_SECRET_ENV.to_string(),
+            client_secret: None,
+            token_lifetime_secs: DEFAULT_TOKEN_LIFETIME,
+            time_scale: 1.0,
+            replication_lag_ms: 0,
+            fault_rate_429: 0.0,
+            fault_rate_503: 0.0,
+            fault_rate_drop: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+/// Why the tenant could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("refusing to listen on {0}: the test tenant serves plain HTTP on loopback only (--allow-remote overrides)")]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("test tenant options: {0}")]
+    Options(String),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error("tenant state: {0}")]
+    State(String),
+    #[error("test tenant server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A tenant running in this process. Dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningTenant {
+    base: String,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningTenant {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// The token endpoint: `http://127.0.0.1:PORT/{tenant-id}/oauth2/v2.0/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.base, self.shared.creds.tenant_id)
+    }
+
+    /// Graph's root: `http://127.0.0.1:PORT/v1.0`.
+    pub fn graph_url(&self) -> String {
+        format!("{}/v1.0", self.base)
+    }
+
+    pub fn client_id(&self) -> ClientId {
+        self.shared.creds.client_id
+    }
+
+    pub fn tenant_id(&self) -> TenantId {
+        self.shared.creds.tenant_id
+    }
+
+    /// The client secret the token endpoint accepts (redacted in Debug and Display).
+    pub fn client_secret(&self) -> &Secret {
+        &self.shared.creds.secret
+    }
+
+    /// The whole tenant as canonical JSON: users, groups, members, owners, managers,
+    /// licences, deleted items; sorted, without timestamps or secrets.
+    pub fn dump(&self) -> serde_json::Value {
+        self.shared.lock().dir.dump()
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningTenant {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The checked settings derived from the options.
+fn settings(opts: &TenantOptions, own_base: String) -> Result<Settings, TenantError> {
+    let mut domains: Vec<String> = Vec::new();
+    for d in &opts.domains {
+        let d = d.trim().to_ascii_lowercase();
+        let ok = !d.is_empty()
+            && d.len() <= 48
+            && d.contains('.')
+            && d.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if !ok {
+            return Err(TenantError::Options(format!("'{d}' is not a domain name")));
+        }
+        if !domains.contains(&d) {
+            domains.push(d);
+        }
+    }
+    let Some(first) = domains.first() else {
+        return Err(TenantError::Options("at least one --domain is needed".into()));
+    };
+    // Every tenant also has its initial domain.
+    let initial = format!("{}.onmicrosoft.com", first.split('.').next().unwrap_or("samla"));
+    if !domains.contains(&initial) {
+        domains.push(initial);
+    }
+    let mut skus: Vec<Sku> = Vec::new();
+    for spec in &opts.skus {
+        let sku = Sku::from_spec(spec);
+        if skus.iter().any(|s| s.id == sku.id) {
+            return Err(TenantError::Options(format!("SKU {} is given twice", spec.part)));
+        }
+        skus.push(sku);
+    }
+    if opts.fault_rate_429 + opts.fault_rate_503 + opts.fault_rate_drop > 1.0 {
+        return Err(TenantError::Options("the fault rates add up to more than 1".into()));
+    }
+    Ok(Settings { domains, skus, lag: Duration::from_millis(opts.replication_lag_ms), own_base })
+}
+
+/// The client secret: the in-process override, the environment variable, or the fallback.
+fn client_secret(opts: &TenantOptions) -> Secret {
+    if let Some(s) = &opts.client_secret {
+        return s.clone();
+    }
+    match std::env::var(&opts.client_secret_env) {
+        Ok(v) if !v.is_empty() => Secret::new(v),
+        _ => Secret::new(FALLBACK_SECRET),
+    }
+}
+
+/// Builds the tenant's state (directory loaded from the state file if any).
+fn build(opts: &TenantOptions, base: String) -> Result<Shared, TenantError> {
+    let schema = schema::graph_schema()?;
+    let settings = settings(opts, base.clone())?;
+    let (store, loaded) = match &opts.state {
+        Some(path) => {
+            let (store, loaded) = Store::open(path, opts.tenant_id)?;
+            (Some(store), loaded)
+        }
+        None => (None, persist::Loaded::default()),
+    };
+    let ids = IdStream::new(opts.seed, "objects", loaded.id_counter);
+    let dir = Directory::new(schema, settings.clone(), loaded.objects, ids).map_err(TenantError::State)?;
+    let creds = Credentials {
+        tenant_id: opts.tenant_id,
+        client_id: opts.client_id,
+        secret: client_secret(opts),
+        lifetime: opts.token_lifetime_secs,
+        domains: settings.domains.clone(),
+    };
+    let rates = Rates { throttle: opts.fault_rate_429, unavailable: opts.fault_rate_503, drop: opts.fault_rate_drop };
+    let state = State {
+        dir,
+        budgets: Budgets::default(),
+        faults: Faults::new(opts.seed, rates),
+        store,
+        request_ids: IdStream::new(opts.seed, "requests", 0),
+    };
+    Ok(Shared { creds, clock: Clock::new(opts.time_scale), seed: opts.seed, base, state: Mutex::new(state) })
+}
+
+/// Starts the tenant in this process (tests, demo); it serves until dropped or shut down.
+pub async fn start(opts: TenantOptions) -> Result<RunningTenant, TenantError> {
+    if !opts.allow_remote && !opts.listen.ip().is_loopback() {
+        return Err(TenantError::NotLoopback(opts.listen));
+    }
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| TenantError::Bind { addr: opts.listen, source })?;
+    let addr = server::local_addr(&listener).map_err(|source| TenantError::Bind { addr: opts.listen, source })?;
+    let base = format!("http://{addr}");
+    let shared = Arc::new(build(&opts, base.clone())?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(listener, shared.clone(), async {
+        let _ = stopped.await;
+    }));
+    tracing::info!("test tenant listening on {base}");
+    Ok(RunningTenant { base, shared, stop: Some(stop), task: Some(task) })
+}
+
+/// `samla test-tenant serve`: starts the tenant, prints its URLs as one JSON line on stdout
+/// (never the secret), and serves until Ctrl-C.
+pub async fn serve(opts: TenantOptions) -> Result<(), TenantError> {
+    let secret_env = opts.client_secret_env.clone();
+    let state = opts.state.clone();
+    let tenant = start(opts).await?;
+    let line = serde_json::json!({
+        "url": tenant.url(),
+        "graph_url": tenant.graph_url(),
+        "token_url": tenant.token_url(),
+        "tenant_id": tenant.tenant_id(),
+        "client_id": tenant.client_id(),
+        "client_secret_env": secret_env,
+        "state": state,
+    });
+    println!("{line}");
+    tokio::signal::ctrl_c().await.map_err(TenantError::Serve)?;
+    tenant.shutdown().await;
+    Ok(())
+}
+
+/// `samla test-tenant dump --state FILE`: the canonical dump of a persisted tenant, read
+/// without serving it (the file may be in use by a running `serve`).
+pub fn dump_state_file(opts: &TenantOptions) -> Result<serde_json::Value, TenantError> {
+    let Some(path) = &opts.state else {
+        return Err(TenantError::Options("dump needs --state FILE".into()));
+    };
+    if !path.exists() {
+        return Err(TenantError::Options(format!("{} does not exist", path.display())));
+    }
+    let shared = build(opts, "http://127.0.0.1".into())?;
+    Ok(shared.lock().dir.dump())
+}
