@@ -57,19 +57,24 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<UnifiedDir
     let key = match (&mappings.target.privacy_policy, &mappings.target.hash_key_env) {
         (PrivacyPolicy::Hash, Some(var)) => Some(
             std::env::var(var)
-                .map_err(|_| Failure::usage(format!("privacy policy \"hash\" needs the key in environment variable {var}")))?
+                .map_err(|_| {
+                    Failure::usage(format!("privacy policy \"hash\" needs the key in environment variable {var}"))
+                })?
                 .into_bytes(),
         ),
         _ => None,
     };
     phase("snapshots loaded");
     let mut book = state.name_book().map_err(Failure::work)?;
-    let inputs = Inputs { mappings: &mappings, snapshots: &snapshots, overrides: &overrides, hash_key: key.as_deref(), now };
+    let inputs =
+        Inputs { mappings: &mappings, snapshots: &snapshots, overrides: &overrides, hash_key: key.as_deref(), now };
     let unified = unify(&inputs, &mut book);
     drop(snapshots);
     phase("mapped");
     let run = state.save_unified(&unified, &book, &ids, &mappings.hash).map_err(Failure::work)?;
-    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| config.file.parent().unwrap_or(Path::new(".")).join("reports/map"));
+    let dir = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| config.file.parent().unwrap_or(Path::new(".")).join("reports/map"));
     phase("stored");
     let written = write_reports(&dir, &unified).map_err(Failure::work)?;
     phase("reports written");

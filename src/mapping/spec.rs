@@ -7,16 +7,18 @@
 //! naming one, a lookup table that is not defined, a kind or licence class not declared) and
 //! reports each with file, line and column, so a mistake is found before anything is mapped.
 
-use super::transform::{Template, Transform, parse_template};
 use super::privacy::PrivacyPolicy;
+use super::transform::{Template, Transform, parse_template};
 use crate::model::ObjectKind;
+use crate::model::convert::extension_attribute_number;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// The source attributes a flow, template or rule may read (AD names, case as AD writes them).
+/// The source attributes a flow, template or rule may read (AD names, case as AD writes them),
+/// besides `extensionAttribute1` to `extensionAttribute15` (see [`is_source_attribute`]).
 pub const SOURCE_ATTRIBUTES: &[&str] = &[
     "cn",
     "sAMAccountName",
@@ -31,25 +33,10 @@ pub const SOURCE_ATTRIBUTES: &[&str] = &[
     "description",
     "employeeID",
     "employeeNumber",
-    "extensionAttribute1",
-    "extensionAttribute2",
-    "extensionAttribute3",
-    "extensionAttribute4",
-    "extensionAttribute5",
-    "extensionAttribute6",
-    "extensionAttribute7",
-    "extensionAttribute8",
-    "extensionAttribute9",
-    "extensionAttribute10",
-    "extensionAttribute11",
-    "extensionAttribute12",
-    "extensionAttribute13",
-    "extensionAttribute14",
-    "extensionAttribute15",
 ];
 
 /// The shared schema's attributes a flow may write (Graph's names for a user; the shared AD
-/// gets the same values under its own names).
+/// gets the same values under its own names), besides `extensionAttribute1` to `15`.
 pub const TARGET_ATTRIBUTES: &[&str] = &[
     "givenName",
     "surname",
@@ -61,22 +48,15 @@ pub const TARGET_ATTRIBUTES: &[&str] = &[
     "employeeType",
     "officeLocation",
     "mail",
-    "extensionAttribute1",
-    "extensionAttribute2",
-    "extensionAttribute3",
-    "extensionAttribute4",
-    "extensionAttribute5",
-    "extensionAttribute6",
-    "extensionAttribute7",
-    "extensionAttribute8",
-    "extensionAttribute9",
-    "extensionAttribute10",
-    "extensionAttribute11",
-    "extensionAttribute12",
-    "extensionAttribute13",
-    "extensionAttribute14",
-    "extensionAttribute15",
 ];
+
+pub fn is_source_attribute(name: &str) -> bool {
+    SOURCE_ATTRIBUTES.contains(&name) || extension_attribute_number(name).is_some()
+}
+
+pub fn is_target_attribute(name: &str) -> bool {
+    TARGET_ATTRIBUTES.contains(&name) || extension_attribute_number(name).is_some()
+}
 
 /// The kinds of account a municipality has; each kind can be licensed and planned differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
@@ -419,15 +399,14 @@ impl Place<'_> {
     }
 
     /// A template whose `{attributes}` must be among `known`; errors point into the string.
-    fn template(&self, s: &Spanned<String>, known: &[&str]) -> Result<Template, SpecError> {
-        let is_known = |a: &str| known.contains(&a);
+    fn template(&self, s: &Spanned<String>, known: &dyn Fn(&str) -> bool) -> Result<Template, SpecError> {
         // The value starts after the opening quote.
         let at = |offset: usize| s.span().start + 1 + offset;
-        parse_template(s.get_ref(), &is_known).map_err(|e| self.err(at(e.offset)..at(e.offset), e.reason))
+        parse_template(s.get_ref(), known).map_err(|e| self.err(at(e.offset)..at(e.offset), e.reason))
     }
 
     fn source_attribute(&self, s: &Spanned<String>) -> Result<(), SpecError> {
-        if SOURCE_ATTRIBUTES.contains(&s.get_ref().as_str()) {
+        if is_source_attribute(s.get_ref()) {
             Ok(())
         } else {
             Err(self.err(s.span(), format!("{:?} is not a source attribute", s.get_ref())))
@@ -456,7 +435,7 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
     for (kind, d) in &raw.domains.upn_by_kind {
         upn_domain.insert(*kind, domain(d)?);
     }
-    let name_attrs: Vec<&str> = TARGET_ATTRIBUTES.iter().copied().chain(["sAMAccountName", "municipality"]).collect();
+    let name_attrs = |a: &str| is_target_attribute(a) || a == "sAMAccountName" || a == "municipality";
     let suffix = raw.names.collision_suffix.get_ref();
     if !suffix.contains("{n}") {
         return Err(place.err(raw.names.collision_suffix.span(), "collision_suffix must contain {n}"));
@@ -473,8 +452,11 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
     }
     let mut allowed = BTreeMap::new();
     for (attr, why) in raw.privacy.allow {
-        if !TARGET_ATTRIBUTES.contains(&attr.get_ref().as_str()) {
-            return Err(place.err(attr.span(), format!("privacy.allow names {:?}, which is not a target attribute", attr.get_ref())));
+        if !is_target_attribute(attr.get_ref()) {
+            return Err(place.err(
+                attr.span(),
+                format!("privacy.allow names {:?}, which is not a target attribute", attr.get_ref()),
+            ));
         }
         if why.trim().is_empty() {
             return Err(place.err(attr.span(), "every allowed attribute needs its reason"));
@@ -483,11 +465,13 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
     }
     let usage = raw.tenant.usage_location.get_ref();
     if usage.len() != 2 || !usage.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(place.err(raw.tenant.usage_location.span(), "usage_location must be an ISO 3166 country code like \"SE\""));
+        return Err(
+            place.err(raw.tenant.usage_location.span(), "usage_location must be an ISO 3166 country code like \"SE\"")
+        );
     }
     let mut match_keys = Vec::new();
     for k in &raw.matching.keys {
-        if !SOURCE_ATTRIBUTES.contains(&k.get_ref().as_str()) {
+        if !is_source_attribute(k.get_ref()) {
             return Err(place.err(k.span(), format!("matching key {:?} is not a source attribute", k.get_ref())));
         }
         match_keys.push(k.get_ref().clone());
@@ -520,9 +504,10 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
     let raw: RawMunicipality = place.toml()?;
     let unit = match raw.unit.from.get_ref().as_str() {
         "ou" => UnitRule::OuPath { depth: raw.unit.depth.unwrap_or(2).max(1) },
-        attr if SOURCE_ATTRIBUTES.contains(&attr) => UnitRule::Attribute(attr.to_string()),
+        attr if is_source_attribute(attr) => UnitRule::Attribute(attr.to_string()),
         other => {
-            return Err(place.err(raw.unit.from.span(), format!("unit.from must be \"ou\" or a source attribute, not {other:?}")));
+            return Err(place
+                .err(raw.unit.from.span(), format!("unit.from must be \"ou\" or a source attribute, not {other:?}")));
         }
     };
     let mut exclude_filters = Vec::new();
@@ -557,10 +542,14 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
     }
     let mut flows = BTreeMap::new();
     for (target_attr, flow) in raw.flows {
-        if !TARGET_ATTRIBUTES.contains(&target_attr.get_ref().as_str()) {
+        if !is_target_attribute(target_attr.get_ref()) {
             return Err(place.err(
                 target_attr.span(),
-                format!("{:?} is not a target attribute (known: {})", target_attr.get_ref(), TARGET_ATTRIBUTES.join(", ")),
+                format!(
+                    "{:?} is not a target attribute (known: {}, extensionAttribute1-15)",
+                    target_attr.get_ref(),
+                    TARGET_ATTRIBUTES.join(", ")
+                ),
             ));
         }
         let flow_span = flow.span();
@@ -572,7 +561,7 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
         for t in flow.transforms {
             let span = t.span();
             let t = t.into_inner();
-            t.check(&|a: &str| SOURCE_ATTRIBUTES.contains(&a), &|table: &str| raw.lookups.contains_key(table))
+            t.check(&is_source_attribute, &|table: &str| raw.lookups.contains_key(table))
                 .map_err(|m| place.err(span, m))?;
             transforms.push(t);
         }
@@ -600,7 +589,11 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
 }
 
 /// The kind a `DirectoryObject` of kind user is, by the first matching rule.
-pub fn kind_of(rules: &[KindRule], obj: &crate::model::DirectoryObject, value_of: &dyn Fn(&str) -> Option<String>) -> AccountKind {
+pub fn kind_of(
+    rules: &[KindRule],
+    obj: &crate::model::DirectoryObject,
+    value_of: &dyn Fn(&str) -> Option<String>,
+) -> AccountKind {
     debug_assert_eq!(obj.kind, ObjectKind::User);
     let ous = obj.dn.ou_path();
     let sam = obj.sam_account_name.as_deref().unwrap_or_default();

@@ -299,7 +299,9 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
             let licence = mapping
                 .licences
                 .iter()
-                .find(|l| (l.kinds.is_empty() || l.kinds.contains(&kind)) && (l.units.is_empty() || l.units.contains(&unit)))
+                .find(|l| {
+                    (l.kinds.is_empty() || l.kinds.contains(&kind)) && (l.units.is_empty() || l.units.contains(&unit))
+                })
                 .map_or_else(|| "none".to_string(), |l| l.class.clone());
             let attrs = mapping
                 .flows
@@ -310,7 +312,15 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
                 })
                 .filter(|(_, v)| !v.is_empty())
                 .collect();
-            candidates.push(Candidate { municipality, priority: priority(municipality), obj, kind, unit, licence, attrs });
+            candidates.push(Candidate {
+                municipality,
+                priority: priority(municipality),
+                obj,
+                kind,
+                unit,
+                licence,
+                attrs,
+            });
         }
     }
     candidates.sort_by(|a, b| {
@@ -331,7 +341,8 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
         let fallback = names::fallback_alias(&primary.obj.guid.to_string());
         let rendered = |t: &super::transform::Template| t.render(&|a| name_ctx.value(a));
         let alias_base = rendered(&target.upn).and_then(|c| names::upn_alias(&c)).unwrap_or_else(|| fallback.clone());
-        let nick_base = rendered(&target.mail_nickname).and_then(|c| names::mail_nickname(&c)).unwrap_or_else(|| fallback.clone());
+        let nick_base =
+            rendered(&target.mail_nickname).and_then(|c| names::mail_nickname(&c)).unwrap_or_else(|| fallback.clone());
         let sam_base = rendered(&target.sam_account_name)
             .and_then(|c| names::sam_account_name(&c))
             .unwrap_or_else(|| names::with_suffix(&fallback.replace('.', ""), "", 20));
@@ -340,8 +351,16 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
         let (nick, c2) = book.assign(Namespace::MailNickname, anchor, &nick_base, &suffix, 64);
         let (sam, c3) = book.assign(Namespace::SamAccountName, anchor, &sam_base, &suffix.replace('.', ""), 20);
         if c1 || c2 || c3 {
-            let detail = format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)");
-            out.push(primary.municipality, Severity::Review, "name collision", primary.obj, &detail, "suffix by policy; kept from now on");
+            let detail =
+                format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)");
+            out.push(
+                primary.municipality,
+                Severity::Review,
+                "name collision",
+                primary.obj,
+                &detail,
+                "suffix by policy; kept from now on",
+            );
         }
         let display_name = primary.attrs.get("displayName").cloned().unwrap_or_else(|| alias.clone());
         let mut cn = display_name.clone();
@@ -391,7 +410,14 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
             match anchor_of.get(&(primary.municipality.to_string(), m.key())) {
                 Some(a) if *a != person.anchor => person.manager = Some(*a),
                 Some(_) => {}
-                None => out.push(primary.municipality, Severity::Review, "manager", primary.obj, &format!("manager {m} is not migrated"), "no manager link"),
+                None => out.push(
+                    primary.municipality,
+                    Severity::Review,
+                    "manager",
+                    primary.obj,
+                    &format!("manager {m} is not migrated"),
+                    "no manager link",
+                ),
             }
         }
     }
@@ -410,10 +436,19 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
                 let (resolution, kept) = match (target.privacy_policy, inputs.hash_key) {
                     (PrivacyPolicy::Drop, _) => ("dropped: stays on-premises", None),
                     (PrivacyPolicy::Hash, Some(key)) => ("replaced by a keyed hash", Some(keyed_hash(key, &value))),
-                    (PrivacyPolicy::Hash, None) | (PrivacyPolicy::Refuse, _) => ("refused: nothing is sent until it is fixed", None),
+                    (PrivacyPolicy::Hash, None) | (PrivacyPolicy::Refuse, _) => {
+                        ("refused: nothing is sent until it is fixed", None)
+                    }
                 };
                 let severity = if resolution.starts_with("refused") { Severity::Blocking } else { Severity::Review };
-                out.push(primary.municipality, severity, "privacy violation", primary.obj, &format!("{attr} holds a personnummer"), resolution);
+                out.push(
+                    primary.municipality,
+                    severity,
+                    "privacy violation",
+                    primary.obj,
+                    &format!("{attr} holds a personnummer"),
+                    resolution,
+                );
                 person.on_premises.insert(attr.clone(), value);
                 match kept {
                     Some(h) => drop(cloud.insert(attr, h)),
@@ -424,9 +459,17 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
             *outbound.entry(primary.municipality.to_string()).or_default().entry(attr.clone()).or_default() += 1;
             cloud.insert(attr, value);
         }
-        for (what, name) in [("displayName", &person.display_name), ("userPrincipalName", &person.user_principal_name)] {
+        for (what, name) in [("displayName", &person.display_name), ("userPrincipalName", &person.user_principal_name)]
+        {
             if contains_personnummer(name) {
-                out.push(primary.municipality, Severity::Blocking, "privacy violation", primary.obj, &format!("{what} holds a personnummer"), "refused");
+                out.push(
+                    primary.municipality,
+                    Severity::Blocking,
+                    "privacy violation",
+                    primary.obj,
+                    &format!("{what} holds a personnummer"),
+                    "refused",
+                );
             }
         }
         person.cloud = cloud;
@@ -436,7 +479,8 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
     let groups = unify_groups(inputs, &anchor_of, &excluded, book, &mut out);
 
     // 6. Summaries.
-    let mut summaries: BTreeMap<String, Summary> = inputs.snapshots.keys().map(|m| (m.clone(), Summary::default())).collect();
+    let mut summaries: BTreeMap<String, Summary> =
+        inputs.snapshots.keys().map(|m| (m.clone(), Summary::default())).collect();
     for p in &people {
         for a in &p.affiliations {
             summaries.entry(a.municipality.clone()).or_default().people += 1;
@@ -467,7 +511,11 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
         .map(|(m, attrs)| {
             let list = attrs
                 .into_iter()
-                .map(|(attribute, values)| Outbound { rule: rules.get(&attribute).cloned().unwrap_or_default(), attribute, values })
+                .map(|(attribute, values)| Outbound {
+                    rule: rules.get(&attribute).cloned().unwrap_or_default(),
+                    attribute,
+                    values,
+                })
                 .collect();
             (m, list)
         })
@@ -475,7 +523,13 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
     people.sort_by_key(|p| p.anchor);
     let mut findings = out.0;
     findings.sort_by(|a, b| {
-        (&a.municipality, a.severity, a.category, &a.object, &a.detail).cmp(&(&b.municipality, b.severity, b.category, &b.object, &b.detail))
+        (&a.municipality, a.severity, a.category, &a.object, &a.detail).cmp(&(
+            &b.municipality,
+            b.severity,
+            b.category,
+            &b.object,
+            &b.detail,
+        ))
     });
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
@@ -484,11 +538,27 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
 struct Findings(Vec<Finding>);
 
 impl Findings {
-    fn push(&mut self, municipality: &str, severity: Severity, category: &'static str, obj: &DirectoryObject, detail: &str, resolution: &str) {
+    fn push(
+        &mut self,
+        municipality: &str,
+        severity: Severity,
+        category: &'static str,
+        obj: &DirectoryObject,
+        detail: &str,
+        resolution: &str,
+    ) {
         self.push_dn(municipality, severity, category, &obj.dn.to_string(), detail, resolution);
     }
 
-    fn push_dn(&mut self, municipality: &str, severity: Severity, category: &'static str, object: &str, detail: &str, resolution: &str) {
+    fn push_dn(
+        &mut self,
+        municipality: &str,
+        severity: Severity,
+        category: &'static str,
+        object: &str,
+        detail: &str,
+        resolution: &str,
+    ) {
         self.0.push(Finding {
             municipality: municipality.to_string(),
             severity,
@@ -576,9 +646,7 @@ pub fn source_attribute(obj: &DirectoryObject, name: &str) -> Option<String> {
         "description" => obj.description.clone(),
         "employeeID" => obj.employee_id.clone(),
         "employeeNumber" => obj.employee_number.clone(),
-        other => other
-            .strip_prefix("extensionAttribute")
-            .and_then(|n| n.parse::<u8>().ok())
+        other => crate::model::convert::extension_attribute_number(other)
             .and_then(|n| obj.extension_attributes.get(&n).cloned()),
     };
     v.filter(|s| !s.is_empty())
@@ -603,7 +671,12 @@ impl NameContext<'_> {
 
 /// Groups the candidates into people: each inner list holds candidate indexes, the first being
 /// the primary (highest priority). Only `person` accounts in different municipalities match.
-fn match_people(candidates: &[Candidate<'_>], keys: &[String], overrides: &Overrides, out: &mut Findings) -> Vec<Vec<usize>> {
+fn match_people(
+    candidates: &[Candidate<'_>],
+    keys: &[String],
+    overrides: &Overrides,
+    out: &mut Findings,
+) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..candidates.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -645,13 +718,41 @@ fn match_people(candidates: &[Candidate<'_>], keys: &[String], overrides: &Overr
         let detail = format!("{} in {} and {} in {}", ca.obj.dn, ca.municipality, cb.obj.dn, cb.municipality);
         match overrides.decision(ca.obj.guid, cb.obj.guid) {
             Some(true) => {
-                out.push(ca.municipality, Severity::Info, "same person", ca.obj, &detail, "one person (overrides file)");
-                out.push(cb.municipality, Severity::Info, "same person", cb.obj, &detail, "one person (overrides file)");
+                out.push(
+                    ca.municipality,
+                    Severity::Info,
+                    "same person",
+                    ca.obj,
+                    &detail,
+                    "one person (overrides file)",
+                );
+                out.push(
+                    cb.municipality,
+                    Severity::Info,
+                    "same person",
+                    cb.obj,
+                    &detail,
+                    "one person (overrides file)",
+                );
             }
             Some(false) => continue,
             None if disagree.is_empty() => {
-                out.push(ca.municipality, Severity::Review, "same person", ca.obj, &detail, "one person with two affiliations");
-                out.push(cb.municipality, Severity::Review, "same person", cb.obj, &detail, "one person with two affiliations");
+                out.push(
+                    ca.municipality,
+                    Severity::Review,
+                    "same person",
+                    ca.obj,
+                    &detail,
+                    "one person with two affiliations",
+                );
+                out.push(
+                    cb.municipality,
+                    Severity::Review,
+                    "same person",
+                    cb.obj,
+                    &detail,
+                    "one person with two affiliations",
+                );
             }
             None => {
                 let why = format!("{detail}: keys agree on some values but {} differ", disagree.join(", "));
@@ -726,9 +827,17 @@ fn unify_groups(
         };
         let (final_name, collided) = book.assign(Namespace::GroupName, anchor, &wanted, &format!(" ({m0})"), 256);
         if collided {
-            out.push(m0, Severity::Review, "group name collision", g0, &format!("{wanted} is taken; named {final_name}"), "suffix by policy");
+            out.push(
+                m0,
+                Severity::Review,
+                "group name collision",
+                g0,
+                &format!("{wanted} is taken; named {final_name}"),
+                "suffix by policy",
+            );
         }
-        let nick_base = names::mail_nickname(&final_name).unwrap_or_else(|| names::fallback_alias(&g0.guid.to_string()));
+        let nick_base =
+            names::mail_nickname(&final_name).unwrap_or_else(|| names::fallback_alias(&g0.guid.to_string()));
         let (nick, _) = book.assign(Namespace::MailNickname, anchor, &nick_base, &target.collision_suffix, 64);
         groups.push(Group {
             anchor,
@@ -741,7 +850,14 @@ fn unify_groups(
         if members.len() > 1 {
             let preview: Vec<String> = members.iter().map(|(m, g)| format!("{m} {}", g.members.len())).collect();
             for (m, g) in members {
-                out.push(m, Severity::Review, "merged groups", g, &format!("{name}: members {}", preview.join(", ")), "one group");
+                out.push(
+                    m,
+                    Severity::Review,
+                    "merged groups",
+                    g,
+                    &format!("{name}: members {}", preview.join(", ")),
+                    "one group",
+                );
             }
         }
     }
@@ -799,7 +915,14 @@ fn report_cycles(groups: &[Group], out: &mut Findings) {
             let names: Vec<&str> = component.iter().map(|&i| groups[i].name.as_str()).collect();
             let first = &groups[component[0]];
             let (m, _, dn) = &first.sources[0];
-            out.push_dn(m, Severity::Review, "nesting cycle", &dn.to_string(), &names.join(" -> "), "kept as in AD; check before writing");
+            out.push_dn(
+                m,
+                Severity::Review,
+                "nesting cycle",
+                &dn.to_string(),
+                &names.join(" -> "),
+                "kept as in AD; check before writing",
+            );
         }
     }
 }
@@ -875,7 +998,10 @@ mod tests {
     /// An enabled staff account in Hemtjänst, logged on recently.
     fn person(municipality: &str, n: u16, given: &str, surname: &str, created_day: u8) -> DirectoryObject {
         let cn = format!("{given} {surname} {n}");
-        let dn = Dn::parse(&format!("OU=Socialförvaltningen,DC={municipality},DC=test")).unwrap().child("OU", "Hemtjänst").child("CN", &cn);
+        let dn = Dn::parse(&format!("OU=Socialförvaltningen,DC={municipality},DC=test"))
+            .unwrap()
+            .child("OU", "Hemtjänst")
+            .child("CN", &cn);
         let mut guid = [0u8; 16];
         guid[..2].copy_from_slice(&n.to_le_bytes());
         guid[2] = MUNICIPALITIES.iter().position(|m| *m == municipality).unwrap() as u8 + 1;
@@ -890,14 +1016,21 @@ mod tests {
         o
     }
 
-    fn run(mappings: &Mappings, snapshots: &BTreeMap<String, Vec<DirectoryObject>>, book: &mut NameBook) -> UnifiedDirectory {
+    fn run(
+        mappings: &Mappings,
+        snapshots: &BTreeMap<String, Vec<DirectoryObject>>,
+        book: &mut NameBook,
+    ) -> UnifiedDirectory {
         let overrides = Overrides::default();
         let inputs = Inputs { mappings, snapshots, overrides: &overrides, hash_key: None, now: now() };
         unify(&inputs, book)
     }
 
     fn upns(u: &UnifiedDirectory) -> BTreeMap<Anchor, (String, String, String)> {
-        u.people.iter().map(|p| (p.anchor, (p.user_principal_name.clone(), p.mail_nickname.clone(), p.sam_account_name.clone()))).collect()
+        u.people
+            .iter()
+            .map(|p| (p.anchor, (p.user_principal_name.clone(), p.mail_nickname.clone(), p.sam_account_name.clone())))
+            .collect()
     }
 
     fn estate() -> impl Strategy<Value = Vec<(usize, usize, usize, u8)>> {
@@ -907,7 +1040,8 @@ mod tests {
     fn build(spec: &[(usize, usize, usize, u8)]) -> BTreeMap<String, Vec<DirectoryObject>> {
         const GIVEN: [&str; 3] = ["Anna", "Åsa", "Zoë"];
         const SURNAME: [&str; 3] = ["Andersson", "Öberg", "Nguyễn"];
-        let mut out: BTreeMap<String, Vec<DirectoryObject>> = MUNICIPALITIES.iter().map(|m| (m.to_string(), Vec::new())).collect();
+        let mut out: BTreeMap<String, Vec<DirectoryObject>> =
+            MUNICIPALITIES.iter().map(|m| (m.to_string(), Vec::new())).collect();
         for (i, (m, g, s, day)) in spec.iter().enumerate() {
             let m = MUNICIPALITIES[*m];
             out.get_mut(m).unwrap().push(person(m, i as u16, GIVEN[*g], SURNAME[*s], *day));
@@ -974,9 +1108,15 @@ mod tests {
         let b = Anchor(ObjectGuid::from_ad_bytes(&[2; 16]).unwrap());
         let mut book = NameBook::default();
         book.insert_existing(Namespace::UpnAlias, "anna.andersson", a);
-        assert_eq!(book.assign(Namespace::UpnAlias, b, "anna.andersson", "{n}", 64), ("anna.andersson2".to_string(), true));
+        assert_eq!(
+            book.assign(Namespace::UpnAlias, b, "anna.andersson", "{n}", 64),
+            ("anna.andersson2".to_string(), true)
+        );
         assert_eq!(book.assign(Namespace::UpnAlias, a, "anything", "{n}", 64), ("anna.andersson".to_string(), true));
-        assert_eq!(book.assign(Namespace::UpnAlias, b, "anna.andersson", "{n}", 64), ("anna.andersson2".to_string(), true));
+        assert_eq!(
+            book.assign(Namespace::UpnAlias, b, "anna.andersson", "{n}", 64),
+            ("anna.andersson2".to_string(), true)
+        );
         assert_eq!(book.added().len(), 1);
     }
 }

@@ -119,8 +119,7 @@ pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> 
                 return Err(field.err("a ranged value list was not completed by the reader"));
             }
             other => {
-                let number = other.strip_prefix("extensionattribute").and_then(|n| n.parse::<u8>().ok());
-                if let Some(n) = number.filter(|n| (1..=15).contains(n))
+                if let Some(n) = extension_attribute_number(other)
                     && let Some(v) = field.text()?
                 {
                     obj.extension_attributes.insert(n, v);
@@ -134,6 +133,15 @@ pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> 
     obj.member_of.sort_by_cached_key(Dn::key);
     obj.proxy_addresses.sort();
     Ok(Some(obj))
+}
+
+/// `extensionAttribute7` -> 7; `None` for anything else (numbers outside 1-15 included).
+pub fn extension_attribute_number(name: &str) -> Option<u8> {
+    let n = name
+        .get(..18)
+        .filter(|p| p.eq_ignore_ascii_case("extensionAttribute"))
+        .and_then(|_| name[18..].parse::<u8>().ok());
+    n.filter(|n| (1..=15).contains(n))
 }
 
 fn kind_of(raw: &RawEntry) -> Option<ObjectKind> {

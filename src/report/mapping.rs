@@ -17,7 +17,13 @@ pub fn write_reports(dir: &Path, unified: &UnifiedDirectory) -> Result<Vec<PathB
             &csv,
             &["severity", "category", "object", "detail", "resolution"],
             findings.iter().map(|f| {
-                vec![severity(f.severity).into(), f.category.into(), f.object.clone(), f.detail.clone(), f.resolution.clone()]
+                vec![
+                    severity(f.severity).into(),
+                    f.category.into(),
+                    f.object.clone(),
+                    f.detail.clone(),
+                    f.resolution.clone(),
+                ]
             }),
         )?;
         let json = dir.join(format!("{municipality}-conflicts.json"));

@@ -26,7 +26,8 @@ pub enum StateError {
 }
 
 /// Migrations in order; `PRAGMA user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE snapshots (
     id            INTEGER PRIMARY KEY,
     municipality  TEXT NOT NULL,
@@ -53,7 +54,8 @@ CREATE TABLE snapshot_objects (
     data         TEXT NOT NULL,
     UNIQUE (snapshot_id, guid)
 );
-", r"
+",
+    r"
 -- Names given out in the target: kept so that no later run reshuffles them.
 CREATE TABLE assigned_names (
     namespace    TEXT NOT NULL,
@@ -81,7 +83,8 @@ CREATE TABLE unified_objects (
     data    TEXT NOT NULL,
     PRIMARY KEY (run_id, kind, key)
 );
-"];
+",
+];
 
 /// An open state file.
 pub struct State {

@@ -1,7 +1,7 @@
 //! The mapping stage's state: the name book (names given out, never reshuffled) and each
 //! unified directory with the inputs it came from.
 
-use super::{State, StateError, SnapshotId};
+use super::{SnapshotId, State, StateError};
 use crate::mapping::unify::{Anchor, NameBook, Namespace, UnifiedDirectory};
 use crate::model::ObjectGuid;
 use rusqlite::{OptionalExtension, params};
@@ -21,7 +21,8 @@ pub struct UnifiedRun {
 impl State {
     /// Every name given out so far.
     pub fn name_book(&self) -> Result<NameBook, StateError> {
-        let mut stmt = self.conn.prepare("SELECT namespace, name, anchor FROM assigned_names").map_err(|e| self.err(e))?;
+        let mut stmt =
+            self.conn.prepare("SELECT namespace, name, anchor FROM assigned_names").map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
             .map_err(|e| self.err(e))?;
@@ -29,7 +30,10 @@ impl State {
         for row in rows {
             let (ns, name, anchor) = row.map_err(|e| self.err(e))?;
             let invalid = |message: String| StateError::Invalid { path: self.path.clone(), message };
-            let ns = Namespace::ALL.into_iter().find(|n| n.as_str() == ns).ok_or_else(|| invalid(format!("unknown name namespace {ns:?}")))?;
+            let ns = Namespace::ALL
+                .into_iter()
+                .find(|n| n.as_str() == ns)
+                .ok_or_else(|| invalid(format!("unknown name namespace {ns:?}")))?;
             let guid = ObjectGuid::parse(&anchor).map_err(|e| invalid(e.to_string()))?;
             book.insert_existing(ns, &name, Anchor(guid));
         }
@@ -51,14 +55,17 @@ impl State {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let ids: Vec<i64> = snapshots.iter().map(|s| s.0).collect();
         let ids_json = serde_json::to_string(&ids).unwrap_or_default();
-        let blocking = dir.findings.iter().filter(|f| f.severity == crate::mapping::unify::Severity::Blocking).count() as u64;
+        let blocking =
+            dir.findings.iter().filter(|f| f.severity == crate::mapping::unify::Severity::Blocking).count() as u64;
         let tx = self.conn.transaction().map_err(sq)?;
         {
             let mut insert = tx
                 .prepare("INSERT INTO assigned_names (namespace, name_key, name, anchor, assigned_at) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(sq)?;
             for (ns, name, anchor) in book.added() {
-                insert.execute(params![ns.as_str(), name.to_lowercase(), name, anchor.0.to_string(), now]).map_err(sq)?;
+                insert
+                    .execute(params![ns.as_str(), name.to_lowercase(), name, anchor.0.to_string(), now])
+                    .map_err(sq)?;
             }
         }
         tx.execute(
@@ -68,21 +75,31 @@ impl State {
         .map_err(sq)?;
         let id = tx.last_insert_rowid();
         {
-            let mut insert =
-                tx.prepare("INSERT INTO unified_objects (run_id, kind, key, data) VALUES (?1, ?2, ?3, ?4)").map_err(sq)?;
+            let mut insert = tx
+                .prepare("INSERT INTO unified_objects (run_id, kind, key, data) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(sq)?;
             for row in &rows {
                 insert.execute(params![id, row.kind, row.key, row.data]).map_err(sq)?;
             }
         }
         tx.commit().map_err(sq)?;
-        Ok(UnifiedRun { id, created_at: now, snapshots: snapshots.to_vec(), mappings_hash: mappings_hash.to_string(), content_hash, blocking })
+        Ok(UnifiedRun {
+            id,
+            created_at: now,
+            snapshots: snapshots.to_vec(),
+            mappings_hash: mappings_hash.to_string(),
+            content_hash,
+            blocking,
+        })
     }
 
     /// The stored rows of one kind (`person`, `group`, `finding`, `summaries`, `outbound`) of a
     /// map run, in their canonical order.
     pub fn unified_rows(&self, run_id: i64, kind: &str) -> Result<Vec<String>, StateError> {
-        let mut stmt =
-            self.conn.prepare("SELECT data FROM unified_objects WHERE run_id = ?1 AND kind = ?2 ORDER BY key").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT data FROM unified_objects WHERE run_id = ?1 AND kind = ?2 ORDER BY key")
+            .map_err(|e| self.err(e))?;
         let rows = stmt.query_map(params![run_id, kind], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }

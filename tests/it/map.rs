@@ -8,9 +8,14 @@ use std::path::Path;
 /// A project reading the ldifde flavour of the sample estate at `scale`, with the
 /// repository's mappings, discovered.
 fn mapped_project(scale: &str) -> Project {
-    let sources: String = IDS.iter().map(|id| format!("[[source]]\nname = \"{id}\"\nldif = \"estate/{id}.ldif\"\n\n")).collect();
+    let sources: String =
+        IDS.iter().map(|id| format!("[[source]]\nname = \"{id}\"\nldif = \"estate/{id}.ldif\"\n\n")).collect();
     let p = Project::new(&sources);
-    samla().args(["estate", "generate", "--flavor", "ldifde", "--scale", scale, "--out"]).arg(p.path().join("estate")).assert().success();
+    samla()
+        .args(["estate", "generate", "--flavor", "ldifde", "--scale", scale, "--out"])
+        .arg(p.path().join("estate"))
+        .assert()
+        .success();
     copy_mappings(p.path());
     p.samla(&["discover", "-q"]).assert().success();
     p
@@ -29,7 +34,8 @@ fn copy_mappings(dir: &Path) {
 fn unified(p: &Project) -> Value {
     let state = samla::state::State::open(&p.path().join("state/samla.db")).unwrap();
     let run = state.latest_unified().unwrap().unwrap();
-    let people: Vec<Value> = state.unified_rows(run.id, "person").unwrap().iter().map(|r| serde_json::from_str(r).unwrap()).collect();
+    let people: Vec<Value> =
+        state.unified_rows(run.id, "person").unwrap().iter().map(|r| serde_json::from_str(r).unwrap()).collect();
     serde_json::json!({ "people": people })
 }
 
@@ -63,22 +69,27 @@ fn the_sample_estate_maps_with_valid_names_and_reports_per_municipality() {
     assert_eq!(marta[0]["affiliations"].as_array().unwrap().len(), 2);
     assert_eq!(marta[0]["user_principal_name"], "marta.angstrom@samverkan.se");
     // Anna Andersson exists in all five: Klippan (first in priority) keeps the plain name.
-    let annas: Vec<&Value> = people.iter().filter(|p| p["user_principal_name"].as_str().unwrap().starts_with("anna.andersson")).collect();
+    let annas: Vec<&Value> =
+        people.iter().filter(|p| p["user_principal_name"].as_str().unwrap().starts_with("anna.andersson")).collect();
     let plain = annas.iter().find(|p| p["user_principal_name"] == "anna.andersson@samverkan.se").unwrap();
     assert_eq!(plain["affiliations"][0]["municipality"], "klippan");
     // Every municipality gets its reports: CSV with a BOM, JSON, and the outbound list.
     for id in IDS {
         let csv = std::fs::read(p.path().join(format!("reports/map/{id}-conflicts.csv"))).unwrap();
         assert!(csv.starts_with(b"\xEF\xBB\xBF"), "{id}");
-        let json: Value = serde_json::from_slice(&std::fs::read(p.path().join(format!("reports/map/{id}-conflicts.json"))).unwrap()).unwrap();
+        let json: Value =
+            serde_json::from_slice(&std::fs::read(p.path().join(format!("reports/map/{id}-conflicts.json"))).unwrap())
+                .unwrap();
         assert!(json.as_array().unwrap().iter().any(|f| f["category"] == "excluded"), "{id}");
-        let outbound = String::from_utf8(std::fs::read(p.path().join(format!("reports/map/{id}-outbound.csv"))).unwrap()).unwrap();
+        let outbound =
+            String::from_utf8(std::fs::read(p.path().join(format!("reports/map/{id}-outbound.csv"))).unwrap()).unwrap();
         assert!(outbound.contains("employeeId"), "{id}: {outbound}");
         assert!(!outbound.contains("employeeNumber"), "{id}");
         assert!(run["summaries"][id]["people"].as_u64().unwrap() > 100, "{id}");
     }
     // The merged licence group holds people of all five municipalities; the nesting cycle is reported.
-    let klippan: Value = serde_json::from_slice(&std::fs::read(p.path().join("reports/map/klippan-conflicts.json")).unwrap()).unwrap();
+    let klippan: Value =
+        serde_json::from_slice(&std::fs::read(p.path().join("reports/map/klippan-conflicts.json")).unwrap()).unwrap();
     assert!(klippan.as_array().unwrap().iter().any(|f| f["category"] == "nesting cycle"));
     assert!(klippan.as_array().unwrap().iter().any(|f| f["category"] == "merged groups"));
 }
@@ -116,7 +127,8 @@ fn a_mistake_in_a_mapping_file_names_file_line_and_column() {
     std::fs::write(&file, &text).unwrap();
     let target = p.path().join("mappings/target.toml");
     let t = std::fs::read_to_string(&target).unwrap();
-    std::fs::write(&target, t.replacen("upn = \"{givenName}.{surname}\"", "upn = \"{givenName}.{surnam}\"", 1)).unwrap();
+    std::fs::write(&target, t.replacen("upn = \"{givenName}.{surname}\"", "upn = \"{givenName}.{surnam}\"", 1))
+        .unwrap();
     let out = p.samla(&["map"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     let line = t.lines().position(|l| l.starts_with("upn = \"{givenName}")).unwrap() + 1;
@@ -129,15 +141,24 @@ fn a_personnummer_bound_for_the_cloud_is_refused_dropped_or_hashed() {
     // Klippan sends employeeNumber (personnummer) to an allow-listed attribute by mistake.
     let file = p.path().join("mappings/klippan.toml");
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, text.replace("from = \"employeeID\"", "from = \"employeeNumber\"").replace("{ truncate = 16 }", "\"trim\"")).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("from = \"employeeID\"", "from = \"employeeNumber\"").replace("{ truncate = 16 }", "\"trim\""),
+    )
+    .unwrap();
     let out = p.samla(&["map", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("blocking"));
-    let klippan: Value = serde_json::from_slice(&std::fs::read(p.path().join("reports/map/klippan-conflicts.json")).unwrap()).unwrap();
+    let klippan: Value =
+        serde_json::from_slice(&std::fs::read(p.path().join("reports/map/klippan-conflicts.json")).unwrap()).unwrap();
     let violations = klippan.as_array().unwrap().iter().filter(|f| f["category"] == "privacy violation").count();
     assert!(violations > 0);
     let people = unified(&p)["people"].as_array().unwrap().clone();
-    assert!(people.iter().all(|x| x["cloud"]["employeeId"].as_str().is_none_or(|v| !samla::mapping::privacy::contains_personnummer(v))));
+    assert!(
+        people.iter().all(|x| x["cloud"]["employeeId"]
+            .as_str()
+            .is_none_or(|v| !samla::mapping::privacy::contains_personnummer(v)))
+    );
 
     let target = p.path().join("mappings/target.toml");
     let t = std::fs::read_to_string(&target).unwrap();
@@ -145,13 +166,18 @@ fn a_personnummer_bound_for_the_cloud_is_refused_dropped_or_hashed() {
     let out = p.samla(&["map", "--json"]).env("SAMLA_PRIVACY_KEY", "nyckel").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let people = unified(&p)["people"].as_array().unwrap().clone();
-    let hashed = people.iter().filter(|x| x["cloud"]["employeeId"].as_str().is_some_and(|v| v.starts_with("h:"))).count();
+    let hashed =
+        people.iter().filter(|x| x["cloud"]["employeeId"].as_str().is_some_and(|v| v.starts_with("h:"))).count();
     assert_eq!(hashed, violations);
 
     std::fs::write(&target, t.replace("policy = \"refuse\"", "policy = \"drop\"")).unwrap();
     p.samla(&["map", "-q"]).assert().success();
     let people = unified(&p)["people"].as_array().unwrap().clone();
-    assert!(people.iter().all(|x| x["cloud"]["employeeId"].as_str().is_none_or(|v| !v.starts_with("h:") && !samla::mapping::privacy::contains_personnummer(v))));
+    assert!(people.iter().all(|x| {
+        x["cloud"]["employeeId"]
+            .as_str()
+            .is_none_or(|v| !v.starts_with("h:") && !samla::mapping::privacy::contains_personnummer(v))
+    }));
 }
 
 /// The golden figures of the sample estate at scale 1.0: any change to the generator, the
@@ -167,10 +193,19 @@ fn golden_summary_of_the_sample_estate() {
     let people = u["people"].as_array().unwrap();
     let mut names: Vec<String> = people
         .iter()
-        .filter(|x| ["Märta Ängström", "Björn Åkesson", "Anna Andersson"].contains(&x["display_name"].as_str().unwrap()))
+        .filter(|x| {
+            ["Märta Ängström", "Björn Åkesson", "Anna Andersson"].contains(&x["display_name"].as_str().unwrap())
+        })
         .map(|x| {
-            let homes: Vec<&str> = x["affiliations"].as_array().unwrap().iter().map(|a| a["municipality"].as_str().unwrap()).collect();
-            format!("{} {} {} [{}]", x["user_principal_name"].as_str().unwrap(), x["sam_account_name"].as_str().unwrap(), x["licence"].as_str().unwrap(), homes.join(", "))
+            let homes: Vec<&str> =
+                x["affiliations"].as_array().unwrap().iter().map(|a| a["municipality"].as_str().unwrap()).collect();
+            format!(
+                "{} {} {} [{}]",
+                x["user_principal_name"].as_str().unwrap(),
+                x["sam_account_name"].as_str().unwrap(),
+                x["licence"].as_str().unwrap(),
+                homes.join(", ")
+            )
         })
         .collect();
     names.sort();
