@@ -64,6 +64,17 @@ enum Command {
     /// The deterministic sample estate.
     #[command(subcommand)]
     Estate(EstateCommand),
+    /// A local tenant that behaves like Microsoft Graph, for rehearsals and demos.
+    #[command(subcommand)]
+    TestTenant(Box<TestTenantCommand>),
+}
+
+#[derive(Subcommand)]
+enum TestTenantCommand {
+    /// Serve the test tenant until Ctrl-C; prints its URLs as one JSON line.
+    Serve(crate::tenant::TenantOptions),
+    /// Print the canonical dump of a tenant kept in --state FILE.
+    Dump(crate::tenant::TenantOptions),
 }
 
 #[derive(Subcommand)]
@@ -142,6 +153,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
         Command::Demo { dir } => demo::run(&dir, progress, cli.json),
+        Command::TestTenant(command) => match *command {
+            TestTenantCommand::Serve(opts) => {
+                let runtime = tokio::runtime::Runtime::new().map_err(Failure::work)?;
+                runtime.block_on(crate::tenant::serve(opts)).map_err(Failure::work)
+            }
+            TestTenantCommand::Dump(opts) => print_json(&crate::tenant::dump_state_file(&opts).map_err(Failure::work)?),
+        },
         Command::Estate(EstateCommand::Generate { flavor, out, scale, seed }) => {
             if !(scale > 0.0 && scale <= 1000.0) {
                 return Err(Failure::usage(format!("--scale {scale} must be above 0 and at most 1000")));

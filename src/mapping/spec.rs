@@ -9,7 +9,6 @@
 
 use super::privacy::PrivacyPolicy;
 use super::transform::{Template, Transform, parse_template};
-use crate::model::ObjectKind;
 use crate::model::convert::extension_attribute_number;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -388,9 +387,7 @@ struct Place<'a> {
 
 impl Place<'_> {
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> SpecError {
-        let before = &self.text[..span.start.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+        let (line, column) = crate::config::line_col(self.text, span.start);
         SpecError::At { file: self.file.to_path_buf(), line, column, message: message.into() }
     }
 
@@ -594,7 +591,6 @@ pub fn kind_of(
     obj: &crate::model::DirectoryObject,
     value_of: &dyn Fn(&str) -> Option<String>,
 ) -> AccountKind {
-    debug_assert_eq!(obj.kind, ObjectKind::User);
     let ous = obj.dn.ou_path();
     let sam = obj.sam_account_name.as_deref().unwrap_or_default();
     rules

@@ -164,7 +164,7 @@ pub fn issue_token(
         "iss": format!("https://sts.windows.net/{}/", creds.tenant_id),
         "iat": now,
         "nbf": now,
-        "exp": now + creds.lifetime as i64,
+        "exp": now.saturating_add(i64::try_from(creds.lifetime).unwrap_or(i64::MAX)),
         "appid": creds.client_id.to_string(),
         "idtyp": "app",
         "roles": ROLES,

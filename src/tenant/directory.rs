@@ -126,26 +126,6 @@ fn visible(o: &Object, now: Instant) -> bool {
     o.deleted.is_none() && o.visible_at.is_none_or(|t| t <= now)
 }
 
-/// The unique values an object holds, as (property, lowercase value).
-fn unique_keys(o: &Object) -> Vec<(&'static str, String)> {
-    let mut keys = Vec::new();
-    if o.kind == Kind::User
-        && o.deleted.is_none()
-        && let Some(upn) = o.str("userPrincipalName")
-    {
-        keys.push(("userPrincipalName", upn.to_lowercase()));
-    }
-    if let Some(nick) = o.str("mailNickname") {
-        keys.push(("mailNickname", nick.to_lowercase()));
-    }
-    if o.kind == Kind::User
-        && let Some(anchor) = o.str("onPremisesImmutableId")
-    {
-        keys.push(("onPremisesImmutableId", anchor.to_lowercase()));
-    }
-    keys
-}
-
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -193,8 +173,44 @@ impl Directory {
         self.objects.values().filter(|o| o.kind == Kind::User && o.deleted.is_none()).count()
     }
 
+    /// The unique values an object holds, as (property, lowercase value). userPrincipalName
+    /// only while live; mailNickname, onPremisesImmutableId and mail addresses (reported as
+    /// proxyAddresses, as Entra does) also while soft-deleted.
+    fn unique_keys(&self, o: &Object) -> Vec<(&'static str, String)> {
+        let mut keys = Vec::new();
+        if o.kind == Kind::User
+            && o.deleted.is_none()
+            && let Some(upn) = o.str("userPrincipalName")
+        {
+            keys.push(("userPrincipalName", upn.to_lowercase()));
+        }
+        if let Some(nick) = o.str("mailNickname") {
+            keys.push(("mailNickname", nick.to_lowercase()));
+        }
+        if o.kind == Kind::User
+            && let Some(anchor) = o.str("onPremisesImmutableId")
+        {
+            keys.push(("onPremisesImmutableId", anchor.to_lowercase()));
+        }
+        if let Some(mail) = self.mail(o) {
+            keys.push(("proxyAddresses", mail.to_lowercase()));
+        }
+        keys
+    }
+
+    /// The primary mail address: a user's `mail`, a Microsoft 365 group's nickname@default domain.
+    fn mail(&self, o: &Object) -> Option<String> {
+        match o.kind {
+            Kind::User => o.str("mail").map(str::to_string),
+            Kind::Group if o.is_unified() => {
+                Some(format!("{}@{}", o.str("mailNickname").unwrap_or_default(), self.default_domain()))
+            }
+            Kind::Group => None,
+        }
+    }
+
     fn check_unique(&self, o: &Object) -> Result<(), GraphError> {
-        for key in unique_keys(o) {
+        for key in self.unique_keys(o) {
             if self.unique.get(&key).is_some_and(|owner| *owner != o.id) {
                 return Err(GraphError::conflict(key.0));
             }
@@ -205,14 +221,14 @@ impl Directory {
     /// Moves an object's unique values in the index from `old` to `new` (either may be absent).
     fn index(&mut self, old: Option<&Object>, new: Option<&Object>) {
         if let Some(old) = old {
-            for key in unique_keys(old) {
+            for key in self.unique_keys(old) {
                 if self.unique.get(&key) == Some(&old.id) {
                     self.unique.remove(&key);
                 }
             }
         }
         if let Some(new) = new {
-            for key in unique_keys(new) {
+            for key in self.unique_keys(new) {
                 self.unique.insert(key, new.id);
             }
         }
@@ -352,6 +368,12 @@ impl Directory {
             visible_at: None,
         };
         self.check_unique(&o)?;
+        if o.is_unified() && write.owners.is_empty() {
+            // Stricter than Graph: an app creating a Microsoft 365 group names its owner.
+            return Err(GraphError::bad_request(
+                "A Microsoft 365 group created by an application needs at least one owner (owners@odata.bind).",
+            ));
+        }
         let members = self.resolve_binds(&o, Rel::Members, &write.members, now)?;
         let owners = self.resolve_binds(&o, Rel::Owners, &write.owners, now)?;
         o.members.extend(members);
@@ -379,6 +401,10 @@ impl Directory {
             }
         }
         self.check_unique(&next)?;
+        if next.kind == Kind::User && next.str("usageLocation").is_none() && !next.licences.is_empty() {
+            // Stricter than Graph: a licensed user keeps a usage location.
+            return Err(GraphError::invalid_value("usageLocation", "User"));
+        }
         let members = self.resolve_binds(&next, Rel::Members, &write.members, now)?;
         let owners = self.resolve_binds(&next, Rel::Owners, &write.owners, now)?;
         next.members.extend(members);
@@ -880,7 +906,9 @@ mod tests {
 
     fn group(d: &mut Directory, nick: &str, unified: bool) -> ObjectId {
         let body = if unified {
-            json!({"displayName": nick, "mailNickname": nick, "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"]})
+            let owner = user(d, &format!("{nick}-owner"));
+            json!({"displayName": nick, "mailNickname": nick, "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"],
+                   "owners@odata.bind": [format!("https://graph.microsoft.com/v1.0/users/{owner}")]})
         } else {
             json!({"displayName": nick, "mailNickname": nick, "mailEnabled": false, "securityEnabled": true})
         };

@@ -67,6 +67,8 @@ pub const DEFAULT_SECRET_ENV: &str = "SAMLA_TENANT_CLIENT_SECRET";
 /// The secret when the environment variable is unset: acceptable for a local test tenant
 /// (loopback only), and never printed.
 const FALLBACK_SECRET: &str = "samla-test-tenant-secret";
+/// The longest replication lag the tenant accepts (a day).
+const MAX_LAG_MS: u64 = 86_400_000;
 /// Entra's access-token lifetime (`expires_in`).
 pub const DEFAULT_TOKEN_LIFETIME: u64 = 3599;
 
@@ -276,6 +278,12 @@ fn settings(opts: &TenantOptions, own_base: String) -> Result<Settings, TenantEr
         }
         skus.push(sku);
     }
+    if opts.replication_lag_ms > MAX_LAG_MS {
+        return Err(TenantError::Options(format!("--replication-lag-ms is at most {MAX_LAG_MS} (a day)")));
+    }
+    if !(1..=86_400).contains(&opts.token_lifetime_secs) {
+        return Err(TenantError::Options("--token-lifetime-secs is between 1 and 86400 (Entra's range)".into()));
+    }
     if opts.fault_rate_429 + opts.fault_rate_503 + opts.fault_rate_drop > 1.0 {
         return Err(TenantError::Options("the fault rates add up to more than 1".into()));
     }
@@ -375,4 +383,78 @@ pub fn dump_state_file(opts: &TenantOptions) -> Result<serde_json::Value, Tenant
     }
     let shared = build(opts, "http://127.0.0.1".into())?;
     Ok(shared.lock().dir.dump())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: TenantOptions,
+    }
+
+    #[test]
+    fn flags_default_to_the_same_options_as_default() {
+        let parsed = Cli::try_parse_from(["serve"]).unwrap().opts;
+        let default = TenantOptions::default();
+        assert_eq!(parsed.listen, default.listen);
+        assert_eq!(parsed.domains, default.domains);
+        assert_eq!(parsed.skus, default.skus);
+        assert_eq!(parsed.tenant_id, default.tenant_id);
+        assert_eq!(parsed.client_id, default.client_id);
+        assert_eq!(parsed.client_secret_env, default.client_secret_env);
+        assert_eq!(parsed.token_lifetime_secs, default.token_lifetime_secs);
+        assert_eq!((parsed.time_scale, parsed.seed, parsed.replication_lag_ms), (1.0, 0, 0));
+    }
+
+    #[test]
+    fn flags_are_checked() {
+        let parsed = Cli::try_parse_from([
+            "serve",
+            "--domain",
+            "bjuv.se",
+            "--sku",
+            "SPE_E3=10",
+            "--sku",
+            "DESKLESSPACK=3",
+            "--time-scale",
+            "100",
+            "--fault-rate-429",
+            "0.1",
+            "--seed",
+            "9",
+        ])
+        .unwrap()
+        .opts;
+        assert_eq!(parsed.domains, ["bjuv.se"]);
+        assert_eq!(parsed.skus[1], SkuSpec { part: "DESKLESSPACK".into(), units: 3 });
+        let s = settings(&parsed, "http://127.0.0.1:1".into()).unwrap();
+        assert_eq!(s.domains, ["bjuv.se", "bjuv.onmicrosoft.com"], "the initial domain is added");
+        for bad in [
+            vec!["serve", "--sku", "SPE_E3"],
+            vec!["serve", "--time-scale", "0"],
+            vec!["serve", "--fault-rate-503", "1.5"],
+            vec!["serve", "--tenant-id", "not-a-guid"],
+        ] {
+            assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?}");
+        }
+        let twice = TenantOptions {
+            skus: vec!["SPE_E3=1".parse().unwrap(), "spe_e3=2".parse().unwrap()],
+            ..TenantOptions::default()
+        };
+        assert!(settings(&twice, String::new()).is_err());
+        let rates = TenantOptions { fault_rate_429: 0.6, fault_rate_drop: 0.6, ..TenantOptions::default() };
+        assert!(settings(&rates, String::new()).is_err());
+        let domain = TenantOptions { domains: vec!["not a domain".into()], ..TenantOptions::default() };
+        assert!(settings(&domain, String::new()).is_err());
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let opts = TenantOptions { client_secret: Some(Secret::new("hunter2")), ..TenantOptions::default() };
+        assert!(!format!("{opts:?}").contains("hunter2"));
+    }
 }

@@ -396,6 +396,18 @@ mod tests {
         assert!(!matches(&parse_filter("accountEnabled eq false").unwrap(), &get));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn no_query_string_panics(raw in ".{0,80}", filter in "[a-zA-Z()', =%+]{0,60}") {
+            let _ = Query::parse(&raw);
+            let _ = Query::parse(&format!("$filter={filter}&$top={raw}&$skiptoken={raw}"));
+            if let Ok(f) = parse_filter(&filter) {
+                let _ = check_filter(Kind::User, &f);
+                let _ = matches(&f, &|_| None);
+            }
+        }
+    }
+
     #[test]
     fn only_supported_properties_filter() {
         let f = parse_filter("jobTitle eq 'x'").unwrap();

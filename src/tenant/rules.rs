@@ -378,6 +378,9 @@ pub fn validate_write(
     if kind == Kind::Group {
         check_group_shape(&merged)?;
     }
+    if kind == Kind::Group && existing.is_none() && !plain.contains_key("groupTypes") {
+        plain.insert("groupTypes".into(), Value::Array(Vec::new()));
+    }
     for (key, mut value) in plain {
         if key == "passwordProfile"
             && let Value::Object(profile) = &mut value
@@ -664,6 +667,47 @@ mod tests {
         assert_eq!(e.message, "Property 'proxyAddresses' is read-only and cannot be set.");
         assert!(validate_write(Kind::User, &json!({"givenName": ""}), Some(&stored), &c).is_err());
         assert!(validate_write(Kind::User, &json!([1]), Some(&stored), &c).is_err());
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("displayName".to_string()),
+                        Just("passwordProfile".to_string()),
+                        Just("members@odata.bind".to_string()),
+                        Just("onPremisesExtensionAttributes".to_string()),
+                        Just("businessPhones".to_string()),
+                        Just("groupTypes".to_string()),
+                        "[a-zA-Z@.]{1,12}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_body_panics(body in json_value()) {
+            let c = ctx();
+            for kind in [Kind::User, Kind::Group] {
+                let _ = validate_write(kind, &body, None, &c);
+                let existing = user().as_object().cloned();
+                let _ = validate_write(kind, &body, existing.as_ref(), &c);
+            }
+        }
     }
 
     #[test]
