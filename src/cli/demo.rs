@@ -7,7 +7,7 @@
 //! The mapping files are the repository's `mappings/`, compiled in, so the demo maps the
 //! sample estate exactly as the committed, reviewed files say.
 
-use super::{Failure, map, print_outcomes, run_discover};
+use super::{Failure, licences, map, print_outcomes, run_discover};
 use crate::config::Config;
 use crate::estate::{self, EstateOptions, Flavor};
 use crate::report::overview::Overview;
@@ -63,7 +63,14 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     if !json {
         println!("\nMapping into one shared directory (mappings in {}):\n", mappings.display());
     }
-    map::run(&config, None, json)?;
+    let (mapped, unified) = map::run(&config, None, json)?;
+    let capacity = licences::check_against_test_tenant(&mapped.target, &unified)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&capacity).map_err(Failure::work)?);
+    } else {
+        println!("\nThe local test tenant (Graph over HTTP, client-credentials login): every UPN domain is verified;");
+        println!("{}", licences::render(&capacity));
+    }
     if !json {
         println!(
             "\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.",

@@ -18,7 +18,7 @@ pub fn mappings_dir(config: &Config) -> PathBuf {
 }
 
 /// Maps, stores and reports. Blocking findings make it fail after the reports are written.
-pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<UnifiedDirectory, Failure> {
+pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Mappings, UnifiedDirectory), Failure> {
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::info!("{what} after {:.2} s", started.elapsed().as_secs_f64());
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
@@ -39,7 +39,16 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<UnifiedDir
     let loaded: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = ids
             .iter()
-            .map(|id| scope.spawn(|| State::open(&config.state_path).and_then(|s| s.snapshot_objects(*id))))
+            .map(|id| {
+                scope.spawn(|| {
+                    // Mapping reads membership from the groups' member lists, never memberOf.
+                    let without_member_of = |mut o: crate::model::DirectoryObject| {
+                        o.member_of = Vec::new();
+                        o
+                    };
+                    State::open(&config.state_path).and_then(|s| s.snapshot_objects_with(*id, without_member_of))
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().map_err(|_| Failure::work("a snapshot reader stopped"))).collect()
     });
@@ -92,5 +101,5 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<UnifiedDir
             dir.display()
         )));
     }
-    Ok(unified)
+    Ok((mappings, unified))
 }

@@ -6,6 +6,7 @@
 
 mod demo;
 mod init;
+mod licences;
 mod map;
 
 use crate::config::Config;

@@ -214,29 +214,40 @@ impl UnifiedDirectory {
     /// equal inputs give byte-identical rows. Rows rather than one document, because a million
     /// people make a document larger than SQLite stores in one value.
     pub fn canonical(&self) -> Result<(Vec<UnifiedRow>, String), serde_json::Error> {
+        let mut rows = Vec::new();
+        let hash = self.for_each_row(|row| {
+            rows.push(row);
+            Ok::<(), serde_json::Error>(())
+        })?;
+        Ok((rows, hash))
+    }
+
+    /// Hands the canonical rows to `sink` one at a time (a million people never sit in memory
+    /// as JSON at once) and returns the content hash over them.
+    pub fn for_each_row<E: From<serde_json::Error>>(
+        &self,
+        mut sink: impl FnMut(UnifiedRow) -> Result<(), E>,
+    ) -> Result<String, E> {
         use sha2::Digest;
-        let mut rows = Vec::with_capacity(self.people.len() + self.groups.len() + self.findings.len() + 2);
+        let mut hasher = sha2::Sha256::new();
+        let mut emit = |kind: &'static str, key: String, data: String| {
+            for part in [kind.as_bytes(), &[0], key.as_bytes(), &[0], data.as_bytes(), b"\n"] {
+                hasher.update(part);
+            }
+            sink(UnifiedRow { kind, key, data })
+        };
         for p in &self.people {
-            rows.push(UnifiedRow { kind: "person", key: p.anchor.0.to_string(), data: serde_json::to_string(p)? });
+            emit("person", p.anchor.0.to_string(), serde_json::to_string(p)?)?;
         }
         for g in &self.groups {
-            rows.push(UnifiedRow { kind: "group", key: g.anchor.0.to_string(), data: serde_json::to_string(g)? });
+            emit("group", g.anchor.0.to_string(), serde_json::to_string(g)?)?;
         }
         for (i, f) in self.findings.iter().enumerate() {
-            rows.push(UnifiedRow { kind: "finding", key: format!("{i:09}"), data: serde_json::to_string(f)? });
+            emit("finding", format!("{i:09}"), serde_json::to_string(f)?)?;
         }
-        rows.push(UnifiedRow { kind: "summaries", key: String::new(), data: serde_json::to_string(&self.summaries)? });
-        rows.push(UnifiedRow { kind: "outbound", key: String::new(), data: serde_json::to_string(&self.outbound)? });
-        let mut hasher = sha2::Sha256::new();
-        for r in &rows {
-            hasher.update(r.kind.as_bytes());
-            hasher.update([0]);
-            hasher.update(r.key.as_bytes());
-            hasher.update([0]);
-            hasher.update(r.data.as_bytes());
-            hasher.update([b'\n']);
-        }
-        Ok((rows, hex::encode(hasher.finalize())))
+        emit("summaries", String::new(), serde_json::to_string(&self.summaries)?)?;
+        emit("outbound", String::new(), serde_json::to_string(&self.outbound)?)?;
+        Ok(hex::encode(hasher.finalize()))
     }
 
     pub fn has_blocking(&self) -> bool {

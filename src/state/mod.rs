@@ -21,6 +21,8 @@ pub enum StateError {
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("state file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error("cannot encode for the state: {0}")]
+    Encode(#[from] serde_json::Error),
     #[error("cannot create the state folder {path}: {source}")]
     Folder { path: PathBuf, source: std::io::Error },
 }

@@ -152,6 +152,17 @@ impl State {
 
     /// All objects of a snapshot, in GUID order.
     pub fn snapshot_objects(&self, id: SnapshotId) -> Result<Vec<DirectoryObject>, StateError> {
+        self.snapshot_objects_with(id, |o| o)
+    }
+
+    /// All objects of a snapshot, in GUID order, each passed through `trim` as it is read, so
+    /// a caller that needs less of each object (mapping does not need `memberOf`) never
+    /// holds the rest of a million objects at once.
+    pub fn snapshot_objects_with(
+        &self,
+        id: SnapshotId,
+        mut trim: impl FnMut(DirectoryObject) -> DirectoryObject,
+    ) -> Result<Vec<DirectoryObject>, StateError> {
         let mut stmt = self
             .conn
             .prepare("SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY guid")
@@ -160,10 +171,11 @@ impl State {
         let mut out = Vec::new();
         for data in rows {
             let data = data.map_err(|e| self.err(e))?;
-            out.push(serde_json::from_str(&data).map_err(|e| StateError::Invalid {
+            let obj = serde_json::from_str(&data).map_err(|e| StateError::Invalid {
                 path: self.path.clone(),
                 message: format!("snapshot {} holds an unreadable object: {e}", id.0),
-            })?);
+            })?;
+            out.push(trim(obj));
         }
         Ok(out)
     }

@@ -50,8 +50,6 @@ impl State {
     ) -> Result<UnifiedRun, StateError> {
         let path = self.path.clone();
         let sq = |source| StateError::Sqlite { path: path.clone(), source };
-        let (rows, content_hash) =
-            dir.canonical().map_err(|e| StateError::Invalid { path: path.clone(), message: e.to_string() })?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let ids: Vec<i64> = snapshots.iter().map(|s| s.0).collect();
         let ids_json = serde_json::to_string(&ids).unwrap_or_default();
@@ -69,19 +67,18 @@ impl State {
             }
         }
         tx.execute(
-            "INSERT INTO unified_runs (created_at, snapshots, mappings_hash, content_hash, blocking) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![now, ids_json, mappings_hash, content_hash, blocking],
+            "INSERT INTO unified_runs (created_at, snapshots, mappings_hash, content_hash, blocking) VALUES (?1, ?2, ?3, '', ?4)",
+            params![now, ids_json, mappings_hash, blocking],
         )
         .map_err(sq)?;
         let id = tx.last_insert_rowid();
-        {
+        let content_hash = {
             let mut insert = tx
                 .prepare("INSERT INTO unified_objects (run_id, kind, key, data) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(sq)?;
-            for row in &rows {
-                insert.execute(params![id, row.kind, row.key, row.data]).map_err(sq)?;
-            }
-        }
+            dir.for_each_row(|row| insert.execute(params![id, row.kind, row.key, row.data]).map(drop).map_err(sq))?
+        };
+        tx.execute("UPDATE unified_runs SET content_hash = ?2 WHERE id = ?1", params![id, content_hash]).map_err(sq)?;
         tx.commit().map_err(sq)?;
         Ok(UnifiedRun {
             id,

@@ -12,6 +12,9 @@ fn demo_discovers_the_five_municipalities_of_the_bundled_estate() {
         assert!(text.contains(&format!("{id}: ")), "{id} missing from:\n{text}");
     }
     assert!(text.contains("look like personnummer"), "{text}");
+    // It maps, and checks the result against the in-process test tenant over HTTP.
+    assert!(text.contains("unified: "), "{text}");
+    assert!(text.contains("licence class E3 (SPE_E3): "), "{text}");
 
     // The demo leaves a real project behind: its state lists the five snapshots.
     let listed = samla().arg("-c").arg(dir.path().join("samla.toml")).args(["snapshots", "--json"]).output().unwrap();
