@@ -289,22 +289,43 @@ struct Candidate<'a> {
 
 /// Maps the snapshots into the unified directory, updating `book` with new names.
 pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
-    let target = &inputs.mappings.target;
     let mut out = Findings::default();
-    let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
+    let (candidates, excluded) = accounts_in_scope(inputs, &mut out);
+    let sets = match_people(&candidates, &inputs.mappings.target.match_keys, inputs.overrides, &mut out);
+    let (mut people, anchor_of) = name_people(inputs, &candidates, &sets, book, &mut out);
+    link_managers(&mut people, &candidates, &sets, &anchor_of, &mut out);
+    let outbound = guard_privacy(inputs, &mut people, &candidates, &sets, &mut out);
+    let groups = unify_groups(inputs, &anchor_of, &excluded, book, &mut out);
+    let summaries = summarize(inputs, &people, &groups, &out.0);
+    people.sort_by_key(|p| p.anchor);
+    let mut findings = out.0;
+    fn order(f: &Finding) -> (&str, Severity, &str, &str, &str) {
+        (&f.municipality, f.severity, f.category, &f.object, &f.detail)
+    }
+    findings.sort_by(|a, b| order(a).cmp(&order(b)));
+    UnifiedDirectory { people, groups, findings, summaries, outbound }
+}
 
-    // 1. Accounts in scope, with kind, unit, licence and mapped attributes.
-    let mut candidates: Vec<Candidate<'_>> = Vec::new();
-    let mut excluded: HashMap<(String, String), String> = HashMap::new();
+/// The user accounts in scope, with kind, unit, licence class and mapped attributes, in
+/// priority order (municipality priority, then creation time, then GUID); and the reason
+/// each account left out was left out, by (municipality, DN key).
+fn accounts_in_scope<'a>(
+    inputs: &Inputs<'a>,
+    out: &mut Findings,
+) -> (Vec<Candidate<'a>>, HashMap<(String, String), String>) {
+    let target = &inputs.mappings.target;
+    let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
+    let mut candidates = Vec::new();
+    let mut excluded = HashMap::new();
     for (municipality, objects) in inputs.snapshots {
         let Some(mapping) = inputs.mappings.municipalities.get(municipality) else { continue };
         for obj in objects.iter().filter(|o| o.kind == ObjectKind::User) {
-            let ctx = SourceContext { obj, mapping };
             if let Some(reason) = out_of_scope(obj, mapping, inputs.now) {
                 out.push(municipality, Severity::Info, "excluded", obj, &reason, "not migrated");
                 excluded.insert((municipality.clone(), obj.dn.key()), reason);
                 continue;
             }
+            let ctx = SourceContext { obj, mapping };
             let kind = kind_of(&mapping.kinds, obj, &|a| ctx.attribute(a));
             let unit = unit_of(obj, mapping);
             let licence = mapping
@@ -323,29 +344,30 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
                 })
                 .filter(|(_, v)| !v.is_empty())
                 .collect();
-            candidates.push(Candidate {
-                municipality,
-                priority: priority(municipality),
-                obj,
-                kind,
-                unit,
-                licence,
-                attrs,
-            });
+            let priority = priority(municipality);
+            candidates.push(Candidate { municipality, priority, obj, kind, unit, licence, attrs });
         }
     }
     candidates.sort_by(|a, b| {
         (a.priority, a.obj.when_created, a.obj.guid).cmp(&(b.priority, b.obj.when_created, b.obj.guid))
     });
+    (candidates, excluded)
+}
 
-    // 2. The same person in several municipalities.
-    let groups_of_people = match_people(&candidates, target.match_keys.as_slice(), inputs.overrides, &mut out);
-
-    // 3. People, named in priority order.
-    let mut people: Vec<Person> = Vec::new();
-    let mut anchor_of: HashMap<(String, String), Anchor> = HashMap::new();
+/// One person per set of matched accounts, named in priority order; and the anchor of every
+/// account, by (municipality, DN key).
+fn name_people(
+    inputs: &Inputs<'_>,
+    candidates: &[Candidate<'_>],
+    sets: &[Vec<usize>],
+    book: &mut NameBook,
+    out: &mut Findings,
+) -> (Vec<Person>, HashMap<(String, String), Anchor>) {
+    let target = &inputs.mappings.target;
+    let mut people = Vec::with_capacity(sets.len());
+    let mut anchor_of = HashMap::new();
     let mut cns: BTreeSet<(String, String)> = BTreeSet::new();
-    for members in &groups_of_people {
+    for members in sets {
         let primary = &candidates[members[0]];
         let anchor = Anchor(primary.obj.guid);
         let name_ctx = NameContext { attrs: &primary.attrs, obj: primary.obj, municipality: primary.municipality };
@@ -364,16 +386,11 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
         if c1 || c2 || c3 {
             let detail =
                 format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)");
-            out.push(
-                primary.municipality,
-                Severity::Review,
-                "name collision",
-                primary.obj,
-                &detail,
-                "suffix by policy; kept from now on",
-            );
+            let resolution = "suffix by policy; kept from now on";
+            out.push(primary.municipality, Severity::Review, "name collision", primary.obj, &detail, resolution);
         }
         let display_name = primary.attrs.get("displayName").cloned().unwrap_or_else(|| alias.clone());
+        // CN unique in its OU of the shared AD (municipality/unit).
         let mut cn = display_name.clone();
         let ou_key = format!("{}/{}", primary.municipality, primary.unit).to_lowercase();
         let mut n = 1;
@@ -414,95 +431,117 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
             manager: None,
         });
     }
-    // Managers, once every person has an anchor.
-    for (person, members) in people.iter_mut().zip(&groups_of_people) {
+    (people, anchor_of)
+}
+
+/// Manager links between people, once every person has an anchor (`people` in `sets` order).
+fn link_managers(
+    people: &mut [Person],
+    candidates: &[Candidate<'_>],
+    sets: &[Vec<usize>],
+    anchor_of: &HashMap<(String, String), Anchor>,
+    out: &mut Findings,
+) {
+    for (person, members) in people.iter_mut().zip(sets) {
         let primary = &candidates[members[0]];
-        if let Some(m) = &primary.obj.manager {
-            match anchor_of.get(&(primary.municipality.to_string(), m.key())) {
-                Some(a) if *a != person.anchor => person.manager = Some(*a),
-                Some(_) => {}
-                None => out.push(
-                    primary.municipality,
-                    Severity::Review,
-                    "manager",
-                    primary.obj,
-                    &format!("manager {m} is not migrated"),
-                    "no manager link",
-                ),
+        let Some(m) = &primary.obj.manager else { continue };
+        match anchor_of.get(&(primary.municipality.to_string(), m.key())) {
+            Some(a) if *a != person.anchor => person.manager = Some(*a),
+            Some(_) => {}
+            None => {
+                let detail = format!("manager {m} is not migrated");
+                out.push(primary.municipality, Severity::Review, "manager", primary.obj, &detail, "no manager link");
             }
         }
     }
+}
 
-    // 4. Privacy: only allow-listed attributes leave, and never a personnummer.
-    let mut outbound: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for (person, members) in people.iter_mut().zip(&groups_of_people) {
+/// Moves the allow-listed attributes to `cloud`, applying the privacy policy to any value
+/// that looks like a personnummer, and counts what leaves per municipality and attribute.
+fn guard_privacy(
+    inputs: &Inputs<'_>,
+    people: &mut [Person],
+    candidates: &[Candidate<'_>],
+    sets: &[Vec<usize>],
+    out: &mut Findings,
+) -> BTreeMap<String, Vec<Outbound>> {
+    let target = &inputs.mappings.target;
+    let mut leaving: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (person, members) in people.iter_mut().zip(sets) {
         let primary = &candidates[members[0]];
-        let mut cloud = BTreeMap::new();
+        let mut violation = |what: &str, severity: Severity, resolution: &str| {
+            let detail = format!("{what} holds a personnummer");
+            out.push(primary.municipality, severity, "privacy violation", primary.obj, &detail, resolution);
+        };
         for (attr, value) in std::mem::take(&mut person.on_premises) {
             if !target.allowed.contains_key(&attr) {
                 person.on_premises.insert(attr, value);
                 continue;
             }
-            if contains_personnummer(&value) {
-                let (resolution, kept) = match (target.privacy_policy, inputs.hash_key) {
-                    (PrivacyPolicy::Drop, _) => ("dropped: stays on-premises", None),
-                    (PrivacyPolicy::Hash, Some(key)) => ("replaced by a keyed hash", Some(keyed_hash(key, &value))),
+            let sent = if contains_personnummer(&value) {
+                let sent = match (target.privacy_policy, inputs.hash_key) {
+                    (PrivacyPolicy::Hash, Some(key)) => {
+                        violation(&attr, Severity::Review, "replaced by a keyed hash");
+                        Some(keyed_hash(key, &value))
+                    }
+                    (PrivacyPolicy::Drop, _) => {
+                        violation(&attr, Severity::Review, "dropped: stays on-premises");
+                        None
+                    }
                     (PrivacyPolicy::Hash, None) | (PrivacyPolicy::Refuse, _) => {
-                        ("refused: nothing is sent until it is fixed", None)
+                        violation(&attr, Severity::Blocking, "refused: nothing is sent until it is fixed");
+                        None
                     }
                 };
-                let severity = if resolution.starts_with("refused") { Severity::Blocking } else { Severity::Review };
-                out.push(
-                    primary.municipality,
-                    severity,
-                    "privacy violation",
-                    primary.obj,
-                    &format!("{attr} holds a personnummer"),
-                    resolution,
-                );
                 person.on_premises.insert(attr.clone(), value);
-                match kept {
-                    Some(h) => drop(cloud.insert(attr, h)),
-                    None => continue,
-                }
-                continue;
+                sent
+            } else {
+                Some(value)
+            };
+            if let Some(v) = sent {
+                *leaving.entry(primary.municipality.to_string()).or_default().entry(attr.clone()).or_default() += 1;
+                person.cloud.insert(attr, v);
             }
-            *outbound.entry(primary.municipality.to_string()).or_default().entry(attr.clone()).or_default() += 1;
-            cloud.insert(attr, value);
         }
         for (what, name) in [("displayName", &person.display_name), ("userPrincipalName", &person.user_principal_name)]
         {
             if contains_personnummer(name) {
-                out.push(
-                    primary.municipality,
-                    Severity::Blocking,
-                    "privacy violation",
-                    primary.obj,
-                    &format!("{what} holds a personnummer"),
-                    "refused",
-                );
+                violation(what, Severity::Blocking, "refused");
             }
         }
-        person.cloud = cloud;
     }
+    leaving
+        .into_iter()
+        .map(|(m, attrs)| {
+            let list = attrs
+                .into_iter()
+                .map(|(attribute, values)| Outbound {
+                    rule: target.allowed.get(&attribute).cloned().unwrap_or_default(),
+                    attribute,
+                    values,
+                })
+                .collect();
+            (m, list)
+        })
+        .collect()
+}
 
-    // 5. Groups.
-    let groups = unify_groups(inputs, &anchor_of, &excluded, book, &mut out);
-
-    // 6. Summaries.
+/// The per-municipality counts of the terminal summary.
+fn summarize(
+    inputs: &Inputs<'_>,
+    people: &[Person],
+    groups: &[Group],
+    findings: &[Finding],
+) -> BTreeMap<String, Summary> {
     let mut summaries: BTreeMap<String, Summary> =
         inputs.snapshots.keys().map(|m| (m.clone(), Summary::default())).collect();
-    for p in &people {
-        for a in &p.affiliations {
-            summaries.entry(a.municipality.clone()).or_default().people += 1;
-        }
+    for a in people.iter().flat_map(|p| &p.affiliations) {
+        summaries.entry(a.municipality.clone()).or_default().people += 1;
     }
-    for g in &groups {
-        for (m, _, _) in &g.sources {
-            summaries.entry(m.clone()).or_default().groups += 1;
-        }
+    for (m, _, _) in groups.iter().flat_map(|g| &g.sources) {
+        summaries.entry(m.clone()).or_default().groups += 1;
     }
-    for f in &out.0 {
+    for f in findings {
         let s = summaries.entry(f.municipality.clone()).or_default();
         match f.category {
             "excluded" => s.excluded += 1,
@@ -516,33 +555,7 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
             s.blocking += 1;
         }
     }
-    let rules = &target.allowed;
-    let outbound = outbound
-        .into_iter()
-        .map(|(m, attrs)| {
-            let list = attrs
-                .into_iter()
-                .map(|(attribute, values)| Outbound {
-                    rule: rules.get(&attribute).cloned().unwrap_or_default(),
-                    attribute,
-                    values,
-                })
-                .collect();
-            (m, list)
-        })
-        .collect();
-    people.sort_by_key(|p| p.anchor);
-    let mut findings = out.0;
-    findings.sort_by(|a, b| {
-        (&a.municipality, a.severity, a.category, &a.object, &a.detail).cmp(&(
-            &b.municipality,
-            b.severity,
-            b.category,
-            &b.object,
-            &b.detail,
-        ))
-    });
-    UnifiedDirectory { people, groups, findings, summaries, outbound }
+    summaries
 }
 
 #[derive(Default)]
