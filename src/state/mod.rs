@@ -59,6 +59,8 @@ CREATE TABLE snapshot_objects (
 ",
     r"
 -- Names given out in the target: kept so that no later run reshuffles them.
+-- Small rows looked up by key: WITHOUT ROWID keeps them in the key's own B-tree. One name
+-- per anchor and namespace is the name book's own rule (it never assigns a second).
 CREATE TABLE assigned_names (
     namespace    TEXT NOT NULL,
     name_key     TEXT NOT NULL,
@@ -66,8 +68,7 @@ CREATE TABLE assigned_names (
     anchor       TEXT NOT NULL,
     assigned_at  TEXT NOT NULL,
     PRIMARY KEY (namespace, name_key)
-);
-CREATE UNIQUE INDEX assigned_names_by_anchor ON assigned_names (namespace, anchor);
+) WITHOUT ROWID;
 -- Each `samla map` result: its inputs, its content hash and the unified directory itself.
 CREATE TABLE unified_runs (
     id             INTEGER PRIMARY KEY,
