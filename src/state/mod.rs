@@ -56,6 +56,9 @@ CREATE TABLE snapshot_objects (
     data         TEXT NOT NULL,
     UNIQUE (snapshot_id, guid)
 );
+-- Reading one snapshot in the order it was written (the index holds rowids in order):
+-- sequential pages, not one seek per row.
+CREATE INDEX snapshot_objects_in_order ON snapshot_objects (snapshot_id);
 ",
     r"
 -- Names given out in the target: kept so that no later run reshuffles them.

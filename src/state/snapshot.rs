@@ -163,12 +163,18 @@ impl State {
         id: SnapshotId,
         mut trim: impl FnMut(DirectoryObject) -> DirectoryObject,
     ) -> Result<Vec<DirectoryObject>, StateError> {
+        // Rows are read in the order they were written (sequential pages), then sorted in
+        // memory: walking the (snapshot, guid) index instead visits the table at random.
+        let count: usize = self
+            .conn
+            .query_row("SELECT count(*) FROM snapshot_objects WHERE snapshot_id = ?1", params![id.0], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         let mut stmt = self
             .conn
-            .prepare("SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY guid")
+            .prepare("SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY rowid")
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map(params![id.0], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(count);
         for data in rows {
             let data = data.map_err(|e| self.err(e))?;
             let obj = serde_json::from_str(&data).map_err(|e| StateError::Invalid {
@@ -177,6 +183,7 @@ impl State {
             })?;
             out.push(trim(obj));
         }
+        out.sort_unstable_by_key(|o: &DirectoryObject| o.guid);
         Ok(out)
     }
 
