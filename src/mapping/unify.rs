@@ -16,7 +16,10 @@ use super::transform::TransformContext;
 use crate::model::{DirectoryObject, Dn, ObjectGuid, ObjectKind};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+// FxHash: the keys are our own names and DNs, not attacker-chosen; SipHash's protection
+// is not needed and its cost showed in profiles of a million users.
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The stable identity of a unified object: the objectGUID of its primary source object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -289,13 +292,20 @@ struct Candidate<'a> {
 
 /// Maps the snapshots into the unified directory, updating `book` with new names.
 pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
+    let started = std::time::Instant::now();
+    let phase = |what: &str| tracing::debug!("unify: {what} after {:.2} s", started.elapsed().as_secs_f64());
     let mut out = Findings::default();
     let (candidates, excluded) = accounts_in_scope(inputs, &mut out);
+    phase("accounts in scope");
     let sets = match_people(&candidates, &inputs.mappings.target.match_keys, inputs.overrides, &mut out);
+    phase("matched");
     let (mut people, anchor_of) = name_people(inputs, &candidates, &sets, book, &mut out);
+    phase("named");
     link_managers(&mut people, &candidates, &sets, &anchor_of, &mut out);
     let outbound = guard_privacy(inputs, &mut people, &candidates, &sets, &mut out);
+    phase("privacy");
     let groups = unify_groups(inputs, &anchor_of, &excluded, book, &mut out);
+    phase("groups");
     let summaries = summarize(inputs, &people, &groups, &out.0);
     people.sort_by_key(|p| p.anchor);
     let mut findings = out.0;
@@ -316,7 +326,7 @@ fn accounts_in_scope<'a>(
     let target = &inputs.mappings.target;
     let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
     let mut candidates = Vec::new();
-    let mut excluded = HashMap::new();
+    let mut excluded = HashMap::default();
     for (municipality, objects) in inputs.snapshots {
         let Some(mapping) = inputs.mappings.municipalities.get(municipality) else { continue };
         for obj in objects.iter().filter(|o| o.kind == ObjectKind::User) {
@@ -365,8 +375,9 @@ fn name_people(
 ) -> (Vec<Person>, HashMap<(String, String), Anchor>) {
     let target = &inputs.mappings.target;
     let mut people = Vec::with_capacity(sets.len());
-    let mut anchor_of = HashMap::new();
+    let mut anchor_of = HashMap::default();
     let mut cns: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut cn_counters: HashMap<(String, String), u32> = HashMap::default();
     for members in sets {
         let primary = &candidates[members[0]];
         let anchor = Anchor(primary.obj.guid);
@@ -390,13 +401,14 @@ fn name_people(
             out.push(primary.municipality, Severity::Review, "name collision", primary.obj, &detail, resolution);
         }
         let display_name = primary.attrs.get("displayName").cloned().unwrap_or_else(|| alias.clone());
-        // CN unique in its OU of the shared AD (municipality/unit).
-        let mut cn = display_name.clone();
+        // CN unique in its OU of the shared AD (municipality/unit); the counter per name makes
+        // the thousandth "Anna Andersson" of a unit one lookup, not a thousand.
         let ou_key = format!("{}/{}", primary.municipality, primary.unit).to_lowercase();
-        let mut n = 1;
+        let mut cn = display_name.clone();
+        let counter = cn_counters.entry((ou_key.clone(), display_name.to_lowercase())).or_insert(1);
         while !cns.insert((ou_key.clone(), cn.to_lowercase())) {
-            n += 1;
-            cn = format!("{display_name} {n}");
+            *counter += 1;
+            cn = format!("{display_name} {counter}");
         }
         let domain = target.upn_domain.get(&primary.kind).unwrap_or(&target.default_upn_domain);
         let affiliations = members
@@ -833,7 +845,7 @@ fn unify_groups(
         by_key.entry(key).or_default().push((m, g));
     }
     let mut groups: Vec<Group> = Vec::new();
-    let mut group_anchor: HashMap<(String, String), Anchor> = HashMap::new();
+    let mut group_anchor: HashMap<(String, String), Anchor> = HashMap::default();
     let mut ordered: Vec<Vec<(&str, &DirectoryObject)>> = by_key.into_values().collect();
     ordered.sort_by_key(|v| (priority(v[0].0), v[0].1.guid));
     for members in &ordered {
