@@ -252,10 +252,6 @@ impl UnifiedDirectory {
         emit("outbound", String::new(), serde_json::to_string(&self.outbound)?)?;
         Ok(hex::encode(hasher.finalize()))
     }
-
-    pub fn has_blocking(&self) -> bool {
-        self.findings.iter().any(|f| f.severity == Severity::Blocking)
-    }
 }
 
 /// One stored piece of a unified directory.

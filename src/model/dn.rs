@@ -86,11 +86,6 @@ impl Dn {
         self.avas.first().map(|a| self.value(a))
     }
 
-    /// The leaf RDN's attribute type (`CN`).
-    pub fn leaf_attr(&self) -> Option<&str> {
-        self.avas.first().map(|a| &self.text[a.start as usize..a.eq as usize])
-    }
-
     /// The DN one level up; the root's parent is the root.
     pub fn parent(&self) -> Dn {
         let Some(first_next) = self.avas.iter().skip(1).position(|a| !a.plus).map(|i| i + 1) else {

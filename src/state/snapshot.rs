@@ -8,7 +8,7 @@
 
 use super::{State, StateError};
 use crate::model::{DirectoryObject, ObjectKind};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -212,18 +212,6 @@ impl State {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-    }
-
-    /// The id of a municipality's newest complete snapshot, if any.
-    pub fn latest_snapshot_id(&self, municipality: &str) -> Result<Option<SnapshotId>, StateError> {
-        self.conn
-            .query_row(
-                "SELECT id FROM snapshots WHERE status = 'complete' AND municipality = ?1 ORDER BY id DESC LIMIT 1",
-                params![municipality],
-                |r| r.get(0).map(SnapshotId),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
     }
 }
 

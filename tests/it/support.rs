@@ -65,7 +65,7 @@ impl Project {
     pub fn snapshot(&self, municipality: &str) -> Vec<samla::model::DirectoryObject> {
         let state = samla::state::State::open(&self.path().join("state/samla.db")).unwrap();
         let id =
-            state.latest_snapshot_id(municipality).unwrap().unwrap_or_else(|| panic!("no snapshot of {municipality}"));
+            state.latest_snapshot(municipality).unwrap().unwrap_or_else(|| panic!("no snapshot of {municipality}")).id;
         state.snapshot_objects(id).unwrap()
     }
 }
