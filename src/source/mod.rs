@@ -63,7 +63,12 @@ pub struct SourceOutcome {
 const BATCH: usize = 2000;
 
 /// Reads the given sources concurrently, each into a new snapshot.
-pub fn discover(state: State, sources: &[&SourceConfig], progress: bool) -> Result<Vec<SourceOutcome>, SourceError> {
+pub fn discover(
+    mut state: State,
+    sources: &[&SourceConfig],
+    progress: bool,
+) -> Result<Vec<SourceOutcome>, SourceError> {
+    state.discard_unfinished()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

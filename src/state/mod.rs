@@ -102,8 +102,10 @@ pub struct State {
 }
 
 impl State {
-    /// Opens (creating if needed) the state file, runs pending migrations, and removes any
-    /// snapshot a killed process left half-written.
+    /// Opens (creating if needed) the state file and runs pending migrations. It never removes
+    /// half-written snapshots: another process may be writing one right now (`samla map` or
+    /// `samla snapshots` beside a running discover); [`State::discard_unfinished`] is for the
+    /// writer.
     pub fn open(path: &Path) -> Result<State, StateError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateError::Folder { path: dir.to_path_buf(), source })?;
@@ -112,7 +114,6 @@ impl State {
         let mut state = State { conn, path: path.to_path_buf(), tallies: Default::default() };
         state.configure()?;
         state.migrate()?;
-        state.discard_unfinished()?;
         Ok(state)
     }
 

@@ -4,7 +4,7 @@
 //! bounded at any scale) under the status `writing`, and becomes visible only when
 //! [`State::finish_snapshot`] marks it `complete` with its counts and content hash in one
 //! transaction. A failed read calls [`State::abort_snapshot`]; a killed process leaves a
-//! `writing` row that the next [`State::open`] removes. The previous snapshot is never touched.
+//! `writing` row that the next discover removes ([`State::discard_unfinished`]). The previous snapshot is never touched.
 
 use super::{State, StateError};
 use crate::model::{DirectoryObject, ObjectKind};
@@ -126,7 +126,9 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn discard_unfinished(&mut self) -> Result<(), StateError> {
+    /// Removes snapshots a killed discover left half-written. Called by discover before it
+    /// writes; readers never call it, since they cannot tell a dead writer from a live one.
+    pub fn discard_unfinished(&mut self) -> Result<(), StateError> {
         self.conn.execute("DELETE FROM snapshots WHERE status = 'writing'", []).map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -312,6 +314,22 @@ mod tests {
         assert_eq!(state.snapshot_objects(second).unwrap(), vec![a.clone(), g.clone()]);
     }
 
+    /// Regression: `samla map` or `samla snapshots` opening the state while a discover writes
+    /// used to delete the snapshot being written.
+    #[test]
+    fn opening_the_state_beside_a_writer_leaves_its_snapshot_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samla.db");
+        let mut writer = State::open(&path).unwrap();
+        let id = writer.begin_snapshot("bjuv", "x").unwrap();
+        writer.add_objects(id, &[obj(ObjectKind::User, "CN=a,DC=x", 1)]).unwrap();
+        let reader = State::open(&path).unwrap();
+        assert!(reader.snapshots().unwrap().is_empty());
+        let done = writer.finish_snapshot(id, 0).unwrap();
+        assert_eq!(done.users, 1);
+        assert_eq!(reader.snapshots().unwrap().len(), 1);
+    }
+
     #[test]
     fn failed_and_killed_writes_leave_the_previous_snapshot() {
         let dir = tempfile::tempdir().unwrap();
@@ -331,7 +349,10 @@ mod tests {
         let killed = state.begin_snapshot("bjuv", "x").unwrap();
         state.add_objects(killed, &[obj(ObjectKind::User, "CN=c,DC=x", 9)]).unwrap();
         drop(state);
-        let state = State::open(&path).unwrap();
+        let mut state = State::open(&path).unwrap();
+        // A reader sees only complete snapshots; the next writer clears what the killed one left.
+        assert_eq!(state.snapshots().unwrap().iter().map(|s| s.id).collect::<Vec<_>>(), vec![good]);
+        state.discard_unfinished().unwrap();
         assert_eq!(state.snapshots().unwrap().iter().map(|s| s.id).collect::<Vec<_>>(), vec![good]);
         let rows: i64 = state.conn.query_row("SELECT count(*) FROM snapshot_objects", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 1);
