@@ -10,9 +10,9 @@
 # SQLite, map, store the unified directory, write the reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 SCALES=${*:-1.45 14.5 145}
 WORK=${BENCH_WORK:-${TMPDIR:-/tmp}/samla-bench-map}
-IDS="bjuv klippan perstorp astorp orkelljunga"
 cargo build --release -q
 SAMLA=$PWD/target/release/samla
 mkdir -p bench/results
@@ -20,24 +20,16 @@ out="bench/results/map-$(date +%Y%m%d-%H%M).md"
 {
   echo "# samla map, $(date -u +%Y-%m-%d)"
   echo
-  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
+  echo "Machine: $(machine)"
   echo "Command: bash bench/map.sh $SCALES"
   echo
   echo "| scale | users in snapshots | people mapped | map wall [s] | map peak RSS [MiB] | discover wall [s] |"
   echo "|---:|---:|---:|---:|---:|---:|"
 } > "$out"
 for scale in $SCALES; do
-  dir="$WORK/$scale"; rm -rf "$dir"; mkdir -p "$dir"
-  "$SAMLA" estate generate --flavor ldifde --scale "$scale" --out "$dir/estate" >/dev/null
-  { echo '[state]'; echo 'path = "state/samla.db"'; for id in $IDS; do printf '\n[[source]]\nname = "%s"\nldif = "estate/%s.ldif"\n' "$id" "$id"; done; } > "$dir/samla.toml"
-  cp -r mappings "$dir/mappings"
-  t0=$(date +%s.%N)
-  users=$("$SAMLA" -c "$dir/samla.toml" discover --json | python3 -c 'import json,sys; print(sum(r["snapshot"]["users"] for r in json.load(sys.stdin)))')
-  discover=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  rm -rf "$dir/estate"   # the LDIF is not needed any more; at scale 145 it is 2 GB
-  /usr/bin/time -v "$SAMLA" -c "$dir/samla.toml" map --json > "$dir/map.json" 2> "$dir/time.txt" || true
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$dir/time.txt" | awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
-  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$dir/time.txt")
+  dir="$WORK/$scale"
+  read -r users discover < <(project "$dir" "$scale")
+  read -r wall rss < <(timed "$dir/map.json" "$dir/time.txt" "$SAMLA" -c "$dir/samla.toml" map --json)
   people=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(s["people"] for s in d["summaries"].values()))' "$dir/map.json")
   echo "| $scale | $users | $people | $wall | $rss | $discover |" >> "$out"
 done

@@ -22,6 +22,7 @@ pub mod config;
 pub mod estate;
 pub mod mapping;
 pub mod model;
+pub mod plan;
 pub mod report;
 pub mod source;
 pub mod state;

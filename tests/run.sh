@@ -1,8 +1,9 @@
 #!/bin/bash
 # tests/run.sh -- the one test command: `bash tests/run.sh [extra cargo test args]`.
 #
-# On a fresh Debian 12 (as root) it installs slapd, Samba, ldap-utils and openssl if missing (one
-# `apt-get update` first; policy-rc.d keeps the packaged daemons from starting on all interfaces),
+# On a fresh Debian 12 (as root) it installs slapd, Samba, ldap-utils, openssl, and Chromium with
+# chromedriver (for the report rendering tests) if missing (one `apt-get update` first;
+# policy-rc.d keeps the packaged daemons from starting on all interfaces),
 # builds samla, starts the real test directories (tests/directory/slapd.sh and samba.sh), generates
 # the sample estate with `samla estate generate` and loads it into them, runs
 # `cargo test --all-targets "$@"`, and always stops the servers on the way out (success, failure,
@@ -23,6 +24,8 @@
 #   SAMLA_TEST_ESTATE_DIR=<dir>                          the LDIFs that were loaded: <dir>/slapd/<id>.ldif,
 #                                                        <dir>/samba/<id>.ldif
 #   SAMLA_TEST_SCALE=<f>                                 estate scale used (default 1.0)
+#   SAMLA_TEST_CHROMEDRIVER=<file>                       chromedriver, for tests that render reports in
+#                                                        headless Chromium (it listens on 127.0.0.1 only)
 # Inputs (optional): SAMLA_TEST_SCALE (estate scale), SAMLA_TEST_WORK (server data and estate;
 # default ${TMPDIR:-/tmp}/samla-test), SAMLA_TEST_ESTATE_DIR (if set, load the LDIFs already there
 # instead of generating them).
@@ -49,12 +52,15 @@ exec 9> "$WORK/lock"
 flock -n 9 || { log "another tests/run.sh holds $WORK/lock; waiting"; flock 9; }
 
 missing=
-for c in slapd samba ldapsearch ldapadd openssl; do command -v "$c" >/dev/null || missing="$missing $c"; done
+for c in slapd samba ldapsearch ldapadd openssl chromium chromedriver; do
+  command -v "$c" >/dev/null || missing="$missing $c"
+done
 if [ -n "$missing" ]; then
   [ "$(id -u)" = 0 ] || { echo "missing:$missing (run as root to install them)" >&2; exit 1; }
   t=$(now); log "installing (missing:$missing)"
   DEBIAN_FRONTEND=noninteractive apt-get update -q
   bash $DIR/slapd.sh install; bash $DIR/samba.sh install
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-liberation
   log "installed in $(took "$t")"
 fi
 
@@ -93,7 +99,8 @@ export SAMLA_TEST_SERVERS=1 \
   SAMLA_TEST_SLAPD_URL=ldap://127.0.0.1:3890 SAMLA_TEST_SLAPD_LDAPS_URL=ldaps://127.0.0.1:6360 \
   SAMLA_TEST_SLAPD_CA="$WORK/slapd/ca.pem" SAMLA_TEST_SLAPD_PASSWORD="$SLAPD_PASS" \
   SAMLA_TEST_SAMBA_CA="$WORK/samba/ca.pem" SAMLA_TEST_SAMBA_PASSWORD="$SAMBA_PASS" \
-  SAMLA_TEST_ESTATE_DIR="$ESTATE" SAMLA_TEST_SCALE="$SCALE"
+  SAMLA_TEST_ESTATE_DIR="$ESTATE" SAMLA_TEST_SCALE="$SCALE" \
+  SAMLA_TEST_CHROMEDRIVER="$(command -v chromedriver)"
 t=$(now); rc=0
 cargo test --all-targets "$@" || rc=$?
 log "cargo test: $(took "$t"), exit $rc"

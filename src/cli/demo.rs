@@ -7,7 +7,7 @@
 //! The mapping files are the repository's `mappings/`, compiled in, so the demo maps the
 //! sample estate exactly as the committed, reviewed files say.
 
-use super::{Failure, licences, map, print_outcomes, run_discover};
+use super::{Failure, licences, map, plan, print_outcomes, run_discover};
 use crate::config::Config;
 use crate::estate::{self, EstateOptions, Flavor};
 use crate::report::overview::Overview;
@@ -73,6 +73,13 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     }
     if !json {
         println!(
+            "\nPlanning migration waves, smallest impact first (weights in {}):\n",
+            mappings.join("plan.toml").display()
+        );
+    }
+    plan::run(&config, None, true, json)?;
+    if !json {
+        println!(
             "\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.",
             config.state_path.display(),
             config_path.display()
@@ -82,8 +89,9 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
 }
 
 /// The repository's mappings for the sample estate.
-const SAMPLE_MAPPINGS: [(&str, &str); 7] = [
+const SAMPLE_MAPPINGS: [(&str, &str); 8] = [
     ("target.toml", include_str!("../../mappings/target.toml")),
+    ("plan.toml", include_str!("../../mappings/plan.toml")),
     ("overrides.toml", include_str!("../../mappings/overrides.toml")),
     ("bjuv.toml", include_str!("../../mappings/bjuv.toml")),
     ("klippan.toml", include_str!("../../mappings/klippan.toml")),

@@ -53,6 +53,7 @@ pub fn write_project(dir: &Path) -> Result<(), String> {
         (config, TEMPLATE),
         (dir.join("mappings/README.md"), MAPPINGS_README),
         (dir.join("waves/README.md"), WAVES_README),
+        (dir.join("mappings/plan.toml"), include_str!("../../mappings/plan.toml")),
     ] {
         std::fs::write(&path, text).map_err(|e| io(&path, e))?;
     }

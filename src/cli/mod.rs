@@ -8,6 +8,7 @@ mod demo;
 mod init;
 mod licences;
 mod map;
+mod plan;
 
 use crate::config::Config;
 use crate::estate::{EstateOptions, Flavor};
@@ -54,6 +55,17 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Plan migration waves, smallest impact first, into waves/ (keeps what people pinned or moved).
+    Plan {
+        /// Show how one unit's impact score was reached ("municipality/unit"); writes nothing.
+        #[arg(long, value_name = "UNIT")]
+        explain: Option<String>,
+        /// Also write the plan report (HTML with charts, CSV) into reports/plan.
+        #[arg(long)]
+        report: bool,
+    },
+    /// List the wave files with their counts per municipality and status (planned, stale).
+    Waves,
     /// Write a commented starting project (samla.toml, mappings/, waves/) into DIR.
     Init { dir: PathBuf },
     /// Run samla's whole job on the bundled sample estate of five municipalities.
@@ -151,6 +163,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Map { out } => {
             let config = Config::load(&cli.config).map_err(Failure::usage)?;
             map::run(&config, out.as_deref(), cli.json).map(|_| ())
+        }
+        Command::Plan { explain, report } => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            plan::run(&config, explain.as_deref(), report, cli.json)
+        }
+        Command::Waves => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            plan::list(&config, cli.json)
         }
         Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
         Command::Demo { dir } => demo::run(&dir, progress, cli.json),

@@ -22,7 +22,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The stable identity of a unified object: the objectGUID of its primary source object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Anchor(pub ObjectGuid);
 
@@ -141,7 +141,7 @@ pub struct Person {
 }
 
 /// A member of a unified group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(tag = "type", content = "anchor", rename_all = "snake_case")]
 pub enum Member {
     Person(Anchor),
@@ -624,9 +624,12 @@ fn out_of_scope(obj: &DirectoryObject, mapping: &MunicipalityMapping, now: DateT
     if disabled && !mapping.include_disabled {
         return Some("disabled".into());
     }
+    // Last used: the last logon, or for an account that never logged on, its creation (a new
+    // colleague who has not logged on yet is not unused). Neither known: not judged unused.
+    let last_used = || obj.last_logon_timestamp.and_then(|t| t.at()).or_else(|| obj.when_created.and_then(|t| t.at()));
     if let Some(days) = mapping.unused_days
         && !disabled
-        && obj.last_logon_timestamp.and_then(|t| t.at()).is_none_or(|t| now - t > Duration::days(i64::from(days)))
+        && last_used().is_some_and(|t| now - t > Duration::days(i64::from(days)))
     {
         return Some(format!("not used for {days} days"));
     }
@@ -1124,6 +1127,28 @@ mod tests {
             let all: BTreeSet<&String> = after.values().map(|n| &n.0).collect();
             prop_assert_eq!(all.len(), after.len(), "UPNs are unique");
         }
+    }
+
+    /// Pinned by the Samba test directory, where no account has logged on: an account that
+    /// never logged on is unused only when it was created longer ago than `unused_days`.
+    #[test]
+    fn an_account_that_never_logged_on_is_judged_by_its_creation() {
+        let mappings = repo_mappings();
+        let mut recent = person("bjuv", 1, "Ny", "Kollega", 1);
+        recent.last_logon_timestamp = None;
+        recent.when_created = AdTime::from_generalized("20261015000000.0Z").ok();
+        let mut old = person("bjuv", 2, "Gammal", "Mall", 2);
+        old.last_logon_timestamp = None;
+        let mut unknown = person("bjuv", 3, "Okänd", "Tid", 3);
+        unknown.last_logon_timestamp = None;
+        unknown.when_created = None;
+        let snapshots: BTreeMap<String, Vec<DirectoryObject>> =
+            [("bjuv".to_string(), vec![recent, old, unknown])].into();
+        let dir = run(&mappings, &snapshots, &mut NameBook::default());
+        let names: Vec<&str> = dir.people.iter().map(|p| p.display_name.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.contains(&"Ny Kollega") && names.contains(&"Okänd Tid"), "{names:?}");
+        assert!(dir.findings.iter().any(|f| f.object.contains("Gammal Mall") && f.detail.contains("not used")));
     }
 
     #[test]

@@ -2,3 +2,4 @@
 pub mod csv_excel;
 pub mod mapping;
 pub mod overview;
+pub mod plan;

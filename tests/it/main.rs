@@ -5,6 +5,8 @@ mod ad_range_server;
 mod cli;
 mod errors;
 mod map;
+mod plan;
+mod plan_report;
 mod ranged;
 mod samba;
 mod slapd;

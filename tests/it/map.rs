@@ -1,34 +1,8 @@
 //! `samla map` on the sample estate: golden figures, valid names, stability, privacy.
 
-use crate::support::{IDS, Project, samla};
+use crate::support::{IDS, Project, mapped_project};
 use samla::mapping::names::{validate_mail_nickname, validate_sam_account_name, validate_upn};
 use serde_json::Value;
-use std::path::Path;
-
-/// A project reading the ldifde flavour of the sample estate at `scale`, with the
-/// repository's mappings, discovered.
-fn mapped_project(scale: &str) -> Project {
-    let sources: String =
-        IDS.iter().map(|id| format!("[[source]]\nname = \"{id}\"\nldif = \"estate/{id}.ldif\"\n\n")).collect();
-    let p = Project::new(&sources);
-    samla()
-        .args(["estate", "generate", "--flavor", "ldifde", "--scale", scale, "--out"])
-        .arg(p.path().join("estate"))
-        .assert()
-        .success();
-    copy_mappings(p.path());
-    p.samla(&["discover", "-q"]).assert().success();
-    p
-}
-
-fn copy_mappings(dir: &Path) {
-    let to = dir.join("mappings");
-    std::fs::create_dir_all(&to).unwrap();
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
 
 /// The newest unified directory's people, as stored.
 fn unified(p: &Project) -> Value {

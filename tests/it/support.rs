@@ -96,3 +96,28 @@ pub fn expected_estate() -> std::collections::BTreeMap<String, Vec<samla::model:
     generate_estate("ldifde", dir.path());
     IDS.iter().map(|id| (id.to_string(), objects_of_ldif(&dir.path().join(format!("{id}.ldif"))))).collect()
 }
+
+/// A project reading the ldifde flavour of the sample estate at `scale`, with the
+/// repository's mappings, discovered.
+pub fn mapped_project(scale: &str) -> Project {
+    let sources: String =
+        IDS.iter().map(|id| format!("[[source]]\nname = \"{id}\"\nldif = \"estate/{id}.ldif\"\n\n")).collect();
+    let p = Project::new(&sources);
+    samla()
+        .args(["estate", "generate", "--flavor", "ldifde", "--scale", scale, "--out"])
+        .arg(p.path().join("estate"))
+        .assert()
+        .success();
+    copy_mappings(p.path());
+    p.samla(&["discover", "-q"]).assert().success();
+    p
+}
+
+pub fn copy_mappings(dir: &Path) {
+    let to = dir.join("mappings");
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
