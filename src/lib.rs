@@ -26,4 +26,5 @@ pub mod plan;
 pub mod report;
 pub mod source;
 pub mod state;
+pub mod target;
 pub mod tenant;

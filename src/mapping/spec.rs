@@ -118,6 +118,8 @@ pub struct TargetSpec {
     pub usage_location: String,
     /// Licence class -> SKU part number (`none` needs no entry).
     pub licences: BTreeMap<String, String>,
+    /// What a wave becomes for the targets: licence groups, Microsoft 365 groups, the shared AD.
+    pub targets: crate::target::TargetSettings,
 }
 
 /// One attribute flow: read `from` (or nothing), apply the transforms in order.
@@ -208,6 +210,18 @@ struct RawTarget {
     tenant: RawTenant,
     #[serde(default)]
     licences: BTreeMap<String, String>,
+    #[serde(default)]
+    licence_groups: BTreeMap<Spanned<String>, String>,
+    shared_ad: Option<RawSharedAd>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSharedAd {
+    base_dn: Spanned<String>,
+    people_ou: Spanned<String>,
+    groups_ou: Spanned<String>,
+    new_accounts: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +266,8 @@ struct RawGroups {
     prefix: Vec<String>,
     #[serde(default)]
     separate: Vec<String>,
+    #[serde(default)]
+    microsoft365: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -473,6 +489,39 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
         }
         match_keys.push(k.get_ref().clone());
     }
+    let mut licence_groups = BTreeMap::new();
+    for (class, group) in raw.licence_groups {
+        if !raw.licences.contains_key(class.get_ref()) {
+            return Err(place.err(class.span(), format!("licence class {:?} is not in [licences]", class.get_ref())));
+        }
+        licence_groups.insert(class.into_inner(), group);
+    }
+    let shared_ad = match &raw.shared_ad {
+        None => crate::target::SharedAd::default(),
+        Some(ad) => {
+            let dn = |s: &Spanned<String>| {
+                crate::model::Dn::parse(s.get_ref())
+                    .map(|d| d.as_str().to_string())
+                    .map_err(|e| place.err(s.span(), format!("not a DN: {e}")))
+            };
+            let new_accounts = match ad.new_accounts.get_ref().as_str() {
+                "disabled" => crate::target::NewAccounts::Disabled,
+                "random-password" => crate::target::NewAccounts::RandomPassword,
+                other => {
+                    return Err(place.err(
+                        ad.new_accounts.span(),
+                        format!("new_accounts is \"disabled\" or \"random-password\", not {other:?}"),
+                    ));
+                }
+            };
+            crate::target::SharedAd {
+                base_dn: dn(&ad.base_dn)?,
+                people_ou: dn(&ad.people_ou)?,
+                groups_ou: dn(&ad.groups_ou)?,
+                new_accounts,
+            }
+        }
+    };
     let dir = file.parent().unwrap_or(Path::new("."));
     Ok(TargetSpec {
         file: file.to_path_buf(),
@@ -492,6 +541,13 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
         hash_key_env: raw.privacy.hash_key_env,
         allowed,
         usage_location: usage.clone(),
+        targets: crate::target::TargetSettings {
+            usage_location: usage.clone(),
+            skus: raw.licences.clone(),
+            licence_groups,
+            microsoft365_groups: raw.groups.microsoft365.iter().map(|n| n.to_lowercase()).collect(),
+            shared_ad,
+        },
         licences: raw.licences,
     })
 }

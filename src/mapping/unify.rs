@@ -109,7 +109,7 @@ impl NameBook {
 }
 
 /// Where a person works: one per municipality account that was matched into them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Affiliation {
     pub municipality: String,
     pub guid: ObjectGuid,
@@ -120,7 +120,7 @@ pub struct Affiliation {
 }
 
 /// A person (or service, admin, resource account) of the unified directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Person {
     pub anchor: Anchor,
     pub immutable_id: String,
@@ -148,8 +148,16 @@ pub enum Member {
     Group(Anchor),
 }
 
+impl Member {
+    pub fn anchor(&self) -> Anchor {
+        match self {
+            Member::Person(a) | Member::Group(a) => *a,
+        }
+    }
+}
+
 /// A group of the unified directory; `sources` has several entries when merged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Group {
     pub anchor: Anchor,
     pub name: String,

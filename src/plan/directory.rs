@@ -36,6 +36,8 @@ impl std::fmt::Display for UnitId {
 pub struct StoredPerson {
     pub anchor: Anchor,
     pub kind: AccountKind,
+    /// The licence class ("E3", "none").
+    pub licence: String,
     pub affiliations: Vec<StoredAffiliation>,
     pub manager: Option<Anchor>,
 }
@@ -65,6 +67,8 @@ pub enum MemberRef {
 pub struct PlanPerson {
     pub anchor: Anchor,
     pub kind: AccountKind,
+    /// Index into [`PlanDirectory::licences`].
+    pub licence: u16,
     /// Index into [`PlanDirectory::units`]: the primary affiliation's unit (where the person's
     /// account is created).
     pub unit: u32,
@@ -90,6 +94,8 @@ pub struct PlanDirectory {
     pub unit_municipality: Vec<u32>,
     /// Sorted.
     pub municipalities: Vec<String>,
+    /// The licence classes, sorted.
+    pub licences: Vec<String>,
 }
 
 impl PlanDirectory {
@@ -117,11 +123,15 @@ impl PlanDirectory {
                 .and_then(|a| unit_names.binary_search(&UnitId::new(&a.municipality, &a.unit)).ok())
                 .unwrap_or(0) as u32
         };
+        let mut licences: Vec<String> = people.iter().map(|p| p.licence.clone()).collect();
+        licences.sort_unstable();
+        licences.dedup();
         let plan_people = people
             .iter()
             .map(|p| PlanPerson {
                 anchor: p.anchor,
                 kind: p.kind,
+                licence: licences.binary_search(&p.licence).unwrap_or(0) as u16,
                 unit: unit_of(p),
                 manager: p.manager.and_then(|m| person_index.get(&m).copied()),
             })
@@ -141,7 +151,14 @@ impl PlanDirectory {
                 name: g.name,
             })
             .collect();
-        PlanDirectory { people: plan_people, groups: plan_groups, units: unit_names, unit_municipality, municipalities }
+        PlanDirectory {
+            people: plan_people,
+            groups: plan_groups,
+            units: unit_names,
+            unit_municipality,
+            municipalities,
+            licences,
+        }
     }
 
     pub fn unit_index(&self, unit: &str) -> Option<u32> {

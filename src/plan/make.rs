@@ -84,7 +84,60 @@ pub fn make(
             }
         }
     }
-    let assignment = waves::assign(&slots, &settings.limits, &kept);
+    finish(dir, settings, impacts, slots, &kept, existing, notices)
+}
+
+/// The plan exactly as the wave files say, for running a wave: every unit where its file puts
+/// it. Refuses files numbered with gaps (a wave file removed by hand): re-plan first.
+pub fn from_files(dir: &PlanDirectory, settings: &PlanSettings, files: &[WaveFile]) -> Result<Plan, WaveFileError> {
+    for (i, f) in files.iter().enumerate() {
+        if f.number as usize != i + 1 {
+            return Err(WaveFileError::At {
+                path: f.path.clone(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "wave files must be numbered 1, 2, 3, ...; this is wave {} after wave {i}: run `samla plan`",
+                    f.number
+                ),
+            });
+        }
+    }
+    let impacts = impact::all(dir, settings);
+    let slots = waves::slots(dir, &impacts, settings);
+    let index: HashMap<&Slot, usize> = slots.iter().enumerate().map(|(i, s)| (&s.slot, i)).collect();
+    super::files::check_units(files, &|s| index.contains_key(s))?;
+    let mut kept = BTreeMap::new();
+    for f in files {
+        for u in &f.units {
+            if let Some(&i) = index.get(&u.slot) {
+                let why = if u.exclude { Kept::Excluded } else { Kept::Pinned };
+                kept.insert(i, Place { wave: f.number, kept: Some(why) });
+            }
+        }
+    }
+    if let Some(i) = (0..slots.len()).find(|i| !kept.contains_key(i)) {
+        return Err(WaveFileError::At {
+            path: settings.file.clone(),
+            line: 1,
+            column: 1,
+            message: format!("unit {} is in no wave file: run `samla plan`", slots[i].slot),
+        });
+    }
+    finish(dir, settings, impacts, slots, &kept, files, Vec::new())
+}
+
+/// Assigns, schedules and checks, naming waves as the files do where a person renamed them.
+fn finish(
+    dir: &PlanDirectory,
+    settings: &PlanSettings,
+    impacts: Vec<Impact>,
+    slots: Vec<SlotInfo>,
+    kept: &BTreeMap<usize, Place>,
+    existing: &[WaveFile],
+    notices: Vec<String>,
+) -> Result<Plan, WaveFileError> {
+    let assignment = waves::assign(&slots, &settings.limits, kept);
     let schedule = waves::schedule(dir, &slots, &assignment);
     let problems = waves::check(dir, &schedule);
     if let Some(first) = problems.first() {

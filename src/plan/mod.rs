@@ -39,6 +39,7 @@ pub(crate) mod testing {
                 StoredPerson {
                     anchor: anchor(i as u32),
                     kind: *kind,
+                    licence: "E3".into(),
                     affiliations: vec![StoredAffiliation { municipality: municipality.into(), unit: unit.into() }],
                     manager: manager.map(anchor),
                 }

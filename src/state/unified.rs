@@ -101,22 +101,22 @@ impl State {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// Hands each stored row of one kind of a map run to `f`, in canonical order, without
+    /// Hands each stored row (key, JSON) of one kind of a map run to `f`, in canonical order, without
     /// holding them all (a million people are most of a gigabyte of JSON).
     pub fn for_each_unified_row(
         &self,
         run_id: i64,
         kind: &str,
-        mut f: impl FnMut(&str) -> Result<(), String>,
+        mut f: impl FnMut(&str, &str) -> Result<(), String>,
     ) -> Result<(), StateError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT data FROM unified_objects WHERE run_id = ?1 AND kind = ?2 ORDER BY key")
+            .prepare("SELECT key, data FROM unified_objects WHERE run_id = ?1 AND kind = ?2 ORDER BY key")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query(params![run_id, kind]).map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let data = row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e))?;
-            f(data).map_err(|message| StateError::Invalid { path: self.path.clone(), message })?;
+            let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e));
+            f(text(0)?, text(1)?).map_err(|message| StateError::Invalid { path: self.path.clone(), message })?;
         }
         Ok(())
     }
