@@ -21,6 +21,9 @@
 #   SAMLA_TEST_SAMBA_PASSWORD=<password>                 for Administrator@<ID>.TEST; municipality i
 #                                                        (bjuv klippan perstorp astorp orkelljunga, i=1..5)
 #                                                        is DC<i> at ldap(s)://127.0.0.<i+1>, base DC=<id>,DC=test
+#   SAMLA_TEST_SHARED_URL=ldaps://127.0.0.7              the shared domain SAMVERKAN.TEST (DC6, same CA and
+#   SAMLA_TEST_SHARED_BASE=DC=samverkan,DC=test          password), left empty: tests write waves into it below
+#   SAMLA_TEST_SHARED_BIND=Administrator@SAMVERKAN.TEST  their own OUs and delete them afterwards
 #   SAMLA_TEST_ESTATE_DIR=<dir>                          the LDIFs that were loaded: <dir>/slapd/<id>.ldif,
 #                                                        <dir>/samba/<id>.ldif
 #   SAMLA_TEST_SCALE=<f>                                 estate scale used (default 1.0)
@@ -99,6 +102,8 @@ export SAMLA_TEST_SERVERS=1 \
   SAMLA_TEST_SLAPD_URL=ldap://127.0.0.1:3890 SAMLA_TEST_SLAPD_LDAPS_URL=ldaps://127.0.0.1:6360 \
   SAMLA_TEST_SLAPD_CA="$WORK/slapd/ca.pem" SAMLA_TEST_SLAPD_PASSWORD="$SLAPD_PASS" \
   SAMLA_TEST_SAMBA_CA="$WORK/samba/ca.pem" SAMLA_TEST_SAMBA_PASSWORD="$SAMBA_PASS" \
+  SAMLA_TEST_SHARED_URL=ldaps://127.0.0.7 SAMLA_TEST_SHARED_BASE=DC=samverkan,DC=test \
+  SAMLA_TEST_SHARED_BIND=Administrator@SAMVERKAN.TEST \
   SAMLA_TEST_ESTATE_DIR="$ESTATE" SAMLA_TEST_SCALE="$SCALE" \
   SAMLA_TEST_CHROMEDRIVER="$(command -v chromedriver)"
 t=$(now); rc=0

@@ -7,7 +7,7 @@
 //! The mapping files are the repository's `mappings/`, compiled in, so the demo maps the
 //! sample estate exactly as the committed, reviewed files say.
 
-use super::{Failure, licences, map, plan, print_outcomes, run_discover};
+use super::{Failure, licences, map, plan, print_outcomes, run_discover, wave};
 use crate::config::Config;
 use crate::estate::{self, EstateOptions, Flavor};
 use crate::report::overview::Overview;
@@ -78,6 +78,10 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
         );
     }
     plan::run(&config, None, true, json)?;
+    if !json {
+        println!("\nDry-run of wave 1: the exact Graph requests and shared-AD changes, nothing written:\n");
+    }
+    wave::dry_run(&config, "1", None, json)?;
     if !json {
         println!(
             "\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.",

@@ -9,6 +9,7 @@ mod init;
 mod licences;
 mod map;
 mod plan;
+pub mod wave;
 
 use crate::config::Config;
 use crate::estate::{EstateOptions, Flavor};
@@ -66,6 +67,9 @@ enum Command {
     },
     /// List the wave files with their counts per municipality and status (planned, stale).
     Waves,
+    /// Work with one wave: dry-run it (what it will send and change).
+    #[command(subcommand)]
+    Wave(WaveCommand),
     /// Write a commented starting project (samla.toml, mappings/, waves/) into DIR.
     Init { dir: PathBuf },
     /// Run samla's whole job on the bundled sample estate of five municipalities.
@@ -91,6 +95,19 @@ enum TestTenantCommand {
 }
 
 #[derive(Subcommand)]
+enum WaveCommand {
+    /// Show exactly what a wave will send (Graph requests, LDAP changes) and change; writes nothing
+    /// to any target. Exit 1 when the wave must not run (stale, blocking findings, refused names).
+    DryRun {
+        /// The wave: its number, name or file name (without .toml).
+        wave: String,
+        /// Where the requests, LDIF and CSV go (default: reports/waves/<wave file name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum EstateCommand {
     /// Write one LDIF file per municipality into OUT.
     Generate {
@@ -107,6 +124,7 @@ enum EstateCommand {
 }
 
 /// A failure with its exit code.
+#[derive(Debug)]
 pub struct Failure {
     pub code: u8,
     pub message: String,
@@ -171,6 +189,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Waves => {
             let config = Config::load(&cli.config).map_err(Failure::usage)?;
             plan::list(&config, cli.json)
+        }
+        Command::Wave(WaveCommand::DryRun { wave, out }) => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            wave::dry_run(&config, &wave, out.as_deref(), cli.json).map(|_| ())
         }
         Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
         Command::Demo { dir } => demo::run(&dir, progress, cli.json),

@@ -68,14 +68,14 @@ pub fn load(config: &Config) -> Result<Loaded, Failure> {
     let current = PlanInputs { mappings: mappings_hash, snapshots: latest, ..planned_from.clone() };
     let mut people = Vec::new();
     state
-        .for_each_unified_row(run.id, "person", |json| {
+        .for_each_unified_row(run.id, "person", |_, json| {
             people.push(serde_json::from_str::<StoredPerson>(json).map_err(|e| format!("a stored person: {e}"))?);
             Ok(())
         })
         .map_err(Failure::work)?;
     let mut groups = Vec::new();
     state
-        .for_each_unified_row(run.id, "group", |json| {
+        .for_each_unified_row(run.id, "group", |_, json| {
             groups.push(serde_json::from_str::<StoredGroup>(json).map_err(|e| format!("a stored group: {e}"))?);
             Ok(())
         })

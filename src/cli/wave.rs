@@ -39,6 +39,8 @@ pub struct DryRun {
     pub municipalities: BTreeMap<String, MunicipalityCounts>,
     pub graph: graph::WriteCount,
     pub ldap_operations: usize,
+    /// What the tenant cannot take and is left out (nested groups in Microsoft 365 groups...).
+    pub skipped: Vec<graph::Skipped>,
     pub outputs: BTreeMap<&'static str, PathBuf>,
 }
 
@@ -57,7 +59,6 @@ fn find<'a>(files: &'a [WaveFile], wave: &str) -> Result<&'a WaveFile, Failure> 
 /// Everything a dry-run (and later a run) needs: the loaded plan inputs, the wave's file and
 /// its content, after every check that must stop a wave.
 pub struct Prepared {
-    pub loaded: Loaded,
     pub file: WaveFile,
     pub content: WaveContent,
 }
@@ -113,7 +114,7 @@ pub fn prepare(config: &Config, wave: &str) -> Result<Prepared, Failure> {
     let targets = targets(config)?;
     let content = content::build(&plan, &loaded.dir, file.number, &people, &groups, &targets).map_err(Failure::work)?;
     refused_names(&content, &targets)?;
-    Ok(Prepared { loaded, file, content })
+    Ok(Prepared { file, content })
 }
 
 fn targets(config: &Config) -> Result<crate::target::TargetSettings, Failure> {
@@ -200,10 +201,11 @@ pub fn dry_run(config: &Config, wave: &str, out: Option<&Path>, json: bool) -> R
     tracing::info!("dry-run: prepared after {:.2} s", started.elapsed().as_secs_f64());
     let targets = targets(config)?;
     let content = &prepared.content;
-    let requests = graph::render(content, &targets);
+    let rendering = graph::render_wave(content, &targets);
+    let requests = rendering.requests;
     let batches = graph::batches(&requests);
     let writes = graph::count(&requests);
-    let ops = ldap::render(content, &targets);
+    let ops = ldap::render(content, &targets).map_err(Failure::work)?;
     tracing::info!("dry-run: rendered after {:.2} s", started.elapsed().as_secs_f64());
     let stem = prepared.file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = out
@@ -263,6 +265,7 @@ pub fn dry_run(config: &Config, wave: &str, out: Option<&Path>, json: bool) -> R
         municipalities,
         graph: writes,
         ldap_operations: ops.len(),
+        skipped: rendering.skipped,
         outputs,
     };
     tracing::info!("dry-run: written after {:.2} s", started.elapsed().as_secs_f64());
@@ -335,6 +338,17 @@ fn print_summary(r: &DryRun) {
         g.writes, g.batches, g.naive, g.seconds_at_budget
     );
     println!("Shared AD: {} LDAP operations.", r.ldap_operations);
+    if !r.skipped.is_empty() {
+        println!("Left out ({}), see the JSON output for each:", r.skipped.len());
+        let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+        for s in &r.skipped {
+            *by_reason.entry(format!("{:?}", s.reason)).or_default() += 1;
+        }
+        for (reason, n) in by_reason {
+            println!("  {reason}: {n}");
+        }
+    }
+    println!("Written:");
     for (what, path) in &r.outputs {
         println!("  {what}: {}", path.display());
     }

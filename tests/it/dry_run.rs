@@ -5,7 +5,7 @@ use crate::support::{Project, mapped_project};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-fn planned(scale: &str) -> Project {
+pub fn planned(scale: &str) -> Project {
     let p = mapped_project(scale);
     p.samla(&["map", "-q"]).assert().success();
     p.samla(&["plan", "-q"]).assert().success();
@@ -32,8 +32,7 @@ fn referenced(r: &Value) -> BTreeSet<String> {
 #[test]
 fn every_wave_renders_its_requests_ldif_and_changes_referring_back_not_recreating() {
     let p = planned("0.3");
-    let waves: Value =
-        serde_json::from_slice(&p.samla(&["waves", "--json"]).output().unwrap().stdout).unwrap();
+    let waves: Value = serde_json::from_slice(&p.samla(&["waves", "--json"]).output().unwrap().stdout).unwrap();
     let n = waves.as_array().unwrap().len();
     assert!(n >= 3, "{n}");
     let mut created: BTreeSet<String> = BTreeSet::new();

@@ -3,12 +3,15 @@
 
 mod ad_range_server;
 mod cli;
+mod dry_run;
 mod errors;
+mod graph_requests;
 mod map;
 mod plan;
 mod plan_report;
 mod ranged;
 mod samba;
+mod shared_ad;
 mod slapd;
 mod support;
 mod tenant;
