@@ -33,6 +33,8 @@ pub struct Loaded {
     pub planned_from: PlanInputs,
     /// The inputs as they are now: the newest snapshots and the mapping files on disk.
     pub current: PlanInputs,
+    /// target.toml as on disk (domains, and what waves become for the targets).
+    pub target: spec::TargetSpec,
 }
 
 /// Reads plan.toml, the newest map run and its directory, and the inputs' hashes.
@@ -41,7 +43,7 @@ pub fn load(config: &Config) -> Result<Loaded, Failure> {
     let mappings_dir = super::map::mappings_dir(config);
     let settings = settings::load(&mappings_dir).map_err(Failure::usage)?;
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let mappings_hash = spec::load(&mappings_dir, &names).map_err(Failure::usage)?.hash;
+    let mappings = spec::load(&mappings_dir, &names).map_err(Failure::usage)?;
     let state = State::open(&config.state_path).map_err(Failure::work)?;
     let run = state
         .latest_unified()
@@ -65,7 +67,7 @@ pub fn load(config: &Config) -> Result<Loaded, Failure> {
         plan_settings: settings.hash.clone(),
         snapshots: run_snapshots,
     };
-    let current = PlanInputs { mappings: mappings_hash, snapshots: latest, ..planned_from.clone() };
+    let current = PlanInputs { mappings: mappings.hash, snapshots: latest, ..planned_from.clone() };
     let mut people = Vec::new();
     state
         .for_each_unified_row(run.id, "person", |_, json| {
@@ -88,7 +90,7 @@ pub fn load(config: &Config) -> Result<Loaded, Failure> {
     );
     let dir = PlanDirectory::build(people, groups);
     tracing::info!("plan: directory built after {:.2} s", started.elapsed().as_secs_f64());
-    Ok(Loaded { settings, run, dir, planned_from, current })
+    Ok(Loaded { settings, run, dir, planned_from, current, target: mappings.target })
 }
 
 /// `samla plan [--explain UNIT] [--report]`.
@@ -227,7 +229,7 @@ fn plan_report(plan: &Plan, loaded: &Loaded, waves: Vec<WaveRow>, planned_at: &s
         ("plan.toml".to_string(), i.plan_settings.clone()),
     ];
     inputs.extend(i.snapshots.iter().map(|(m, h)| (format!("snapshot {m}"), h.clone())));
-    let units = plan
+    let mut units = plan
         .slots
         .iter()
         .zip(&plan.assignment.places)
@@ -246,7 +248,6 @@ fn plan_report(plan: &Plan, loaded: &Loaded, waves: Vec<WaveRow>, planned_at: &s
             .to_string(),
         })
         .collect::<Vec<_>>();
-    let mut units = units;
     units.sort_by(|a, b| a.wave.cmp(&b.wave).then(a.impact.total_cmp(&b.impact)).then(a.unit.cmp(&b.unit)));
     PlanReport {
         planned_at: planned_at.to_string(),

@@ -60,6 +60,7 @@ fn find<'a>(files: &'a [WaveFile], wave: &str) -> Result<&'a WaveFile, Failure> 
 /// its content, after every check that must stop a wave.
 pub struct Prepared {
     pub file: WaveFile,
+    pub targets: crate::target::TargetSettings,
     pub content: WaveContent,
 }
 
@@ -111,16 +112,10 @@ pub fn prepare(config: &Config, wave: &str) -> Result<Prepared, Failure> {
             Ok(())
         })
         .map_err(Failure::work)?;
-    let targets = targets(config)?;
+    let targets = loaded.target.targets;
     let content = content::build(&plan, &loaded.dir, file.number, &people, &groups, &targets).map_err(Failure::work)?;
-    refused_names(&content, &targets)?;
-    Ok(Prepared { file, content })
-}
-
-fn targets(config: &Config) -> Result<crate::target::TargetSettings, Failure> {
-    let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let mappings = crate::mapping::spec::load(&super::map::mappings_dir(config), &names).map_err(Failure::usage)?;
-    Ok(mappings.target.targets)
+    refused_names(&content, &loaded.target.verified_domains)?;
+    Ok(Prepared { file, targets, content })
 }
 
 /// The map run's blocking findings, counted by municipality and category.
@@ -149,22 +144,10 @@ fn blocking_findings(config: &Config, loaded: &Loaded) -> Result<String, Failure
 }
 
 /// Names Graph or AD would refuse, checked before anything is rendered.
-fn refused_names(content: &WaveContent, targets: &crate::target::TargetSettings) -> Result<(), Failure> {
-    let verified: Vec<String> = {
-        let mut d: Vec<String> = content
-            .people
-            .iter()
-            .filter_map(|p| p.user_principal_name.rsplit_once('@'))
-            .map(|(_, d)| d.to_lowercase())
-            .collect();
-        d.sort();
-        d.dedup();
-        d
-    };
-    let _ = targets;
+fn refused_names(content: &WaveContent, verified: &[String]) -> Result<(), Failure> {
     let mut problems = Vec::new();
     for p in &content.people {
-        if let Err(e) = names::validate_upn(&p.user_principal_name, &verified) {
+        if let Err(e) = names::validate_upn(&p.user_principal_name, verified) {
             problems.push(format!("{}: userPrincipalName {}: {e}", p.anchor.0, p.user_principal_name));
         }
         if let Err(e) = names::validate_mail_nickname(&p.mail_nickname) {
@@ -199,13 +182,13 @@ pub fn dry_run(config: &Config, wave: &str, out: Option<&Path>, json: bool) -> R
     let started = std::time::Instant::now();
     let prepared = prepare(config, wave)?;
     tracing::info!("dry-run: prepared after {:.2} s", started.elapsed().as_secs_f64());
-    let targets = targets(config)?;
+    let targets = &prepared.targets;
     let content = &prepared.content;
-    let rendering = graph::render_wave(content, &targets);
+    let rendering = graph::render_wave(content, targets);
     let requests = rendering.requests;
     let batches = graph::batches(&requests);
-    let writes = graph::count(&requests);
-    let ops = ldap::render(content, &targets).map_err(Failure::work)?;
+    let writes = graph::count_batched(&requests, &batches);
+    let ops = ldap::render(content, targets).map_err(Failure::work)?;
     tracing::info!("dry-run: rendered after {:.2} s", started.elapsed().as_secs_f64());
     let stem = prepared.file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = out

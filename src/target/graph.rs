@@ -979,6 +979,11 @@ pub struct WriteCount {
 
 /// The write count of a wave's requests.
 pub fn count(requests: &[GraphRequest]) -> WriteCount {
+    count_batched(requests, &batches(requests))
+}
+
+/// [`count`] for requests already packed into `batches` (packing is the costly part).
+pub fn count_batched(requests: &[GraphRequest], batches: &[Batch]) -> WriteCount {
     let writes = requests.iter().filter(|r| matches!(r.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")).count();
     let naive = requests
         .iter()
@@ -991,7 +996,7 @@ pub fn count(requests: &[GraphRequest]) -> WriteCount {
     WriteCount {
         writes,
         naive,
-        batches: batches(requests).len(),
+        batches: batches.len(),
         seconds_at_budget: writes as f64 * BUDGET_WINDOW_SECS / f64::from(WRITE_BUDGET),
     }
 }

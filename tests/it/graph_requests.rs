@@ -573,6 +573,16 @@ impl Client {
         body
     }
 
+    /// skuPartNumber -> skuId, from /subscribedSkus.
+    async fn sku_ids(&self) -> BTreeMap<String, String> {
+        self.get("/subscribedSkus").await["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["skuPartNumber"].as_str().unwrap().to_string(), s["skuId"].as_str().unwrap().to_string()))
+            .collect()
+    }
+
     /// Every page of a collection.
     async fn all(&self, url: &str) -> Vec<Value> {
         let mut out = Vec::new();
@@ -670,12 +680,7 @@ async fn run_wave_with(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_tenant_accepts_every_request_and_holds_the_waves_content() {
     let client = Client::start().await;
-    let skus: BTreeMap<String, String> = client.get("/subscribedSkus").await["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["skuPartNumber"].as_str().unwrap().to_string(), s["skuId"].as_str().unwrap().to_string()))
-        .collect();
+    let skus = client.sku_ids().await;
     let mut ids: BTreeMap<Placeholder, String> = BTreeMap::new();
     let passwords = RefCell::new(Vec::new());
     let (first, second) = (wave1(), wave2());
@@ -826,12 +831,7 @@ async fn every_wave_of_the_sample_estate_is_valid_graph_and_accepted_by_the_test
     let waves = samla::plan::files::read_dir(&p.path().join("waves")).unwrap();
     let csdl = Csdl::load();
     let client = Client::start_with(&["SPE_E3=5000", "SPE_F1=5000", "M365EDU_A3_STUUSEBNFT=5000"]).await;
-    let skus: BTreeMap<String, String> = client.get("/subscribedSkus").await["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["skuPartNumber"].as_str().unwrap().to_string(), s["skuId"].as_str().unwrap().to_string()))
-        .collect();
+    let skus = client.sku_ids().await;
     let mut ids: BTreeMap<Placeholder, String> = BTreeMap::new();
     let passwords = RefCell::new(Vec::new());
     let mut people = 0;
