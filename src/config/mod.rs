@@ -9,9 +9,11 @@
 //! environment variable or a file to read them from.
 
 pub mod secret;
+pub mod target;
 
 use crate::model::Dn;
 use secret::SecretSource;
+use target::{RawTarget, RawThresholds, TargetConfig, Thresholds};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +32,10 @@ pub struct Config {
     pub file: PathBuf,
     pub state_path: PathBuf,
     pub sources: Vec<SourceConfig>,
+    /// Where waves run (`[[target]]`).
+    pub targets: Vec<TargetConfig>,
+    /// How much one run may change per municipality (`[thresholds]`).
+    pub thresholds: Thresholds,
 }
 
 /// One municipality's source.
@@ -88,6 +94,9 @@ struct RawConfig {
     state: RawState,
     #[serde(default, rename = "source")]
     sources: Vec<Spanned<RawSource>>,
+    #[serde(default, rename = "target")]
+    targets: Vec<Spanned<RawTarget>>,
+    thresholds: Option<Spanned<RawThresholds>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -107,7 +116,7 @@ struct RawSource {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLdap {
+pub(crate) struct RawLdap {
     url: Spanned<String>,
     base_dn: Spanned<String>,
     bind_dn: String,
@@ -123,7 +132,7 @@ struct RawLdap {
     timeout_seconds: Option<u64>,
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
@@ -174,7 +183,29 @@ impl Config {
             };
             sources.push(SourceConfig { display_name: src.display_name.unwrap_or_else(|| name.clone()), name, kind });
         }
-        Ok(Config { file: file.to_path_buf(), state_path, sources })
+        let mut targets: Vec<TargetConfig> = Vec::new();
+        for spanned in raw.targets {
+            let name_span = spanned.get_ref().name_span();
+            let t = target::validate_target(spanned, &at, &resolve)?;
+            if targets.iter().any(|x| x.name == t.name) {
+                return Err(at(name_span, format!("target {:?} is defined twice", t.name)));
+            }
+            targets.push(t);
+        }
+        let thresholds = target::validate_thresholds(raw.thresholds, &at)?;
+        Ok(Config { file: file.to_path_buf(), state_path, sources, targets, thresholds })
+    }
+
+    /// The target of that name.
+    pub fn target(&self, name: &str) -> Result<&TargetConfig, String> {
+        self.targets.iter().find(|t| t.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+            format!(
+                "no target named {name:?} in {} (known: {})",
+                self.file.display(),
+                if known.is_empty() { "none; add a [[target]]".to_string() } else { known.join(", ") }
+            )
+        })
     }
 
     /// The named sources, in config order; all of them when `names` is empty.
@@ -191,7 +222,7 @@ impl Config {
     }
 }
 
-fn validate_ldap(
+pub(crate) fn validate_ldap(
     spanned: Spanned<RawLdap>,
     at: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
     resolve: &impl Fn(PathBuf) -> PathBuf,
