@@ -21,6 +21,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod estate;
+pub mod execute;
+pub mod journal;
 pub mod mapping;
 pub mod model;
 pub mod plan;

@@ -81,7 +81,7 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     if !json {
         println!("\nDry-run of wave 1: the exact Graph requests and shared-AD changes, nothing written:\n");
     }
-    wave::dry_run(&config, "1", None, json)?;
+    wave::dry_run(&config, "1", None, None, json)?;
     if !json {
         println!(
             "\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.",

@@ -9,6 +9,7 @@ mod init;
 mod licences;
 mod map;
 mod plan;
+pub mod run;
 pub mod wave;
 
 use crate::config::Config;
@@ -104,6 +105,28 @@ enum WaveCommand {
         /// Where the requests, LDIF and CSV go (default: reports/waves/<wave file name>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Compare with this target of samla.toml (read only): creates, updates with old and
+        /// new values, unchanged objects.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Execute a wave against a target of samla.toml: shows the comparison, checks the
+    /// thresholds, asks for confirmation, journals every operation before it is sent.
+    /// Safe to run again: finished work is seen in the target and not repeated.
+    Run {
+        wave: String,
+        /// The `[[target]]` to run against.
+        #[arg(long)]
+        target: String,
+        /// Do not ask for confirmation (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The journal's runs of a wave: who ran it, when, from which wave file, what happened.
+    Status {
+        wave: String,
+        #[arg(long)]
+        target: Option<String>,
     },
 }
 
@@ -190,9 +213,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let config = Config::load(&cli.config).map_err(Failure::usage)?;
             plan::list(&config, cli.json)
         }
-        Command::Wave(WaveCommand::DryRun { wave, out }) => {
+        Command::Wave(WaveCommand::DryRun { wave, out, target }) => {
             let config = Config::load(&cli.config).map_err(Failure::usage)?;
-            wave::dry_run(&config, &wave, out.as_deref(), cli.json).map(|_| ())
+            wave::dry_run(&config, &wave, out.as_deref(), target.as_deref(), cli.json).map(|_| ())
+        }
+        Command::Wave(WaveCommand::Run { wave, target, yes }) => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            run::run(&config, &wave, &target, yes, cli.json).map(|_| ())
+        }
+        Command::Wave(WaveCommand::Status { wave, target }) => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            run::status(&config, &wave, target.as_deref(), cli.json)
         }
         Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
         Command::Demo { dir } => demo::run(&dir, progress, cli.json),

@@ -42,10 +42,16 @@ pub struct DryRun {
     /// What the tenant cannot take and is left out (nested groups in Microsoft 365 groups...).
     pub skipped: Vec<graph::Skipped>,
     pub outputs: BTreeMap<&'static str, PathBuf>,
+    /// Against a target: per system and municipality, what would change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<BTreeMap<String, super::run::Counts>>,
+    /// Against a target: whether it already holds the whole wave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nothing_to_do: Option<bool>,
 }
 
 /// Finds a wave by number, name or file stem.
-fn find<'a>(files: &'a [WaveFile], wave: &str) -> Result<&'a WaveFile, Failure> {
+pub fn find<'a>(files: &'a [WaveFile], wave: &str) -> Result<&'a WaveFile, Failure> {
     let stem = |f: &WaveFile| f.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     files
         .iter()
@@ -62,6 +68,8 @@ pub struct Prepared {
     pub file: WaveFile,
     pub targets: crate::target::TargetSettings,
     pub content: WaveContent,
+    /// People per municipality in the unified directory (what threshold shares are of).
+    pub population: BTreeMap<String, u64>,
 }
 
 /// Loads the plan and the wave, refusing a stale wave, blocking findings and names the target
@@ -112,10 +120,16 @@ pub fn prepare(config: &Config, wave: &str) -> Result<Prepared, Failure> {
             Ok(())
         })
         .map_err(Failure::work)?;
+    let mut population: BTreeMap<String, u64> = BTreeMap::new();
+    for p in &loaded.dir.people {
+        let m =
+            loaded.dir.unit_municipality.get(p.unit as usize).and_then(|i| loaded.dir.municipalities.get(*i as usize));
+        *population.entry(m.cloned().unwrap_or_default()).or_default() += 1;
+    }
     let targets = loaded.target.targets;
     let content = content::build(&plan, &loaded.dir, file.number, &people, &groups, &targets).map_err(Failure::work)?;
     refused_names(&content, &loaded.target.verified_domains)?;
-    Ok(Prepared { file, targets, content })
+    Ok(Prepared { file, targets, content, population })
 }
 
 /// The map run's blocking findings, counted by municipality and category.
@@ -178,17 +192,31 @@ fn refused_names(content: &WaveContent, verified: &[String]) -> Result<(), Failu
 }
 
 /// `samla wave dry-run WAVE [--out DIR]`.
-pub fn dry_run(config: &Config, wave: &str, out: Option<&Path>, json: bool) -> Result<DryRun, Failure> {
+pub fn dry_run(
+    config: &Config,
+    wave: &str,
+    out: Option<&Path>,
+    target: Option<&str>,
+    json: bool,
+) -> Result<DryRun, Failure> {
     let started = std::time::Instant::now();
     let prepared = prepare(config, wave)?;
+    let comparison = target.map(|t| super::run::dry_run_against(config, &prepared, t)).transpose()?;
     tracing::info!("dry-run: prepared after {:.2} s", started.elapsed().as_secs_f64());
     let targets = &prepared.targets;
     let content = &prepared.content;
     let rendering = graph::render_wave(content, targets);
-    let requests = rendering.requests;
+    // Against a target, the requests are what it still needs.
+    let requests = match comparison.as_ref().and_then(|c| c.tenant.as_ref()) {
+        Some(t) => t.requests.iter().map(|(_, r)| r.clone()).collect(),
+        None => rendering.requests,
+    };
     let batches = graph::batches(&requests);
     let writes = graph::count_batched(&requests, &batches);
-    let ops = ldap::render(content, targets).map_err(Failure::work)?;
+    let ops = match comparison.as_ref().and_then(|c| c.shared_ad.as_ref()) {
+        Some(a) => a.ops.iter().map(|(_, o)| o.clone()).collect(),
+        None => ldap::render(content, targets).map_err(Failure::work)?,
+    };
     tracing::info!("dry-run: rendered after {:.2} s", started.elapsed().as_secs_f64());
     let stem = prepared.file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = out
@@ -216,7 +244,10 @@ pub fn dry_run(config: &Config, wave: &str, out: Option<&Path>, json: bool) -> R
     crate::report::csv_excel::write(
         &changes,
         &["municipality", "target", "change", "object", "attribute", "before", "after"],
-        change_rows(content),
+        match &comparison {
+            Some(c) => c.rows(),
+            None => change_rows(content),
+        },
     )
     .map_err(Failure::work)?;
     outputs.insert("changes_csv", changes);
@@ -250,12 +281,20 @@ pub fn dry_run(config: &Config, wave: &str, out: Option<&Path>, json: bool) -> R
         ldap_operations: ops.len(),
         skipped: rendering.skipped,
         outputs,
+        comparison: comparison
+            .as_ref()
+            .map(|c| c.counts().into_iter().map(|((s, m), n)| (format!("{s}/{m}"), n)).collect()),
+        nothing_to_do: comparison.as_ref().map(super::run::Comparison::nothing_to_do),
     };
     tracing::info!("dry-run: written after {:.2} s", started.elapsed().as_secs_f64());
     if json {
         super::print_json(&result)?;
     } else {
         print_summary(&result);
+        if let Some(c) = &comparison {
+            println!("\nCompared with target {}:", target.unwrap_or_default());
+            super::run::print_comparison(c);
+        }
     }
     Ok(result)
 }

@@ -13,10 +13,10 @@ pub mod target;
 
 use crate::model::Dn;
 use secret::SecretSource;
-use target::{RawTarget, RawThresholds, TargetConfig, Thresholds};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use target::{RawTarget, RawThresholds, TargetConfig, Thresholds};
 use toml::Spanned;
 
 /// A municipality's short name (`bjuv`), used in commands, file names and the state.

@@ -33,7 +33,9 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Where a secret comes from: a named environment variable or a file (first line).
+/// Where a secret comes from: a named environment variable or a file. [`SecretSource::read`]
+/// takes a file's first line (a password); [`SecretSource::read_all`] takes the whole value
+/// (a PEM private key).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SecretSource {
@@ -44,32 +46,44 @@ pub enum SecretSource {
 /// A secret that could not be read; names the variable or file, never a value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("environment variable {0} is not set (it should hold the password)")]
+    #[error("environment variable {0} is not set (it should hold the secret)")]
     EnvMissing(String),
     #[error("environment variable {0} is empty")]
     EnvEmpty(String),
-    #[error("password file {path}: {source}")]
+    #[error("secret file {path}: {source}")]
     File { path: PathBuf, source: std::io::Error },
-    #[error("password file {0} is empty")]
+    #[error("secret file {0} is empty")]
     FileEmpty(PathBuf),
 }
 
 impl SecretSource {
+    /// A one-line secret (a password): the variable's value, or a file's first line.
     pub fn read(&self) -> Result<Secret, SecretError> {
         match self {
-            SecretSource::Env(var) => match std::env::var(var) {
-                Ok(v) if v.is_empty() => Err(SecretError::EnvEmpty(var.clone())),
-                Ok(v) => Ok(Secret(v)),
-                Err(_) => Err(SecretError::EnvMissing(var.clone())),
-            },
+            SecretSource::Env(var) => read_env(var),
             SecretSource::File(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| SecretError::File { path: path.clone(), source })?;
+                let text = read_file(path)?;
                 let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
                 if first.is_empty() {
                     return Err(SecretError::FileEmpty(path.clone()));
                 }
                 Ok(Secret(first.to_string()))
+            }
+        }
+    }
+
+    /// A secret of several lines (a PEM private key): the variable's whole value, or the
+    /// file's whole text, unchanged. [`SecretSource::read`] would keep only the first line,
+    /// which for a key is its `-----BEGIN` marker.
+    pub fn read_all(&self) -> Result<Secret, SecretError> {
+        match self {
+            SecretSource::Env(var) => read_env(var),
+            SecretSource::File(path) => {
+                let text = read_file(path)?;
+                if text.trim().is_empty() {
+                    return Err(SecretError::FileEmpty(path.clone()));
+                }
+                Ok(Secret(text))
             }
         }
     }
@@ -81,6 +95,18 @@ impl SecretSource {
             other => other,
         }
     }
+}
+
+fn read_env(var: &str) -> Result<Secret, SecretError> {
+    match std::env::var(var) {
+        Ok(v) if v.is_empty() => Err(SecretError::EnvEmpty(var.to_string())),
+        Ok(v) => Ok(Secret(v)),
+        Err(_) => Err(SecretError::EnvMissing(var.to_string())),
+    }
+}
+
+fn read_file(path: &std::path::Path) -> Result<String, SecretError> {
+    std::fs::read_to_string(path).map_err(|source| SecretError::File { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
@@ -101,5 +127,21 @@ mod tests {
         assert_eq!(SecretSource::File(path.clone()).read().unwrap().expose(), "s3cret");
         let err = SecretSource::Env("SAMLA_TEST_SURELY_UNSET_VAR".into()).read().unwrap_err();
         assert!(err.to_string().contains("SAMLA_TEST_SURELY_UNSET_VAR"));
+    }
+
+    #[test]
+    fn read_all_keeps_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        let pem = "-----BEGIN PRIVATE KEY-----\nAAAA\nBBBB\n-----END PRIVATE KEY-----\n";
+        std::fs::write(&path, pem).unwrap();
+        let source = SecretSource::File(path.clone());
+        assert_eq!(source.read_all().unwrap().expose(), pem);
+        assert_eq!(source.read().unwrap().expose(), "-----BEGIN PRIVATE KEY-----", "read keeps the first line only");
+        std::fs::write(&path, "\n  \n").unwrap();
+        let err = source.read_all().unwrap_err().to_string();
+        assert!(err.contains("key.pem") && err.contains("empty"), "{err}");
+        let missing = SecretSource::File(dir.path().join("nope.pem")).read_all().unwrap_err().to_string();
+        assert!(missing.contains("nope.pem"), "{missing}");
     }
 }

@@ -210,7 +210,9 @@ fn endpoint(raw: Option<Spanned<String>>, default: &str, at: At<'_>) -> Result<S
         "http" if is_loopback(host) => Ok(text),
         "http" => Err(at(
             raw.span(),
-            format!("{text:?}: plain HTTP would send the token in clear text; only a loopback test tenant may use http"),
+            format!(
+                "{text:?}: plain HTTP would send the token in clear text; only a loopback test tenant may use http"
+            ),
         )),
         other => Err(at(raw.span(), format!("{text:?}: scheme {other:?} is not https"))),
     }
@@ -225,7 +227,10 @@ pub(super) fn validate_target(
     let raw = spanned.into_inner();
     let name = raw.name.get_ref().clone();
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(at(raw.name.span(), format!("target name {name:?} must be lower-case ASCII letters, digits and '-'")));
+        return Err(at(
+            raw.name.span(),
+            format!("target name {name:?} must be lower-case ASCII letters, digits and '-'"),
+        ));
     }
     if raw.tenant.is_none() && raw.shared_ad.is_none() {
         return Err(at(span, format!("target {name:?} needs a `tenant` table, a `shared_ad` table, or both")));

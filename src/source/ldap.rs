@@ -146,7 +146,9 @@ impl LdapReader {
     }
 }
 
-async fn connect_and_bind(cfg: &LdapSource) -> Result<Ldap, SourceError> {
+/// Connects to `cfg.url` and binds as `cfg.bind_dn`, with the TLS rules above. Shared with the
+/// shared-AD client ([`crate::client::ldap`]), so both speak to a directory the same way.
+pub(crate) async fn connect_and_bind(cfg: &LdapSource) -> Result<Ldap, SourceError> {
     let mut settings = LdapConnSettings::new().set_conn_timeout(cfg.timeout).set_starttls(cfg.tls == TlsMode::Starttls);
     if cfg.tls != TlsMode::Plain {
         if !cfg.verify_certificates {

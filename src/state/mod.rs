@@ -90,6 +90,7 @@ CREATE TABLE unified_objects (
     PRIMARY KEY (run_id, kind, key)
 );
 ",
+    crate::journal::MIGRATION,
 ];
 
 /// An open state file.

@@ -76,6 +76,8 @@ pub enum Action {
     SetManager,
     CreateLicenceGroup,
     AssignGroupLicence,
+    /// Executor only: a PATCH of an existing user's properties that differ from the wave's.
+    UpdateUser,
 }
 
 /// One Graph request of a wave. Serialized as one JSON line by the dry-run.
@@ -215,6 +217,22 @@ fn tokens(s: &str) -> Vec<(std::ops::Range<usize>, Placeholder)> {
         }
     }
     out
+}
+
+/// The placeholders in one string, in order.
+pub fn placeholders_in(s: &str) -> Vec<Placeholder> {
+    tokens(s).into_iter().map(|(_, p)| p).collect()
+}
+
+/// The mailNickname of the licence group of a licence class (None when the class has no
+/// licence group): how the executor finds a licence group an earlier wave created.
+pub fn licence_group_nickname(settings: &TargetSettings, class: &str) -> Option<String> {
+    let name = settings.licence_groups.get(class)?;
+    Some(
+        names::mail_nickname(name)
+            .or_else(|| names::mail_nickname(&format!("licence {class}")))
+            .unwrap_or_else(|| "licence.group".to_string()),
+    )
 }
 
 /// `s` with each placeholder replaced; the first one `resolve` does not know is the error.
@@ -427,7 +445,8 @@ fn member_anchor(m: Member) -> Anchor {
     }
 }
 
-fn bind(a: Anchor) -> Value {
+/// A `members@odata.bind` reference to the object with that anchor.
+pub fn bind(a: Anchor) -> Value {
     json!(format!("{GRAPH_ROOT}/directoryObjects/{}", Placeholder::Id(a)))
 }
 
@@ -598,9 +617,7 @@ impl Renderer<'_> {
             self.skip(SkipReason::NoLicenceGroup, "", None, class.to_string());
             return None;
         };
-        let nick = names::mail_nickname(name)
-            .or_else(|| names::mail_nickname(&format!("licence {class}")))
-            .unwrap_or_else(|| "licence.group".to_string());
+        let nick = licence_group_nickname(self.settings, class).unwrap_or_default();
         let (bound, rest) = people.split_at(people.len().min(MAX_BINDS));
         let mut body = security_group(name, &nick);
         if !bound.is_empty() {

@@ -40,7 +40,7 @@ pub mod throttle;
 
 use crate::config::secret::Secret;
 use api::{Shared, State};
-use auth::Credentials;
+use auth::{AppCertificate, Credentials};
 use directory::{Directory, Settings};
 use faults::{Faults, Rates};
 use ids::IdStream;
@@ -103,6 +103,11 @@ pub struct TenantOptions {
     /// The client secret itself, for in-process use (never a flag: secrets stay out of argv).
     #[arg(skip)]
     pub client_secret: Option<Secret>,
+    /// The app's certificate (PEM or DER, RSA): token requests may then sign in with a client
+    /// assertion signed by its key, as with a certificate uploaded to an Entra app. The
+    /// client secret keeps working alongside.
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
     /// Seconds an access token lives.
     #[arg(long, default_value_t = DEFAULT_TOKEN_LIFETIME)]
     pub token_lifetime_secs: u64,
@@ -153,6 +158,7 @@ impl Default for TenantOptions {
             client_id: ClientId(guid(DEFAULT_CLIENT_ID)),
             client_secret_env: DEFAULT_SECRET_ENV.to_string(),
             client_secret: None,
+            certificate: None,
             token_lifetime_secs: DEFAULT_TOKEN_LIFETIME,
             time_scale: 1.0,
             replication_lag_ms: 0,
@@ -314,12 +320,18 @@ fn build(opts: &TenantOptions, base: String) -> Result<Shared, TenantError> {
     };
     let ids = IdStream::new(opts.seed, "objects", loaded.id_counter);
     let dir = Directory::new(schema, settings.clone(), loaded.objects, ids).map_err(TenantError::State)?;
+    let certificate = match &opts.certificate {
+        Some(path) => Some(AppCertificate::from_file(path).map_err(TenantError::Options)?),
+        None => None,
+    };
     let creds = Credentials {
         tenant_id: opts.tenant_id,
         client_id: opts.client_id,
         secret: client_secret(opts),
         lifetime: opts.token_lifetime_secs,
         domains: settings.domains.clone(),
+        certificate,
+        login_base: base.clone(),
     };
     let rates = Rates { throttle: opts.fault_rate_429, unavailable: opts.fault_rate_503, drop: opts.fault_rate_drop };
     let state = State {
@@ -356,6 +368,7 @@ pub async fn start(opts: TenantOptions) -> Result<RunningTenant, TenantError> {
 pub async fn serve(opts: TenantOptions) -> Result<(), TenantError> {
     let secret_env = opts.client_secret_env.clone();
     let state = opts.state.clone();
+    let certificate = opts.certificate.clone();
     let tenant = start(opts).await?;
     let line = serde_json::json!({
         "url": tenant.url(),
@@ -364,6 +377,7 @@ pub async fn serve(opts: TenantOptions) -> Result<(), TenantError> {
         "tenant_id": tenant.tenant_id(),
         "client_id": tenant.client_id(),
         "client_secret_env": secret_env,
+        "certificate": certificate,
         "state": state,
     });
     println!("{line}");
@@ -408,6 +422,9 @@ mod tests {
         assert_eq!(parsed.client_secret_env, default.client_secret_env);
         assert_eq!(parsed.token_lifetime_secs, default.token_lifetime_secs);
         assert_eq!((parsed.time_scale, parsed.seed, parsed.replication_lag_ms), (1.0, 0, 0));
+        assert_eq!((parsed.certificate, default.certificate), (None, None));
+        let with_cert = Cli::try_parse_from(["serve", "--certificate", "app.crt"]).unwrap().opts;
+        assert_eq!(with_cert.certificate, Some(PathBuf::from("app.crt")));
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! servers that `bash tests/run.sh` starts.
 
 mod ad_range_server;
+mod cert_login;
 mod cli;
 mod dry_run;
 mod errors;
+mod execute;
+mod graph_client;
 mod graph_requests;
 mod map;
 mod plan;
@@ -12,6 +15,7 @@ mod plan_report;
 mod ranged;
 mod samba;
 mod shared_ad;
+mod shared_ad_client;
 mod slapd;
 mod support;
 mod tenant;

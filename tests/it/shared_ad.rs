@@ -18,16 +18,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 
 /// The shared DC's coordinates from tests/run.sh.
-struct Server {
-    url: String,
-    base: String,
-    bind: String,
-    password: String,
-    ca: String,
+pub struct Server {
+    pub url: String,
+    pub base: String,
+    pub bind: String,
+    pub password: String,
+    pub ca: String,
 }
 
 impl Server {
-    fn from_env() -> Server {
+    pub fn from_env() -> Server {
         Server {
             url: env("SAMLA_TEST_SHARED_URL"),
             base: env("SAMLA_TEST_SHARED_BASE"),
@@ -38,7 +38,7 @@ impl Server {
     }
 
     /// `tool -H url -x -D bind -w password ARGS`, trusting only the test CA.
-    fn run(&self, tool: &str, args: &[&str]) -> Output {
+    pub fn run(&self, tool: &str, args: &[&str]) -> Output {
         Command::new(tool)
             .env("LDAPTLS_CACERT", &self.ca)
             .env("LDAPTLS_REQCERT", "demand")
@@ -53,7 +53,7 @@ impl Server {
     }
 
     /// Entries below `base` matching `filter`, through samla's LDIF reader.
-    fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> Vec<RawEntry> {
+    pub fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> Vec<RawEntry> {
         let mut args = vec!["-LLL", "-o", "ldif-wrap=no", "-b", base, filter];
         args.extend_from_slice(attrs);
         let out = self.run("ldapsearch", &args);
@@ -63,9 +63,9 @@ impl Server {
 }
 
 /// Deletes the run's OUs (and everything below them) when dropped, also after a failure.
-struct Cleanup<'a> {
-    server: &'a Server,
-    dns: Vec<String>,
+pub struct Cleanup<'a> {
+    pub server: &'a Server,
+    pub dns: Vec<String>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -81,7 +81,7 @@ impl Drop for Cleanup<'_> {
 }
 
 /// A fresh id per run: time and process, hex.
-fn run_id() -> String {
+pub fn run_id() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     format!("{:08x}", (nanos ^ (nanos >> 32) ^ (u64::from(std::process::id()) << 12)) as u32)
 }
@@ -468,6 +468,7 @@ fn two_waves_apply_to_the_shared_samba_dc_as_planned() {
 /// with their anchor as mS-DS-ConsistencyGuid.
 #[test]
 fn every_wave_of_the_sample_estate_applies_to_the_shared_samba_dc() {
+    let _shared = crate::support::shared_domain();
     let server = Server::from_env();
     let p = crate::dry_run::planned("0.3");
     let config = samla::config::Config::load(&p.config()).unwrap();

@@ -121,3 +121,10 @@ pub fn copy_mappings(dir: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// Tests that write the sample estate's accounts into the shared Samba domain take turns:
+/// sAMAccountName is unique domain-wide, and the estate's names are the same in every test.
+pub fn shared_domain() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,260 @@
+//! One pass of sending a wave's remaining Graph requests: `$batch` after `$batch`, several in
+//! flight, each batch's intents journaled before it leaves.
+//!
+//! Requests name objects by placeholder (`{id:<anchor>}`); a batch is sent only once every id
+//! it names is known, either from the tenant, the journal or a create that finished earlier in
+//! this pass. A request whose object failed to be created is not sent at all in this pass (it
+//! is *deferred*, journaled nowhere, and tried in the next pass). A user's password is made
+//! here, put into the request that creates the user and nowhere else: the journal keeps the
+//! `{password}` placeholder.
+
+use super::{Journal, Progress};
+use crate::client::graph::{GraphClient, Outcome};
+use crate::config::secret::Secret;
+use crate::journal::{Completion, Intent, System};
+use crate::state::StateError;
+use crate::target::graph::{self, Batch, GraphRequest, Placeholder};
+use std::collections::{HashMap, HashSet};
+use tokio::task::JoinSet;
+
+/// A request that did not succeed in a pass.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub origin: usize,
+    pub request: GraphRequest,
+    pub reason: String,
+    /// Whether a later pass, after a fresh look at the tenant, may succeed.
+    pub retry: bool,
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct PassResult {
+    pub done: Vec<(usize, GraphRequest, Outcome)>,
+    pub failed: Vec<Failed>,
+}
+
+/// A password Entra accepts (upper, lower, digit, symbol; 24 characters) from the OS's
+/// random source. It lives only in the request that creates the user.
+pub fn random_password() -> Result<Secret, String> {
+    const SETS: [&[u8]; 4] = [b"ABCDEFGHJKLMNPQRSTUVWXYZ", b"abcdefghijkmnopqrstuvwxyz", b"23456789", b"!#%+-.:=?@^_~"];
+    let mut bytes = [0u8; 24];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("no random source for passwords: {e}"))?;
+    let password: String =
+        bytes.iter().enumerate().map(|(i, b)| SETS[i % 4][usize::from(*b) % SETS[i % 4].len()] as char).collect();
+    Ok(Secret::new(password))
+}
+
+fn reason(o: &Outcome) -> String {
+    format!(
+        "{} {}: {}",
+        o.status,
+        o.error_code().unwrap_or("error"),
+        o.error_message().unwrap_or("no message from Graph")
+    )
+}
+
+/// The ids a batch's requests name that are not known yet.
+fn unresolved(batch: &Batch, ids: &HashMap<Placeholder, String>) -> HashSet<Placeholder> {
+    batch
+        .requests
+        .iter()
+        .flat_map(graph::placeholders)
+        .filter(|p| matches!(p, Placeholder::Id(_) | Placeholder::LicenceGroup(_)) && !ids.contains_key(p))
+        .collect()
+}
+
+struct Sent {
+    rows: Vec<i64>,
+    requests: Vec<GraphRequest>,
+    outcomes: Vec<Outcome>,
+}
+
+/// Sends `requests` (each with its origin index) and journals every step.
+pub async fn send(
+    client: &GraphClient,
+    journal: &mut Journal<'_>,
+    requests: Vec<(usize, GraphRequest)>,
+    ids: &mut HashMap<Placeholder, String>,
+    skus: &HashMap<String, String>,
+    names: &super::tenant::Names,
+    progress: &Progress,
+    max_in_flight: usize,
+) -> Result<PassResult, StateError> {
+    let origin: HashMap<String, usize> = requests.iter().map(|(o, r)| (r.id.clone(), *o)).collect();
+    let plain: Vec<GraphRequest> = requests.into_iter().map(|(_, r)| r).collect();
+    let batches = graph::batches(&plain);
+    drop(plain);
+    let mut result = PassResult::default();
+    let mut in_flight: JoinSet<Sent> = JoinSet::new();
+    let mut creating: HashSet<Placeholder> = HashSet::new();
+    let origin_of = |r: &GraphRequest| origin.get(&r.id).copied().unwrap_or_default();
+
+    for batch in batches {
+        loop {
+            let missing = unresolved(&batch, ids);
+            let waits = missing.iter().any(|p| creating.contains(p));
+            if !(waits || in_flight.len() >= max_in_flight) {
+                break;
+            }
+            match in_flight.join_next().await {
+                Some(Ok(sent)) => settle(sent, journal, ids, &mut creating, &mut result, &origin_of, progress)?,
+                Some(Err(e)) => return Err(StateError::Invalid { path: journal.path(), message: e.to_string() }),
+                None => break,
+            }
+        }
+        // Requests naming an object that does not exist (its create failed) wait for a later pass.
+        let missing = unresolved(&batch, ids);
+        let (ready, deferred): (Vec<GraphRequest>, Vec<GraphRequest>) =
+            batch.requests.into_iter().partition(|r| graph::placeholders(r).iter().all(|p| !missing.contains(p)));
+        let deferred_ids: HashSet<&str> = deferred.iter().map(|r| r.id.as_str()).collect();
+        for r in &deferred {
+            let waits_for: Vec<String> = graph::placeholders(r)
+                .into_iter()
+                .filter(|p| missing.contains(p))
+                .map(|p| names.of_placeholder(&p))
+                .collect();
+            result.failed.push(Failed {
+                origin: origin_of(r),
+                request: r.clone(),
+                reason: format!("not sent: waits for {}", waits_for.join(", ")),
+                retry: true,
+            });
+        }
+        let mut ready = ready;
+        for r in &mut ready {
+            r.depends_on.retain(|d| !deferred_ids.contains(d.as_str()));
+        }
+        if ready.is_empty() {
+            continue;
+        }
+        let resolve_journal = |p: &Placeholder| match p {
+            Placeholder::Password => Some(p.to_string()),
+            Placeholder::Sku(part) => skus.get(part).cloned(),
+            other => ids.get(other).cloned(),
+        };
+        let mut journaled = Vec::with_capacity(ready.len());
+        let mut wire = Vec::with_capacity(ready.len());
+        for r in &ready {
+            let for_journal = match graph::substitute(r, &resolve_journal) {
+                Ok(x) => x,
+                Err(p) => {
+                    result.failed.push(Failed {
+                        origin: origin_of(r),
+                        request: r.clone(),
+                        reason: format!("not sent: {p} is unknown in this tenant"),
+                        retry: false,
+                    });
+                    continue;
+                }
+            };
+            let password = if graph::placeholders(r).contains(&Placeholder::Password) {
+                Some(random_password().map_err(|message| StateError::Invalid { path: journal.path(), message })?)
+            } else {
+                None
+            };
+            let resolve_wire = |p: &Placeholder| match p {
+                Placeholder::Password => password.as_ref().map(|s| s.expose().to_string()),
+                other => resolve_journal(other),
+            };
+            let Ok(on_wire) = graph::substitute(r, &resolve_wire) else { continue };
+            journaled.push(for_journal);
+            wire.push(on_wire);
+        }
+        if wire.is_empty() {
+            continue;
+        }
+        let intents: Vec<Intent> = journaled
+            .iter()
+            .map(|r| Intent {
+                system: System::Tenant,
+                pass: journal.pass,
+                op_key: r.id.clone(),
+                action: serde_json::to_value(r.action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                municipality: r.municipality.clone(),
+                anchor: r
+                    .anchor
+                    .map(|a| a.0.to_string())
+                    .or(r.licence_class.as_ref().map(|c| format!("licence-group:{c}"))),
+                object: names.of(r),
+                intent: serde_json::json!({"method": r.method, "url": r.url, "body": r.body}).to_string(),
+                before: None,
+            })
+            .collect();
+        let rows = journal.record_intents(&intents)?;
+        for r in &ready {
+            if let Some(p) = r.creates() {
+                creating.insert(p);
+            }
+        }
+        let client = client.clone();
+        let batch = Batch { requests: wire };
+        in_flight.spawn(async move {
+            let outcomes = client.send_batch(&batch).await;
+            Sent { rows, requests: journaled, outcomes }
+        });
+    }
+    while let Some(joined) = in_flight.join_next().await {
+        match joined {
+            Ok(sent) => settle(sent, journal, ids, &mut creating, &mut result, &origin_of, progress)?,
+            Err(e) => return Err(StateError::Invalid { path: journal.path(), message: e.to_string() }),
+        }
+    }
+    Ok(result)
+}
+
+/// Journals a batch's outcomes and learns the ids of what it created.
+fn settle(
+    sent: Sent,
+    journal: &mut Journal<'_>,
+    ids: &mut HashMap<Placeholder, String>,
+    creating: &mut HashSet<Placeholder>,
+    result: &mut PassResult,
+    origin_of: &dyn Fn(&GraphRequest) -> usize,
+    progress: &Progress,
+) -> Result<(), StateError> {
+    let mut completions = Vec::with_capacity(sent.rows.len());
+    for ((row, req), outcome) in sent.rows.iter().zip(sent.requests).zip(sent.outcomes) {
+        if let Some(p) = req.creates() {
+            creating.remove(&p);
+        }
+        progress.tick(&req.municipality);
+        if outcome.is_success() {
+            let id = outcome.id().map(str::to_string);
+            if let (Some(p), Some(id)) = (req.creates(), &id) {
+                ids.insert(p.clone(), id.clone());
+                let (key, kind) = match &p {
+                    Placeholder::Id(a) => {
+                        (a.0.to_string(), if req.action == graph::Action::CreateUser { "user" } else { "group" })
+                    }
+                    Placeholder::LicenceGroup(c) => (format!("licence-group:{c}"), "licence_group"),
+                    _ => (String::new(), ""),
+                };
+                journal.remember(System::Tenant, &key, id, kind, true)?;
+            }
+            completions.push(Completion {
+                row: *row,
+                ok: true,
+                status: Some(outcome.status),
+                result: "ok".into(),
+                object_id: id,
+            });
+            result.done.push((origin_of(&req), req, outcome));
+        } else {
+            let why = reason(&outcome);
+            completions.push(Completion {
+                row: *row,
+                ok: false,
+                status: Some(outcome.status),
+                result: why.clone(),
+                object_id: None,
+            });
+            let retry = super::tenant::worth_retrying(&outcome);
+            result.failed.push(Failed { origin: origin_of(&req), request: req, reason: why, retry });
+        }
+    }
+    journal.record_completions(&completions)
+}

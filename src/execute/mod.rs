@@ -1,0 +1,465 @@
+//! Executing a wave: compare with the target, check the thresholds, send what is left with
+//! every intent journaled first, and converge.
+//!
+//! The loop is the same for both targets, and it is what makes a run safe to repeat:
+//!
+//! 1. **Look** at the objects the wave touches, by anchor ([`tenant::observe`],
+//!    [`shared_ad::observe`]).
+//! 2. **Reconcile**: the rendered requests minus what is already there ([`tenant::reconcile`],
+//!    [`shared_ad::reconcile`]; pure). This is also the dry-run's comparison.
+//! 3. **Send** what is left, journaling each batch's intents before it leaves.
+//! 4. What failed in a way a second look can settle (a conflict with an object that may be
+//!    samla's own, not visible yet; a member that already exists; replication lag) goes round
+//!    again, looking only at those objects, after a growing wait; anything else is reported.
+//!
+//! A run killed at any point leaves intents without results in the journal; the next run
+//! starts at step 1, so finished work is seen in the target and not repeated, and in-doubt
+//! work is settled by what the target shows. No object is created twice: a create is only
+//! sent when the object is neither found by its anchor nor known from an earlier create.
+
+pub mod graph_pass;
+pub mod shared_ad;
+pub mod tenant;
+
+use crate::config::target::Thresholds;
+use crate::journal::{Completion, Intent, System};
+use crate::state::{State, StateError};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Rounds of looking again at what failed, after the first pass.
+pub const RETRY_PASSES: u32 = 5;
+/// The first wait before a retry pass; it doubles each round (0.25 + 0.5 + ... + 4 s: Graph's
+/// replication lag is seconds).
+pub const FIRST_WAIT: Duration = Duration::from_millis(250);
+
+/// The journal of one run, as the passes write it.
+pub struct Journal<'a> {
+    pub state: &'a mut State,
+    pub run: i64,
+    pub target: String,
+    pub wave: u32,
+    pub pass: u32,
+}
+
+impl Journal<'_> {
+    pub fn path(&self) -> PathBuf {
+        self.state.path.clone()
+    }
+
+    pub fn record_intents(&mut self, intents: &[Intent]) -> Result<Vec<i64>, StateError> {
+        self.state.record_intents(self.run, intents)
+    }
+
+    pub fn record_completions(&mut self, done: &[Completion]) -> Result<(), StateError> {
+        self.state.record_completions(done)
+    }
+
+    /// Remembers an object samla created (`created`) or found.
+    pub fn remember(
+        &mut self,
+        system: System,
+        key: &str,
+        object_id: &str,
+        kind: &str,
+        created: bool,
+    ) -> Result<(), StateError> {
+        let by = if created { Some(self.run) } else { self.state.create_intent_run(&self.target, system, key)? };
+        self.state.remember_object(&self.target, system, key, object_id, kind, self.wave, by)
+    }
+}
+
+/// Progress per municipality: done, rate, time left; the message carries throttling.
+pub struct Progress {
+    bars: HashMap<String, ProgressBar>,
+    _multi: MultiProgress,
+}
+
+impl Progress {
+    /// One bar per municipality with its number of operations; hidden when `hidden` (JSON
+    /// output) or when stderr is not a terminal.
+    pub fn new(system: &str, totals: &BTreeMap<String, u64>, hidden: bool) -> Progress {
+        let multi = MultiProgress::with_draw_target(if hidden {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        });
+        let style =
+            ProgressStyle::with_template("{prefix:24} {bar:28} {pos:>6}/{len:6} {per_sec:>10} ETA {eta:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let bars = totals
+            .iter()
+            .map(|(m, n)| {
+                let bar = multi.add(ProgressBar::new(*n).with_style(style.clone()));
+                let name = if m.is_empty() { "(shared)" } else { m.as_str() };
+                bar.set_prefix(format!("{system} {name}"));
+                (m.clone(), bar)
+            })
+            .collect();
+        Progress { bars, _multi: multi }
+    }
+
+    pub fn tick(&self, municipality: &str) {
+        if let Some(b) = self.bars.get(municipality) {
+            b.inc(1);
+        }
+    }
+
+    pub fn message(&self, text: &str) {
+        for b in self.bars.values() {
+            b.set_message(text.to_string());
+        }
+    }
+
+    pub fn finish(&self) {
+        for b in self.bars.values() {
+            b.finish();
+        }
+    }
+}
+
+/// What a run did to one municipality in one system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Operations adding members (each carries up to 20 in Graph, 500 in the shared AD).
+    pub member_additions: u64,
+    pub managers_set: u64,
+    pub licences_assigned: u64,
+    pub failed: u64,
+}
+
+/// One thing that did not get done, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub system: System,
+    pub municipality: String,
+    pub object: String,
+    pub action: String,
+    pub reason: String,
+}
+
+/// What a run did in one system.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SystemResult {
+    pub municipalities: BTreeMap<String, Tally>,
+    pub failures: Vec<Failure>,
+    pub passes: u32,
+    /// Graph only: the client's counters (writes, throttled, retries).
+    pub graph: Option<crate::client::graph::Stats>,
+    pub seconds: f64,
+}
+
+impl SystemResult {
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Creates and updates per municipality, as thresholds count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Impact {
+    pub creates: u64,
+    pub updates: u64,
+    pub deletes: u64,
+}
+
+/// The municipalities whose impact goes beyond their thresholds, each with the reason.
+/// `population` is each municipality's number of people in the unified directory.
+pub fn over_thresholds(
+    impact: &BTreeMap<String, Impact>,
+    population: &BTreeMap<String, u64>,
+    thresholds: &Thresholds,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (m, i) in impact {
+        if m.is_empty() {
+            continue;
+        }
+        let limits = thresholds.for_municipality(m);
+        let people = population.get(m).copied().unwrap_or(0).max(1) as f64;
+        let checks = [
+            ("creates", i.creates, limits.max_creates, limits.max_creates_share),
+            ("updates", i.updates, limits.max_updates, limits.max_updates_share),
+            ("deletes", i.deletes, limits.max_deletes, limits.max_deletes_share),
+        ];
+        for (what, n, max, share) in checks {
+            if n > max {
+                out.push(format!("{m}: {n} {what} is more than max_{what} = {max}"));
+            } else if n > 0 && n as f64 / people > share {
+                out.push(format!(
+                    "{m}: {n} {what} is {:.0}% of its {people} people, more than max_{what}_share = {share}",
+                    100.0 * n as f64 / people
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Journal(#[from] StateError),
+    #[error("the tenant: {0}")]
+    Graph(#[from] crate::client::graph::ClientError),
+    #[error("the shared AD: {0}")]
+    Ldap(#[from] crate::client::ldap::LdapClientError),
+}
+
+fn municipality_totals<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap<String, u64> {
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for m in items {
+        *totals.entry(m.to_string()).or_default() += 1;
+    }
+    totals
+}
+
+/// Runs the tenant's side of a wave to the end (see the module docs); returns what it did
+/// and the first comparison's changes.
+#[allow(clippy::too_many_arguments)]
+pub async fn converge_tenant(
+    client: &crate::client::graph::GraphClient,
+    journal: &mut Journal<'_>,
+    content: &crate::target::WaveContent,
+    names: &tenant::Names,
+    rendered: Vec<crate::target::graph::GraphRequest>,
+    mut ids: HashMap<crate::target::graph::Placeholder, String>,
+    max_in_flight: usize,
+    hidden: bool,
+) -> Result<SystemResult, ExecError> {
+    use crate::target::graph::{Action, Placeholder};
+    let started = std::time::Instant::now();
+    let all: Vec<(usize, crate::target::graph::GraphRequest)> = rendered.into_iter().enumerate().collect();
+    let mut subset = all.clone();
+    let mut result = SystemResult::default();
+    let mut pending: Vec<graph_pass::Failed> = Vec::new();
+    for pass in 1..=1 + RETRY_PASSES {
+        if pass > 1 {
+            tokio::time::sleep(wait_before(pass - 1)).await;
+        }
+        result.passes = pass;
+        journal.pass = pass;
+        let view = tenant::observe(client, &subset, content, names, &ids).await?;
+        let found = view
+            .users
+            .iter()
+            .map(|(a, o)| (Placeholder::Id(*a), o, "user"))
+            .chain(view.groups.iter().map(|(a, o)| (Placeholder::Id(*a), o, "group")))
+            .chain(view.licence_groups.iter().map(|(c, o)| (Placeholder::LicenceGroup(c.clone()), o, "licence_group")));
+        let mut learned = Vec::new();
+        for (p, o, kind) in found {
+            if let (false, Some(id)) = (ids.contains_key(&p), o["id"].as_str()) {
+                learned.push((p, id.to_string(), kind));
+            }
+        }
+        for (p, id, kind) in learned {
+            let key = match &p {
+                Placeholder::Id(a) => a.0.to_string(),
+                Placeholder::LicenceGroup(c) => format!("licence-group:{c}"),
+                _ => continue,
+            };
+            journal.remember(System::Tenant, &key, &id, kind, false)?;
+            ids.insert(p, id);
+        }
+        let rec = tenant::reconcile(&subset, &view, names);
+        if pass == 1 {
+            for c in rec.changes.iter().filter(|c| c.change == tenant::ChangeKind::Unchanged) {
+                result.municipalities.entry(c.municipality.clone()).or_default().unchanged += 1;
+            }
+        }
+        pending.clear();
+        if rec.requests.is_empty() {
+            break;
+        }
+        let progress = Progress::new(
+            "tenant",
+            &municipality_totals(rec.requests.iter().map(|(_, r)| r.municipality.as_str())),
+            hidden,
+        );
+        let skus = view.skus.clone();
+        let outcome =
+            graph_pass::send(client, journal, rec.requests, &mut ids, &skus, names, &progress, max_in_flight).await?;
+        progress.finish();
+        for (_, req, _) in &outcome.done {
+            let t = result.municipalities.entry(req.municipality.clone()).or_default();
+            match req.action {
+                Action::CreateUser | Action::CreateGroup | Action::CreateLicenceGroup => t.created += 1,
+                Action::UpdateUser => t.updated += 1,
+                Action::AddMembers => t.member_additions += 1,
+                Action::SetManager => t.managers_set += 1,
+                Action::AssignUserLicence | Action::AssignGroupLicence => t.licences_assigned += 1,
+            }
+        }
+        let (retry, permanent): (Vec<_>, Vec<_>) = outcome.failed.into_iter().partition(|f| f.retry);
+        for f in permanent {
+            result.failures.push(tenant_failure(names, &f));
+        }
+        if retry.is_empty() {
+            break;
+        }
+        let mut origins: Vec<usize> = retry.iter().map(|f| f.origin).collect();
+        origins.sort_unstable();
+        origins.dedup();
+        subset = origins.iter().filter_map(|o| all.get(*o).cloned()).collect();
+        pending = retry;
+    }
+    for f in &pending {
+        result.failures.push(tenant_failure(names, f));
+    }
+    for f in &result.failures {
+        result.municipalities.entry(f.municipality.clone()).or_default().failed += 1;
+    }
+    result.graph = Some(client.stats());
+    result.seconds = started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+fn tenant_failure(names: &tenant::Names, f: &graph_pass::Failed) -> Failure {
+    Failure {
+        system: System::Tenant,
+        municipality: f.request.municipality.clone(),
+        object: names.of(&f.request),
+        action: serde_json::to_value(f.request.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        reason: f.reason.clone(),
+    }
+}
+
+/// Runs the shared AD's side of a wave to the end, like [`converge_tenant`].
+pub async fn converge_shared_ad(
+    client: &mut crate::client::ldap::SharedAdClient,
+    journal: &mut Journal<'_>,
+    rendered: Vec<crate::target::ldap::LdapOp>,
+    random_passwords: bool,
+    hidden: bool,
+) -> Result<SystemResult, ExecError> {
+    use crate::target::ldap::OpKind;
+    let started = std::time::Instant::now();
+    let all: Vec<(usize, crate::target::ldap::LdapOp)> = rendered.into_iter().enumerate().collect();
+    let mut subset = all.clone();
+    let mut result = SystemResult::default();
+    let mut pending: Vec<shared_ad::Failed> = Vec::new();
+    for pass in 1..=1 + RETRY_PASSES {
+        if pass > 1 {
+            tokio::time::sleep(wait_before(pass - 1)).await;
+        }
+        result.passes = pass;
+        journal.pass = pass;
+        let view = shared_ad::observe(client, &subset).await?;
+        for (a, f) in &view.objects {
+            let kind = if f.values("samaccounttype").is_empty() { "object" } else { "user" };
+            let _ = kind;
+            journal.remember(System::SharedAd, &a.0.to_string(), f.dn.as_str(), "object", false)?;
+        }
+        let rec = shared_ad::reconcile(&subset, &view);
+        if pass == 1 {
+            for c in rec.changes.iter().filter(|c| c.change == tenant::ChangeKind::Unchanged) {
+                result.municipalities.entry(c.municipality.clone()).or_default().unchanged += 1;
+            }
+        }
+        for (_, op, reason) in &rec.refused {
+            result.failures.push(Failure {
+                system: System::SharedAd,
+                municipality: op.municipality.clone(),
+                object: op.dn().as_str().to_string(),
+                action: op.kind.as_str().to_string(),
+                reason: reason.clone(),
+            });
+        }
+        pending.clear();
+        if rec.ops.is_empty() {
+            break;
+        }
+        let progress = Progress::new(
+            "shared AD",
+            &municipality_totals(rec.ops.iter().map(|(_, o)| o.municipality.as_str())),
+            hidden,
+        );
+        let (done, failed) = shared_ad::apply(client, journal, rec.ops, random_passwords, &progress).await?;
+        progress.finish();
+        for (_, op) in &done {
+            let t = result.municipalities.entry(op.municipality.clone()).or_default();
+            match (op.kind, &op.change) {
+                (OpKind::CreateOu, _) => {}
+                (OpKind::CreateUser | OpKind::CreateGroup, crate::target::ldap::Change::Add { .. }) => t.created += 1,
+                (OpKind::CreateUser | OpKind::CreateGroup, _) => t.updated += 1,
+                (OpKind::AddMembers, _) => t.member_additions += 1,
+                (OpKind::SetManager, _) => t.managers_set += 1,
+            }
+        }
+        let (retry, permanent): (Vec<_>, Vec<_>) = failed.into_iter().partition(|f| f.retry);
+        for f in permanent {
+            result.failures.push(ad_failure(&f));
+        }
+        if retry.is_empty() {
+            break;
+        }
+        let mut origins: Vec<usize> = retry.iter().map(|f| f.origin).collect();
+        origins.sort_unstable();
+        origins.dedup();
+        subset = origins.iter().filter_map(|o| all.get(*o).cloned()).collect();
+        pending = retry;
+    }
+    for f in &pending {
+        result.failures.push(ad_failure(f));
+    }
+    for f in &result.failures {
+        result.municipalities.entry(f.municipality.clone()).or_default().failed += 1;
+    }
+    result.seconds = started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+fn ad_failure(f: &shared_ad::Failed) -> Failure {
+    Failure {
+        system: System::SharedAd,
+        municipality: f.op.municipality.clone(),
+        object: f.op.dn().as_str().to_string(),
+        action: f.op.kind.as_str().to_string(),
+        reason: f.reason.clone(),
+    }
+}
+
+/// The wait before retry pass `n` (1-based).
+pub fn wait_before(pass: u32) -> Duration {
+    FIRST_WAIT * 2u32.saturating_pow(pass.saturating_sub(1)).min(64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::target::Limits;
+
+    #[test]
+    fn thresholds_absolute_and_share() {
+        let mut t = Thresholds::default();
+        t.municipality.insert("bjuv".into(), Limits { max_updates: 2, ..Limits::default() });
+        let impact: BTreeMap<String, Impact> = [
+            ("bjuv".to_string(), Impact { creates: 10, updates: 3, deletes: 0 }),
+            ("klippan".to_string(), Impact { creates: 10, updates: 30, deletes: 0 }),
+            ("astorp".to_string(), Impact { creates: 10, updates: 1, deletes: 0 }),
+        ]
+        .into();
+        let population = [("bjuv".to_string(), 100), ("klippan".to_string(), 100), ("astorp".to_string(), 100)].into();
+        let over = over_thresholds(&impact, &population, &t);
+        assert_eq!(over.len(), 2, "{over:?}");
+        assert!(over[0].starts_with("bjuv: 3 updates is more than max_updates = 2"), "{over:?}");
+        assert!(over[1].contains("klippan: 30 updates is 30%"), "{over:?}");
+    }
+
+    #[test]
+    fn waits_grow_and_stay_bounded() {
+        assert_eq!(wait_before(1), Duration::from_millis(250));
+        assert_eq!(wait_before(3), Duration::from_secs(1));
+        assert!(wait_before(40) <= Duration::from_secs(32));
+    }
+}

@@ -1,0 +1,466 @@
+//! The shared AD's side of a wave: look at what the directory holds, work out what is left,
+//! apply it one operation at a time with each chunk of intents journaled first.
+//!
+//! As for the tenant, one pure step ([`reconcile`]) turns the rendered operations
+//! ([`crate::target::ldap`]) into what this directory still needs, from an [`AdView`] read
+//! by anchor (`mS-DS-ConsistencyGuid`): an OU that exists is not added, a user that exists is
+//! modified where attributes differ (the before-image journaled), a group that exists gets
+//! only its missing members, a manager already set is left. An object found by its anchor at
+//! another DN was moved by someone: samla does not move it back or write around it; it
+//! reports it and leaves it to a person.
+
+use super::{Journal, Progress};
+use crate::client::ldap::{Found, LdapClientError, SharedAdClient};
+use crate::journal::{Completion, Intent, System};
+use crate::mapping::unify::Anchor;
+use crate::model::Dn;
+use crate::state::StateError;
+use crate::target::ldap::{Change, LdapOp, ModKind, OpKind, Value};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Attributes of an add that are not compared with an existing object: what makes it what it
+/// is (class, name, the anchor it was found by) and what a person may have changed on
+/// purpose since (enabling the account).
+const NOT_COMPARED: [&str; 5] = ["objectclass", "cn", "useraccountcontrol", "ms-ds-consistencyguid", "member"];
+/// Intents journaled per transaction.
+const CHUNK: usize = 50;
+
+/// What the shared AD holds of the objects a wave touches.
+#[derive(Debug, Clone, Default)]
+pub struct AdView {
+    /// Users and groups found by anchor.
+    pub objects: HashMap<Anchor, Found>,
+    /// OUs (and other DNs) that exist, by DN key.
+    pub existing_dns: HashSet<String>,
+    /// The complete member lists of existing groups the wave adds to, by group DN key.
+    pub members: HashMap<String, HashSet<String>>,
+}
+
+/// One change to one object, for the comparison and the reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdChange {
+    pub municipality: String,
+    pub object: String,
+    pub change: super::tenant::ChangeKind,
+    pub attribute: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// What is left to apply.
+#[derive(Debug, Clone, Default)]
+pub struct Reconciled {
+    pub ops: Vec<(usize, LdapOp)>,
+    pub changes: Vec<AdChange>,
+    /// Objects found where samla would not write (moved elsewhere): reported, left alone.
+    pub refused: Vec<(usize, LdapOp, String)>,
+}
+
+fn text(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(|v| match v {
+            Value::Text(t) => t.clone(),
+            Value::Binary { bytes } => hex::encode(bytes),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::Text(t) => t.as_bytes().to_vec(),
+        Value::Binary { bytes } => bytes.clone(),
+    }
+}
+
+fn dn_key(v: &Value) -> String {
+    match v {
+        Value::Text(t) => Dn::parse(t).map(|d| d.key()).unwrap_or_else(|_| t.to_lowercase()),
+        Value::Binary { .. } => String::new(),
+    }
+}
+
+/// The rendered operations that this directory still needs. Pure.
+pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
+    let mut out = Reconciled::default();
+    let mut change = |op: &LdapOp, kind, attribute: &str, before: String, after: String| {
+        out.changes.push(AdChange {
+            municipality: op.municipality.clone(),
+            object: op.dn().as_str().to_string(),
+            change: kind,
+            attribute: attribute.to_string(),
+            before,
+            after,
+        })
+    };
+    use super::tenant::ChangeKind as K;
+    let members_of = |dn: &Dn| view.members.get(&dn.key());
+    let mut ops = Vec::new();
+    let mut refused = Vec::new();
+    for (origin, op) in rendered {
+        match (&op.change, op.kind) {
+            (Change::Add { dn, .. }, OpKind::CreateOu) => {
+                if !view.existing_dns.contains(&dn.key()) {
+                    change(op, K::Create, "ou", String::new(), dn.as_str().to_string());
+                    ops.push((*origin, op.clone()));
+                }
+            }
+            (Change::Add { dn, attrs }, OpKind::CreateUser | OpKind::CreateGroup) => {
+                let found = op.anchor.and_then(|a| view.objects.get(&a));
+                let Some(found) = found else {
+                    for (name, values) in attrs {
+                        if name != "objectClass" && name != "member" {
+                            change(op, K::Create, name, String::new(), text(values));
+                        }
+                    }
+                    if let Some((_, m)) = attrs.iter().find(|(n, _)| n == "member") {
+                        change(op, K::AddMembers, "member", String::new(), m.len().to_string());
+                    }
+                    ops.push((*origin, op.clone()));
+                    continue;
+                };
+                if found.dn.key() != dn.key() {
+                    refused.push((
+                        *origin,
+                        op.clone(),
+                        format!("its anchor is on {} (moved by someone?): left alone", found.dn.as_str()),
+                    ));
+                    continue;
+                }
+                let mut mods = Vec::new();
+                let mut missing_members = Vec::new();
+                for (name, values) in attrs {
+                    let lower = name.to_lowercase();
+                    if lower == "member" {
+                        let have = members_of(dn);
+                        missing_members =
+                            values.iter().filter(|v| !have.is_some_and(|h| h.contains(&dn_key(v)))).cloned().collect();
+                        continue;
+                    }
+                    if NOT_COMPARED.contains(&lower.as_str()) {
+                        continue;
+                    }
+                    let have: BTreeSet<Vec<u8>> = found.values(&lower).iter().cloned().collect();
+                    let want: BTreeSet<Vec<u8>> = values.iter().map(bytes).collect();
+                    if have != want {
+                        let before = found.texts(&lower).join("; ");
+                        change(op, K::Update, name, before.clone(), text(values));
+                        mods.push((ModKind::Replace, name.clone(), values.clone(), before));
+                    }
+                }
+                if mods.is_empty() && missing_members.is_empty() {
+                    change(op, K::Unchanged, "", String::new(), String::new());
+                }
+                if !mods.is_empty() {
+                    let note =
+                        serde_json::json!(mods.iter().map(|(_, n, _, b)| (n.clone(), b.clone())).collect::<Vec<_>>());
+                    ops.push((
+                        *origin,
+                        LdapOp {
+                            kind: op.kind,
+                            municipality: op.municipality.clone(),
+                            anchor: op.anchor,
+                            note: Some(note.to_string()),
+                            change: Change::Modify {
+                                dn: dn.clone(),
+                                changes: mods.into_iter().map(|(k, n, v, _)| (k, n, v)).collect(),
+                            },
+                        },
+                    ));
+                }
+                if !missing_members.is_empty() {
+                    change(op, K::AddMembers, "member", String::new(), missing_members.len().to_string());
+                    ops.push((
+                        *origin,
+                        LdapOp {
+                            kind: OpKind::AddMembers,
+                            municipality: op.municipality.clone(),
+                            anchor: op.anchor,
+                            note: None,
+                            change: Change::Modify {
+                                dn: dn.clone(),
+                                changes: vec![(ModKind::Add, "member".into(), missing_members)],
+                            },
+                        },
+                    ));
+                }
+            }
+            (Change::Modify { dn, changes }, OpKind::AddMembers) => {
+                let have = members_of(dn);
+                let kept: Vec<(ModKind, String, Vec<Value>)> = changes
+                    .iter()
+                    .map(|(k, n, vs)| {
+                        let left = vs.iter().filter(|v| !have.is_some_and(|h| h.contains(&dn_key(v)))).cloned();
+                        (*k, n.clone(), left.collect::<Vec<_>>())
+                    })
+                    .filter(|(_, _, vs)| !vs.is_empty())
+                    .collect();
+                if kept.is_empty() {
+                    continue;
+                }
+                let n: usize = kept.iter().map(|(_, _, v)| v.len()).sum();
+                change(op, K::AddMembers, "member", String::new(), n.to_string());
+                ops.push((*origin, LdapOp { change: Change::Modify { dn: dn.clone(), changes: kept }, ..op.clone() }));
+            }
+            (Change::Modify { changes, .. }, OpKind::SetManager) => {
+                let current = op.anchor.and_then(|a| view.objects.get(&a)).and_then(|f| f.text("manager"));
+                let wanted = changes.first().and_then(|(_, _, v)| v.first()).map(dn_key);
+                let current_key = current.as_deref().map(|c| Dn::parse(c).map(|d| d.key()).unwrap_or_default());
+                if current_key.is_some() && current_key == wanted {
+                    continue;
+                }
+                let after = changes.first().map(|(_, _, v)| text(v)).unwrap_or_default();
+                change(op, K::SetManager, "manager", current.unwrap_or_default(), after);
+                ops.push((*origin, op.clone()));
+            }
+            _ => ops.push((*origin, op.clone())),
+        }
+    }
+    out.ops = ops;
+    out.refused = refused;
+    out
+}
+
+/// The attributes read from existing users and groups: every attribute the wave writes.
+fn attributes(rendered: &[(usize, LdapOp)]) -> Vec<String> {
+    let mut names: BTreeSet<String> = ["manager".to_string()].into();
+    for (_, op) in rendered {
+        if let Change::Add { attrs, .. } = &op.change {
+            for (n, _) in attrs {
+                if n.to_lowercase() != "member" {
+                    names.insert(n.clone());
+                }
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// Reads what the shared AD holds of the objects `rendered` touches.
+pub async fn observe(client: &mut SharedAdClient, rendered: &[(usize, LdapOp)]) -> Result<AdView, LdapClientError> {
+    let mut view = AdView::default();
+    let anchors: Vec<Anchor> =
+        rendered.iter().filter_map(|(_, op)| op.anchor).collect::<BTreeSet<_>>().into_iter().collect();
+    let attrs = attributes(rendered);
+    let attr_refs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+    view.objects = client.find_by_anchor(&anchors, &attr_refs).await?;
+    let mut groups: BTreeSet<Dn> = BTreeSet::new();
+    for (_, op) in rendered {
+        match op.kind {
+            OpKind::CreateOu => {
+                if client.read(op.dn(), &["ou"]).await?.is_some() {
+                    view.existing_dns.insert(op.dn().key());
+                }
+            }
+            OpKind::AddMembers | OpKind::CreateGroup => {
+                groups.insert(op.dn().clone());
+            }
+            _ => {}
+        }
+    }
+    for dn in groups {
+        if let Some(found) = client.read(&dn, &["member"]).await? {
+            let keys =
+                found.texts("member").iter().map(|m| Dn::parse(m).map(|d| d.key()).unwrap_or_default()).collect();
+            view.members.insert(dn.key(), keys);
+        }
+    }
+    Ok(view)
+}
+
+/// An operation that did not succeed in a pass.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub origin: usize,
+    pub op: LdapOp,
+    pub reason: String,
+    pub retry: bool,
+}
+
+/// Whether a refused operation may succeed after a fresh look: the entry exists already (an
+/// earlier attempt got through), a value is there already, a parent or member is not there yet,
+/// or the connection broke.
+fn worth_retrying(e: &LdapClientError) -> bool {
+    match e.code() {
+        Some(code) => matches!(code, 68 | 20 | 32 | 51 | 52 | 80),
+        None => true,
+    }
+}
+
+/// Applies `ops` in order, journaling each chunk of intents before it is applied.
+pub async fn apply(
+    client: &mut SharedAdClient,
+    journal: &mut Journal<'_>,
+    ops: Vec<(usize, LdapOp)>,
+    random_passwords: bool,
+    progress: &Progress,
+) -> Result<(Vec<(usize, LdapOp)>, Vec<Failed>), StateError> {
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    let mut ops = ops.into_iter().peekable();
+    while ops.peek().is_some() {
+        let chunk: Vec<(usize, LdapOp)> = ops.by_ref().take(CHUNK).collect();
+        let intents: Vec<Intent> = chunk
+            .iter()
+            .map(|(_, op)| Intent {
+                system: System::SharedAd,
+                pass: journal.pass,
+                op_key: op.dn().key(),
+                action: serde_json::to_value(op.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                municipality: op.municipality.clone(),
+                anchor: op.anchor.map(|a| a.0.to_string()),
+                object: op.dn().as_str().to_string(),
+                intent: serde_json::to_string(&op.change).unwrap_or_default(),
+                before: match (&op.change, &op.note) {
+                    (Change::Modify { .. }, Some(note)) if op.kind != OpKind::SetManager => Some(note.clone()),
+                    _ => None,
+                },
+            })
+            .collect();
+        let rows = journal.record_intents(&intents)?;
+        let mut completions = Vec::with_capacity(rows.len());
+        for (row, (origin, op)) in rows.into_iter().zip(chunk) {
+            progress.tick(&op.municipality);
+            let mut result = client.apply(&op.change).await;
+            let created_user = op.kind == OpKind::CreateUser && matches!(op.change, Change::Add { .. });
+            if result.is_ok() && created_user && random_passwords {
+                result = match super::graph_pass::random_password() {
+                    Ok(pw) => client.set_initial_password(op.dn(), &pw).await,
+                    Err(message) => return Err(StateError::Invalid { path: journal.path(), message }),
+                };
+            }
+            match result {
+                Ok(()) => {
+                    if let (Change::Add { dn, .. }, Some(a)) = (&op.change, op.anchor) {
+                        let kind = if op.kind == OpKind::CreateUser { "user" } else { "group" };
+                        journal.remember(System::SharedAd, &a.0.to_string(), dn.as_str(), kind, true)?;
+                    } else if let (Change::Add { dn, .. }, OpKind::CreateOu) = (&op.change, op.kind) {
+                        journal.remember(System::SharedAd, &format!("ou:{}", dn.key()), dn.as_str(), "ou", true)?;
+                    }
+                    completions.push(Completion {
+                        row,
+                        ok: true,
+                        status: Some(0),
+                        result: "ok".into(),
+                        object_id: Some(op.dn().as_str().to_string()),
+                    });
+                    done.push((origin, op));
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    completions.push(Completion {
+                        row,
+                        ok: false,
+                        status: e.code().map(|c| c as u16),
+                        result: reason.clone(),
+                        object_id: None,
+                    });
+                    let retry = worth_retrying(&e);
+                    failed.push(Failed { origin, op, reason, retry });
+                }
+            }
+        }
+        journal.record_completions(&completions)?;
+    }
+    Ok((done, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ObjectGuid;
+
+    fn anchor() -> Anchor {
+        Anchor(ObjectGuid::parse("00000000-0000-0000-0000-000000000001").unwrap())
+    }
+
+    fn dn(s: &str) -> Dn {
+        Dn::parse(s).unwrap()
+    }
+
+    fn user_op() -> LdapOp {
+        LdapOp {
+            kind: OpKind::CreateUser,
+            municipality: "bjuv".into(),
+            anchor: Some(anchor()),
+            note: None,
+            change: Change::Add {
+                dn: dn("CN=Öberg\\, Åsa,OU=IT,OU=Bjuv,OU=Kommuner,DC=samverkan,DC=test"),
+                attrs: vec![
+                    ("objectClass".into(), vec![Value::Text("user".into())]),
+                    ("department".into(), vec![Value::Text("IT".into())]),
+                    ("proxyAddresses".into(), vec![Value::Text("SMTP:asa@bjuv.se".into())]),
+                ],
+            },
+        }
+    }
+
+    fn found(dn_text: &str, department: &str) -> Found {
+        Found {
+            dn: dn(dn_text),
+            attrs: [
+                ("department".to_string(), vec![department.as_bytes().to_vec()]),
+                ("proxyaddresses".to_string(), vec![b"SMTP:asa@bjuv.se".to_vec()]),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn create_update_unchanged_and_moved() {
+        let rendered = vec![(0, user_op())];
+        let r = reconcile(&rendered, &AdView::default());
+        assert_eq!(r.ops.len(), 1);
+
+        let mut view = AdView::default();
+        let at = "cn=Öberg\\, Åsa,ou=IT,ou=Bjuv,ou=Kommuner,dc=samverkan,dc=test";
+        view.objects.insert(anchor(), found(at, "IT"));
+        let r = reconcile(&rendered, &view);
+        assert!(r.ops.is_empty(), "{:?}", r.ops);
+        assert_eq!(r.changes[0].change, super::super::tenant::ChangeKind::Unchanged);
+
+        view.objects.insert(anchor(), found(at, "Ekonomi"));
+        let r = reconcile(&rendered, &view);
+        let Change::Modify { changes, .. } = &r.ops[0].1.change else { panic!() };
+        assert_eq!(changes[0].1, "department");
+        assert_eq!((r.changes[0].before.as_str(), r.changes[0].after.as_str()), ("Ekonomi", "IT"));
+        assert!(r.ops[0].1.note.as_deref().unwrap().contains("Ekonomi"), "before-image kept for the journal");
+
+        view.objects.insert(anchor(), found("CN=Åsa,OU=Elsewhere,DC=samverkan,DC=test", "IT"));
+        let r = reconcile(&rendered, &view);
+        assert!(r.ops.is_empty());
+        assert_eq!(r.refused.len(), 1);
+    }
+
+    #[test]
+    fn only_missing_members() {
+        let group = dn("CN=G,OU=Grupper,DC=samverkan,DC=test");
+        let op = LdapOp {
+            kind: OpKind::AddMembers,
+            municipality: "bjuv".into(),
+            anchor: None,
+            note: None,
+            change: Change::Modify {
+                dn: group.clone(),
+                changes: vec![(
+                    ModKind::Add,
+                    "member".into(),
+                    vec![
+                        Value::Text("CN=A,DC=samverkan,DC=test".into()),
+                        Value::Text("CN=B,DC=samverkan,DC=test".into()),
+                    ],
+                )],
+            },
+        };
+        let mut view = AdView::default();
+        view.members.insert(group.key(), [dn("cn=a,dc=SAMVERKAN,dc=test").key()].into());
+        let r = reconcile(&[(0, op)], &view);
+        let Change::Modify { changes, .. } = &r.ops[0].1.change else { panic!() };
+        assert_eq!(changes[0].2, vec![Value::Text("CN=B,DC=samverkan,DC=test".into())]);
+    }
+}
