@@ -82,6 +82,17 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
         println!("\nDry-run of wave 1: the exact Graph requests and shared-AD changes, nothing written:\n");
     }
     wave::dry_run(&config, "1", None, None, json)?;
+    let tenant = DemoTenant::start(&mapped.target.verified_domains)?;
+    let config = tenant.add_target(&config_path, dir)?;
+    if !json {
+        println!("\nRunning wave 1 against the local test tenant (target \"demo\" in {}):\n", config_path.display());
+    }
+    super::run::run(&config, "1", "demo", true, json)?;
+    if !json {
+        println!("\nComparing again: the tenant now holds the wave.\n");
+    }
+    wave::dry_run(&config, "1", None, Some("demo"), json)?;
+    tenant.stop();
     if !json {
         println!(
             "\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.",
@@ -90,6 +101,93 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// The local test tenant, served from its own thread for as long as the demo runs.
+struct DemoTenant {
+    url: String,
+    graph_url: String,
+    tenant_id: String,
+    client_id: String,
+    secret: crate::config::secret::Secret,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DemoTenant {
+    fn start(domains: &[String]) -> Result<DemoTenant, Failure> {
+        let opts = crate::tenant::TenantOptions {
+            domains: domains.to_vec(),
+            skus: ["SPE_E3=4000", "SPE_F1=1500", "M365EDU_A3_STUUSEBNFT=2500"]
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            ..crate::tenant::TenantOptions::default()
+        };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match crate::tenant::start(opts).await {
+                    Ok(t) => {
+                        let info = (
+                            t.url().to_string(),
+                            t.graph_url(),
+                            t.tenant_id().to_string(),
+                            t.client_id().to_string(),
+                            t.client_secret().clone(),
+                        );
+                        let _ = ready_tx.send(Ok(info));
+                        let _ = stop_rx.await;
+                        t.shutdown().await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        let (url, graph_url, tenant_id, client_id, secret) = ready_rx
+            .recv()
+            .map_err(|e| Failure::work(format!("test tenant: {e}")))?
+            .map_err(|e| Failure::work(format!("test tenant: {e}")))?;
+        Ok(DemoTenant { url, graph_url, tenant_id, client_id, secret, stop: Some(stop_tx), thread: Some(thread) })
+    }
+
+    /// Adds (or replaces) the `demo` target in samla.toml; the secret goes to a file beside
+    /// the state, never into the config.
+    fn add_target(&self, config_path: &Path, dir: &Path) -> Result<Config, Failure> {
+        let secret_file = dir.join("state/demo-tenant-secret");
+        std::fs::write(&secret_file, format!("{}\n", self.secret.expose()))
+            .map_err(|e| Failure::work(format!("{}: {e}", secret_file.display())))?;
+        let text = std::fs::read_to_string(config_path)
+            .map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
+        let base = text.split("\n# The local test tenant").next().unwrap_or(&text).to_string();
+        let toml = format!(
+            "{base}\n# The local test tenant the demo started (its port changes with every demo).\n[[target]]\nname = \"demo\"\n\
+             [target.tenant]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"state/demo-tenant-secret\"\n\
+             graph_url = \"{}\"\nlogin_url = \"{}\"\n",
+            self.tenant_id, self.client_id, self.graph_url, self.url
+        );
+        std::fs::write(config_path, toml).map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
+        Config::load(config_path).map_err(Failure::usage)
+    }
+
+    fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The repository's mappings for the sample estate.

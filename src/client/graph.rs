@@ -14,8 +14,9 @@
 //!   arrived: Graph counted it somewhere between the two, so once the answer is a window old,
 //!   Graph has certainly forgotten it. Timing the release from the answer rather than from the
 //!   sending makes the mirror safe whatever the network delay and however long a batch queues
-//!   inside Graph, and costs only one round trip per window (about 1% at 150 s). The margin
-//!   (1% of the window by default, [`ClientOptions::budget_margin`]) absorbs clock rounding.
+//!   inside Graph, and costs only one round trip per window (about 1-2% at 150 s). The margin
+//!   (0.5% of the window by default, [`ClientOptions::budget_margin`]) absorbs a server that
+//!   keeps its clock in whole seconds.
 //! - **Adaptive concurrency.** At most `max_concurrency` `$batch` requests are in flight; the
 //!   client starts lower, halves on a throttled answer (429 or 503, at most once per round of
 //!   batches) and grows by one after a run of clean batches, the AIMD rule that keeps a shared
@@ -154,7 +155,7 @@ impl Default for ClientOptions {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
             retry_after_cap: Duration::from_secs(300),
-            budget_margin: 0.01,
+            budget_margin: 0.005,
             login_attempts: 3,
         }
     }
@@ -234,7 +235,8 @@ impl GraphClient {
         let graph_url = target.graph_url.trim_end_matches('/').to_string();
         let token_url = format!("{}/{}/oauth2/v2.0/token", target.login_url.trim_end_matches('/'), target.tenant_id);
         let window = target.budget_window;
-        let hold = window + window.mul_f64(options.budget_margin.clamp(0.0, 1.0));
+        let margin = if options.budget_margin.is_finite() { options.budget_margin.clamp(0.0, 1.0) } else { 0.0 };
+        let hold = window.saturating_add(window.mul_f64(margin));
         let max = target.max_concurrency.max(1);
         let initial = options.initial_concurrency.clamp(1, max);
         let client = GraphClient {
@@ -394,7 +396,8 @@ impl GraphClient {
         let (value, lifetime) = self.login().await?;
         // Renew five minutes before expiry, or at 90% of a short lifetime.
         let renew = lifetime.saturating_sub(Duration::from_secs(300)).max(lifetime.mul_f64(0.9));
-        *slot = Some(Token { value: value.clone(), renew_at: asked + renew, generation });
+        let renew_at = asked.checked_add(renew).unwrap_or(asked);
+        *slot = Some(Token { value: value.clone(), renew_at, generation });
         Ok((value, generation))
     }
 
@@ -463,7 +466,7 @@ impl GraphClient {
                 Err(reason) => return Err(ClientError::Transport { url: url.clone(), reason }),
             };
             tracing::debug!("POST {url}: {status}");
-            if (status == 429 || status >= 500) && !last {
+            if transient(status) && !last {
                 tokio::time::sleep(retry_after.map_or_else(|| self.backoff(attempt), |d| self.cap(d))).await;
                 continue;
             }
@@ -481,7 +484,9 @@ impl GraphClient {
                     _ => None,
                 });
                 self.inner.logins.fetch_add(1, Ordering::Relaxed);
-                return Ok((Secret::new(token), Duration::from_secs(lifetime.unwrap_or(3599))));
+                // Entra's tokens live at most a day; anything longer is not believed.
+                let lifetime = lifetime.unwrap_or(3599).min(86_400);
+                return Ok((Secret::new(token), Duration::from_secs(lifetime)));
             }
             return Err(login_error(url, status, body.as_ref(), secret.as_ref()));
         }
@@ -522,7 +527,7 @@ impl GraphClient {
                 self.renew_token(generation).await;
                 continue;
             }
-            if (status == 429 || status >= 500) && !last {
+            if transient(status) && !last {
                 tokio::time::sleep(retry_after.map_or_else(|| self.backoff(attempt), |d| self.cap(d))).await;
                 continue;
             }
@@ -584,30 +589,31 @@ impl GraphClient {
             let sent = self.post_batch(items, &pending).await;
             let mut class: HashMap<usize, Class> = HashMap::with_capacity(pending.len());
             let mut wait = Duration::ZERO;
+            let mut transport_failed = false;
             match sent {
-                Sent::NoToken(e) => {
+                Posted::NotSent(e) => {
                     for &i in &pending {
                         attempts[i] -= 1;
-                        last[i] = (NOT_ANSWERED, Some(error_body("loginFailed", &e.to_string())));
+                        last[i] = (NOT_ANSWERED, Some(error_body("notSent", &e.to_string())));
                         class.insert(i, Class::Final);
                     }
                 }
-                Sent::Failed { reason } => {
+                Posted::Failed { reason } => {
                     envelope_failures += 1;
-                    add(&counters.transport_retries, 1);
+                    transport_failed = true;
                     wait = self.backoff(envelope_failures);
                     for &i in &pending {
                         last[i] = (NOT_ANSWERED, Some(error_body("noAnswer", &reason)));
                         class.insert(i, Class::Retry);
                     }
                 }
-                Sent::Envelope { status, retry_after, body, generation } => {
+                Posted::Envelope { status, retry_after, body, generation } => {
                     let retry = if status == 401 && !renewed {
                         renewed = true;
                         self.renew_token(generation).await;
                         true
                     } else {
-                        status == 429 || status >= 500
+                        transient(status)
                     };
                     if retry && status != 401 {
                         envelope_failures += 1;
@@ -618,7 +624,7 @@ impl GraphClient {
                         class.insert(i, if retry { Class::Retry } else { Class::Final });
                     }
                 }
-                Sent::Answers(mut answers) => {
+                Posted::Answers(mut answers) => {
                     for &i in &pending {
                         match answers.remove(items[i].id) {
                             None => {
@@ -644,69 +650,13 @@ impl GraphClient {
                     }
                 }
             }
-            // Out of attempts: what came last is the answer.
-            for (&i, c) in class.iter_mut() {
-                if *c == Class::Retry && attempts[i] >= max_attempts {
-                    *c = Class::Final;
-                }
+            let ids: Vec<&str> = items.iter().map(|r| r.id).collect();
+            pending = settle(&pending, &mut class, &deps, &attempts, max_attempts, &mut last, &ids);
+            let resent_424 = pending.iter().filter(|&&i| last[i].0 == 424).count() as u64;
+            add(&counters.dependency_resends, resent_424);
+            if transport_failed && !pending.is_empty() {
+                add(&counters.transport_retries, 1);
             }
-            // A 424 goes again with the request it depends on; after a final failure it is final.
-            loop {
-                let mut changed = false;
-                for &i in &pending {
-                    if class.get(&i) != Some(&Class::Dependent) {
-                        continue;
-                    }
-                    let on: Vec<Class> =
-                        deps[i].iter().map(|j| class.get(j).copied().unwrap_or(Class::Final)).collect();
-                    let decided = if on.iter().any(|c| *c == Class::Retry) {
-                        Some(Class::Retry)
-                    } else if on.contains(&Class::Dependent) {
-                        None
-                    } else if deps[i].iter().all(|&j| succeeded(j, &class, &last)) {
-                        Some(Class::Retry)
-                    } else {
-                        Some(Class::Final)
-                    };
-                    if let Some(mut c) = decided {
-                        if c == Class::Retry {
-                            if attempts[i] >= max_attempts {
-                                c = Class::Final;
-                            } else {
-                                add(&counters.dependency_resends, 1);
-                            }
-                        }
-                        class.insert(i, c);
-                        changed = true;
-                    }
-                }
-                if !changed {
-                    break;
-                }
-            }
-            // Never send a request whose dependency ended in failure.
-            loop {
-                let mut changed = false;
-                for &i in &pending {
-                    if class.get(&i) != Some(&Class::Retry) {
-                        continue;
-                    }
-                    let blocked =
-                        deps[i].iter().find(|&&j| class.get(&j) != Some(&Class::Retry) && !succeeded(j, &class, &last));
-                    if let Some(&j) = blocked {
-                        if last[i].0 != 424 {
-                            let m = format!("The request depends on request '{}', which failed.", items[j].id);
-                            last[i] = (424, Some(error_body("FailedDependency", &m)));
-                        }
-                        class.insert(i, Class::Final);
-                        changed = true;
-                    }
-                }
-                if !changed {
-                    break;
-                }
-            }
-            pending.retain(|i| class.get(i) == Some(&Class::Retry));
             if !pending.is_empty() && !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
@@ -716,10 +666,13 @@ impl GraphClient {
 
     /// One `$batch` envelope of the `pending` items: waits for a concurrency slot and room in
     /// the write budget, posts, and reads the answer.
-    async fn post_batch<'a>(&self, items: &[Item<'a>], pending: &[usize]) -> Sent<'a> {
+    async fn post_batch<'a>(&self, items: &[Item<'a>], pending: &[usize]) -> Posted<'a> {
         let inner = &self.inner;
         let counters = &inner.counters;
         let sending: std::collections::BTreeSet<&'a str> = pending.iter().map(|&i| items[i].id).collect();
+        // A resend leaves out the dependencies already done; one naming no request of the
+        // batch at all goes as given, for Graph to refuse.
+        let known: std::collections::BTreeSet<&str> = items.iter().map(|r| r.id).collect();
         let wire: Vec<Wire<'_>> = pending
             .iter()
             .map(|&i| {
@@ -730,13 +683,18 @@ impl GraphClient {
                     url: r.url,
                     headers: r.body.map(|_| BTreeMap::from([("Content-Type", "application/json")])),
                     body: r.body,
-                    depends_on: r.depends_on.iter().copied().filter(|d| sending.contains(d)).collect(),
+                    depends_on: r
+                        .depends_on
+                        .iter()
+                        .copied()
+                        .filter(|d| sending.contains(d) || !known.contains(d))
+                        .collect(),
                 }
             })
             .collect();
         let body = match serde_json::to_vec(&Envelope { requests: wire }) {
             Ok(b) => b,
-            Err(e) => return Sent::NoToken(ClientError::Other(format!("the $batch body: {e}"))),
+            Err(e) => return Posted::NotSent(ClientError::Other(format!("the $batch body: {e}"))),
         };
         let writes = pending.iter().filter(|&&i| is_write(items[i].method)).count() as u64;
         let reads = pending.len() as u64 - writes;
@@ -747,7 +705,7 @@ impl GraphClient {
             Ok(t) => t,
             Err(e) => {
                 inner.gate.leave(pass, Signal::Neutral);
-                return Sent::NoToken(e);
+                return Posted::NotSent(e);
             }
         };
         let reservation = inner.budget.reserve(writes).await;
@@ -770,7 +728,7 @@ impl GraphClient {
             Err(reason) => {
                 tracing::debug!("POST {url}: {reason} ({} requests, {writes} writes)", pending.len());
                 inner.gate.leave(pass, Signal::Neutral);
-                return Sent::Failed { reason };
+                return Posted::Failed { reason };
             }
         };
         tracing::debug!("POST {url}: {status} ({} requests, {writes} writes)", pending.len());
@@ -783,11 +741,11 @@ impl GraphClient {
             }
             let signal = if status == 429 || status == 503 { Signal::Throttled } else { Signal::Neutral };
             inner.gate.leave(pass, signal);
-            return Sent::Envelope { status, retry_after, body, generation };
+            return Posted::Envelope { status, retry_after, body, generation };
         }
         let Some(responses) = body.as_ref().and_then(|b| b.get("responses")).and_then(Value::as_array) else {
             inner.gate.leave(pass, Signal::Neutral);
-            return Sent::Failed { reason: "the $batch answer holds no responses".to_string() };
+            return Posted::Failed { reason: "the $batch answer holds no responses".to_string() };
         };
         let mut answers: HashMap<&str, Answer> = HashMap::with_capacity(responses.len());
         let mut throttled = false;
@@ -815,7 +773,7 @@ impl GraphClient {
             answers.insert(id, Answer { status, retry_after, body: r.get("body").cloned() });
         }
         inner.gate.leave(pass, if throttled { Signal::Throttled } else { Signal::Clean });
-        Sent::Answers(answers)
+        Posted::Answers(answers)
     }
 
     /// Exponential backoff with jitter for the `attempt`-th failure in a row.
@@ -832,6 +790,73 @@ impl GraphClient {
     }
 }
 
+/// Decides, after one round, which of the `pending` requests go again; the others keep their
+/// last answer (in `last`) as final. `class` holds each pending request's class from its own
+/// answer. A request out of attempts is final. A 424 goes again with the request it depends on
+/// (or alone, should its dependency have succeeded after all), and is final once that
+/// dependency's failure is. A request is never resent after a dependency of its failed for good:
+/// it becomes 424 itself.
+fn settle(
+    pending: &[usize],
+    class: &mut HashMap<usize, Class>,
+    deps: &[Vec<usize>],
+    attempts: &[u32],
+    max_attempts: u32,
+    last: &mut [(u16, Option<Value>)],
+    ids: &[&str],
+) -> Vec<usize> {
+    for (&i, c) in class.iter_mut() {
+        if *c == Class::Retry && attempts[i] >= max_attempts {
+            *c = Class::Final;
+        }
+    }
+    loop {
+        let mut changed = false;
+        for &i in pending {
+            if class.get(&i) != Some(&Class::Dependent) {
+                continue;
+            }
+            let on: Vec<Class> = deps[i].iter().map(|j| class.get(j).copied().unwrap_or(Class::Final)).collect();
+            let decided = if on.contains(&Class::Retry) {
+                Class::Retry
+            } else if on.contains(&Class::Dependent) {
+                continue;
+            } else if deps[i].iter().all(|&j| succeeded(j, class, last)) {
+                Class::Retry
+            } else {
+                Class::Final
+            };
+            let decided = if attempts[i] >= max_attempts { Class::Final } else { decided };
+            class.insert(i, decided);
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+    loop {
+        let mut changed = false;
+        for &i in pending {
+            if class.get(&i) != Some(&Class::Retry) {
+                continue;
+            }
+            let blocked = deps[i].iter().find(|&&j| class.get(&j) != Some(&Class::Retry) && !succeeded(j, class, last));
+            if let Some(&j) = blocked {
+                if last[i].0 != 424 {
+                    let m = format!("The request depends on request '{}', which failed.", ids[j]);
+                    last[i] = (424, Some(error_body("FailedDependency", &m)));
+                }
+                class.insert(i, Class::Final);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    pending.iter().copied().filter(|i| class.get(i) == Some(&Class::Retry)).collect()
+}
+
 /// Whether request `j` is done and succeeded (answered 2xx in this round or an earlier one).
 fn succeeded(j: usize, class: &HashMap<usize, Class>, last: &[(u16, Option<Value>)]) -> bool {
     matches!(class.get(&j), Some(Class::Final) | None) && (200..300).contains(&last[j].0)
@@ -846,6 +871,11 @@ fn jitter() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0x5a11_a000);
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// An answer that says "not now" rather than "no": throttled, unavailable, a gateway's failure.
+fn transient(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 
 fn is_write(method: &str) -> bool {
@@ -1012,9 +1042,9 @@ struct Answer {
 }
 
 /// What came of posting one envelope.
-enum Sent<'a> {
-    /// No token (login failed): nothing was sent.
-    NoToken(ClientError),
+enum Posted<'a> {
+    /// Nothing was sent: no token could be had (or the body could not be made).
+    NotSent(ClientError),
     /// No usable answer: the connection dropped, timed out, or the body was not a batch answer.
     Failed { reason: String },
     /// The envelope itself was refused (401, 429, 5xx, 400 ...).
@@ -1060,7 +1090,7 @@ impl Ledger {
     /// flight is answered).
     fn room(&mut self, now: Instant, hold: Duration, w: u64, limit: u64) -> Result<(), Option<Instant>> {
         while let Some(&(t, c)) = self.answered.front() {
-            if t + hold > now {
+            if t.checked_add(hold).is_none_or(|end| end > now) {
                 break;
             }
             self.answered.pop_front();
@@ -1073,7 +1103,7 @@ impl Ledger {
         for &(t, c) in &self.answered {
             used -= c;
             if used + w <= limit {
-                return Err(Some(t + hold));
+                return Err(t.checked_add(hold));
             }
         }
         Err(None)
@@ -1320,6 +1350,45 @@ mod tests {
         let p = gate.enter().await;
         gate.leave(p, Signal::Throttled);
         assert_eq!(gate.limit(), 1, "never below one");
+    }
+
+    /// One round of a chain a -> b -> c (or of three independent requests without `deps`):
+    /// the statuses answered and the attempts so far; the requests that go again, the answers.
+    fn round(statuses: [u16; 3], chained: bool, attempts: [u32; 3]) -> (Vec<usize>, Vec<u16>) {
+        let deps: Vec<Vec<usize>> = if chained { vec![vec![], vec![0], vec![1]] } else { vec![vec![]; 3] };
+        let mut last: Vec<(u16, Option<Value>)> = statuses.iter().map(|&s| (s, None)).collect();
+        let mut class: HashMap<usize, Class> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                (
+                    i,
+                    match s {
+                        429 | 503 | NOT_ANSWERED => Class::Retry,
+                        424 => Class::Dependent,
+                        _ => Class::Final,
+                    },
+                )
+            })
+            .collect();
+        let again = settle(&[0, 1, 2], &mut class, &deps, &attempts, 8, &mut last, &["a", "b", "c"]);
+        (again, last.iter().map(|(s, _)| *s).collect())
+    }
+
+    #[test]
+    fn a_424_goes_again_with_its_dependency_and_never_after_a_final_failure() {
+        assert_eq!(round([429, 424, 424], true, [1; 3]), (vec![0, 1, 2], vec![429, 424, 424]));
+        assert_eq!(round([204, 503, 424], true, [1; 3]), (vec![1, 2], vec![204, 503, 424]));
+        assert_eq!(round([400, 424, 424], true, [1; 3]), (vec![], vec![400, 424, 424]), "a conflict is final");
+        assert_eq!(round([429, 424, 424], true, [8, 8, 8]), (vec![], vec![429, 424, 424]), "out of attempts");
+        // The envelope was lost: all go again, unless the first is out of attempts.
+        let lost = [NOT_ANSWERED; 3];
+        assert_eq!(round(lost, true, [1; 3]).0, vec![0, 1, 2]);
+        assert_eq!(round(lost, true, [8, 1, 1]), (vec![], vec![NOT_ANSWERED, 424, 424]));
+        // Independent requests: only the refused one goes again.
+        assert_eq!(round([201, 429, 400], false, [1; 3]).0, vec![1]);
+        // A 424 whose dependency succeeded after all goes again alone.
+        assert_eq!(round([204, 204, 424], true, [1; 3]).0, vec![2]);
     }
 
     #[test]

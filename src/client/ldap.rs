@@ -25,6 +25,13 @@
 //!
 //! Referrals are not chased: the shared AD is one domain, and a referral means the DN is outside
 //! it, which is reported as the refusal it is (`referral (10)`).
+//!
+//! What AD answers, as the tests see it from Samba (which answers like Windows here): an entry
+//! that exists, and also a `member` value that is already there, is `entryAlreadyExists (68)`,
+//! not `attributeOrValueExists (20)`; removing a member that is not there is
+//! `unwillingToPerform (53)`; a missing parent is `noSuchObject (32)`; a password the policy
+//! refuses is `constraintViolation (19)`; and after [`SharedAdClient::set_initial_password`] a
+//! bind as the user gets `invalidCredentials (49)` with `data 773` (must change the password).
 
 use crate::config::secret::Secret;
 use crate::config::{LdapSource, TlsMode};
@@ -208,13 +215,13 @@ impl SharedAdClient {
             Change::Modify { dn, changes } => {
                 let mut mods = Vec::with_capacity(changes.len());
                 for (kind, name, values) in changes {
+                    // An add without values is not a request LDAP has; a delete or replace
+                    // without values means "the whole attribute".
+                    if *kind == ModKind::Add && values.is_empty() {
+                        return Err(no_values(dn, name));
+                    }
                     let (name, set) = (name.as_bytes().to_vec(), value_set(values));
                     mods.push(match kind {
-                        // An add without values is not a request LDAP has; the others mean
-                        // "the whole attribute".
-                        ModKind::Add if values.is_empty() => {
-                            return Err(no_values(dn, &String::from_utf8_lossy(&name)));
-                        }
                         ModKind::Add => Mod::Add(name, set),
                         ModKind::Replace => Mod::Replace(name, set),
                         ModKind::Delete => Mod::Delete(name, set),

@@ -70,17 +70,25 @@ struct Sent {
     outcomes: Vec<Outcome>,
 }
 
-/// Sends `requests` (each with its origin index) and journals every step.
+/// What a pass sends with: the client, how to name and resolve things, how to show progress.
+pub struct Sender<'a> {
+    pub client: &'a GraphClient,
+    pub names: &'a super::tenant::Names,
+    /// skuPartNumber -> skuId.
+    pub skus: &'a HashMap<String, String>,
+    pub progress: &'a Progress,
+    pub max_in_flight: usize,
+}
+
+/// Sends `requests` (each with its origin index) and journals every step; `ids` learns the
+/// ids of what is created.
 pub async fn send(
-    client: &GraphClient,
+    sender: &Sender<'_>,
     journal: &mut Journal<'_>,
     requests: Vec<(usize, GraphRequest)>,
     ids: &mut HashMap<Placeholder, String>,
-    skus: &HashMap<String, String>,
-    names: &super::tenant::Names,
-    progress: &Progress,
-    max_in_flight: usize,
 ) -> Result<PassResult, StateError> {
+    let Sender { client, names, skus, progress, max_in_flight } = *sender;
     let origin: HashMap<String, usize> = requests.iter().map(|(o, r)| (r.id.clone(), *o)).collect();
     let plain: Vec<GraphRequest> = requests.into_iter().map(|(_, r)| r).collect();
     let batches = graph::batches(&plain);

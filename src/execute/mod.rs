@@ -68,7 +68,8 @@ impl Journal<'_> {
         created: bool,
     ) -> Result<(), StateError> {
         let by = if created { Some(self.run) } else { self.state.create_intent_run(&self.target, system, key)? };
-        self.state.remember_object(&self.target, system, key, object_id, kind, self.wave, by)
+        let object = crate::journal::TargetObject { system, key, object_id, kind, wave: self.wave, created_by_run: by };
+        self.state.remember_object(&self.target, &object)
     }
 }
 
@@ -153,6 +154,9 @@ pub struct SystemResult {
     /// Graph only: the client's counters (writes, throttled, retries).
     pub graph: Option<crate::client::graph::Stats>,
     pub seconds: f64,
+    /// Of those, the seconds spent sending (the rest is looking at the target and waiting
+    /// between passes).
+    pub write_seconds: f64,
 }
 
 impl SystemResult {
@@ -284,8 +288,10 @@ pub async fn converge_tenant(
             hidden,
         );
         let skus = view.skus.clone();
-        let outcome =
-            graph_pass::send(client, journal, rec.requests, &mut ids, &skus, names, &progress, max_in_flight).await?;
+        let sending = std::time::Instant::now();
+        let sender = graph_pass::Sender { client, names, skus: &skus, progress: &progress, max_in_flight };
+        let outcome = graph_pass::send(&sender, journal, rec.requests, &mut ids).await?;
+        result.write_seconds += sending.elapsed().as_secs_f64();
         progress.finish();
         for (_, req, _) in &outcome.done {
             let t = result.municipalities.entry(req.municipality.clone()).or_default();
@@ -355,10 +361,12 @@ pub async fn converge_shared_ad(
         result.passes = pass;
         journal.pass = pass;
         let view = shared_ad::observe(client, &subset).await?;
+        let known = journal.state.known_objects(&journal.target, System::SharedAd)?;
         for (a, f) in &view.objects {
-            let kind = if f.values("samaccounttype").is_empty() { "object" } else { "user" };
-            let _ = kind;
-            journal.remember(System::SharedAd, &a.0.to_string(), f.dn.as_str(), "object", false)?;
+            let key = a.0.to_string();
+            if !known.contains_key(&key) {
+                journal.remember(System::SharedAd, &key, f.dn.as_str(), "object", false)?;
+            }
         }
         let rec = shared_ad::reconcile(&subset, &view);
         if pass == 1 {
@@ -384,7 +392,9 @@ pub async fn converge_shared_ad(
             &municipality_totals(rec.ops.iter().map(|(_, o)| o.municipality.as_str())),
             hidden,
         );
+        let sending = std::time::Instant::now();
         let (done, failed) = shared_ad::apply(client, journal, rec.ops, random_passwords, &progress).await?;
+        result.write_seconds += sending.elapsed().as_secs_f64();
         progress.finish();
         for (_, op) in &done {
             let t = result.municipalities.entry(op.municipality.clone()).or_default();

@@ -250,7 +250,8 @@ pub async fn observe(client: &mut SharedAdClient, rendered: &[(usize, LdapOp)]) 
     for (_, op) in rendered {
         match op.kind {
             OpKind::CreateOu => {
-                if client.read(op.dn(), &["ou"]).await?.is_some() {
+                let exists = client.read(op.dn(), &["ou"]).await?.is_some();
+                if exists {
                     view.existing_dns.insert(op.dn().key());
                 }
             }

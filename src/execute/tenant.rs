@@ -558,7 +558,8 @@ pub async fn observe(
 pub fn worth_retrying(o: &Outcome) -> bool {
     let message = o.error_message().unwrap_or_default();
     match o.status {
-        404 | 424 | 429 | 503 | 504 => true,
+        // 0: never answered (the client's NOT_ANSWERED); it may have taken effect: look again.
+        0 | 404 | 424 | 429 | 503 | 504 => true,
         400 => {
             message.contains("already exist")
                 || message.contains("do not exist")

@@ -131,6 +131,20 @@ pub struct Completion {
     pub object_id: Option<String>,
 }
 
+/// An object in a target and whose it is.
+#[derive(Debug, Clone)]
+pub struct TargetObject<'a> {
+    pub system: System,
+    /// The anchor, `licence-group:<class>` or `ou:<dn>`.
+    pub key: &'a str,
+    /// The Graph id or the DN.
+    pub object_id: &'a str,
+    pub kind: &'a str,
+    pub wave: u32,
+    /// The run that created it; None when samla found it.
+    pub created_by_run: Option<i64>,
+}
+
 /// One run as `samla wave status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
@@ -289,23 +303,14 @@ impl State {
     /// Remembers which target object an anchor (or another key, such as a licence group's
     /// class or an OU's DN) is. `created_by_run` is kept once set: an object samla created
     /// stays samla's even when a later run finds it again.
-    pub fn remember_object(
-        &mut self,
-        target: &str,
-        system: System,
-        key: &str,
-        object_id: &str,
-        kind: &str,
-        wave: u32,
-        created_by_run: Option<i64>,
-    ) -> Result<(), StateError> {
+    pub fn remember_object(&mut self, target: &str, o: &TargetObject<'_>) -> Result<(), StateError> {
         self.conn
             .execute(
                 "INSERT INTO target_objects (target, system, key, object_id, kind, wave, created_by_run)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (target, system, key) DO UPDATE SET object_id = excluded.object_id,
                    created_by_run = coalesce(target_objects.created_by_run, excluded.created_by_run)",
-                params![target, system.as_str(), key, object_id, kind, wave, created_by_run],
+                params![target, o.system.as_str(), o.key, o.object_id, o.kind, o.wave, o.created_by_run],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -473,8 +478,17 @@ mod tests {
         assert_eq!(runs[1].id, next);
         s.finish_run(next, true, &serde_json::json!({"created": 0})).unwrap();
         assert_eq!(s.runs(1, None).unwrap()[1].status, "completed");
-        s.remember_object("lab", System::Tenant, "a", "id-a", "user", 1, Some(run)).unwrap();
-        s.remember_object("lab", System::Tenant, "a", "id-a", "user", 1, None).unwrap();
+        let mut o = TargetObject {
+            system: System::Tenant,
+            key: "a",
+            object_id: "id-a",
+            kind: "user",
+            wave: 1,
+            created_by_run: Some(run),
+        };
+        s.remember_object("lab", &o).unwrap();
+        o.created_by_run = None;
+        s.remember_object("lab", &o).unwrap();
         let created: Option<i64> =
             s.conn.query_row("SELECT created_by_run FROM target_objects WHERE key = 'a'", [], |r| r.get(0)).unwrap();
         assert_eq!(created, Some(run), "once samla's, always samla's");
