@@ -14,7 +14,7 @@ use crate::client::ldap::SharedAdClient;
 use crate::config::Config;
 use crate::config::target::TargetConfig;
 use crate::execute::{self, Impact, Journal, SystemResult, shared_ad, tenant};
-use crate::journal::{RunStart, System};
+use crate::journal::RunStart;
 use crate::state::State;
 use crate::target::graph::{self, Placeholder};
 use crate::target::ldap;
@@ -168,21 +168,6 @@ pub async fn connect(target: &TargetConfig) -> Result<Connected, Failure> {
     Ok(Connected { tenant, shared_ad })
 }
 
-/// The ids samla knows in the tenant from its journal.
-fn known_ids(state: &State, target: &str) -> Result<HashMap<Placeholder, String>, Failure> {
-    let known = state.known_objects(target, System::Tenant).map_err(Failure::work)?;
-    Ok(known
-        .into_iter()
-        .filter_map(|(key, id)| {
-            let p = match key.strip_prefix("licence-group:") {
-                Some(class) => Placeholder::LicenceGroup(class.to_string()),
-                None => Placeholder::parse(&format!("{{id:{key}}}"))?,
-            };
-            Some((p, id))
-        })
-        .collect())
-}
-
 /// Compares the wave with what the target holds.
 pub async fn compare(
     prepared: &Prepared,
@@ -236,8 +221,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 /// `samla wave dry-run WAVE --target NAME`: the comparison only (nothing is written to the target).
 pub fn dry_run_against(config: &Config, prepared: &Prepared, target: &str) -> Result<Comparison, Failure> {
     let target = config.target(target).map_err(Failure::usage)?;
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
-    let known = known_ids(&state, &target.name)?;
+    // Only what the target shows counts: an id from an earlier run's journal may belong to an
+    // object deleted since (or to another tenant reached under the same target name).
+    let known = HashMap::new();
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;
         let c = compare(prepared, &mut clients, &known).await;
@@ -292,7 +278,7 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
     let rt = runtime()?;
     let summary = rt.block_on(async {
         let mut clients = connect(target).await?;
-        let known = known_ids(&state, &target.name)?;
+        let known = HashMap::new();
         let comparison = compare(&prepared, &mut clients, &known).await?;
         if !json {
             println!("Wave {} ({}) against target {}:", prepared.file.number, prepared.file.name, target.name);

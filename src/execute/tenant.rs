@@ -49,8 +49,8 @@ pub struct TenantView {
     pub managers: HashMap<Anchor, Option<String>>,
     /// skuPartNumber -> skuId.
     pub skus: HashMap<String, String>,
-    /// Ids samla already knows (its own creates, from this run or the journal), for objects a
-    /// look may not show yet.
+    /// Ids of what this run created, for objects a look may not show yet. (Ids from earlier
+    /// runs are not trusted: the object may have been deleted since; a look finds the rest.)
     pub known: HashMap<Placeholder, String>,
 }
 
