@@ -17,14 +17,7 @@ WORK=${BENCH_WORK:-${TMPDIR:-/tmp}/samla-bench-dry-run}
 cargo build --release -q
 SAMLA=$PWD/target/release/samla
 dir="$WORK/$SCALE"
-project "$dir" "$SCALE" >/dev/null
-sed -i 's/^max_users = .*/max_users = 10000/; s/^max_municipalities = .*/max_municipalities = 5/; s/^max_units = .*/max_units = 1000/' "$dir/mappings/plan.toml"
-"$SAMLA" -c "$dir/samla.toml" map -q > /dev/null || true
-"$SAMLA" -c "$dir/samla.toml" plan -q --json > "$dir/plan.json"
-read -r wave accounts < <(python3 -c '
-import json,sys
-w = max(json.load(open(sys.argv[1]))["waves"], key=lambda w: sum(w["accounts"].values()))
-print(w["number"], sum(w["accounts"].values()))' "$dir/plan.json")
+read -r wave accounts < <(big_wave_project "$dir" "$SCALE")
 read -r wall rss < <(timed "$dir/dry-run.json" "$dir/time.txt" "$SAMLA" -c "$dir/samla.toml" wave dry-run "$wave" --json)
 python3 - "$dir/dry-run.json" > "$dir/figures.txt" <<'PY'
 import json, sys

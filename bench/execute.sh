@@ -20,14 +20,7 @@ WORK=${BENCH_WORK:-${TMPDIR:-/tmp}/samla-bench-execute}
 cargo build --release -q
 SAMLA=$PWD/target/release/samla
 dir="$WORK/$SCALE"
-project "$dir" "$SCALE" >/dev/null
-sed -i 's/^max_users = .*/max_users = 10000/; s/^max_municipalities = .*/max_municipalities = 5/; s/^max_units = .*/max_units = 1000/' "$dir/mappings/plan.toml"
-"$SAMLA" -c "$dir/samla.toml" map -q > /dev/null || true
-"$SAMLA" -c "$dir/samla.toml" plan -q --json > "$dir/plan.json"
-read -r wave accounts < <(python3 -c '
-import json,sys
-w = max(json.load(open(sys.argv[1]))["waves"], key=lambda w: sum(w["accounts"].values()))
-print(w["number"], sum(w["accounts"].values()))' "$dir/plan.json")
+read -r wave accounts < <(big_wave_project "$dir" "$SCALE")
 # Earlier waves first (the big wave refers to their objects), then the big one, timed.
 window=$(python3 -c "print(150 / $TIME_SCALE)")
 export SAMLA_BENCH_SECRET=bench-secret-$$

@@ -34,3 +34,17 @@ timed() {
   rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$tf")
   echo "$wall $rss"
 }
+
+# big_wave_project DIR SCALE: a project (as `project`) mapped and planned with limits wide
+# enough for one wave of about 10,000 accounts. Prints "WAVE_NUMBER ACCOUNTS" of its largest wave.
+big_wave_project() {
+  local dir=$1 scale=$2
+  project "$dir" "$scale" >/dev/null
+  sed -i 's/^max_users = .*/max_users = 10000/; s/^max_municipalities = .*/max_municipalities = 5/; s/^max_units = .*/max_units = 1000/' "$dir/mappings/plan.toml"
+  "$SAMLA" -c "$dir/samla.toml" map -q > /dev/null || true
+  "$SAMLA" -c "$dir/samla.toml" plan -q --json > "$dir/plan.json"
+  python3 -c '
+import json,sys
+w = max(json.load(open(sys.argv[1]))["waves"], key=lambda w: sum(w["accounts"].values()))
+print(w["number"], sum(w["accounts"].values()))' "$dir/plan.json"
+}

@@ -13,10 +13,10 @@ use crate::client::graph::GraphClient;
 use crate::client::ldap::SharedAdClient;
 use crate::config::Config;
 use crate::config::target::TargetConfig;
-use crate::execute::{self, Impact, Journal, SystemResult, shared_ad, tenant};
+use crate::execute::{self, Impact, Journal, SystemResult, serde_name, shared_ad, tenant};
 use crate::journal::RunStart;
 use crate::state::State;
-use crate::target::graph::{self, Placeholder};
+use crate::target::graph;
 use crate::target::ldap;
 use serde::Serialize;
 use sha2::Digest;
@@ -28,6 +28,10 @@ use std::io::{BufRead, IsTerminal, Write};
 pub struct Comparison {
     pub tenant: Option<tenant::Reconciled>,
     pub shared_ad: Option<shared_ad::Reconciled>,
+    /// What the comparison read, which a run's first pass starts from instead of reading it
+    /// again.
+    pub tenant_view: Option<tenant::TenantView>,
+    pub shared_ad_view: Option<shared_ad::AdView>,
 }
 
 /// Per municipality and system: creates, updates, unchanged, member additions, managers,
@@ -66,17 +70,17 @@ impl Comparison {
                 K::AssignLicence => c.assign_licence += 1,
             }
         };
-        if let Some(t) = &self.tenant {
+        let systems = [
+            ("tenant", self.tenant.as_ref().map(|t| &t.changes)),
+            ("shared AD", self.shared_ad.as_ref().map(|a| &a.changes)),
+        ];
+        for (system, changes) in systems {
             let mut seen = std::collections::HashSet::new();
-            for c in &t.changes {
-                add("tenant", &c.municipality, &c.object, c.change, &mut seen);
+            for c in changes.into_iter().flatten() {
+                add(system, &c.municipality, &c.object, c.change, &mut seen);
             }
         }
         if let Some(a) = &self.shared_ad {
-            let mut seen = std::collections::HashSet::new();
-            for c in &a.changes {
-                add("shared AD", &c.municipality, &c.object, c.change, &mut seen);
-            }
             for (_, op, _) in &a.refused {
                 out.entry(("shared AD", op.municipality.clone())).or_default().left_alone += 1;
             }
@@ -103,30 +107,22 @@ impl Comparison {
 
     /// CSV rows: municipality, target, change, object, attribute, before, after.
     pub fn rows(&self) -> Vec<Vec<String>> {
-        let mut rows = Vec::new();
-        let name = |k: tenant::ChangeKind| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string));
-        for c in self.tenant.iter().flat_map(|t| &t.changes) {
-            rows.push(vec![
-                c.municipality.clone(),
-                "tenant".into(),
-                name(c.change).unwrap_or_default(),
-                c.object.clone(),
-                c.attribute.clone(),
-                c.before.clone(),
-                c.after.clone(),
-            ]);
-        }
-        for c in self.shared_ad.iter().flat_map(|a| &a.changes) {
-            rows.push(vec![
-                c.municipality.clone(),
-                "shared AD".into(),
-                name(c.change).unwrap_or_default(),
-                c.object.clone(),
-                c.attribute.clone(),
-                c.before.clone(),
-                c.after.clone(),
-            ]);
-        }
+        let tenant = self.tenant.iter().flat_map(|t| &t.changes).map(|c| ("tenant", c));
+        let shared_ad = self.shared_ad.iter().flat_map(|a| &a.changes).map(|c| ("shared AD", c));
+        let mut rows: Vec<Vec<String>> = tenant
+            .chain(shared_ad)
+            .map(|(target, c)| {
+                vec![
+                    c.municipality.clone(),
+                    target.into(),
+                    serde_name(c.change),
+                    c.object.clone(),
+                    c.attribute.clone(),
+                    c.before.clone(),
+                    c.after.clone(),
+                ]
+            })
+            .collect();
         for (_, op, why) in self.shared_ad.iter().flat_map(|a| &a.refused) {
             rows.push(vec![
                 op.municipality.clone(),
@@ -169,20 +165,17 @@ pub async fn connect(target: &TargetConfig) -> Result<Connected, Failure> {
 }
 
 /// Compares the wave with what the target holds.
-pub async fn compare(
-    prepared: &Prepared,
-    clients: &mut Connected,
-    known: &HashMap<Placeholder, String>,
-) -> Result<Comparison, Failure> {
+pub async fn compare(prepared: &Prepared, clients: &mut Connected) -> Result<Comparison, Failure> {
     let mut out = Comparison::default();
     if let Some(client) = &clients.tenant {
         let names = tenant::Names::new(&prepared.content, &prepared.targets);
         let rendered: Vec<(usize, graph::GraphRequest)> =
             graph::render_wave(&prepared.content, &prepared.targets).requests.into_iter().enumerate().collect();
-        let view = tenant::observe(client, &rendered, &prepared.content, &names, known)
+        let view = tenant::observe(client, &rendered, &prepared.content, &names, &HashMap::new())
             .await
             .map_err(|e| Failure::work(format!("the tenant: {e}")))?;
         out.tenant = Some(tenant::reconcile(&rendered, &view, &names));
+        out.tenant_view = Some(view);
     }
     if let Some(client) = &mut clients.shared_ad {
         let ops: Vec<(usize, ldap::LdapOp)> = ldap::render(&prepared.content, &prepared.targets)
@@ -192,6 +185,7 @@ pub async fn compare(
             .collect();
         let view = shared_ad::observe(client, &ops).await.map_err(|e| Failure::work(format!("the shared AD: {e}")))?;
         out.shared_ad = Some(shared_ad::reconcile(&ops, &view));
+        out.shared_ad_view = Some(view);
     }
     Ok(out)
 }
@@ -221,12 +215,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 /// `samla wave dry-run WAVE --target NAME`: the comparison only (nothing is written to the target).
 pub fn dry_run_against(config: &Config, prepared: &Prepared, target: &str) -> Result<Comparison, Failure> {
     let target = config.target(target).map_err(Failure::usage)?;
-    // Only what the target shows counts: an id from an earlier run's journal may belong to an
-    // object deleted since (or to another tenant reached under the same target name).
-    let known = HashMap::new();
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;
-        let c = compare(prepared, &mut clients, &known).await;
+        let c = compare(prepared, &mut clients).await;
         if let Some(ad) = clients.shared_ad {
             ad.unbind().await;
         }
@@ -278,8 +269,7 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
     let rt = runtime()?;
     let summary = rt.block_on(async {
         let mut clients = connect(target).await?;
-        let known = HashMap::new();
-        let comparison = compare(&prepared, &mut clients, &known).await?;
+        let mut comparison = compare(&prepared, &mut clients).await?;
         if !json {
             println!("Wave {} ({}) against target {}:", prepared.file.number, prepared.file.name, target.name);
             print_comparison(&comparison);
@@ -321,7 +311,8 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
         let result: Result<(), Failure> = async {
             if let Some(client) = &mut clients.shared_ad {
                 let ops = ldap::render(&prepared.content, &prepared.targets).map_err(Failure::work)?;
-                let r = execute::converge_shared_ad(client, &mut journal, ops, random_passwords, json)
+                let first_look = comparison.shared_ad_view.take();
+                let r = execute::converge_shared_ad(client, &mut journal, ops, first_look, random_passwords, json)
                     .await
                     .map_err(Failure::work)?;
                 summary.shared_ad = Some(r);
@@ -335,7 +326,7 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
                     &prepared.content,
                     &names,
                     requests,
-                    known.clone(),
+                    comparison.tenant_view.take(),
                     t.max_concurrency,
                     json,
                 )

@@ -39,10 +39,9 @@
 
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::target::{ClientCredential, TenantTarget};
-use crate::target::graph::{Batch, MAX_BATCH};
-use serde::Serialize;
+use crate::target::graph::{Batch, BatchBody, BatchItem, MAX_BATCH};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -673,26 +672,16 @@ impl GraphClient {
         // A resend leaves out the dependencies already done; one naming no request of the
         // batch at all goes as given, for Graph to refuse.
         let known: std::collections::BTreeSet<&str> = items.iter().map(|r| r.id).collect();
-        let wire: Vec<Wire<'_>> = pending
+        let wire: Vec<BatchItem<'_>> = pending
             .iter()
             .map(|&i| {
                 let r = &items[i];
-                Wire {
-                    id: r.id,
-                    method: r.method,
-                    url: r.url,
-                    headers: r.body.map(|_| BTreeMap::from([("Content-Type", "application/json")])),
-                    body: r.body,
-                    depends_on: r
-                        .depends_on
-                        .iter()
-                        .copied()
-                        .filter(|d| sending.contains(d) || !known.contains(d))
-                        .collect(),
-                }
+                let depends_on =
+                    r.depends_on.iter().copied().filter(|d| sending.contains(d) || !known.contains(d)).collect();
+                BatchItem::new(r.id, r.method, r.url, r.body, depends_on)
             })
             .collect();
-        let body = match serde_json::to_vec(&Envelope { requests: wire }) {
+        let body = match serde_json::to_vec(&BatchBody { requests: wire }) {
             Ok(b) => b,
             Err(e) => return Posted::NotSent(ClientError::Other(format!("the $batch body: {e}"))),
         };
@@ -1015,25 +1004,6 @@ struct Item<'a> {
     depends_on: Vec<&'a str>,
 }
 
-/// `POST /$batch`'s body, in the shape of [`Batch`]'s `Serialize` (a test holds them equal).
-#[derive(Serialize)]
-struct Envelope<'a> {
-    requests: Vec<Wire<'a>>,
-}
-
-#[derive(Serialize)]
-struct Wire<'a> {
-    id: &'a str,
-    method: &'a str,
-    url: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    headers: Option<BTreeMap<&'static str, &'static str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<&'a Value>,
-    #[serde(rename = "dependsOn", skip_serializing_if = "Vec::is_empty")]
-    depends_on: Vec<&'a str>,
-}
-
 /// One request's answer inside a `$batch` response.
 struct Answer {
     status: u16,
@@ -1293,18 +1263,9 @@ mod tests {
                 depends_on: r.depends_on.iter().map(String::as_str).collect(),
             })
             .collect();
-        let wire: Vec<Wire<'_>> = items
-            .iter()
-            .map(|r| Wire {
-                id: r.id,
-                method: r.method,
-                url: r.url,
-                headers: r.body.map(|_| BTreeMap::from([("Content-Type", "application/json")])),
-                body: r.body,
-                depends_on: r.depends_on.clone(),
-            })
-            .collect();
-        assert_eq!(serde_json::to_value(Envelope { requests: wire }).unwrap(), serde_json::to_value(&batch).unwrap());
+        let wire: Vec<BatchItem<'_>> =
+            items.iter().map(|r| BatchItem::new(r.id, r.method, r.url, r.body, r.depends_on.clone())).collect();
+        assert_eq!(serde_json::to_value(BatchBody { requests: wire }).unwrap(), serde_json::to_value(&batch).unwrap());
     }
 
     #[test]

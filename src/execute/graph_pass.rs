@@ -156,16 +156,18 @@ pub async fn send(
                     continue;
                 }
             };
-            let password = if graph::placeholders(r).contains(&Placeholder::Password) {
-                Some(random_password().map_err(|message| StateError::Invalid { path: journal.path(), message })?)
+            // The journal's copy keeps `{password}`; only the copy sent gets the password.
+            let on_wire = if graph::placeholders(r).contains(&Placeholder::Password) {
+                let password =
+                    random_password().map_err(|message| StateError::Invalid { path: journal.path(), message })?;
+                let fill = |p: &Placeholder| (*p == Placeholder::Password).then(|| password.expose().to_string());
+                graph::substitute(&for_journal, &fill).map_err(|p| StateError::Invalid {
+                    path: journal.path(),
+                    message: format!("{p} left in a request"),
+                })?
             } else {
-                None
+                for_journal.clone()
             };
-            let resolve_wire = |p: &Placeholder| match p {
-                Placeholder::Password => password.as_ref().map(|s| s.expose().to_string()),
-                other => resolve_journal(other),
-            };
-            let Ok(on_wire) = graph::substitute(r, &resolve_wire) else { continue };
             journaled.push(for_journal);
             wire.push(on_wire);
         }
@@ -178,10 +180,7 @@ pub async fn send(
                 system: System::Tenant,
                 pass: journal.pass,
                 op_key: r.id.clone(),
-                action: serde_json::to_value(r.action)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                action: super::serde_name(r.action),
                 municipality: r.municipality.clone(),
                 anchor: r
                     .anchor
@@ -193,11 +192,7 @@ pub async fn send(
             })
             .collect();
         let rows = journal.record_intents(&intents)?;
-        for r in &ready {
-            if let Some(p) = r.creates() {
-                creating.insert(p);
-            }
-        }
+        creating.extend(journaled.iter().filter_map(GraphRequest::creates));
         let client = client.clone();
         let batch = Batch { requests: wire };
         in_flight.spawn(async move {

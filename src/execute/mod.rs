@@ -163,6 +163,41 @@ impl SystemResult {
     pub fn ok(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// Waits before a retry pass (not before the first) and numbers the pass.
+    async fn begin_pass(&mut self, pass: u32, journal: &mut Journal<'_>) {
+        if pass > 1 {
+            tokio::time::sleep(wait_before(pass - 1)).await;
+        }
+        self.passes = pass;
+        journal.pass = pass;
+    }
+
+    /// Counts the objects the first comparison found unchanged.
+    fn count_unchanged<'a>(&mut self, changes: impl Iterator<Item = (tenant::ChangeKind, &'a str)>) {
+        for (_, m) in changes.filter(|(k, _)| *k == tenant::ChangeKind::Unchanged) {
+            self.municipalities.entry(m.to_string()).or_default().unchanged += 1;
+        }
+    }
+
+    /// Counts the failures per municipality and the time taken.
+    fn close(&mut self, started: std::time::Instant) {
+        for f in &self.failures {
+            self.municipalities.entry(f.municipality.clone()).or_default().failed += 1;
+        }
+        self.seconds = started.elapsed().as_secs_f64();
+    }
+}
+
+/// The rendered items whose `origins` go round again, each once, in render order.
+fn again<T: Clone>(all: &[(usize, T)], origins: impl Iterator<Item = usize>) -> Vec<(usize, T)> {
+    let origins: std::collections::BTreeSet<usize> = origins.collect();
+    origins.into_iter().filter_map(|o| all.get(o).cloned()).collect()
+}
+
+/// A serde enum's name as it is written (`create_user`), for journal rows and reports.
+pub fn serde_name<T: Serialize>(value: T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// Creates and updates per municipality, as thresholds count them.
@@ -234,7 +269,7 @@ pub async fn converge_tenant(
     content: &crate::target::WaveContent,
     names: &tenant::Names,
     rendered: Vec<crate::target::graph::GraphRequest>,
-    mut ids: HashMap<crate::target::graph::Placeholder, String>,
+    mut first_look: Option<tenant::TenantView>,
     max_in_flight: usize,
     hidden: bool,
 ) -> Result<SystemResult, ExecError> {
@@ -244,13 +279,13 @@ pub async fn converge_tenant(
     let mut subset = all.clone();
     let mut result = SystemResult::default();
     let mut pending: Vec<graph_pass::Failed> = Vec::new();
+    let mut ids: HashMap<Placeholder, String> = HashMap::new();
     for pass in 1..=1 + RETRY_PASSES {
-        if pass > 1 {
-            tokio::time::sleep(wait_before(pass - 1)).await;
-        }
-        result.passes = pass;
-        journal.pass = pass;
-        let view = tenant::observe(client, &subset, content, names, &ids).await?;
+        result.begin_pass(pass, journal).await;
+        let view = match first_look.take() {
+            Some(v) => v,
+            None => tenant::observe(client, &subset, content, names, &ids).await?,
+        };
         let found = view
             .users
             .iter()
@@ -274,9 +309,7 @@ pub async fn converge_tenant(
         }
         let rec = tenant::reconcile(&subset, &view, names);
         if pass == 1 {
-            for c in rec.changes.iter().filter(|c| c.change == tenant::ChangeKind::Unchanged) {
-                result.municipalities.entry(c.municipality.clone()).or_default().unchanged += 1;
-            }
+            result.count_unchanged(rec.changes.iter().map(|c| (c.change, c.municipality.as_str())));
         }
         pending.clear();
         if rec.requests.is_empty() {
@@ -304,26 +337,16 @@ pub async fn converge_tenant(
             }
         }
         let (retry, permanent): (Vec<_>, Vec<_>) = outcome.failed.into_iter().partition(|f| f.retry);
-        for f in permanent {
-            result.failures.push(tenant_failure(names, &f));
-        }
+        result.failures.extend(permanent.iter().map(|f| tenant_failure(names, f)));
         if retry.is_empty() {
             break;
         }
-        let mut origins: Vec<usize> = retry.iter().map(|f| f.origin).collect();
-        origins.sort_unstable();
-        origins.dedup();
-        subset = origins.iter().filter_map(|o| all.get(*o).cloned()).collect();
+        subset = again(&all, retry.iter().map(|f| f.origin));
         pending = retry;
     }
-    for f in &pending {
-        result.failures.push(tenant_failure(names, f));
-    }
-    for f in &result.failures {
-        result.municipalities.entry(f.municipality.clone()).or_default().failed += 1;
-    }
+    result.failures.extend(pending.iter().map(|f| tenant_failure(names, f)));
     result.graph = Some(client.stats());
-    result.seconds = started.elapsed().as_secs_f64();
+    result.close(started);
     Ok(result)
 }
 
@@ -332,10 +355,7 @@ fn tenant_failure(names: &tenant::Names, f: &graph_pass::Failed) -> Failure {
         system: System::Tenant,
         municipality: f.request.municipality.clone(),
         object: names.of(&f.request),
-        action: serde_json::to_value(f.request.action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        action: serde_name(f.request.action),
         reason: f.reason.clone(),
     }
 }
@@ -345,6 +365,7 @@ pub async fn converge_shared_ad(
     client: &mut crate::client::ldap::SharedAdClient,
     journal: &mut Journal<'_>,
     rendered: Vec<crate::target::ldap::LdapOp>,
+    mut first_look: Option<shared_ad::AdView>,
     random_passwords: bool,
     hidden: bool,
 ) -> Result<SystemResult, ExecError> {
@@ -355,12 +376,11 @@ pub async fn converge_shared_ad(
     let mut result = SystemResult::default();
     let mut pending: Vec<shared_ad::Failed> = Vec::new();
     for pass in 1..=1 + RETRY_PASSES {
-        if pass > 1 {
-            tokio::time::sleep(wait_before(pass - 1)).await;
-        }
-        result.passes = pass;
-        journal.pass = pass;
-        let view = shared_ad::observe(client, &subset).await?;
+        result.begin_pass(pass, journal).await;
+        let view = match first_look.take() {
+            Some(v) => v,
+            None => shared_ad::observe(client, &subset).await?,
+        };
         let known = journal.state.known_objects(&journal.target, System::SharedAd)?;
         for (a, f) in &view.objects {
             let key = a.0.to_string();
@@ -370,9 +390,7 @@ pub async fn converge_shared_ad(
         }
         let rec = shared_ad::reconcile(&subset, &view);
         if pass == 1 {
-            for c in rec.changes.iter().filter(|c| c.change == tenant::ChangeKind::Unchanged) {
-                result.municipalities.entry(c.municipality.clone()).or_default().unchanged += 1;
-            }
+            result.count_unchanged(rec.changes.iter().map(|c| (c.change, c.municipality.as_str())));
         }
         for (_, op, reason) in &rec.refused {
             result.failures.push(Failure {
@@ -407,25 +425,15 @@ pub async fn converge_shared_ad(
             }
         }
         let (retry, permanent): (Vec<_>, Vec<_>) = failed.into_iter().partition(|f| f.retry);
-        for f in permanent {
-            result.failures.push(ad_failure(&f));
-        }
+        result.failures.extend(permanent.iter().map(ad_failure));
         if retry.is_empty() {
             break;
         }
-        let mut origins: Vec<usize> = retry.iter().map(|f| f.origin).collect();
-        origins.sort_unstable();
-        origins.dedup();
-        subset = origins.iter().filter_map(|o| all.get(*o).cloned()).collect();
+        subset = again(&all, retry.iter().map(|f| f.origin));
         pending = retry;
     }
-    for f in &pending {
-        result.failures.push(ad_failure(f));
-    }
-    for f in &result.failures {
-        result.municipalities.entry(f.municipality.clone()).or_default().failed += 1;
-    }
-    result.seconds = started.elapsed().as_secs_f64();
+    result.failures.extend(pending.iter().map(ad_failure));
+    result.close(started);
     Ok(result)
 }
 

@@ -9,14 +9,14 @@
 //! another DN was moved by someone: samla does not move it back or write around it; it
 //! reports it and leaves it to a person.
 
+use super::tenant::Change;
 use super::{Journal, Progress};
 use crate::client::ldap::{Found, LdapClientError, SharedAdClient};
 use crate::journal::{Completion, Intent, System};
 use crate::mapping::unify::Anchor;
 use crate::model::Dn;
 use crate::state::StateError;
-use crate::target::ldap::{Change, LdapOp, ModKind, OpKind, Value};
-use serde::Serialize;
+use crate::target::ldap::{Change as LdapChange, LdapOp, ModKind, OpKind, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Attributes of an add that are not compared with an existing object: what makes it what it
@@ -37,22 +37,11 @@ pub struct AdView {
     pub members: HashMap<String, HashSet<String>>,
 }
 
-/// One change to one object, for the comparison and the reports.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AdChange {
-    pub municipality: String,
-    pub object: String,
-    pub change: super::tenant::ChangeKind,
-    pub attribute: String,
-    pub before: String,
-    pub after: String,
-}
-
 /// What is left to apply.
 #[derive(Debug, Clone, Default)]
 pub struct Reconciled {
     pub ops: Vec<(usize, LdapOp)>,
-    pub changes: Vec<AdChange>,
+    pub changes: Vec<Change>,
     /// Objects found where samla would not write (moved elsewhere): reported, left alone.
     pub refused: Vec<(usize, LdapOp, String)>,
 }
@@ -86,7 +75,7 @@ fn dn_key(v: &Value) -> String {
 pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
     let mut out = Reconciled::default();
     let mut change = |op: &LdapOp, kind, attribute: &str, before: String, after: String| {
-        out.changes.push(AdChange {
+        out.changes.push(Change {
             municipality: op.municipality.clone(),
             object: op.dn().as_str().to_string(),
             change: kind,
@@ -101,13 +90,13 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
     let mut refused = Vec::new();
     for (origin, op) in rendered {
         match (&op.change, op.kind) {
-            (Change::Add { dn, .. }, OpKind::CreateOu) => {
+            (LdapChange::Add { dn, .. }, OpKind::CreateOu) => {
                 if !view.existing_dns.contains(&dn.key()) {
                     change(op, K::Create, "ou", String::new(), dn.as_str().to_string());
                     ops.push((*origin, op.clone()));
                 }
             }
-            (Change::Add { dn, attrs }, OpKind::CreateUser | OpKind::CreateGroup) => {
+            (LdapChange::Add { dn, attrs }, OpKind::CreateUser | OpKind::CreateGroup) => {
                 let found = op.anchor.and_then(|a| view.objects.get(&a));
                 let Some(found) = found else {
                     for (name, values) in attrs {
@@ -163,7 +152,7 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                             municipality: op.municipality.clone(),
                             anchor: op.anchor,
                             note: Some(note.to_string()),
-                            change: Change::Modify {
+                            change: LdapChange::Modify {
                                 dn: dn.clone(),
                                 changes: mods.into_iter().map(|(k, n, v, _)| (k, n, v)).collect(),
                             },
@@ -179,7 +168,7 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                             municipality: op.municipality.clone(),
                             anchor: op.anchor,
                             note: None,
-                            change: Change::Modify {
+                            change: LdapChange::Modify {
                                 dn: dn.clone(),
                                 changes: vec![(ModKind::Add, "member".into(), missing_members)],
                             },
@@ -187,7 +176,7 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                     ));
                 }
             }
-            (Change::Modify { dn, changes }, OpKind::AddMembers) => {
+            (LdapChange::Modify { dn, changes }, OpKind::AddMembers) => {
                 let have = members_of(dn);
                 let kept: Vec<(ModKind, String, Vec<Value>)> = changes
                     .iter()
@@ -202,9 +191,12 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                 }
                 let n: usize = kept.iter().map(|(_, _, v)| v.len()).sum();
                 change(op, K::AddMembers, "member", String::new(), n.to_string());
-                ops.push((*origin, LdapOp { change: Change::Modify { dn: dn.clone(), changes: kept }, ..op.clone() }));
+                ops.push((
+                    *origin,
+                    LdapOp { change: LdapChange::Modify { dn: dn.clone(), changes: kept }, ..op.clone() },
+                ));
             }
-            (Change::Modify { changes, .. }, OpKind::SetManager) => {
+            (LdapChange::Modify { changes, .. }, OpKind::SetManager) => {
                 let current = op.anchor.and_then(|a| view.objects.get(&a)).and_then(|f| f.text("manager"));
                 let wanted = changes.first().and_then(|(_, _, v)| v.first()).map(dn_key);
                 let current_key = current.as_deref().map(|c| Dn::parse(c).map(|d| d.key()).unwrap_or_default());
@@ -227,7 +219,7 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
 fn attributes(rendered: &[(usize, LdapOp)]) -> Vec<String> {
     let mut names: BTreeSet<String> = ["manager".to_string()].into();
     for (_, op) in rendered {
-        if let Change::Add { attrs, .. } = &op.change {
+        if let LdapChange::Add { attrs, .. } = &op.change {
             for (n, _) in attrs {
                 if n.to_lowercase() != "member" {
                     names.insert(n.clone());
@@ -309,16 +301,13 @@ pub async fn apply(
                 system: System::SharedAd,
                 pass: journal.pass,
                 op_key: op.dn().key(),
-                action: serde_json::to_value(op.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                action: super::serde_name(op.kind),
                 municipality: op.municipality.clone(),
                 anchor: op.anchor.map(|a| a.0.to_string()),
                 object: op.dn().as_str().to_string(),
                 intent: serde_json::to_string(&op.change).unwrap_or_default(),
                 before: match (&op.change, &op.note) {
-                    (Change::Modify { .. }, Some(note)) if op.kind != OpKind::SetManager => Some(note.clone()),
+                    (LdapChange::Modify { .. }, Some(note)) if op.kind != OpKind::SetManager => Some(note.clone()),
                     _ => None,
                 },
             })
@@ -328,7 +317,7 @@ pub async fn apply(
         for (row, (origin, op)) in rows.into_iter().zip(chunk) {
             progress.tick(&op.municipality);
             let mut result = client.apply(&op.change).await;
-            let created_user = op.kind == OpKind::CreateUser && matches!(op.change, Change::Add { .. });
+            let created_user = op.kind == OpKind::CreateUser && matches!(op.change, LdapChange::Add { .. });
             if result.is_ok() && created_user && random_passwords {
                 result = match super::graph_pass::random_password() {
                     Ok(pw) => client.set_initial_password(op.dn(), &pw).await,
@@ -337,10 +326,10 @@ pub async fn apply(
             }
             match result {
                 Ok(()) => {
-                    if let (Change::Add { dn, .. }, Some(a)) = (&op.change, op.anchor) {
+                    if let (LdapChange::Add { dn, .. }, Some(a)) = (&op.change, op.anchor) {
                         let kind = if op.kind == OpKind::CreateUser { "user" } else { "group" };
                         journal.remember(System::SharedAd, &a.0.to_string(), dn.as_str(), kind, true)?;
-                    } else if let (Change::Add { dn, .. }, OpKind::CreateOu) = (&op.change, op.kind) {
+                    } else if let (LdapChange::Add { dn, .. }, OpKind::CreateOu) = (&op.change, op.kind) {
                         journal.remember(System::SharedAd, &format!("ou:{}", dn.key()), dn.as_str(), "ou", true)?;
                     }
                     completions.push(Completion {
@@ -390,7 +379,7 @@ mod tests {
             municipality: "bjuv".into(),
             anchor: Some(anchor()),
             note: None,
-            change: Change::Add {
+            change: LdapChange::Add {
                 dn: dn("CN=Öberg\\, Åsa,OU=IT,OU=Bjuv,OU=Kommuner,DC=samverkan,DC=test"),
                 attrs: vec![
                     ("objectClass".into(), vec![Value::Text("user".into())]),
@@ -427,7 +416,7 @@ mod tests {
 
         view.objects.insert(anchor(), found(at, "Ekonomi"));
         let r = reconcile(&rendered, &view);
-        let Change::Modify { changes, .. } = &r.ops[0].1.change else { panic!() };
+        let LdapChange::Modify { changes, .. } = &r.ops[0].1.change else { panic!() };
         assert_eq!(changes[0].1, "department");
         assert_eq!((r.changes[0].before.as_str(), r.changes[0].after.as_str()), ("Ekonomi", "IT"));
         assert!(r.ops[0].1.note.as_deref().unwrap().contains("Ekonomi"), "before-image kept for the journal");
@@ -446,7 +435,7 @@ mod tests {
             municipality: "bjuv".into(),
             anchor: None,
             note: None,
-            change: Change::Modify {
+            change: LdapChange::Modify {
                 dn: group.clone(),
                 changes: vec![(
                     ModKind::Add,
@@ -461,7 +450,7 @@ mod tests {
         let mut view = AdView::default();
         view.members.insert(group.key(), [dn("cn=a,dc=SAMVERKAN,dc=test").key()].into());
         let r = reconcile(&[(0, op)], &view);
-        let Change::Modify { changes, .. } = &r.ops[0].1.change else { panic!() };
+        let LdapChange::Modify { changes, .. } = &r.ops[0].1.change else { panic!() };
         assert_eq!(changes[0].2, vec![Value::Text("CN=B,DC=samverkan,DC=test".into())]);
     }
 }

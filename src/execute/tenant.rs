@@ -49,8 +49,9 @@ pub struct TenantView {
     pub managers: HashMap<Anchor, Option<String>>,
     /// skuPartNumber -> skuId.
     pub skus: HashMap<String, String>,
-    /// Ids of what this run created, for objects a look may not show yet. (Ids from earlier
-    /// runs are not trusted: the object may have been deleted since; a look finds the rest.)
+    /// Ids of what this run created, for objects a look may not show yet. Ids from earlier
+    /// runs' journals are not used: the object may have been deleted since, or the target name
+    /// may now reach another tenant; a look finds the rest.
     pub known: HashMap<Placeholder, String>,
 }
 

@@ -803,37 +803,45 @@ pub struct Batch {
     pub requests: Vec<GraphRequest>,
 }
 
+/// One request as it is written into a `$batch` body (a body gets its Content-Type header).
+/// The executor's client writes resends with it too, so both say the same on the wire.
+#[derive(Debug, Serialize)]
+pub struct BatchItem<'a> {
+    pub id: &'a str,
+    pub method: &'a str,
+    pub url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<&'static str, &'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<&'a Value>,
+    #[serde(rename = "dependsOn", skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<&'a str>,
+}
+
+impl<'a> BatchItem<'a> {
+    pub fn new(id: &'a str, method: &'a str, url: &'a str, body: Option<&'a Value>, depends_on: Vec<&'a str>) -> Self {
+        let headers = body.map(|_| BTreeMap::from([("Content-Type", "application/json")]));
+        BatchItem { id, method, url, headers, body, depends_on }
+    }
+}
+
+/// The body of `POST /v1.0/$batch`.
+#[derive(Debug, Serialize)]
+pub struct BatchBody<'a> {
+    pub requests: Vec<BatchItem<'a>>,
+}
+
 impl Serialize for Batch {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Item<'a> {
-            id: &'a str,
-            method: &'a str,
-            url: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            headers: Option<BTreeMap<&'static str, &'static str>>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            body: Option<&'a Value>,
-            #[serde(rename = "dependsOn", skip_serializing_if = "<[String]>::is_empty")]
-            depends_on: &'a [String],
-        }
-        #[derive(Serialize)]
-        struct Body<'a> {
-            requests: Vec<Item<'a>>,
-        }
         let requests = self
             .requests
             .iter()
-            .map(|r| Item {
-                id: &r.id,
-                method: &r.method,
-                url: &r.url,
-                headers: r.body.as_ref().map(|_| BTreeMap::from([("Content-Type", "application/json")])),
-                body: r.body.as_ref(),
-                depends_on: &r.depends_on,
+            .map(|r| {
+                let depends_on = r.depends_on.iter().map(String::as_str).collect();
+                BatchItem::new(&r.id, &r.method, &r.url, r.body.as_ref(), depends_on)
             })
             .collect();
-        Body { requests }.serialize(s)
+        BatchBody { requests }.serialize(s)
     }
 }
 
