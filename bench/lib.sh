@@ -48,3 +48,45 @@ import json,sys
 w = max(json.load(open(sys.argv[1]))["waves"], key=lambda w: sum(w["accounts"].values()))
 print(w["number"], sum(w["accounts"].values()))' "$dir/plan.json"
 }
+
+# tenant_writes TENANT_JSON SECRET: the admitted write arrival times (Graph seconds) of the
+# client in TENANT_JSON (the line `samla test-tenant serve` prints), as a JSON list.
+tenant_writes() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys, urllib.parse, urllib.request
+t = json.loads(open(sys.argv[1]).readline())
+form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": t["client_id"],
+    "client_secret": sys.argv[2], "scope": "https://graph.microsoft.com/.default"}).encode()
+token = json.load(urllib.request.urlopen(t["token_url"], form))["access_token"]
+req = urllib.request.Request(t["url"] + "/_samla/writes", headers={"Authorization": "Bearer " + token})
+print(json.dumps(json.load(urllib.request.urlopen(req))["arrivals"]))
+PY
+}
+
+# budget_use BEFORE_JSON AFTER_JSON LIMIT WINDOW: how well the writes that arrived between two
+# `tenant_writes` readings used a sliding-window budget of LIMIT writes per WINDOW Graph
+# seconds. Prints "WRITES SPAN MINIMUM SHARE FILL_MIN FILL_MEAN":
+# - SPAN: Graph seconds from the first write's arrival to the last's;
+# - MINIMUM: the least SPAN any client could take for that many writes. In any half-open
+#   window-long interval at most LIMIT writes arrive, so W writes span at least
+#   (ceil(W / LIMIT) - 1) windows (the first LIMIT at once, the next LIMIT one window later...);
+# - SHARE: MINIMUM / SPAN, in percent;
+# - FILL_MIN, FILL_MEAN: writes in each whole window counted from the first arrival, as a
+#   percentage of LIMIT (the smallest and the mean): the budget used window by window.
+budget_use() {
+  python3 - "$1" "$2" "$3" "$4" <<'PY'
+import json, math, sys
+before, after = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+limit, window = int(sys.argv[3]), float(sys.argv[4])
+w = sorted(after[len(before):])
+span = w[-1] - w[0]
+minimum = (math.ceil(len(w) / limit) - 1) * window
+fills, k = [], 0
+while w[0] + (k + 1) * window <= w[-1]:
+    lo, hi = w[0] + k * window, w[0] + (k + 1) * window
+    fills.append(100 * sum(lo <= x < hi for x in w) / limit)
+    k += 1
+fills = fills or [0.0]
+print(len(w), f"{span:.1f}", f"{minimum:.1f}", f"{100 * minimum / span:.1f}", f"{min(fills):.1f}", f"{sum(fills) / len(fills):.1f}")
+PY
+}

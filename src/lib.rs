@@ -27,6 +27,7 @@ pub mod mapping;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod rollback;
 pub mod source;
 pub mod state;
 pub mod target;

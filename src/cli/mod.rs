@@ -9,6 +9,7 @@ mod init;
 mod licences;
 mod map;
 mod plan;
+pub mod rollback;
 pub mod run;
 pub mod wave;
 
@@ -71,6 +72,9 @@ enum Command {
     /// Work with one wave: dry-run it (what it will send and change).
     #[command(subcommand)]
     Wave(WaveCommand),
+    /// Reports for people.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Write a commented starting project (samla.toml, mappings/, waves/) into DIR.
     Init { dir: PathBuf },
     /// Run samla's whole job on the bundled sample estate of five municipalities.
@@ -122,11 +126,43 @@ enum WaveCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Undo a wave in a target: memberships, managers and licences removed, changed values
+    /// restored, created groups, users and OUs deleted, in that order. What someone changed
+    /// since the wave (drift) is reported and left alone. Journaled; run again to resume.
+    Rollback {
+        wave: String,
+        #[arg(long)]
+        target: String,
+        /// Only this municipality's people and groups (shared groups keep the others' members).
+        #[arg(long)]
+        municipality: Option<String>,
+        /// Show the plan and write the reports; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
     /// The journal's runs of a wave: who ran it, when, from which wave file, what happened.
     Status {
         wave: String,
         #[arg(long)]
         target: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Per municipality: every change a wave made in a target, its inverse, the order the
+    /// inverses run in, and whether the target still shows it or has drifted (read live when
+    /// the target can be reached). CSV, JSON and HTML in reports/rollback.
+    Rollback {
+        wave: String,
+        /// The target (default: the only one the wave ran against).
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        municipality: Option<String>,
     },
 }
 
@@ -220,6 +256,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Wave(WaveCommand::Run { wave, target, yes }) => {
             let config = Config::load(&cli.config).map_err(Failure::usage)?;
             run::run(&config, &wave, &target, yes, cli.json).map(|_| ())
+        }
+        Command::Wave(WaveCommand::Rollback { wave, target, municipality, dry_run, yes }) => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            rollback::rollback(&config, &wave, &target, municipality.as_deref(), dry_run, yes, cli.json).map(|_| ())
+        }
+        Command::Report(ReportCommand::Rollback { wave, target, municipality }) => {
+            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            rollback::report(&config, &wave, target.as_deref(), municipality.as_deref(), cli.json)
         }
         Command::Wave(WaveCommand::Status { wave, target }) => {
             let config = Config::load(&cli.config).map_err(Failure::usage)?;

@@ -208,7 +208,7 @@ pub fn print_comparison(c: &Comparison) {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::work)
 }
 
@@ -234,6 +234,26 @@ pub struct RunSummary {
     pub ok: bool,
     pub shared_ad: Option<SystemResult>,
     pub tenant: Option<SystemResult>,
+    /// The rollback reports written at the end of the run (HTML, one per municipality).
+    pub rollback_reports: Vec<std::path::PathBuf>,
+}
+
+/// Who starts a run of `prepared`'s wave against `target`, from where, with which wave file.
+pub fn run_start(prepared: &Prepared, target: &str) -> Result<RunStart, Failure> {
+    let wave_hash = std::fs::read(&prepared.file.path)
+        .map(|b| hex::encode(sha2::Sha256::digest(&b)))
+        .map_err(|e| Failure::work(format!("{}: {e}", prepared.file.path.display())))?;
+    let (operator, host) = operator();
+    Ok(RunStart {
+        wave: prepared.file.number,
+        wave_name: prepared.file.name.clone(),
+        wave_file: prepared.file.path.display().to_string(),
+        wave_hash,
+        target: target.to_string(),
+        operator,
+        host,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    })
 }
 
 fn operator() -> (String, String) {
@@ -247,11 +267,12 @@ fn operator() -> (String, String) {
     (user, host)
 }
 
-fn confirm(wave: u32, target: &str) -> Result<(), Failure> {
+/// Asks `question`; only "yes" goes on.
+pub fn confirm(question: &str) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
         return Err(Failure::usage("not a terminal: give --yes to run without being asked"));
     }
-    print!("Run wave {wave} against target {target}? Type yes: ");
+    print!("{question} Type yes: ");
     std::io::stdout().flush().map_err(Failure::work)?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(Failure::work)?;
@@ -263,9 +284,7 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
     let prepared = prepare(config, wave)?;
     let target = config.target(target).map_err(Failure::usage)?;
     let mut state = State::open(&config.state_path).map_err(Failure::work)?;
-    let wave_hash = std::fs::read(&prepared.file.path)
-        .map(|b| hex::encode(sha2::Sha256::digest(&b)))
-        .map_err(|e| Failure::work(format!("{}: {e}", prepared.file.path.display())))?;
+    let start = run_start(&prepared, &target.name)?;
     let rt = runtime()?;
     let summary = rt.block_on(async {
         let mut clients = connect(target).await?;
@@ -283,19 +302,8 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
             )));
         }
         if !yes {
-            confirm(prepared.file.number, &target.name)?;
+            confirm(&format!("Run wave {} against target {}?", prepared.file.number, target.name))?;
         }
-        let (operator, host) = operator();
-        let start = RunStart {
-            wave: prepared.file.number,
-            wave_name: prepared.file.name.clone(),
-            wave_file: prepared.file.path.display().to_string(),
-            wave_hash,
-            target: target.name.clone(),
-            operator,
-            host,
-            command: std::env::args().collect::<Vec<_>>().join(" "),
-        };
         let run = state.start_run(&start, "run").map_err(Failure::work)?;
         let mut journal =
             Journal { state: &mut state, run, target: target.name.clone(), wave: prepared.file.number, pass: 1 };
@@ -307,6 +315,7 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
             ok: true,
             shared_ad: None,
             tenant: None,
+            rollback_reports: Vec::new(),
         };
         let result: Result<(), Failure> = async {
             if let Some(client) = &mut clients.shared_ad {
@@ -350,6 +359,12 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
         }
         result.map(|()| summary)
     })?;
+    let mut summary = summary;
+    // What this run did, and how to undo it, per municipality: written after every run.
+    match super::rollback::write_for(config, wave, &target.name, json) {
+        Ok(r) => summary.rollback_reports = r.reports,
+        Err(f) => eprintln!("warning: the rollback reports were not written: {}", f.message),
+    }
     if json {
         super::print_json(&summary)?;
     } else {
@@ -394,6 +409,10 @@ fn print_run(s: &RunSummary) {
         }
     }
     println!("\nJournal: run {} (samla wave status {}).", s.run, s.wave);
+    if let Some(first) = s.rollback_reports.first() {
+        let dir = first.parent().unwrap_or(first);
+        println!("Rollback reports (what this wave changed and how to undo it): {}", dir.display());
+    }
 }
 
 /// `samla wave status WAVE [--target NAME]`: the journal's runs of a wave.

@@ -75,6 +75,16 @@ pub struct Prepared {
 /// Loads the plan and the wave, refusing a stale wave, blocking findings and names the target
 /// would refuse.
 pub fn prepare(config: &Config, wave: &str) -> Result<Prepared, Failure> {
+    prepare_checked(config, wave, true)
+}
+
+/// Loads the wave for a rollback or its report: the journal says what to undo, the wave only
+/// which objects to look at, so a wave gone stale since it ran is still rolled back.
+pub fn prepare_for_rollback(config: &Config, wave: &str) -> Result<Prepared, Failure> {
+    prepare_checked(config, wave, false)
+}
+
+fn prepare_checked(config: &Config, wave: &str, checks: bool) -> Result<Prepared, Failure> {
     let loaded = load(config)?;
     let waves = waves_dir(config);
     let files = files::read_dir(&waves).map_err(Failure::usage)?;
@@ -84,14 +94,14 @@ pub fn prepare(config: &Config, wave: &str) -> Result<Prepared, Failure> {
     let file = find(&files, wave)?.clone();
     let slots = make::current_slots(&loaded.dir, &loaded.settings);
     let stale = make::staleness(&file, &loaded.current, &slots);
-    if !stale.is_empty() {
+    if checks && !stale.is_empty() {
         return Err(Failure::work(format!(
             "wave {} is stale: {}; re-plan with `samla plan` and review the wave again",
             file.number,
             stale.join("; ")
         )));
     }
-    if loaded.run.blocking > 0 {
+    if checks && loaded.run.blocking > 0 {
         return Err(Failure::work(blocking_findings(config, &loaded)?));
     }
     let plan = make::from_files(&loaded.dir, &loaded.settings, &files).map_err(Failure::usage)?;
@@ -128,7 +138,9 @@ pub fn prepare(config: &Config, wave: &str) -> Result<Prepared, Failure> {
     }
     let targets = loaded.target.targets;
     let content = content::build(&plan, &loaded.dir, file.number, &people, &groups, &targets).map_err(Failure::work)?;
-    refused_names(&content, &loaded.target.verified_domains)?;
+    if checks {
+        refused_names(&content, &loaded.target.verified_domains)?;
+    }
     Ok(Prepared { file, targets, content, population })
 }
 

@@ -23,6 +23,8 @@ pub struct Failed {
     pub origin: usize,
     pub request: GraphRequest,
     pub reason: String,
+    /// Graph's status (0: not sent or never answered).
+    pub status: u16,
     /// Whether a later pass, after a fresh look at the tenant, may succeed.
     pub retry: bool,
 }
@@ -78,6 +80,8 @@ pub struct Sender<'a> {
     pub skus: &'a HashMap<String, String>,
     pub progress: &'a Progress,
     pub max_in_flight: usize,
+    /// Before-images by request id, journaled with the intents.
+    pub before: &'a HashMap<String, String>,
 }
 
 /// Sends `requests` (each with its origin index) and journals every step; `ids` learns the
@@ -88,7 +92,7 @@ pub async fn send(
     requests: Vec<(usize, GraphRequest)>,
     ids: &mut HashMap<Placeholder, String>,
 ) -> Result<PassResult, StateError> {
-    let Sender { client, names, skus, progress, max_in_flight } = *sender;
+    let Sender { client, names, skus, progress, max_in_flight, before } = *sender;
     let origin: HashMap<String, usize> = requests.iter().map(|(o, r)| (r.id.clone(), *o)).collect();
     let plain: Vec<GraphRequest> = requests.into_iter().map(|(_, r)| r).collect();
     let batches = graph::batches(&plain);
@@ -126,6 +130,7 @@ pub async fn send(
                 origin: origin_of(r),
                 request: r.clone(),
                 reason: format!("not sent: waits for {}", waits_for.join(", ")),
+                status: 0,
                 retry: true,
             });
         }
@@ -151,6 +156,7 @@ pub async fn send(
                         origin: origin_of(r),
                         request: r.clone(),
                         reason: format!("not sent: {p} is unknown in this tenant"),
+                        status: 0,
                         retry: false,
                     });
                     continue;
@@ -188,7 +194,7 @@ pub async fn send(
                     .or(r.licence_class.as_ref().map(|c| format!("licence-group:{c}"))),
                 object: names.of(r),
                 intent: serde_json::json!({"method": r.method, "url": r.url, "body": r.body}).to_string(),
-                before: None,
+                before: before.get(&r.id).cloned(),
             })
             .collect();
         let rows = journal.record_intents(&intents)?;
@@ -256,7 +262,7 @@ fn settle(
                 object_id: None,
             });
             let retry = super::tenant::worth_retrying(&outcome);
-            result.failed.push(Failed { origin: origin_of(&req), request: req, reason: why, retry });
+            result.failed.push(Failed { origin: origin_of(&req), request: req, reason: why, status: outcome.status, retry });
         }
     }
     journal.record_completions(&completions)

@@ -132,6 +132,11 @@ pub struct Tally {
     pub member_additions: u64,
     pub managers_set: u64,
     pub licences_assigned: u64,
+    /// A rollback's: objects deleted, objects whose values were put back, links removed
+    /// (memberships, managers, licences).
+    pub deleted: u64,
+    pub restored: u64,
+    pub links_removed: u64,
     pub failed: u64,
 }
 
@@ -252,7 +257,8 @@ pub enum ExecError {
     Ldap(#[from] crate::client::ldap::LdapClientError),
 }
 
-fn municipality_totals<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap<String, u64> {
+/// Operations per municipality, for progress bars.
+pub fn municipality_totals<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap<String, u64> {
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for m in items {
         *totals.entry(m.to_string()).or_default() += 1;
@@ -322,7 +328,8 @@ pub async fn converge_tenant(
         );
         let skus = view.skus.clone();
         let sending = std::time::Instant::now();
-        let sender = graph_pass::Sender { client, names, skus: &skus, progress: &progress, max_in_flight };
+        let sender =
+            graph_pass::Sender { client, names, skus: &skus, progress: &progress, max_in_flight, before: &rec.before };
         let outcome = graph_pass::send(&sender, journal, rec.requests, &mut ids).await?;
         result.write_seconds += sending.elapsed().as_secs_f64();
         progress.finish();
@@ -334,6 +341,9 @@ pub async fn converge_tenant(
                 Action::AddMembers => t.member_additions += 1,
                 Action::SetManager => t.managers_set += 1,
                 Action::AssignUserLicence | Action::AssignGroupLicence => t.licences_assigned += 1,
+                Action::DeleteUser | Action::DeleteGroup => t.deleted += 1,
+                Action::RestoreUser => t.restored += 1,
+                Action::RemoveMember | Action::RestoreManager | Action::RemoveLicence => t.links_removed += 1,
             }
         }
         let (retry, permanent): (Vec<_>, Vec<_>) = outcome.failed.into_iter().partition(|f| f.retry);

@@ -134,8 +134,8 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                     let have: BTreeSet<Vec<u8>> = found.values(&lower).iter().cloned().collect();
                     let want: BTreeSet<Vec<u8>> = values.iter().map(bytes).collect();
                     if have != want {
-                        let before = found.texts(&lower).join("; ");
-                        change(op, K::Update, name, before.clone(), text(values));
+                        let before = found.texts(&lower);
+                        change(op, K::Update, name, before.join("; "), text(values));
                         mods.push((ModKind::Replace, name.clone(), values.clone(), before));
                     }
                 }
@@ -143,15 +143,15 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                     change(op, K::Unchanged, "", String::new(), String::new());
                 }
                 if !mods.is_empty() {
-                    let note =
-                        serde_json::json!(mods.iter().map(|(_, n, _, b)| (n.clone(), b.clone())).collect::<Vec<_>>());
+                    let note: serde_json::Map<String, serde_json::Value> =
+                        mods.iter().map(|(_, n, _, b)| (n.clone(), serde_json::json!(b))).collect();
                     ops.push((
                         *origin,
                         LdapOp {
                             kind: op.kind,
                             municipality: op.municipality.clone(),
                             anchor: op.anchor,
-                            note: Some(note.to_string()),
+                            note: Some(serde_json::Value::Object(note).to_string()),
                             change: LdapChange::Modify {
                                 dn: dn.clone(),
                                 changes: mods.into_iter().map(|(k, n, v, _)| (k, n, v)).collect(),
@@ -204,8 +204,9 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                     continue;
                 }
                 let after = changes.first().map(|(_, _, v)| text(v)).unwrap_or_default();
+                let note = serde_json::json!({ "manager": current.iter().collect::<Vec<_>>() }).to_string();
                 change(op, K::SetManager, "manager", current.unwrap_or_default(), after);
-                ops.push((*origin, op.clone()));
+                ops.push((*origin, LdapOp { note: Some(note), ..op.clone() }));
             }
             _ => ops.push((*origin, op.clone())),
         }
@@ -307,7 +308,7 @@ pub async fn apply(
                 object: op.dn().as_str().to_string(),
                 intent: serde_json::to_string(&op.change).unwrap_or_default(),
                 before: match (&op.change, &op.note) {
-                    (LdapChange::Modify { .. }, Some(note)) if op.kind != OpKind::SetManager => Some(note.clone()),
+                    (LdapChange::Modify { .. }, Some(note)) => Some(note.clone()),
                     _ => None,
                 },
             })

@@ -103,6 +103,10 @@ pub struct Reconciled {
     /// The requests still needed, each with the index of the rendered request it came from.
     pub requests: Vec<(usize, GraphRequest)>,
     pub changes: Vec<Change>,
+    /// Before-images (JSON) of what requests change, by request id: the properties an update
+    /// overwrites, the manager a link replaces. Journaled with the intent; a rollback
+    /// restores them.
+    pub before: HashMap<String, String>,
 }
 
 /// The anchors bound in a request body's `members@odata.bind`.
@@ -134,7 +138,7 @@ fn group_of(req: &GraphRequest) -> Option<Placeholder> {
     }
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -144,7 +148,7 @@ fn text(v: &Value) -> String {
 
 /// The properties of a create body that differ from the existing user: (name, before, after)
 /// with `onPremisesExtensionAttributes` compared one attribute at a time.
-fn user_differences(body: &Map<String, Value>, existing: &Value) -> Vec<(String, Value, Value)> {
+pub(crate) fn user_differences(body: &Map<String, Value>, existing: &Value) -> Vec<(String, Value, Value)> {
     let mut out = Vec::new();
     for (key, wanted) in body {
         if NOT_COMPARED.contains(&key.as_str()) {
@@ -173,10 +177,11 @@ fn user_differences(body: &Map<String, Value>, existing: &Value) -> Vec<(String,
     out
 }
 
-/// The PATCH body setting `differences`.
-fn update_body(differences: &[(String, Value, Value)]) -> Value {
+/// The PATCH body setting `differences` to their after values (`before`: their before values).
+fn update_body(differences: &[(String, Value, Value)], before: bool) -> Value {
     let mut body = Map::new();
-    for (key, _, after) in differences {
+    for (key, old, new) in differences {
+        let after = if before { old } else { new };
         match key.split_once('/') {
             Some((outer, inner)) => {
                 let entry = body.entry(outer.to_string()).or_insert_with(|| json!({}));
@@ -230,13 +235,15 @@ pub fn reconcile(rendered: &[(usize, GraphRequest)], view: &TenantView, names: &
                         for (k, before, after) in &diffs {
                             change(m, object.clone(), ChangeKind::Update, k, text(before), text(after));
                         }
+                        let id = format!("update-{}", a.0);
+                        out.before.insert(id.clone(), update_body(&diffs, true).to_string());
                         kept.push((
                             *origin,
                             GraphRequest {
-                                id: format!("update-{}", a.0),
+                                id,
                                 method: "PATCH".into(),
                                 url: format!("/users/{}", Placeholder::Id(a)),
-                                body: Some(update_body(&diffs)),
+                                body: Some(update_body(&diffs, false)),
                                 depends_on: Vec::new(),
                                 action: Action::UpdateUser,
                                 ..req.clone()
@@ -343,10 +350,17 @@ pub fn reconcile(rendered: &[(usize, GraphRequest)], view: &TenantView, names: &
                     continue;
                 }
                 let manager = wanted.map(|p| names.of_placeholder(&p)).unwrap_or_default();
+                out.before.insert(req.id.clone(), json!({ "manager": current }).to_string());
                 change(m, object, ChangeKind::SetManager, "manager", current.unwrap_or_default(), manager);
                 kept.push((*origin, req.clone()));
             }
-            Action::UpdateUser => kept.push((*origin, req.clone())),
+            Action::UpdateUser
+            | Action::RemoveMember
+            | Action::RestoreManager
+            | Action::RemoveLicence
+            | Action::RestoreUser
+            | Action::DeleteGroup
+            | Action::DeleteUser => kept.push((*origin, req.clone())),
         }
     }
     for (_, r) in &mut kept {

@@ -165,6 +165,38 @@ pub struct RunRow {
     pub operations: Vec<(String, String, u64)>,
 }
 
+/// One operation a wave's runs sent, with who sent it: what a rollback undoes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub id: i64,
+    pub run_id: i64,
+    pub system: String,
+    pub action: String,
+    pub municipality: String,
+    pub anchor: Option<String>,
+    pub object: String,
+    /// The request as sent (JSON), secrets as placeholders.
+    pub intent: String,
+    pub before: Option<String>,
+    pub state: String,
+    pub status: Option<u16>,
+    pub object_id: Option<String>,
+    pub sent_at: String,
+    pub operator: String,
+    pub wave_hash: String,
+}
+
+impl Entry {
+    /// Whether the operation may have taken effect: it succeeded, or its answer never came
+    /// (in doubt, or unanswered). A refusal (a status from the server) changed nothing.
+    pub fn may_have_happened(&self) -> bool {
+        match self.state.as_str() {
+            "done" | "in_doubt" | "sent" => true,
+            _ => matches!(self.status, None | Some(0)),
+        }
+    }
+}
+
 /// One journal row, for reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct OperationRow {
@@ -389,6 +421,41 @@ impl State {
                 .map_err(|e| self.err(e))?;
         }
         Ok(runs)
+    }
+
+    /// Every operation the runs (not rollbacks) of `wave` sent to `target`, in the order sent.
+    pub fn wave_entries(&self, target: &str, wave: u32) -> Result<Vec<Entry>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT j.id, j.run_id, j.system, j.action, j.municipality, j.anchor, j.object, j.intent, j.before,
+                   j.state, j.status, j.object_id, j.sent_at, r.operator, r.wave_hash
+                 FROM journal j JOIN wave_runs r ON r.id = j.run_id
+                 WHERE r.target = ?1 AND r.wave = ?2 AND r.kind = 'run' ORDER BY j.id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![target, wave], |r| {
+            Ok(Entry {
+                id: r.get(0)?,
+                run_id: r.get(1)?,
+                system: r.get(2)?,
+                action: r.get(3)?,
+                municipality: r.get(4)?,
+                anchor: r.get(5)?,
+                object: r.get(6)?,
+                intent: r.get(7)?,
+                before: r.get(8)?,
+                state: r.get(9)?,
+                status: r.get(10)?,
+                object_id: r.get(11)?,
+                sent_at: r.get(12)?,
+                operator: r.get(13)?,
+                wave_hash: r.get(14)?,
+            })
+        })
+        .map_err(|e| self.err(e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| self.err(e))
     }
 
     /// The journal rows of a run, in the order they were sent.

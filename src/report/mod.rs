@@ -3,3 +3,4 @@ pub mod csv_excel;
 pub mod mapping;
 pub mod overview;
 pub mod plan;
+pub mod rollback;

@@ -78,6 +78,13 @@ pub enum Action {
     AssignGroupLicence,
     /// Executor only: a PATCH of an existing user's properties that differ from the wave's.
     UpdateUser,
+    /// Rollback only: the inverses ([`crate::rollback`]).
+    RemoveMember,
+    RestoreManager,
+    RemoveLicence,
+    RestoreUser,
+    DeleteGroup,
+    DeleteUser,
 }
 
 /// One Graph request of a wave. Serialized as one JSON line by the dry-run.

@@ -172,12 +172,23 @@ async fn handle(
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match parts.as_slice() {
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => token(&shared, tenant, &body),
-        ["_samla", "dump"] if method == Method::GET => {
+        // The canonical dump, and the caller's admitted writes (for measuring how well a
+        // client uses its budget): for tests and benchmarks, never part of Graph.
+        ["_samla", what @ ("dump" | "writes")] if method == Method::GET => {
             let request_id = shared.next_request_id();
             match shared.authenticate(header_str(&headers, "authorization")) {
-                Ok(_) => {
-                    let dump = shared.lock().dir.dump();
-                    json_response(StatusCode::OK, &dump, "application/json")
+                Ok(app) => {
+                    let st = shared.lock();
+                    let body = if *what == "dump" {
+                        st.dir.dump()
+                    } else {
+                        serde_json::json!({
+                            "limit": super::throttle::APP_WRITES.0,
+                            "window_seconds": super::throttle::APP_WRITES.1,
+                            "arrivals": st.budgets.admitted_writes(app),
+                        })
+                    };
+                    json_response(StatusCode::OK, &body, "application/json")
                 }
                 Err(e) => to_http(ApiResponse::error(&e, &request_id, &request_id), &request_id),
             }

@@ -127,15 +127,28 @@ pub struct Budgets {
     app_writes: HashMap<ClientId, Window>,
     tenant_writes: Window,
     app_reads: HashMap<ClientId, Window>,
+    /// When each admitted write arrived (Graph seconds), per app: what a benchmark measures a
+    /// client's use of its budget by.
+    admitted_writes: HashMap<ClientId, Vec<f64>>,
 }
 
 impl Default for Budgets {
     fn default() -> Budgets {
-        Budgets { app_writes: HashMap::new(), tenant_writes: Window::new(TENANT_WRITES.1), app_reads: HashMap::new() }
+        Budgets {
+            app_writes: HashMap::new(),
+            tenant_writes: Window::new(TENANT_WRITES.1),
+            app_reads: HashMap::new(),
+            admitted_writes: HashMap::new(),
+        }
     }
 }
 
 impl Budgets {
+    /// The arrival times (Graph seconds since the tenant started) of `app`'s admitted writes.
+    pub fn admitted_writes(&self, app: ClientId) -> &[f64] {
+        self.admitted_writes.get(&app).map_or(&[], Vec::as_slice)
+    }
+
     /// Admits (and records) a request, or says how many Graph seconds to wait.
     pub fn admit(&mut self, app: ClientId, cost: Cost, now: f64, users: usize) -> Result<(), f64> {
         match cost {
@@ -147,6 +160,7 @@ impl Budgets {
                     (Ok(()), Ok(())) => {
                         app_window.record(now, 1);
                         self.tenant_writes.record(now, 1);
+                        self.admitted_writes.entry(app).or_default().push(now);
                         Ok(())
                     }
                     (a, t) => Err(a.err().unwrap_or(0.0).max(t.err().unwrap_or(0.0))),

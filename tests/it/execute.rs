@@ -17,11 +17,11 @@ const SECRET_ENV: &str = "SAMLA_LAB_CLIENT_SECRET";
 const AD_PASSWORD_ENV: &str = "SAMLA_LAB_AD_PASSWORD";
 
 /// A planned project with a `lab` target: the run's OU in the shared domain and a test tenant.
-struct Lab {
-    project: Project,
-    tenant: RunningTenant,
+pub struct Lab {
+    pub project: Project,
+    pub tenant: RunningTenant,
     rt: tokio::runtime::Runtime,
-    run_ou: String,
+    pub run_ou: String,
 }
 
 fn tenant_options(faults: bool) -> TenantOptions {
@@ -39,7 +39,7 @@ fn tenant_options(faults: bool) -> TenantOptions {
 }
 
 impl Lab {
-    fn new(server: &Server, faults: bool, scale: &str) -> Lab {
+    pub fn new(server: &Server, faults: bool, scale: &str) -> Lab {
         let id = run_id();
         let run_ou = format!("OU=Run-{id},{}", server.base);
         let add = format!("dn: {run_ou}\nobjectClass: organizationalUnit\n");
@@ -88,14 +88,18 @@ impl Lab {
         Lab { project, tenant, rt, run_ou }
     }
 
-    fn samla(&self, args: &[&str]) -> assert_cmd::Command {
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    pub fn samla(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = self.project.samla(args);
         cmd.env(SECRET_ENV, self.tenant.client_secret().expose())
             .env(AD_PASSWORD_ENV, crate::support::env("SAMLA_TEST_SAMBA_PASSWORD"));
         cmd
     }
 
-    fn command(&self, args: &[&str]) -> std::process::Command {
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("samla"));
         cmd.arg("-c").arg(self.project.config()).args(args);
         cmd.env(SECRET_ENV, self.tenant.client_secret().expose())
@@ -104,7 +108,7 @@ impl Lab {
         cmd
     }
 
-    fn run(&self, wave: &str) -> Value {
+    pub fn run(&self, wave: &str) -> Value {
         let out = self.samla(&["wave", "run", wave, "--target", "lab", "--yes", "--json"]).output().unwrap();
         assert!(
             out.status.success(),
@@ -115,19 +119,19 @@ impl Lab {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    fn compare(&self, wave: &str) -> Value {
+    pub fn compare(&self, wave: &str) -> Value {
         let out = self.samla(&["wave", "dry-run", wave, "--target", "lab", "--json"]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
     /// The tenant as canonical JSON: ids replaced by anchors (users) and mail nicknames (groups).
-    fn tenant_state(&self) -> Value {
+    pub fn tenant_state(&self) -> Value {
         canonical_tenant(&self.tenant.dump())
     }
 
     /// The run's OU as canonical JSON: DNs relative to it, the attributes samla writes.
-    fn shared_ad_state(&self, server: &Server) -> Value {
+    pub fn shared_ad_state(&self, server: &Server) -> Value {
         let attrs = [
             "sAMAccountName",
             "userPrincipalName",
@@ -170,7 +174,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn canonical_tenant(dump: &Value) -> Value {
+pub fn canonical_tenant(dump: &Value) -> Value {
     let mut key_of: BTreeMap<String, String> = BTreeMap::new();
     for u in dump["users"].as_array().into_iter().flatten() {
         let k = u["properties"]["onPremisesImmutableId"].as_str().unwrap_or("?").to_string();
@@ -180,13 +184,21 @@ fn canonical_tenant(dump: &Value) -> Value {
         let k = g["properties"]["mailNickname"].as_str().unwrap_or("?").to_string();
         key_of.insert(g["id"].as_str().unwrap().to_string(), format!("group:{k}"));
     }
+    // Soft-deleted objects aside: Graph shows no links to them (restoring brings them back).
+    let deleted: std::collections::BTreeSet<&str> = ["users", "groups"]
+        .iter()
+        .flat_map(|k| dump["deletedItems"][k].as_array().into_iter().flatten())
+        .filter_map(|o| o["id"].as_str())
+        .collect();
     let rekey = |v: &Value| -> Value {
         match v {
+            Value::String(s) if deleted.contains(s.as_str()) => Value::Null,
             Value::String(s) => json!(key_of.get(s).cloned().unwrap_or_else(|| s.clone())),
             Value::Array(items) => {
                 let mut keys: Vec<String> = items
                     .iter()
                     .filter_map(|i| i.as_str())
+                    .filter(|s| !deleted.contains(s))
                     .map(|s| key_of.get(s).cloned().unwrap_or_else(|| s.to_string()))
                     .collect();
                 keys.sort();
@@ -217,7 +229,7 @@ fn canonical_tenant(dump: &Value) -> Value {
     }
     let twice: Vec<&String> = counts.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
     assert!(twice.is_empty(), "objects created twice: {twice:?}");
-    json!({"objects": out, "deleted": dump["deletedUsers"].as_array().map_or(0, Vec::len) + dump["deletedGroups"].as_array().map_or(0, Vec::len)})
+    json!({"objects": out, "deleted": deleted.len()})
 }
 
 fn people_in(dry_run: &Value) -> u64 {

@@ -357,6 +357,12 @@ fn check_request(csdl: &Csdl, r: &GraphRequest) -> Result<(), String> {
     let body = r.body.as_ref().and_then(Value::as_object).ok_or("a write without a JSON object body")?;
     let binds = |key: &str| body.get(key).and_then(Value::as_array).map_or(0, Vec::len);
     match r.action {
+        Action::RemoveMember
+        | Action::RestoreManager
+        | Action::RemoveLicence
+        | Action::RestoreUser
+        | Action::DeleteGroup
+        | Action::DeleteUser => return Err(format!("{:?} is a rollback's, never rendered for a wave", r.action)),
         Action::UpdateUser => {
             assert_eq!(r.method, "PATCH");
             csdl.check_body("user", body)?;

@@ -13,6 +13,7 @@ mod map;
 mod plan;
 mod plan_report;
 mod ranged;
+mod rollback;
 mod samba;
 mod shared_ad;
 mod shared_ad_client;
