@@ -1,8 +1,8 @@
 //! `samla demo`: the whole job on the bundled sample estate, with nothing to set up.
 //!
 //! It writes the sample estate's five `ldifde` exports and a samla.toml into the demo folder,
-//! then runs the same commands a team would. Later stages extend it (map, plan, dry-run,
-//! execute against the local test tenant, rollback report).
+//! then runs the same commands a team would: discover, map, plan, dry-run, run wave 1 against
+//! the local test tenant, compare again, and end with the rollback reports (a rollback dry run).
 //!
 //! The mapping files are the repository's `mappings/`, compiled in, so the demo maps the
 //! sample estate exactly as the committed, reviewed files say.
@@ -92,6 +92,11 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
         println!("\nComparing again: the tenant now holds the wave.\n");
     }
     wave::dry_run(&config, "1", None, Some("demo"), json)?;
+    if !json {
+        println!("\nThe rollback reports: what wave 1 changed per municipality and how it would be undone");
+        println!("(a dry run of `samla wave rollback 1 --target demo`: nothing is changed).\n");
+    }
+    super::rollback::rollback(&config, "1", "demo", None, true, true, json)?;
     tenant.stop();
     if !json {
         println!(

@@ -58,7 +58,8 @@ impl Plan {
 
     fn impact(&self) -> BTreeMap<String, execute::Impact> {
         use crate::target::graph::Action;
-        let mut out = crate::rollback::impact(&self.tenant, |r| matches!(r.action, Action::DeleteUser | Action::DeleteGroup));
+        let mut out =
+            crate::rollback::impact(&self.tenant, |r| matches!(r.action, Action::DeleteUser | Action::DeleteGroup));
         for (m, i) in crate::rollback::impact(&self.shared_ad, |o| matches!(o, AdInverse::Delete(_))) {
             let e = out.entry(m).or_default();
             e.deletes += i.deletes;
@@ -96,8 +97,9 @@ fn inputs(config: &Config, wave: &str, target: &str) -> Result<Inputs, Failure> 
             wave_hash: r.wave_hash,
         })
         .collect();
-    let context =
-        Context { municipality_of: prepared.content.refs.iter().map(|(a, r)| (a.0.to_string(), r.municipality.clone())).collect() };
+    let context = Context {
+        municipality_of: prepared.content.refs.iter().map(|(a, r)| (a.0.to_string(), r.municipality.clone())).collect(),
+    };
     Ok(Inputs { prepared, entries, context, runs })
 }
 
@@ -236,14 +238,22 @@ pub fn write_for(config: &Config, wave: &str, target: &str, quiet: bool) -> Resu
 }
 
 /// `samla report rollback WAVE [--target NAME] [--municipality NAME]`.
-pub fn report(config: &Config, wave: &str, target: Option<&str>, municipality: Option<&str>, json: bool) -> Result<(), Failure> {
+pub fn report(
+    config: &Config,
+    wave: &str,
+    target: Option<&str>,
+    municipality: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
     let number = prepare_for_rollback(config, wave)?.file.number;
     let target = target_of(config, number, target)?;
     let mut summary = write_for(config, wave, &target, json)?;
     if let Some(m) = municipality {
         summary.reports.retain(|p| p.file_stem().is_some_and(|s| s == m));
         if summary.reports.is_empty() {
-            return Err(Failure::usage(format!("wave {number} changed nothing of municipality {m} in target {target}")));
+            return Err(Failure::usage(format!(
+                "wave {number} changed nothing of municipality {m} in target {target}"
+            )));
         }
     }
     if json {
@@ -287,14 +297,14 @@ pub struct RollbackSummary {
 }
 
 fn print_plan(plan: &Plan) {
-    println!("{:<10} {:<14} {:<16} {:<18} {:>6}", "target", "municipality", "change", "verification", "count");
+    println!("{:<10} {:<14} {:<22} {:<20} {:>6}", "target", "municipality", "change", "verification", "count");
     let mut rows: BTreeMap<(&str, &str, &str, &str), usize> = BTreeMap::new();
     for (m, i) in plan.items() {
         let m = if m.is_empty() { "(shared)" } else { m };
         *rows.entry((i.system.as_str(), m, i.change.as_str(), i.verification.label())).or_default() += 1;
     }
     for ((s, m, c, v), n) in rows {
-        println!("{s:<10} {m:<14} {c:<16} {v:<18} {n:>6}");
+        println!("{s:<10} {m:<14} {c:<22} {v:<20} {n:>6}");
     }
     for (_, i) in plan.items().filter(|(_, i)| i.verification == Verification::Drifted) {
         println!("DRIFTED {} {} {}: {} (left alone)", i.system, i.change, i.object, i.note);
@@ -316,7 +326,9 @@ pub fn rollback(
     let scope = Scope(municipality);
     let number = inputs.prepared.file.number;
     if inputs.entries.is_empty() {
-        return Err(Failure::usage(format!("wave {number} has not changed anything in target {target}: nothing to roll back")));
+        return Err(Failure::usage(format!(
+            "wave {number} has not changed anything in target {target}: nothing to roll back"
+        )));
     }
     let mut state = State::open(&config.state_path).map_err(Failure::work)?;
     let dir = reports_dir(config, &inputs, target);
@@ -339,8 +351,11 @@ pub fn rollback(
             reports: write_reports(&dir, &inputs, target, &first)?,
         };
         if !json {
-            println!("Rolling back wave {number} ({}) in target {target}{}:", inputs.prepared.file.name,
-                municipality.map(|m| format!(", municipality {m}")).unwrap_or_default());
+            println!(
+                "Rolling back wave {number} ({}) in target {target}{}:",
+                inputs.prepared.file.name,
+                municipality.map(|m| format!(", municipality {m}")).unwrap_or_default()
+            );
             print_plan(&first);
         }
         if dry_run || first.pending() == 0 {
@@ -465,7 +480,8 @@ async fn undo_tenant(
     let progress = Progress::new("tenant", &totals, hidden);
     let skus = HashMap::new();
     let before = HashMap::new();
-    let sender = graph_pass::Sender { client, names, skus: &skus, progress: &progress, max_in_flight: 8, before: &before };
+    let sender =
+        graph_pass::Sender { client, names, skus: &skus, progress: &progress, max_in_flight: 8, before: &before };
     let sent = requests.len() as u64;
     let mut ids = HashMap::new();
     let outcome = graph_pass::send(&sender, journal, requests, &mut ids).await.map_err(Failure::work)?;
@@ -474,7 +490,9 @@ async fn undo_tenant(
         .failed
         .iter()
         .filter(|f| f.status != 404)
-        .map(|f| format!("tenant {} {} {}: {}", serde_name(f.request.action), names.of(&f.request), f.request.url, f.reason))
+        .map(|f| {
+            format!("tenant {} {} {}: {}", serde_name(f.request.action), names.of(&f.request), f.request.url, f.reason)
+        })
         .collect();
     Ok((sent, failures))
 }
@@ -533,7 +551,13 @@ async fn undo_shared_ad(
                     (false, e.to_string())
                 }
             };
-            completions.push(Completion { row, ok, status: Some(0), result: text, object_id: Some(op.dn().as_str().to_string()) });
+            completions.push(Completion {
+                row,
+                ok,
+                status: Some(0),
+                result: text,
+                object_id: Some(op.dn().as_str().to_string()),
+            });
         }
         journal.record_completions(&completions).map_err(Failure::work)?;
     }

@@ -262,7 +262,13 @@ fn settle(
                 object_id: None,
             });
             let retry = super::tenant::worth_retrying(&outcome);
-            result.failed.push(Failed { origin: origin_of(&req), request: req, reason: why, status: outcome.status, retry });
+            result.failed.push(Failed {
+                origin: origin_of(&req),
+                request: req,
+                reason: why,
+                status: outcome.status,
+                retry,
+            });
         }
     }
     journal.record_completions(&completions)

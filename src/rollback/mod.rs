@@ -95,7 +95,10 @@ fn in_order<Op>(mut plan: Vec<Undo<Op>>) -> Vec<Undo<Op>> {
 
 /// Per municipality: changes that will be undone (deletes, and everything else), for the
 /// thresholds.
-pub fn impact<Op>(plan: &[Undo<Op>], is_delete: impl Fn(&Op) -> bool) -> std::collections::BTreeMap<String, crate::execute::Impact> {
+pub fn impact<Op>(
+    plan: &[Undo<Op>],
+    is_delete: impl Fn(&Op) -> bool,
+) -> std::collections::BTreeMap<String, crate::execute::Impact> {
     let mut out: std::collections::BTreeMap<String, crate::execute::Impact> = Default::default();
     for u in plan {
         let Some(op) = &u.op else { continue };

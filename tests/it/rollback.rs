@@ -22,7 +22,9 @@ impl Lab {
 
     /// Thresholds wide enough for rolling whole waves back (the lab's default refuses updates).
     fn allow_rollbacks(&self) {
-        self.thresholds("max_updates = 100000\nmax_updates_share = 1.0\nmax_deletes = 100000\nmax_deletes_share = 1.0\n");
+        self.thresholds(
+            "max_updates = 100000\nmax_updates_share = 1.0\nmax_deletes = 100000\nmax_deletes_share = 1.0\n",
+        );
     }
 
     fn rollback(&self, args: &[&str]) -> Value {
@@ -44,8 +46,8 @@ impl Lab {
         (self.tenant_state()["objects"].clone(), self.shared_ad_state(server))
     }
 
-    /// A PATCH straight to the tenant, as an administrator would make it in the portal.
-    fn graph_patch(&self, path: &str, body: Value) {
+    /// A request straight to the tenant, as an administrator would make it in the portal.
+    fn graph(&self, method: reqwest::Method, path: &str, body: Value) {
         let tenant = &self.tenant;
         self.block_on(async {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -63,8 +65,10 @@ impl Lab {
                 .send();
             let token: Value = token.await.unwrap().json().await.unwrap();
             let token = token["access_token"].as_str().unwrap().to_string();
-            let r = http.patch(format!("{}{path}", tenant.graph_url())).bearer_auth(token).json(&body).send().await.unwrap();
-            assert!(r.status().is_success(), "PATCH {path}: {}", r.status());
+            let url = format!("{}{path}", tenant.graph_url());
+            let r = http.request(method.clone(), url).bearer_auth(token).json(&body).send().await.unwrap();
+            let status = r.status();
+            assert!(status.is_success(), "{method} {path}: {status} {}", r.text().await.unwrap_or_default());
         });
     }
 }
@@ -102,7 +106,11 @@ fn a_wave_rolled_back_leaves_the_targets_as_before_it_per_municipality_and_aroun
     lab.thresholds("max_deletes = 0\n");
     let refused = lab.samla(&["wave", "rollback", "2", "--target", "lab", "--yes"]).output().unwrap();
     assert!(!refused.status.success(), "{}", String::from_utf8_lossy(&refused.stdout));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("thresholds"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("thresholds"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     assert_eq!(lab.both(&server), after2, "a refused rollback changes nothing");
     lab.allow_rollbacks();
 
@@ -146,15 +154,33 @@ fn a_wave_rolled_back_leaves_the_targets_as_before_it_per_municipality_and_aroun
         }
     }
     let ad_users = |v: &Value| {
-        v.as_object().unwrap().values().filter(|e| e.get("samaccountname").is_some() && e.get("grouptype").is_none()).count()
+        v.as_object()
+            .unwrap()
+            .values()
+            .filter(|e| e.get("samaccountname").is_some() && e.get("grouptype").is_none())
+            .count()
     };
-    assert_eq!(ad_users(&ad) as u64, ad_users(&after1.1) as u64 - x_people, "shared AD: {x}'s people deleted, no one else");
+    assert_eq!(
+        ad_users(&ad) as u64,
+        ad_users(&after1.1) as u64 - x_people,
+        "shared AD: {x}'s people deleted, no one else"
+    );
 
     // Drift: someone changes a remaining user in each target after the wave.
     let drifted_upn = {
         let dump = lab.tenant.dump();
-        let u = dump["users"].as_array().unwrap().iter().find(|u| u["properties"]["onPremisesImmutableId"].is_string()).unwrap().clone();
-        lab.graph_patch(&format!("/users/{}", u["id"].as_str().unwrap()), json!({"jobTitle": "Ändrad av en människa"}));
+        let u = dump["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["properties"]["onPremisesImmutableId"].is_string())
+            .unwrap()
+            .clone();
+        lab.graph(
+            reqwest::Method::PATCH,
+            &format!("/users/{}", u["id"].as_str().unwrap()),
+            json!({"jobTitle": "Ändrad av en människa"}),
+        );
         u["properties"]["userPrincipalName"].as_str().unwrap().to_string()
     };
     let drifted_dn = {
@@ -183,6 +209,59 @@ fn a_wave_rolled_back_leaves_the_targets_as_before_it_per_municipality_and_aroun
     assert!(ad_left[0].dn.as_str().eq_ignore_ascii_case(&drifted_dn));
 }
 
+/// Objects that existed before the wave (someone made them, with other values) are updated by
+/// the wave and, rolled back, get their own values back and are not deleted.
+#[test]
+fn a_rollback_restores_what_the_wave_updated_and_deletes_only_what_it_created() {
+    let _turn = shared_domain();
+    let server = Server::from_env();
+    let lab = Lab::new(&server, false, "0.3");
+    lab.allow_rollbacks();
+    let out = lab.project.path().join("dry-run");
+    lab.samla(&["wave", "dry-run", "1", "--out", out.to_str().unwrap()]).assert().success();
+    // The shared AD: the wave's OUs and its first user, made beforehand with another department.
+    let ldif = std::fs::read_to_string(out.join("shared-ad.ldif")).unwrap();
+    let first_user = ldif.find("# create user").unwrap();
+    let end = first_user + ldif[first_user..].find("\n\n").unwrap();
+    let entry = &ldif[first_user..end];
+    let department = entry.lines().find(|l| l.starts_with("department:")).unwrap().to_string();
+    let before = format!("{}{}\n", &ldif[..first_user], entry.replace(&department, "department: Fore vagen"));
+    let file = std::env::temp_dir().join(format!("samla-before-{}.ldif", std::process::id()));
+    std::fs::write(&file, before).unwrap();
+    let added = server.run("ldapmodify", &["-f", file.to_str().unwrap()]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    // The tenant: the wave's first user, made beforehand with another department.
+    let requests = std::fs::read_to_string(out.join("graph-requests.jsonl")).unwrap();
+    let create: Value = requests
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["action"] == "create_user")
+        .unwrap();
+    let mut body = create["body"].clone();
+    body["department"] = json!("Fore vagen");
+    body["passwordProfile"]["password"] = json!("Vinter-2026-Losen!");
+    lab.graph(reqwest::Method::POST, "/users", body);
+    let before_wave = lab.both(&server);
+
+    let run = lab.run("1");
+    assert_eq!(run["ok"], true, "{run}");
+    let updated: u64 = ["tenant", "shared_ad"]
+        .iter()
+        .flat_map(|s| run[s]["municipalities"].as_object().into_iter().flatten())
+        .map(|(_, t)| t["updated"].as_u64().unwrap())
+        .sum();
+    assert_eq!(updated, 2, "one user updated in each target: {run}");
+    let undone = lab.rollback(&["1"]);
+    assert_eq!(undone["ok"], true, "{undone}");
+    let after = lab.both(&server);
+    assert!(after.0 == before_wave.0, "tenant differs from before the wave: {}", differences(&after.0, &before_wave.0));
+    assert!(
+        after.1 == before_wave.1,
+        "shared AD differs from before the wave: {}",
+        differences(&after.1, &before_wave.1)
+    );
+}
+
 /// Killed half-way through the wave, then rolled back: both targets as before the wave. A
 /// wave's rollback killed half-way several times, then run to the end: the same.
 #[test]
@@ -192,7 +271,8 @@ fn a_rollback_after_a_crash_in_the_wave_and_in_the_rollback_leaves_the_targets_a
     let lab = Lab::new(&server, false, "1.0");
     lab.allow_rollbacks();
     let empty = lab.both(&server);
-    let killed = kill_after(&lab, &["wave", "run", "1", "--target", "lab", "--yes", "--json"], Duration::from_millis(900));
+    let killed =
+        kill_after(&lab, &["wave", "run", "1", "--target", "lab", "--yes", "--json"], Duration::from_millis(900));
     assert!(killed, "the wave finished before it was killed; the test would prove little");
     assert_ne!(lab.both(&server), empty, "the killed run changed something");
     assert_eq!(lab.rollback(&["1"])["ok"], true);
@@ -227,12 +307,8 @@ fn a_rollback_after_a_crash_in_the_wave_and_in_the_rollback_leaves_the_targets_a
 
 /// Starts samla with `args`, kills it (SIGKILL) after `delay`; whether it was still running.
 fn kill_after(lab: &Lab, args: &[&str], delay: Duration) -> bool {
-    let mut child = lab
-        .command(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        lab.command(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     std::thread::sleep(delay);
     let running = child.try_wait().unwrap().is_none();
     if running {
@@ -261,7 +337,11 @@ fn differences(now: &Value, expected: &Value) -> String {
     let mut out = Vec::new();
     for k in a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>() {
         if a.get(k) != b.get(k) {
-            out.push(format!("{k}:\n  now      {}\n  expected {}", a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null)));
+            out.push(format!(
+                "{k}:\n  now      {}\n  expected {}",
+                a.get(k).unwrap_or(&Value::Null),
+                b.get(k).unwrap_or(&Value::Null)
+            ));
         }
     }
     out.truncate(6);
