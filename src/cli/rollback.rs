@@ -97,8 +97,10 @@ fn inputs(config: &Config, wave: &str, target: &str) -> Result<Inputs, Failure> 
             wave_hash: r.wave_hash,
         })
         .collect();
+    let refs = &prepared.content.refs;
     let context = Context {
-        municipality_of: prepared.content.refs.iter().map(|(a, r)| (a.0.to_string(), r.municipality.clone())).collect(),
+        municipality_of: refs.iter().map(|(a, r)| (a.0.to_string(), r.municipality.clone())).collect(),
+        name_of: refs.iter().map(|(a, r)| (a.0.to_string(), r.cloud_name.clone())).collect(),
     };
     Ok(Inputs { prepared, entries, context, runs })
 }

@@ -468,7 +468,7 @@ mod tests {
     }
 
     fn context(of: &[(u8, &str)]) -> Context {
-        Context { municipality_of: of.iter().map(|(n, m)| (key(*n), m.to_string())).collect() }
+        Context { municipality_of: of.iter().map(|(n, m)| (key(*n), m.to_string())).collect(), ..Context::default() }
     }
 
     fn find<'a>(plan: &'a [Undo<AdInverse>], change: &str, what: &str) -> &'a Undo<AdInverse> {

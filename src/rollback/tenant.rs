@@ -18,6 +18,8 @@ type Props = BTreeMap<String, Value>;
 pub struct Context {
     /// Anchor (as text) -> the municipality of its primary affiliation, for members.
     pub municipality_of: HashMap<String, String>,
+    /// Anchor (as text) -> how people know it (a UPN, a group's mail nickname).
+    pub name_of: HashMap<String, String>,
 }
 
 /// The live tenant, keyed as the journal keys objects (anchor text, `licence-group:<class>`).
@@ -276,7 +278,10 @@ pub fn plan(
                     }
                     let group_id =
                         live.and_then(|l| l.id(&key)).map(str::to_string).unwrap_or_else(|| segment(&url, 1));
-                    let name = member_key.clone().unwrap_or_else(|| member.clone());
+                    let name = member_key
+                        .as_ref()
+                        .map(|k| context.name_of.get(k).unwrap_or(k).clone())
+                        .unwrap_or_else(|| member.clone());
                     let mut it = item(e, Step::Links, &e.object, "member", String::new(), name);
                     it.change = "add_member".into();
                     it.inverse = format!("DELETE /groups/{group_id}/members/{member}/$ref");
@@ -603,7 +608,7 @@ mod tests {
     }
 
     fn context(of: &[(u8, &str)]) -> Context {
-        Context { municipality_of: of.iter().map(|(n, m)| (key(*n), m.to_string())).collect() }
+        Context { municipality_of: of.iter().map(|(n, m)| (key(*n), m.to_string())).collect(), ..Context::default() }
     }
 
     fn group(n: u8) -> Value {

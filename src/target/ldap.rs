@@ -612,7 +612,7 @@ pub fn to_ldif(ops: &[LdapOp]) -> String {
             push_comment(&mut out, op.dn().as_str());
         }
         if let Some(note) = &op.note {
-            push_comment(&mut out, &format!("before: {note}"));
+            push_comment(&mut out, note);
         }
         match &op.change {
             Change::Add { dn, attrs } => {
