@@ -291,6 +291,8 @@ tbody tr:nth-child(even){background:#fafbfc}
 tr.drifted,tr.drifted:nth-child(even){background:var(--drift)}
 .kv th{font-weight:500;color:var(--muted);background:none;padding-left:0;border:0}
 .kv td{border:0}
+.kv tr:nth-child(even){background:none}
+td.obj,td.inv{min-width:12em}
 .n{text-align:right}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .scroll{overflow-x:auto}
@@ -577,7 +579,7 @@ fn items_table(out: &mut String, items: &[&UndoItem]) {
         let _ = writeln!(
             out,
             "<tr{class} data-verification=\"{}\"><td class=\"n\">{}</td><td>{}</td><td class=\"obj\">{}</td><td>{}</td>\
-             <td>{}</td><td>{change}</td><td><code>{}</code></td><td class=\"nw\"><span class=\"sw\" \
+             <td>{}</td><td>{change}</td><td class=\"inv\"><code>{}</code></td><td class=\"nw\"><span class=\"sw\" \
              style=\"background:{}\"></span>{}</td><td>{}</td><td class=\"nw\">{}</td><td>{}</td></tr>",
             i.verification.as_str(),
             i.step,
