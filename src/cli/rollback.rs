@@ -10,7 +10,7 @@
 //! sees what is undone already. Reports are written before and after.
 
 use super::Failure;
-use super::run::{Connected, confirm, connect, run_start, runtime};
+use super::run::{Connected, confirm, connect, run_start, runtime, within_thresholds};
 use super::wave::{Prepared, prepare_for_rollback};
 use crate::config::Config;
 use crate::execute::{self, Journal, Progress, RETRY_PASSES, graph_pass, serde_name, tenant};
@@ -70,16 +70,14 @@ impl Plan {
 }
 
 /// Everything a plan is made from.
-struct Inputs {
-    prepared: Prepared,
+struct Inputs<'a> {
+    prepared: &'a Prepared,
     entries: Vec<Entry>,
     context: Context,
     runs: Vec<RunLine>,
 }
 
-fn inputs(config: &Config, wave: &str, target: &str) -> Result<Inputs, Failure> {
-    let prepared = prepare_for_rollback(config, wave)?;
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
+fn inputs<'a>(state: &State, prepared: &'a Prepared, target: &str) -> Result<Inputs<'a>, Failure> {
     let number = prepared.file.number;
     let entries = state.wave_entries(target, number).map_err(Failure::work)?;
     let runs = state
@@ -106,8 +104,8 @@ fn inputs(config: &Config, wave: &str, target: &str) -> Result<Inputs, Failure> 
 }
 
 /// Looks at the target and plans (see [`crate::rollback`]).
-async fn plan(inputs: &Inputs, clients: Option<&mut Connected>, scope: Scope<'_>) -> Result<Plan, Failure> {
-    let p = &inputs.prepared;
+async fn plan(inputs: &Inputs<'_>, clients: Option<&mut Connected>, scope: Scope<'_>) -> Result<Plan, Failure> {
+    let p = inputs.prepared;
     let mut out = Plan { live: clients.is_some(), ..Plan::default() };
     let (tenant_view, ad_view) = match clients {
         Some(c) => {
@@ -150,13 +148,13 @@ async fn plan(inputs: &Inputs, clients: Option<&mut Connected>, scope: Scope<'_>
     Ok(out)
 }
 
-fn reports_dir(config: &Config, inputs: &Inputs, target: &str) -> PathBuf {
+fn reports_dir(config: &Config, inputs: &Inputs<'_>, target: &str) -> PathBuf {
     let stem = inputs.prepared.file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     config.file.parent().unwrap_or(Path::new(".")).join("reports/rollback").join(stem).join(target)
 }
 
 /// Writes one report per municipality (and one for shared objects); returns the HTML paths.
-fn write_reports(dir: &Path, inputs: &Inputs, target: &str, plan: &Plan) -> Result<Vec<PathBuf>, Failure> {
+fn write_reports(dir: &Path, inputs: &Inputs<'_>, target: &str, plan: &Plan) -> Result<Vec<PathBuf>, Failure> {
     let mut by_municipality: BTreeMap<&str, Vec<UndoItem>> = BTreeMap::new();
     for (m, i) in plan.items() {
         by_municipality.entry(m).or_default().push(i.clone());
@@ -191,11 +189,10 @@ pub struct ReportSummary {
 }
 
 /// The target to report on: the one named, or the only one the wave ran against.
-fn target_of(config: &Config, wave: u32, target: Option<&str>) -> Result<String, Failure> {
+fn target_of(state: &State, wave: u32, target: Option<&str>) -> Result<String, Failure> {
     if let Some(t) = target {
         return Ok(t.to_string());
     }
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
     let mut names: Vec<String> = state.runs(wave, None).map_err(Failure::work)?.into_iter().map(|r| r.target).collect();
     names.sort();
     names.dedup();
@@ -206,32 +203,22 @@ fn target_of(config: &Config, wave: u32, target: Option<&str>) -> Result<String,
     }
 }
 
-/// Writes the rollback reports of `wave` against `target`, reading the target live (when it
-/// cannot be reached, the reports say the changes are not verified).
-pub fn write_for(config: &Config, wave: &str, target: &str, quiet: bool) -> Result<ReportSummary, Failure> {
-    let inputs = inputs(config, wave, target)?;
-    let target_config = config.target(target).map_err(Failure::usage)?;
-    let plan = runtime()?.block_on(async {
-        match connect(target_config).await {
-            Ok(mut clients) => {
-                let p = plan(&inputs, Some(&mut clients), Scope(None)).await;
-                if let Some(ad) = clients.shared_ad {
-                    ad.unbind().await;
-                }
-                p
-            }
-            Err(f) => {
-                if !quiet {
-                    eprintln!("warning: {}; the reports are written without verification", f.message);
-                }
-                plan(&inputs, None, Scope(None)).await
-            }
-        }
-    })?;
+/// Writes the rollback reports of `prepared`'s wave against `target`, reading the target
+/// through `clients` (None: it could not be reached, and the reports say the changes are not
+/// verified).
+pub async fn write_reports_with(
+    config: &Config,
+    state: &State,
+    prepared: &Prepared,
+    target: &str,
+    clients: Option<&mut Connected>,
+) -> Result<ReportSummary, Failure> {
+    let inputs = inputs(state, prepared, target)?;
+    let plan = plan(&inputs, clients, Scope(None)).await?;
     let dir = reports_dir(config, &inputs, target);
     let reports = write_reports(&dir, &inputs, target, &plan)?;
     Ok(ReportSummary {
-        wave: inputs.prepared.file.number,
+        wave: prepared.file.number,
         target: target.to_string(),
         verified_live: plan.live,
         counts: plan.counts(),
@@ -247,9 +234,28 @@ pub fn report(
     municipality: Option<&str>,
     json: bool,
 ) -> Result<(), Failure> {
-    let number = prepare_for_rollback(config, wave)?.file.number;
-    let target = target_of(config, number, target)?;
-    let mut summary = write_for(config, wave, &target, json)?;
+    let prepared = prepare_for_rollback(config, wave)?;
+    let number = prepared.file.number;
+    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    let target = target_of(&state, number, target)?;
+    let target_config = config.target(&target).map_err(Failure::usage)?;
+    let mut summary = runtime()?.block_on(async {
+        match connect(target_config).await {
+            Ok(mut clients) => {
+                let written = write_reports_with(config, &state, &prepared, &target, Some(&mut clients)).await;
+                if let Some(ad) = clients.shared_ad {
+                    ad.unbind().await;
+                }
+                written
+            }
+            Err(f) => {
+                if !json {
+                    eprintln!("warning: {}; the reports are written without verification", f.message);
+                }
+                write_reports_with(config, &state, &prepared, &target, None).await
+            }
+        }
+    })?;
     if let Some(m) = municipality {
         summary.reports.retain(|p| p.file_stem().is_some_and(|s| s == m));
         if summary.reports.is_empty() {
@@ -323,7 +329,9 @@ pub fn rollback(
     yes: bool,
     json: bool,
 ) -> Result<RollbackSummary, Failure> {
-    let inputs = inputs(config, wave, target)?;
+    let prepared = prepare_for_rollback(config, wave)?;
+    let mut state = State::open(&config.state_path).map_err(Failure::work)?;
+    let inputs = inputs(&state, &prepared, target)?;
     let target_config = config.target(target).map_err(Failure::usage)?;
     let scope = Scope(municipality);
     let number = inputs.prepared.file.number;
@@ -332,7 +340,6 @@ pub fn rollback(
             "wave {number} has not changed anything in target {target}: nothing to roll back"
         )));
     }
-    let mut state = State::open(&config.state_path).map_err(Failure::work)?;
     let dir = reports_dir(config, &inputs, target);
     let summary = runtime()?.block_on(async {
         let mut clients = connect(target_config).await?;
@@ -370,18 +377,11 @@ pub fn rollback(
             }
             return Ok(summary);
         }
-        let over = execute::over_thresholds(&first.impact(), &inputs.prepared.population, &config.thresholds);
-        if !over.is_empty() {
-            return Err(Failure::work(format!(
-                "refused, beyond the thresholds in {} ([thresholds]): {}",
-                config.file.display(),
-                over.join("; ")
-            )));
-        }
+        within_thresholds(config, &first.impact(), &inputs.prepared.population)?;
         if !yes {
             confirm(&format!("Roll back wave {number} in target {target}?"))?;
         }
-        let start = run_start(&inputs.prepared, target)?;
+        let start = run_start(inputs.prepared, target)?;
         let run = state.start_run(&start, "rollback").map_err(Failure::work)?;
         summary.run = Some(run);
         let mut journal = Journal { state: &mut state, run, target: target.to_string(), wave: number, pass: 1 };
@@ -400,8 +400,10 @@ pub fn rollback(
                 if current.pending() == 0 {
                     break;
                 }
-                if let Some(client) = &clients.tenant {
-                    let (sent, failures) = undo_tenant(client, &mut journal, &names, &current.tenant, json).await?;
+                if let (Some(client), Some(t)) = (&clients.tenant, &target_config.tenant) {
+                    let undo = &current.tenant;
+                    let (sent, failures) =
+                        undo_tenant(client, &mut journal, &names, undo, t.max_concurrency, json).await?;
                     summary.sent += sent;
                     summary.failures.extend(failures);
                 }
@@ -472,6 +474,7 @@ async fn undo_tenant(
     journal: &mut Journal<'_>,
     names: &tenant::Names,
     plan: &[Undo<GraphRequest>],
+    max_in_flight: usize,
     hidden: bool,
 ) -> Result<(u64, Vec<String>), Failure> {
     let requests: Vec<(usize, GraphRequest)> = plan.iter().filter_map(|u| u.op.clone()).enumerate().collect();
@@ -482,8 +485,7 @@ async fn undo_tenant(
     let progress = Progress::new("tenant", &totals, hidden);
     let skus = HashMap::new();
     let before = HashMap::new();
-    let sender =
-        graph_pass::Sender { client, names, skus: &skus, progress: &progress, max_in_flight: 8, before: &before };
+    let sender = graph_pass::Sender { client, names, skus: &skus, progress: &progress, max_in_flight, before: &before };
     let sent = requests.len() as u64;
     let mut ids = HashMap::new();
     let outcome = graph_pass::send(&sender, journal, requests, &mut ids).await.map_err(Failure::work)?;

@@ -267,6 +267,23 @@ fn operator() -> (String, String) {
     (user, host)
 }
 
+/// Refuses when any municipality's impact goes beyond its thresholds, naming them all.
+pub fn within_thresholds(
+    config: &Config,
+    impact: &BTreeMap<String, Impact>,
+    population: &BTreeMap<String, u64>,
+) -> Result<(), Failure> {
+    let over = execute::over_thresholds(impact, population, &config.thresholds);
+    if over.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::work(format!(
+        "refused, beyond the thresholds in {} ([thresholds]): {}",
+        config.file.display(),
+        over.join("; ")
+    )))
+}
+
 /// Asks `question`; only "yes" goes on.
 pub fn confirm(question: &str) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
@@ -293,14 +310,7 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
             println!("Wave {} ({}) against target {}:", prepared.file.number, prepared.file.name, target.name);
             print_comparison(&comparison);
         }
-        let over = execute::over_thresholds(&comparison.impact(), &prepared.population, &config.thresholds);
-        if !over.is_empty() {
-            return Err(Failure::work(format!(
-                "refused, beyond the thresholds in {} ([thresholds]): {}",
-                config.file.display(),
-                over.join("; ")
-            )));
-        }
+        within_thresholds(config, &comparison.impact(), &prepared.population)?;
         if !yes {
             confirm(&format!("Run wave {} against target {}?", prepared.file.number, target.name))?;
         }
@@ -354,17 +364,18 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
             as_json["error"] = serde_json::Value::String(f.message.clone());
         }
         state.finish_run(run, summary.ok, &as_json).map_err(Failure::work)?;
+        // What this run did, and how to undo it, per municipality: written after every run.
+        let written =
+            super::rollback::write_reports_with(config, &state, &prepared, &target.name, Some(&mut clients)).await;
+        match written {
+            Ok(r) => summary.rollback_reports = r.reports,
+            Err(f) => eprintln!("warning: the rollback reports were not written: {}", f.message),
+        }
         if let Some(ad) = clients.shared_ad {
             ad.unbind().await;
         }
         result.map(|()| summary)
     })?;
-    let mut summary = summary;
-    // What this run did, and how to undo it, per municipality: written after every run.
-    match super::rollback::write_for(config, wave, &target.name, json) {
-        Ok(r) => summary.rollback_reports = r.reports,
-        Err(f) => eprintln!("warning: the rollback reports were not written: {}", f.message),
-    }
     if json {
         super::print_json(&summary)?;
     } else {

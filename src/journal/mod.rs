@@ -165,7 +165,7 @@ pub struct RunRow {
     pub operations: Vec<(String, String, u64)>,
 }
 
-/// One operation a wave's runs sent, with who sent it: what a rollback undoes.
+/// One journal row with the run that sent it: what `wave status` lists and a rollback undoes.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub id: i64,
@@ -180,6 +180,8 @@ pub struct Entry {
     pub before: Option<String>,
     pub state: String,
     pub status: Option<u16>,
+    /// The answer, or why it failed.
+    pub result: Option<String>,
     pub object_id: Option<String>,
     pub sent_at: String,
     pub operator: String,
@@ -195,22 +197,6 @@ impl Entry {
             _ => matches!(self.status, None | Some(0)),
         }
     }
-}
-
-/// One journal row, for reports.
-#[derive(Debug, Clone, Serialize)]
-pub struct OperationRow {
-    pub id: i64,
-    pub run_id: i64,
-    pub system: String,
-    pub action: String,
-    pub municipality: String,
-    pub anchor: Option<String>,
-    pub object: String,
-    pub state: String,
-    pub status: Option<u16>,
-    pub result: Option<String>,
-    pub sent_at: String,
 }
 
 fn now() -> String {
@@ -425,16 +411,22 @@ impl State {
 
     /// Every operation the runs (not rollbacks) of `wave` sent to `target`, in the order sent.
     pub fn wave_entries(&self, target: &str, wave: u32) -> Result<Vec<Entry>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT j.id, j.run_id, j.system, j.action, j.municipality, j.anchor, j.object, j.intent, j.before,
-                   j.state, j.status, j.object_id, j.sent_at, r.operator, r.wave_hash
-                 FROM journal j JOIN wave_runs r ON r.id = j.run_id
-                 WHERE r.target = ?1 AND r.wave = ?2 AND r.kind = 'run' ORDER BY j.id",
-            )
-            .map_err(|e| self.err(e))?;
-        stmt.query_map(params![target, wave], |r| {
+        self.entries("r.target = ?1 AND r.wave = ?2 AND r.kind = 'run'", params![target, wave])
+    }
+
+    /// The journal rows of a run, in the order they were sent.
+    pub fn operations(&self, run: i64) -> Result<Vec<Entry>, StateError> {
+        self.entries("j.run_id = ?1", params![run])
+    }
+
+    fn entries(&self, filter: &str, values: impl rusqlite::Params) -> Result<Vec<Entry>, StateError> {
+        let sql = format!(
+            "SELECT j.id, j.run_id, j.system, j.action, j.municipality, j.anchor, j.object, j.intent, j.before,
+               j.state, j.status, j.result, j.object_id, j.sent_at, r.operator, r.wave_hash
+             FROM journal j JOIN wave_runs r ON r.id = j.run_id WHERE {filter} ORDER BY j.id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        stmt.query_map(values, |r| {
             Ok(Entry {
                 id: r.get(0)?,
                 run_id: r.get(1)?,
@@ -447,39 +439,11 @@ impl State {
                 before: r.get(8)?,
                 state: r.get(9)?,
                 status: r.get(10)?,
-                object_id: r.get(11)?,
-                sent_at: r.get(12)?,
-                operator: r.get(13)?,
-                wave_hash: r.get(14)?,
-            })
-        })
-        .map_err(|e| self.err(e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| self.err(e))
-    }
-
-    /// The journal rows of a run, in the order they were sent.
-    pub fn operations(&self, run: i64) -> Result<Vec<OperationRow>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, run_id, system, action, municipality, anchor, object, state, status, result, sent_at
-                 FROM journal WHERE run_id = ?1 ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
-        stmt.query_map(params![run], |r| {
-            Ok(OperationRow {
-                id: r.get(0)?,
-                run_id: r.get(1)?,
-                system: r.get(2)?,
-                action: r.get(3)?,
-                municipality: r.get(4)?,
-                anchor: r.get(5)?,
-                object: r.get(6)?,
-                state: r.get(7)?,
-                status: r.get(8)?,
-                result: r.get(9)?,
-                sent_at: r.get(10)?,
+                result: r.get(11)?,
+                object_id: r.get(12)?,
+                sent_at: r.get(13)?,
+                operator: r.get(14)?,
+                wave_hash: r.get(15)?,
             })
         })
         .map_err(|e| self.err(e))?

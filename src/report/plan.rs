@@ -2,6 +2,7 @@
 //! the waves as a chart (accounts per wave stacked by municipality, and impact per wave) and the
 //! table behind it, plus the same tables as CSV for Excel.
 
+use super::html::{esc, px};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -123,29 +124,6 @@ fn impact(value: f64) -> String {
 /// A value as a bar can show it: non-negative and finite.
 fn drawable(value: f64) -> f64 {
     if value.is_finite() && value > 0.0 { value } else { 0.0 }
-}
-
-/// Text made safe for HTML element content and quoted attribute values.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// An SVG coordinate: at most two decimals, without trailing zeros.
-fn px(value: f64) -> String {
-    let s = format!("{value:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.into() }
 }
 
 /// Municipality colours in legend order: Okabe & Ito's colour-blind-safe palette (and grey), then

@@ -9,6 +9,7 @@
 //! for Excel and as JSON for tools, next to a self-contained HTML page (inline style and SVG, no
 //! script, nothing fetched).
 
+use super::html::{esc, px};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -236,22 +237,6 @@ fn counts(items: &[&UndoItem]) -> Vec<(String, [usize; 6])> {
     out
 }
 
-/// Text made safe for HTML element content and quoted attribute values.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A file name as a relative link: every byte but unreserved ASCII percent-encoded, so spaces,
 /// `#` and å, ä, ö survive.
 fn href(name: &str) -> String {
@@ -264,13 +249,6 @@ fn href(name: &str) -> String {
         }
     }
     out
-}
-
-/// An SVG coordinate: at most two decimals, without trailing zeros.
-fn px(value: f64) -> String {
-    let s = format!("{value:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.into() }
 }
 
 const STYLE: &str = r#"

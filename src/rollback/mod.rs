@@ -111,3 +111,16 @@ pub fn impact<Op>(
     }
     out
 }
+
+/// The one item of a plan whose change and object (or, for a membership, member) match.
+#[cfg(test)]
+pub(crate) fn find<'a, Op>(plan: &'a [Undo<Op>], change: &str, what: &str) -> &'a Undo<Op> {
+    let hits: Vec<&Undo<Op>> = plan
+        .iter()
+        .filter(|u| {
+            u.item.change == change && (u.item.object == what || u.item.change == "add_member" && u.item.after == what)
+        })
+        .collect();
+    assert_eq!(hits.len(), 1, "{change} {what}: {:#?}", plan.iter().map(|u| &u.item).collect::<Vec<_>>());
+    hits[0]
+}

@@ -338,6 +338,7 @@ mod tests {
     use crate::client::ldap::Found;
     use crate::mapping::unify::Anchor;
     use crate::model::ObjectGuid;
+    use crate::rollback::find;
 
     const BJUV: &str = "bjuv";
     const KLIPPAN: &str = "klippan";
@@ -382,6 +383,7 @@ mod tests {
             before: None,
             state: "done".into(),
             status: Some(0),
+            result: None,
             object_id: Some(object),
             sent_at: "2025-03-01T08:00:00.000Z".into(),
             operator: "anna".into(),
@@ -469,18 +471,6 @@ mod tests {
 
     fn context(of: &[(u8, &str)]) -> Context {
         Context { municipality_of: of.iter().map(|(n, m)| (key(*n), m.to_string())).collect(), ..Context::default() }
-    }
-
-    fn find<'a>(plan: &'a [Undo<AdInverse>], change: &str, what: &str) -> &'a Undo<AdInverse> {
-        let hits: Vec<&Undo<AdInverse>> = plan
-            .iter()
-            .filter(|u| {
-                u.item.change == change
-                    && (u.item.object == what || u.item.change == "add_member" && u.item.after == what)
-            })
-            .collect();
-        assert_eq!(hits.len(), 1, "{change} {what}: {:#?}", plan.iter().map(|u| &u.item).collect::<Vec<_>>());
-        hits[0]
     }
 
     #[test]

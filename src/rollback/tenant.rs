@@ -467,6 +467,7 @@ pub fn plan(
 mod tests {
     use super::*;
     use crate::rollback::UndoItem;
+    use crate::rollback::find;
 
     const BJUV: &str = "bjuv";
     const KLIPPAN: &str = "klippan";
@@ -493,6 +494,7 @@ mod tests {
             before: None,
             state: "done".into(),
             status: Some(200),
+            result: None,
             object_id: None,
             sent_at: "2025-03-01T08:00:00.000Z".into(),
             operator: "anna".into(),
@@ -617,19 +619,6 @@ mod tests {
 
     fn members(ids: &[&str]) -> HashSet<String> {
         ids.iter().map(|s| s.to_string()).collect()
-    }
-
-    /// The one item whose change and object (or, for a membership, member) match.
-    fn find<'a>(plan: &'a [Undo<GraphRequest>], change: &str, what: &str) -> &'a Undo<GraphRequest> {
-        let hits: Vec<&Undo<GraphRequest>> = plan
-            .iter()
-            .filter(|u| {
-                u.item.change == change
-                    && (u.item.object == what || u.item.change == "add_member" && u.item.after == what)
-            })
-            .collect();
-        assert_eq!(hits.len(), 1, "{change} {what}: {:#?}", plan.iter().map(|u| &u.item).collect::<Vec<_>>());
-        hits[0]
     }
 
     fn op(u: &Undo<GraphRequest>) -> (&str, &str) {
