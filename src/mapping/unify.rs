@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 // FxHash: the keys are our own names and DNs, not attacker-chosen; SipHash's protection
 // is not needed and its cost showed in profiles of a million users.
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The stable identity of a unified object: the objectGUID of its primary source object.
@@ -68,18 +68,30 @@ pub struct NameBook {
     /// Per base name, the counter to try first: every lower one is taken (names are never
     /// given back), so a name held by thousands costs one lookup, not thousands.
     next_counter: HashMap<(Namespace, String), u32>,
-    added: Vec<(Namespace, String, Anchor)>,
+    /// Assigned by this run, in order; the names themselves are in `by_anchor`.
+    added: Vec<(Namespace, Anchor)>,
 }
 
 impl NameBook {
+    /// Room for `people` more people's names (three each), so that a million names do not
+    /// grow the tables by doubling (each doubling rehashes and touches fresh pages).
+    pub fn reserve(&mut self, people: usize) {
+        self.taken.reserve(3 * people);
+        self.by_anchor.reserve(3 * people);
+        self.added.reserve(3 * people);
+    }
+
     pub fn insert_existing(&mut self, ns: Namespace, name: &str, anchor: Anchor) {
         self.taken.insert((ns, name.to_lowercase()), anchor);
         self.by_anchor.insert((ns, anchor), name.to_string());
     }
 
     /// The names this run assigned, to be saved.
-    pub fn added(&self) -> &[(Namespace, String, Anchor)] {
-        &self.added
+    pub fn added(&self) -> impl ExactSizeIterator<Item = (Namespace, &str, Anchor)> {
+        self.added.iter().map(|&(ns, anchor)| {
+            let name = self.by_anchor.get(&(ns, anchor)).map_or("", String::as_str);
+            (ns, name, anchor)
+        })
     }
 
     /// The anchor's name in `ns`: kept if it has one, else `base` or the first free
@@ -103,7 +115,7 @@ impl NameBook {
         }
         self.taken.insert((ns, name.to_lowercase()), anchor);
         self.by_anchor.insert((ns, anchor), name.clone());
-        self.added.push((ns, name.clone(), anchor));
+        self.added.push((ns, anchor));
         (name, n > 1)
     }
 }
@@ -299,11 +311,12 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::debug!("unify: {what} after {:.2} s", started.elapsed().as_secs_f64());
     let mut out = Findings::default();
-    let (candidates, excluded) = accounts_in_scope(inputs, &mut out);
+    let (mut candidates, excluded) = accounts_in_scope(inputs, &mut out);
     phase("accounts in scope");
     let sets = match_people(&candidates, &inputs.mappings.target.match_keys, inputs.overrides, &mut out);
     phase("matched");
-    let (mut people, anchor_of) = name_people(inputs, &candidates, &sets, book, &mut out);
+    book.reserve(candidates.len());
+    let (mut people, anchor_of) = name_people(inputs, &mut candidates, &sets, book, &mut out);
     phase("named");
     link_managers(&mut people, &candidates, &sets, &anchor_of, &mut out);
     let outbound = guard_privacy(inputs, &mut people, &candidates, &sets, &mut out);
@@ -372,7 +385,7 @@ fn accounts_in_scope<'a>(
 /// account, by (municipality, DN key).
 fn name_people(
     inputs: &Inputs<'_>,
-    candidates: &[Candidate<'_>],
+    candidates: &mut [Candidate<'_>],
     sets: &[Vec<usize>],
     book: &mut NameBook,
     out: &mut Findings,
@@ -380,7 +393,7 @@ fn name_people(
     let target = &inputs.mappings.target;
     let mut people = Vec::with_capacity(sets.len());
     let mut anchor_of = HashMap::default();
-    let mut cns: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut cns: HashSet<(String, String)> = HashSet::default();
     let mut cn_counters: HashMap<(String, String), u32> = HashMap::default();
     for members in sets {
         let primary = &candidates[members[0]];
@@ -442,7 +455,8 @@ fn name_people(
             licence: primary.licence.clone(),
             usage_location: target.usage_location.clone(),
             cloud: BTreeMap::new(),
-            on_premises: primary.attrs.clone(),
+            // The primary's mapped attributes are not read again: moved, not copied.
+            on_premises: std::mem::take(&mut candidates[members[0]].attrs),
             affiliations,
             manager: None,
         });
@@ -1123,7 +1137,7 @@ mod tests {
             let before = upns(&run(&mappings, &snapshots, &mut book));
             let mut saved = NameBook::default();
             for (ns, name, anchor) in book.added() {
-                saved.insert_existing(*ns, name, *anchor);
+                saved.insert_existing(ns, name, anchor);
             }
             const GIVEN: [&str; 3] = ["Anna", "Åsa", "Zoë"];
             const SURNAME: [&str; 3] = ["Andersson", "Öberg", "Nguyễn"];
