@@ -135,7 +135,9 @@ impl State {
             let mut insert = tx
                 .prepare("INSERT INTO unified_objects (run_id, kind, key, data) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(sq)?;
-            store_rows(&path, dir, |row| insert.execute(params![id, row.kind, row.key, row.data]).map(drop).map_err(sq))?
+            store_rows(&path, dir, |row| {
+                insert.execute(params![id, row.kind, row.key, row.data]).map(drop).map_err(sq)
+            })?
         };
         tx.execute("UPDATE unified_runs SET content_hash = ?2 WHERE id = ?1", params![id, content_hash]).map_err(sq)?;
         phase("rows stored");
