@@ -35,12 +35,13 @@ timed() {
   echo "$wall $rss"
 }
 
-# big_wave_project DIR SCALE: a project (as `project`) mapped and planned with limits wide
-# enough for one wave of about 10,000 accounts. Prints "WAVE_NUMBER ACCOUNTS" of its largest wave.
+# big_wave_project DIR SCALE [MAX_USERS]: a project (as `project`) mapped and planned with limits
+# wide enough for one wave of about MAX_USERS (default 10,000) accounts. Prints "WAVE_NUMBER
+# ACCOUNTS" of its largest wave.
 big_wave_project() {
-  local dir=$1 scale=$2
+  local dir=$1 scale=$2 max=${3:-10000}
   project "$dir" "$scale" >/dev/null
-  sed -i 's/^max_users = .*/max_users = 10000/; s/^max_municipalities = .*/max_municipalities = 5/; s/^max_units = .*/max_units = 1000/' "$dir/mappings/plan.toml"
+  sed -i "s/^max_users = .*/max_users = $max/; s/^max_municipalities = .*/max_municipalities = 5/; s/^max_units = .*/max_units = 1000/" "$dir/mappings/plan.toml"
   "$SAMLA" -c "$dir/samla.toml" map -q > /dev/null || true
   "$SAMLA" -c "$dir/samla.toml" plan -q --json > "$dir/plan.json"
   python3 -c '
@@ -88,5 +89,50 @@ while w[0] + (k + 1) * window <= w[-1]:
     k += 1
 fills = fills or [0.0]
 print(len(w), f"{span:.1f}", f"{minimum:.1f}", f"{100 * minimum / span:.1f}", f"{min(fills):.1f}", f"{sum(fills) / len(fills):.1f}")
+PY
+}
+
+# start_tenant OUT_JSON TIME_SCALE: starts a fresh `samla test-tenant serve` on 127.0.0.1 (a free
+# port) at TIME_SCALE, with the domains and SKUs the sample estate's waves need and the secret in
+# $SAMLA_BENCH_SECRET; waits for its JSON line in OUT_JSON. Its pid goes into TENANT_PIDS (stop
+# them with stop_tenants, e.g. from a trap).
+TENANT_PIDS=()
+start_tenant() {
+  : "${SAMLA_BENCH_SECRET:=bench-secret-$$}"; export SAMLA_BENCH_SECRET
+  "$SAMLA" test-tenant serve --listen 127.0.0.1:0 --time-scale "$2" --client-secret-env SAMLA_BENCH_SECRET \
+    --domain samverkan.se --domain elev.samverkan.se \
+    --sku SPE_E3=40000 --sku SPE_F1=15000 --sku M365EDU_A3_STUUSEBNFT=25000 > "$1" &
+  TENANT_PIDS+=($!)
+  for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
+  echo "test tenant did not start" >&2; return 1
+}
+stop_tenants() {
+  local p
+  for p in "${TENANT_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${TENANT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  TENANT_PIDS=()
+}
+
+# add_target DIR TENANT_JSON WINDOW: appends target "bench" (the tenant of TENANT_JSON, budget
+# window WINDOW real seconds) and thresholds wide enough for a whole big wave to DIR/samla.toml.
+add_target() {
+  python3 - "$2" "$3" >> "$1/samla.toml" <<'PY'
+import json, sys
+t = json.loads(open(sys.argv[1]).readline())
+print(f'''
+[[target]]
+name = "bench"
+[target.tenant]
+tenant_id = "{t["tenant_id"]}"
+client_id = "{t["client_id"]}"
+client_secret_env = "SAMLA_BENCH_SECRET"
+graph_url = "{t["graph_url"]}"
+login_url = "{t["url"]}"
+budget_window_seconds = {sys.argv[2]}
+
+[thresholds]
+max_creates = 1000000
+max_creates_share = 1.0
+''')
 PY
 }
