@@ -295,6 +295,10 @@ pub struct Inputs<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// Something per source object, by (municipality, [`Dn::key`]): how members and managers,
+/// which are DNs in their own municipality, are resolved.
+type ByDn<'a, T> = HashMap<(&'a str, String), T>;
+
 /// A user account in scope, before matching.
 struct Candidate<'a> {
     municipality: &'a str,
@@ -326,20 +330,19 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
     let summaries = summarize(inputs, &people, &groups, &out.0);
     people.sort_by_key(|p| p.anchor);
     let mut findings = out.0;
-    fn order(f: &Finding) -> (&str, Severity, &str, &str, &str) {
-        (&f.municipality, f.severity, f.category, &f.object, &f.detail)
+    // Every field in the key: findings equal in all of them are identical, so the faster
+    // unstable sort still gives one order.
+    fn order(f: &Finding) -> (&str, Severity, &str, &str, &str, &str) {
+        (&f.municipality, f.severity, f.category, &f.object, &f.detail, &f.resolution)
     }
-    findings.sort_by(|a, b| order(a).cmp(&order(b)));
+    findings.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
 
 /// The user accounts in scope, with kind, unit, licence class and mapped attributes, in
 /// priority order (municipality priority, then creation time, then GUID); and the reason
 /// each account left out was left out, by (municipality, DN key).
-fn accounts_in_scope<'a>(
-    inputs: &Inputs<'a>,
-    out: &mut Findings,
-) -> (Vec<Candidate<'a>>, HashMap<(String, String), String>) {
+fn accounts_in_scope<'a>(inputs: &Inputs<'a>, out: &mut Findings) -> (Vec<Candidate<'a>>, ByDn<'a, String>) {
     let target = &inputs.mappings.target;
     let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
     let mut candidates = Vec::new();
@@ -349,7 +352,7 @@ fn accounts_in_scope<'a>(
         for obj in objects.iter().filter(|o| o.kind == ObjectKind::User) {
             if let Some(reason) = out_of_scope(obj, mapping, inputs.now) {
                 out.push(municipality, Severity::Info, "excluded", obj, &reason, "not migrated");
-                excluded.insert((municipality.clone(), obj.dn.key()), reason);
+                excluded.insert((municipality.as_str(), obj.dn.key()), reason);
                 continue;
             }
             let ctx = SourceContext { obj, mapping };
@@ -375,24 +378,31 @@ fn accounts_in_scope<'a>(
             candidates.push(Candidate { municipality, priority, obj, kind, unit, licence, attrs });
         }
     }
-    candidates.sort_by(|a, b| {
-        (a.priority, a.obj.when_created, a.obj.guid).cmp(&(b.priority, b.obj.when_created, b.obj.guid))
+    // Unique keys (a GUID is unique in its municipality): the unstable sort gives one order.
+    candidates.sort_unstable_by(|a, b| {
+        (a.priority, a.obj.when_created, a.obj.guid, a.municipality).cmp(&(
+            b.priority,
+            b.obj.when_created,
+            b.obj.guid,
+            b.municipality,
+        ))
     });
     (candidates, excluded)
 }
 
 /// One person per set of matched accounts, named in priority order; and the anchor of every
 /// account, by (municipality, DN key).
-fn name_people(
-    inputs: &Inputs<'_>,
-    candidates: &mut [Candidate<'_>],
+fn name_people<'a>(
+    inputs: &Inputs<'a>,
+    candidates: &mut [Candidate<'a>],
     sets: &[Vec<usize>],
     book: &mut NameBook,
     out: &mut Findings,
-) -> (Vec<Person>, HashMap<(String, String), Anchor>) {
+) -> (Vec<Person>, ByDn<'a, Anchor>) {
     let target = &inputs.mappings.target;
     let mut people = Vec::with_capacity(sets.len());
     let mut anchor_of = HashMap::default();
+    anchor_of.reserve(candidates.len());
     let mut cns: HashSet<(String, String)> = HashSet::default();
     let mut cn_counters: HashMap<(String, String), u32> = HashMap::default();
     for members in sets {
@@ -432,7 +442,7 @@ fn name_people(
             .iter()
             .map(|&i| {
                 let c = &candidates[i];
-                anchor_of.insert((c.municipality.to_string(), c.obj.dn.key()), anchor);
+                anchor_of.insert((c.municipality, c.obj.dn.key()), anchor);
                 Affiliation {
                     municipality: c.municipality.to_string(),
                     guid: c.obj.guid,
@@ -469,13 +479,13 @@ fn link_managers(
     people: &mut [Person],
     candidates: &[Candidate<'_>],
     sets: &[Vec<usize>],
-    anchor_of: &HashMap<(String, String), Anchor>,
+    anchor_of: &ByDn<'_, Anchor>,
     out: &mut Findings,
 ) {
     for (person, members) in people.iter_mut().zip(sets) {
         let primary = &candidates[members[0]];
         let Some(m) = &primary.obj.manager else { continue };
-        match anchor_of.get(&(primary.municipality.to_string(), m.key())) {
+        match anchor_of.get(&(primary.municipality, m.key())) {
             Some(a) if *a != person.anchor => person.manager = Some(*a),
             Some(_) => {}
             None => {
@@ -833,8 +843,8 @@ fn match_people(
 
 fn unify_groups(
     inputs: &Inputs<'_>,
-    person_of: &HashMap<(String, String), Anchor>,
-    excluded: &HashMap<(String, String), String>,
+    person_of: &ByDn<'_, Anchor>,
+    excluded: &ByDn<'_, String>,
     book: &mut NameBook,
     out: &mut Findings,
 ) -> Vec<Group> {
@@ -866,14 +876,14 @@ fn unify_groups(
         by_key.entry(key).or_default().push((m, g));
     }
     let mut groups: Vec<Group> = Vec::new();
-    let mut group_anchor: HashMap<(String, String), Anchor> = HashMap::default();
+    let mut group_anchor: ByDn<'_, Anchor> = HashMap::default();
     let mut ordered: Vec<Vec<(&str, &DirectoryObject)>> = by_key.into_values().collect();
     ordered.sort_by_key(|v| (priority(v[0].0), v[0].1.guid));
     for members in &ordered {
         let (m0, g0) = members[0];
         let anchor = Anchor(g0.guid);
         for (m, g) in members {
-            group_anchor.insert((m.to_string(), g.dn.key()), anchor);
+            group_anchor.insert((*m, g.dn.key()), anchor);
         }
         let name = g0.dn.leaf_value().map(|c| c.into_owned()).unwrap_or_default();
         let policy = target.group_rules.get(&name.to_lowercase()).copied().unwrap_or(target.group_default);
@@ -892,6 +902,12 @@ fn unify_groups(
                 &format!("{wanted} is taken; named {final_name}"),
                 "suffix by policy",
             );
+        }
+        // A group's name goes to the cloud as its displayName and mailNickname; there is no
+        // other name to send instead, so a personnummer in it blocks until it is renamed.
+        if contains_personnummer(&final_name) {
+            let detail = format!("group name {final_name:?} holds a personnummer");
+            out.push(m0, Severity::Blocking, "privacy violation", g0, &detail, "refused: rename the group");
         }
         let nick_base =
             names::mail_nickname(&final_name).unwrap_or_else(|| names::fallback_alias(&g0.guid.to_string()));
@@ -925,7 +941,7 @@ fn unify_groups(
         for (m, g) in members {
             let mut left_out: BTreeMap<(Severity, &str, String), Vec<&Dn>> = BTreeMap::new();
             for dn in &g.members {
-                let key = (m.to_string(), dn.key());
+                let key = (*m, dn.key());
                 if let Some(a) = person_of.get(&key) {
                     resolved.insert(Member::Person(*a));
                 } else if let Some(a) = group_anchor.get(&key) {
@@ -1171,6 +1187,30 @@ mod tests {
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(names.contains(&"Ny Kollega") && names.contains(&"Okänd Tid"), "{names:?}");
         assert!(dir.findings.iter().any(|f| f.object.contains("Gammal Mall") && f.detail.contains("not used")));
+    }
+
+    /// A group's name is its displayName in the cloud: a personnummer there blocks.
+    #[test]
+    fn a_personnummer_in_a_group_name_blocks() {
+        let mappings = repo_mappings();
+        let member = person("bjuv", 1, "Anna", "Andersson", 1);
+        let group = |n: u8, name: &str| {
+            let dn = Dn::parse("OU=Grupper,DC=bjuv,DC=test").unwrap().child("CN", name);
+            let mut g = DirectoryObject::new(ObjectKind::Group, dn, ObjectGuid::from_ad_bytes(&[n; 16]).unwrap());
+            g.members = vec![member.dn.clone()];
+            g
+        };
+        let snapshots: BTreeMap<String, Vec<DirectoryObject>> = [(
+            "bjuv".to_string(),
+            vec![member.clone(), group(7, "Elevhälsa 19121212-1212"), group(8, "Elevhälsa 19121212-1213")],
+        )]
+        .into();
+        let dir = run(&mappings, &snapshots, &mut NameBook::default());
+        let violations: Vec<&Finding> = dir.findings.iter().filter(|f| f.category == "privacy violation").collect();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].severity, Severity::Blocking);
+        assert!(violations[0].object.contains("19121212-1212"), "{violations:?}");
+        assert_eq!(dir.summaries["bjuv"].blocking, 1);
     }
 
     #[test]
