@@ -6,8 +6,9 @@
 # policy-rc.d keeps the packaged daemons from starting on all interfaces),
 # builds samla, starts the real test directories (tests/directory/slapd.sh and samba.sh), generates
 # the sample estate with `samla estate generate` and loads it into them, runs
-# `cargo test --all-targets "$@"`, and always stops the servers on the way out (success, failure,
-# Ctrl-C). The exit code is cargo test's. Rust (cargo) must already be installed.
+# `cargo test --all-targets "$@"`, then the fuzzing smoke (`bash fuzz/smoke.sh`, 10 s per target;
+# SAMLA_FUZZ_SECONDS sets it, 0 skips it), and always stops the servers on the way out (success, failure,
+# Ctrl-C). The exit code is cargo test's, or the smoke's when the tests passed. Rust (cargo) must already be installed.
 #
 # Environment exported to the tests (the integration tests read these):
 #   SAMLA_TEST_SERVERS=1
@@ -55,7 +56,7 @@ exec 9> "$WORK/lock"
 flock -n 9 || { log "another tests/run.sh holds $WORK/lock; waiting"; flock 9; }
 
 missing=
-for c in slapd samba ldapsearch ldapadd openssl chromium chromedriver; do
+for c in slapd samba ldapsearch ldapadd openssl chromium chromedriver g++; do
   command -v "$c" >/dev/null || missing="$missing $c"
 done
 if [ -n "$missing" ]; then
@@ -63,7 +64,7 @@ if [ -n "$missing" ]; then
   t=$(now); log "installing (missing:$missing)"
   DEBIAN_FRONTEND=noninteractive apt-get update -q
   bash $DIR/slapd.sh install; bash $DIR/samba.sh install
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-liberation
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-liberation g++
   log "installed in $(took "$t")"
 fi
 
@@ -109,4 +110,12 @@ export SAMLA_TEST_SERVERS=1 \
 t=$(now); rc=0
 cargo test --all-targets "$@" || rc=$?
 log "cargo test: $(took "$t"), exit $rc"
+# The fuzzing smoke (fuzz/README.md): every cargo-fuzz target for a few seconds on its seeds,
+# stable toolchain only. SAMLA_FUZZ_SECONDS=0 skips it (for quick runs of a few tests).
+if [ "${SAMLA_FUZZ_SECONDS:-10}" != 0 ]; then
+  t=$(now); fuzz_rc=0
+  bash fuzz/smoke.sh "${SAMLA_FUZZ_SECONDS:-10}" || fuzz_rc=$?
+  log "fuzz smoke: $(took "$t"), exit $fuzz_rc"
+  [ $rc -ne 0 ] || rc=$fuzz_rc
+fi
 exit $rc

@@ -185,8 +185,23 @@ fn refused_names(content: &WaveContent, verified: &[String]) -> Result<(), Failu
         if p.display_name.chars().count() > 256 || p.display_name.trim().is_empty() {
             problems.push(format!("{}: displayName {:?} is empty or longer than 256", p.anchor.0, p.display_name));
         }
+        // A NUL or other control character in a name is corrupt data, not a name: AD and
+        // Graph handle it differently (a DN escape, a JSON escape, a refusal), so it stops here.
+        let source = p.affiliations.first().map(|a| a.dn.to_string()).unwrap_or_default();
+        let control = [("displayName", &p.display_name), ("cn", &p.cn)]
+            .into_iter()
+            .find_map(|(what, value)| value.chars().find(|c| c.is_control()).map(|c| (what, value, c)));
+        if let Some((what, value, c)) = control {
+            problems.push(format!(
+                "{} ({source}): {what} {value:?} contains the control character U+{:04X}",
+                p.anchor.0, c as u32
+            ));
+        }
     }
     for g in &content.groups {
+        if let Some(c) = g.name.chars().find(|c| c.is_control()) {
+            problems.push(format!("group {:?}: the name contains the control character U+{:04X}", g.name, c as u32));
+        }
         if let Err(e) = names::validate_mail_nickname(&g.mail_nickname) {
             problems.push(format!("group {}: mailNickname {}: {e}", g.name, g.mail_nickname));
         }

@@ -290,17 +290,12 @@ impl GraphClient {
         let mut url = self.url_for(path);
         let mut all = Vec::new();
         loop {
-            let mut page = self.get_url(&url).await?;
-            match page.get_mut("value").map(Value::take) {
-                Some(Value::Array(items)) => all.extend(items),
-                _ => return Err(ClientError::Other(format!("{url}: the answer holds no `value` collection"))),
-            }
-            let Some(next) = page.get("@odata.nextLink").and_then(Value::as_str) else { break };
-            if next == url {
-                return Err(ClientError::Other(format!("{url}: the next page link points to the same page")));
-            }
-            self.check_origin(next)?;
-            url = next.to_string();
+            let page = self.get_url(&url).await?;
+            let (items, next) = read_page(&url, page)?;
+            all.extend(items);
+            let Some(next) = next else { break };
+            self.check_origin(&next)?;
+            url = next;
         }
         Ok(all)
     }
@@ -469,25 +464,9 @@ impl GraphClient {
                 tokio::time::sleep(retry_after.map_or_else(|| self.backoff(attempt), |d| self.cap(d))).await;
                 continue;
             }
-            let body: Option<Value> = serde_json::from_slice(&bytes).ok();
-            if (200..300).contains(&status) {
-                let token = body.as_ref().and_then(|b| b.get("access_token")).and_then(Value::as_str);
-                let Some(token) = token.filter(|t| !t.is_empty()) else {
-                    return Err(ClientError::Other(format!(
-                        "{url}: the token endpoint's answer holds no access token"
-                    )));
-                };
-                let lifetime = body.as_ref().and_then(|b| b.get("expires_in")).and_then(|v| match v {
-                    Value::Number(n) => n.as_u64(),
-                    Value::String(s) => s.parse().ok(),
-                    _ => None,
-                });
-                self.inner.logins.fetch_add(1, Ordering::Relaxed);
-                // Entra's tokens live at most a day; anything longer is not believed.
-                let lifetime = lifetime.unwrap_or(3599).min(86_400);
-                return Ok((Secret::new(token), Duration::from_secs(lifetime)));
-            }
-            return Err(login_error(url, status, body.as_ref(), secret.as_ref()));
+            let token = read_token(url, status, &bytes, secret.as_ref())?;
+            self.inner.logins.fetch_add(1, Ordering::Relaxed);
+            return Ok(token);
         }
     }
 
@@ -505,7 +484,8 @@ impl GraphClient {
             let (token, generation) = self.token().await?;
             add(&counters.reads_sent, 1);
             let sent = self.inner.http.get(url).bearer_auth(token.expose()).send().await;
-            let (status, retry_after, bytes) = match read_response(sent).await {
+            let read = read_response(sent).await.map(|(s, r, b)| (s, r, scrub(b, &token)));
+            let (status, retry_after, bytes) = match read {
                 Ok(r) => r,
                 Err(reason) if !last => {
                     tracing::debug!("GET {url}: {reason}; retrying");
@@ -530,15 +510,7 @@ impl GraphClient {
                 tokio::time::sleep(retry_after.map_or_else(|| self.backoff(attempt), |d| self.cap(d))).await;
                 continue;
             }
-            if (200..300).contains(&status) {
-                if bytes.is_empty() {
-                    return Ok(Value::Null);
-                }
-                return serde_json::from_slice(&bytes)
-                    .map_err(|e| ClientError::Other(format!("GET {url}: the answer is not JSON: {e}")));
-            }
-            let body: Option<Value> = serde_json::from_slice(&bytes).ok();
-            return Err(graph_error(status, body.as_ref()));
+            return read_answer(url, status, &bytes);
         }
     }
 
@@ -709,7 +681,7 @@ impl GraphClient {
             .body(body)
             .send()
             .await;
-        let read = read_response(sent).await;
+        let read = read_response(sent).await.map(|(s, r, b)| (s, r, scrub(b, &token)));
         drop(reservation);
 
         let (status, retry_after, bytes) = match read {
@@ -721,8 +693,8 @@ impl GraphClient {
             }
         };
         tracing::debug!("POST {url}: {status} ({} requests, {writes} writes)", pending.len());
-        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         if status != 200 {
+            let body: Option<Value> = serde_json::from_slice(&bytes).ok();
             match status {
                 429 => add(&counters.throttled, 1),
                 503 => add(&counters.unavailable, 1),
@@ -732,34 +704,28 @@ impl GraphClient {
             inner.gate.leave(pass, signal);
             return Posted::Envelope { status, retry_after, body, generation };
         }
-        let Some(responses) = body.as_ref().and_then(|b| b.get("responses")).and_then(Value::as_array) else {
-            inner.gate.leave(pass, Signal::Neutral);
-            return Posted::Failed { reason: "the $batch answer holds no responses".to_string() };
+        let responses = match read_batch_answer(&bytes) {
+            Ok(responses) => responses,
+            Err(reason) => {
+                inner.gate.leave(pass, Signal::Neutral);
+                return Posted::Failed { reason };
+            }
         };
         let mut answers: HashMap<&str, Answer> = HashMap::with_capacity(responses.len());
         let mut throttled = false;
         for r in responses {
-            let Some(id) = r.get("id").and_then(Value::as_str) else { continue };
-            let Some(&id) = sending.get(id) else { continue };
-            let status = r.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).unwrap_or(0);
+            let Some(&id) = sending.get(r.id.as_str()) else { continue };
+            let status = r.status;
             match status {
                 429 => add(&counters.throttled, 1),
                 503 => add(&counters.unavailable, 1),
                 _ => {}
             }
             throttled |= status == 429 || status == 503;
-            let retry_after = r.get("headers").and_then(Value::as_object).and_then(|h| {
-                let v = h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")).map(|(_, v)| v)?;
-                match v {
-                    Value::String(s) => parse_retry_after(s),
-                    Value::Number(n) => n.as_u64().map(Duration::from_secs),
-                    _ => None,
-                }
-            });
             if let Some(i) = index_of(items, pending, id) {
                 tracing::debug!("  {} {}: {status}", items[i].method, items[i].url);
             }
-            answers.insert(id, Answer { status, retry_after, body: r.get("body").cloned() });
+            answers.insert(id, Answer { status, retry_after: r.retry_after, body: r.body });
         }
         inner.gate.leave(pass, if throttled { Signal::Throttled } else { Signal::Clean });
         Posted::Answers(answers)
@@ -876,6 +842,96 @@ fn parse_retry_after(s: &str) -> Option<Duration> {
     s.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// One request's answer as read from a `$batch` answer's JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchResponse {
+    pub id: String,
+    /// Graph's status; 0 ([`NOT_ANSWERED`]) when the response has none that fits a `u16`.
+    pub status: u16,
+    /// The response's own `Retry-After` header (seconds, as a string or a number).
+    pub retry_after: Option<Duration>,
+    pub body: Option<Value>,
+}
+
+/// Reads the body of a `$batch` answer (HTTP 200): its responses that name an id, in order.
+/// A body that is not JSON or holds no `responses` array is an error: the envelope went
+/// unanswered.
+pub fn read_batch_answer(bytes: &[u8]) -> Result<Vec<BatchResponse>, String> {
+    let responses = match serde_json::from_slice::<Value>(bytes).ok().as_mut().and_then(|b| b.get_mut("responses")) {
+        Some(Value::Array(responses)) => std::mem::take(responses),
+        _ => return Err("the $batch answer holds no responses".to_string()),
+    };
+    let mut out = Vec::with_capacity(responses.len());
+    for mut r in responses {
+        let Some(id) = r.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
+        let status = r.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).unwrap_or(0);
+        let retry_after = r.get("headers").and_then(Value::as_object).and_then(|h| {
+            let v = h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")).map(|(_, v)| v)?;
+            match v {
+                Value::String(s) => parse_retry_after(s),
+                Value::Number(n) => n.as_u64().map(Duration::from_secs),
+                _ => None,
+            }
+        });
+        let body = r.get_mut("body").map(Value::take);
+        out.push(BatchResponse { id, status, retry_after, body });
+    }
+    Ok(out)
+}
+
+/// A GET's final answer: for 2xx its JSON (`null` when empty), otherwise Graph's error.
+pub fn read_answer(url: &str, status: u16, bytes: &[u8]) -> Result<Value, ClientError> {
+    if (200..300).contains(&status) {
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        return serde_json::from_slice(bytes)
+            .map_err(|e| ClientError::Other(format!("GET {url}: the answer is not JSON: {e}")));
+    }
+    let body: Option<Value> = serde_json::from_slice(bytes).ok();
+    Err(graph_error(status, body.as_ref()))
+}
+
+/// One page of a collection (`url`'s answer): its `value` items and its `@odata.nextLink`, if
+/// any. A page without a `value` array, or whose next link is the page itself, is an error.
+pub fn read_page(url: &str, mut page: Value) -> Result<(Vec<Value>, Option<String>), ClientError> {
+    let items = match page.get_mut("value").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => return Err(ClientError::Other(format!("{url}: the answer holds no `value` collection"))),
+    };
+    let next = page.get("@odata.nextLink").and_then(Value::as_str);
+    if next == Some(url) {
+        return Err(ClientError::Other(format!("{url}: the next page link points to the same page")));
+    }
+    Ok((items, next.map(str::to_string)))
+}
+
+/// The token endpoint's final answer: the access token and its lifetime (3599 s when not
+/// given, at most a day), or Entra's refusal with `secret` scrubbed from it.
+pub fn read_token(
+    url: &str,
+    status: u16,
+    bytes: &[u8],
+    secret: Option<&Secret>,
+) -> Result<(Secret, Duration), ClientError> {
+    let body: Option<Value> = serde_json::from_slice(bytes).ok();
+    if !(200..300).contains(&status) {
+        return Err(login_error(url, status, body.as_ref(), secret));
+    }
+    let token = body.as_ref().and_then(|b| b.get("access_token")).and_then(Value::as_str);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(ClientError::Other(format!("{url}: the token endpoint's answer holds no access token")));
+    };
+    let lifetime = body.as_ref().and_then(|b| b.get("expires_in")).and_then(|v| match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    });
+    // Entra's tokens live at most a day; anything longer is not believed.
+    let lifetime = lifetime.unwrap_or(3599).min(86_400);
+    Ok((Secret::new(token), Duration::from_secs(lifetime)))
+}
+
 /// A body in Graph's error shape, for answers the client makes up itself.
 fn error_body(code: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message}})
@@ -910,10 +966,33 @@ fn login_error(url: &str, status: u16, body: Option<&Value>, secret: Option<&Sec
             description = rest.trim_start().to_string();
         }
     }
-    if let Some(secret) = secret.filter(|s| !s.expose().is_empty()) {
-        description = description.replace(secret.expose(), "[redacted]");
+    let scrub = |text: String| match secret.filter(|s| !s.expose().is_empty()) {
+        Some(secret) => text.replace(secret.expose(), "[redacted]"),
+        None => text,
+    };
+    ClientError::Login { url: url.to_string(), code: scrub(code), description: scrub(description) }
+}
+
+/// `bytes` with every copy of `token` replaced by `[redacted]`: an answer that echoes the bearer
+/// token (a proxy's error page, a careless endpoint) must not carry it into an error message, a
+/// log line, a report or the journal.
+fn scrub(bytes: Vec<u8>, token: &Secret) -> Vec<u8> {
+    let t = token.expose().as_bytes();
+    if t.is_empty() || !bytes.windows(t.len()).any(|w| w == t) {
+        return bytes;
     }
-    ClientError::Login { url: url.to_string(), code, description }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        if rest.starts_with(t) {
+            out.extend_from_slice(b"[redacted]");
+            rest = &rest[t.len()..];
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    out
 }
 
 /// Status, Retry-After and the whole body of a response, or why there is none.
@@ -1365,6 +1444,49 @@ mod tests {
         assert!(text.contains("Invalid client secret provided"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(matches!(login_error("u", 502, None, None), ClientError::Login { code, .. } if code == "HTTP 502"));
+    }
+
+    #[test]
+    fn batch_answers_and_pages_are_read_from_their_json() {
+        let body = json!({"responses": [
+            {"id": "1", "status": 201, "body": {"id": "x"}},
+            {"id": "2", "status": 429, "headers": {"retry-after": "7"}},
+            {"status": 200},
+            {"id": "3", "status": 70000, "headers": {"Retry-After": 3}},
+        ]});
+        let read = read_batch_answer(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let got: Vec<_> = read.iter().map(|r| (r.id.as_str(), r.status, r.retry_after.map(|d| d.as_secs()))).collect();
+        assert_eq!(got, [("1", 201, None), ("2", 429, Some(7)), ("3", NOT_ANSWERED, Some(3))]);
+        assert_eq!(read[0].body, Some(json!({"id": "x"})));
+        for bad in [&b"<html>"[..], b"{}", b"{\"responses\": {}}"] {
+            assert!(read_batch_answer(bad).is_err());
+        }
+        let page = json!({"value": [1, 2], "@odata.nextLink": "https://g/v1.0/users?$skiptoken=a"});
+        assert_eq!(
+            read_page("u", page).unwrap(),
+            (vec![json!(1), json!(2)], Some("https://g/v1.0/users?$skiptoken=a".into()))
+        );
+        assert!(read_page("u", json!({"value": [], "@odata.nextLink": "u"})).is_err());
+        assert!(read_page("u", json!({"values": []})).is_err());
+        assert_eq!(read_answer("u", 204, b"").unwrap(), Value::Null);
+        let e = read_answer("u", 404, br#"{"error": {"code": "Request_ResourceNotFound"}}"#).unwrap_err();
+        assert!(
+            matches!(e, ClientError::Graph { status: 404, code, message } if code == "Request_ResourceNotFound" && message == "HTTP 404")
+        );
+    }
+
+    /// Found by fuzzing (fuzz/corpus/graph_response/secret-in-error-code): only the description
+    /// was scrubbed, so a secret echoed in the `error` field showed in the message.
+    #[test]
+    fn login_errors_never_show_the_secret_whichever_field_echoes_it() {
+        let secret = Secret::new("Qx8~s3cr3t.Value_42");
+        let body = json!({"error": "invalid Qx8~s3cr3t.Value_42", "error_description": "Given: Qx8~s3cr3t.Value_42"});
+        let text = login_error("http://login/t", 401, Some(&body), Some(&secret)).to_string();
+        assert!(!text.contains(secret.expose()), "{text}");
+        assert!(text.contains("invalid [redacted]") && text.contains("Given: [redacted]"), "{text}");
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let e = read_token("http://login/t", 400, &bytes, Some(&secret)).unwrap_err().to_string();
+        assert!(!e.contains(secret.expose()), "{e}");
     }
 
     #[test]

@@ -123,9 +123,25 @@ impl Dn {
             .collect()
     }
 
-    /// The normalised comparison key: the canonical form in lower case.
+    /// The normalised comparison key: the canonical form in lower case, character by character
+    /// as `==` and `Hash` compare (so no final-sigma rule: `Σ` is always `σ`).
     pub fn key(&self) -> String {
-        self.text.to_lowercase()
+        // Byte by byte for the ASCII runs, which are most of any DN (`CN=`, `OU=`, `DC=`),
+        // and per character only for the rest: a million members' keys are a visible share
+        // of mapping.
+        let mut key = String::with_capacity(self.text.len());
+        let mut rest = &*self.text;
+        while !rest.is_empty() {
+            let ascii = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(ascii);
+            key.extend(run.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            let mut chars = tail.chars();
+            if let Some(c) = chars.next() {
+                key.extend(c.to_lowercase());
+            }
+            rest = chars.as_str();
+        }
+        key
     }
 
     /// The canonical string.
@@ -463,6 +479,34 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.is_within(&Dn::parse("dc=BJUV").unwrap()));
         assert!(!a.is_within(&Dn::parse("ou=HR,dc=bjuv").unwrap()));
+    }
+
+    /// Found by fuzzing (fuzz/corpus/dn/final-sigma): `key` lowered with the final-sigma rule
+    /// of `str::to_lowercase` while `==` and `Hash` lower character by character, so two equal
+    /// DNs had different keys.
+    #[test]
+    fn equal_dns_have_equal_keys() {
+        let upper = Dn::parse("CN=ΑΣ,OU=Σ Σ,DC=x").unwrap();
+        let lower = Dn::parse("cn=ασ,ou=σ σ,dc=x").unwrap();
+        assert_eq!(upper, lower);
+        assert_eq!(upper.key(), lower.key());
+        assert_eq!(upper.key(), "cn=ασ,ou=σ σ,dc=x");
+    }
+
+    /// The ASCII fast path of `key` lowers exactly as lowering every character does.
+    #[test]
+    fn keys_lower_every_character_whatever_the_mix() {
+        for text in [
+            "CN=Öberg\\, Åsa,OU=Socialförvaltningen,DC=Bjuv",
+            "CN=ΑΣ,OU=İstanbul,DC=X",
+            "CN=ÅÄÖ,DC=X",
+            "CN=x,DC=Y",
+            "CN=\\#ẞ,DC=ǅ",
+        ] {
+            let dn = Dn::parse(text).unwrap();
+            let expected: String = dn.as_str().chars().flat_map(char::to_lowercase).collect();
+            assert_eq!(dn.key(), expected, "{text}");
+        }
     }
 
     #[test]

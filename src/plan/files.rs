@@ -283,13 +283,20 @@ fn quoted(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
+/// Text for a comment line: TOML comments end at a line break and admit no other control
+/// character than tab, so those become spaces (the values themselves are quoted, unchanged).
+fn comment(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() && c != '\t' { ' ' } else { c }).collect()
+}
+
 /// The text of a wave file.
 pub fn render(d: &WaveDraft) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "# Wave {} of {}: {}. Planned by `samla plan` at {}.", d.number, d.of, d.name, d.planned_at);
+    let (name, at) = (comment(&d.name), comment(&d.planned_at));
+    let _ = writeln!(out, "# Wave {} of {}: {name}. Planned by `samla plan` at {at}.", d.number, d.of);
     for line in &d.summary {
-        let _ = writeln!(out, "# {line}");
+        let _ = writeln!(out, "# {}", comment(line));
     }
     out.push_str(concat!(
         "#\n",
@@ -313,7 +320,7 @@ pub fn render(d: &WaveDraft) -> String {
         let _ = writeln!(out, "{} = {}", bare_or_quoted(m), quoted(h));
     }
     for (u, note) in d.units.iter().zip(&d.unit_notes) {
-        let _ = writeln!(out, "\n# {note}\n[[unit]]\nid = {}", quoted(&u.slot.unit.0));
+        let _ = writeln!(out, "\n# {}\n[[unit]]\nid = {}", comment(note), quoted(&u.slot.unit.0));
         if let Some((k, n)) = u.slot.part {
             let _ = writeln!(out, "part = \"{k}/{n}\"");
         }
@@ -329,18 +336,38 @@ pub fn render(d: &WaveDraft) -> String {
     out
 }
 
-/// A float TOML reads back as a float (always with a decimal point).
+/// A float TOML reads back as a float (always with a decimal point; `nan`, not Rust's `NaN`).
 fn format_impact(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".to_string();
+    }
     let s = format!("{x}");
-    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") { s } else { format!("{s}.0") }
+    if s.contains('.') || s.contains('e') || s.contains("inf") { s } else { format!("{s}.0") }
 }
 
+/// A key as TOML allows it: bare when it can be, else a basic string on one line (a key may
+/// not be a multi-line string, which [`quoted`] makes of text with a line break).
 fn bare_or_quoted(key: &str) -> String {
+    use std::fmt::Write;
     if !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        key.to_string()
-    } else {
-        quoted(key)
+        return key.to_string();
     }
+    let mut out = String::with_capacity(key.len() + 2);
+    out.push('"');
+    for c in key.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() && c != '\t' => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Replaces the wave files in `dir` with `drafts`: each is written to a temporary file and
@@ -426,6 +453,54 @@ mod tests {
         let units: Vec<_> = f.units.iter().map(|u| UnitEntry { line: 0, ..u.clone() }).collect();
         assert_eq!(units, d.units);
         assert!(text.lines().nth(f.units[0].line - 1).unwrap().starts_with("id = "));
+    }
+
+    /// Found by fuzzing (fuzz/corpus/wave_file/name-with-line-break.toml): a name with a line
+    /// break, valid in the `name` string, was copied into the header comment, and the file
+    /// samla wrote no longer read.
+    #[test]
+    fn control_characters_in_names_and_notes_keep_the_file_readable() {
+        let mut d = draft();
+        d.name = "Åstorp\n[wave]\r\u{7f}\tx".into();
+        d.planned_at = "now\n".into();
+        d.summary = vec!["a\nb".into()];
+        d.unit_notes = vec!["c\u{0}d".into(), "e\u{1b}f".into()];
+        let text = render(&d);
+        let f = parse(Path::new("w.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!((f.name.as_str(), f.planned_at.as_str()), ("Åstorp\n[wave]\r\u{7f}\tx", "now\n"));
+        assert!(
+            text.starts_with("# Wave 3 of 5: Åstorp [wave]  \tx. Planned by `samla plan` at now .\n# a b\n"),
+            "{text}"
+        );
+    }
+
+    /// Found by fuzzing (fuzz/corpus/wave_file/snapshot-key-with-line-break.toml): a snapshot
+    /// key with a line break was written as a multi-line string, which TOML refuses as a key.
+    #[test]
+    fn snapshot_keys_with_quotes_and_control_characters_read_back() {
+        let mut d = draft();
+        d.inputs.snapshots =
+            [("a\nb", "1"), ("\"q\" \\ x", "2"), ("del\u{7f}\u{85}", "3"), ("", "4"), ("Åstorp", "5"), ("tab\t", "6")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let text = render(&d);
+        let f = parse(Path::new("w.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(f.inputs, d.inputs);
+    }
+
+    /// Found by fuzzing (fuzz/corpus/wave_file/impact-nan.toml): `impact = nan` read, but was
+    /// written back as Rust's `NaN`, which TOML refuses.
+    #[test]
+    fn every_impact_reads_back() {
+        for impact in [f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e300, 5e-324, 3.0] {
+            let mut d = draft();
+            d.units[0].impact = impact;
+            let text = render(&d);
+            let f = parse(Path::new("w.toml"), &text).unwrap_or_else(|e| panic!("{impact}: {e}\n{text}"));
+            let got = f.units[0].impact;
+            assert!(got.to_bits() == impact.to_bits() || (got.is_nan() && impact.is_nan()), "{impact} -> {got}");
+        }
     }
 
     #[test]

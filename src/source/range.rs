@@ -19,9 +19,10 @@ pub struct RangedAttr {
 }
 
 impl RangedAttr {
-    /// The description to ask for next (`member;range=1500-*`), or `None` when complete.
+    /// The description to ask for next (`member;range=1500-*`), or `None` when complete. A
+    /// range ending at `u32::MAX` is complete too: no range option can ask for values after it.
     pub fn next_request(&self) -> Option<String> {
-        self.high.map(|h| format!("{};range={}-*", self.name, u64::from(h) + 1))
+        self.high.and_then(|h| h.checked_add(1)).map(|next| format!("{};range={next}-*", self.name))
     }
 }
 
@@ -70,6 +71,18 @@ mod tests {
         assert_eq!(parse("member").unwrap(), None);
         assert_eq!(parse("userCertificate;binary").unwrap(), None);
         assert_eq!(parse("userCertificate;binary;range=0-9").unwrap().unwrap().name, "userCertificate;binary");
+    }
+
+    /// Found by fuzzing (fuzz/corpus/ranged_attribute/range-ends-at-u32-max): a range ending at
+    /// `u32::MAX` asked next for `range=4294967296-*`, a request this module itself refuses.
+    #[test]
+    fn a_range_ending_at_u32_max_is_complete() {
+        let last = parse("member;range=0-4294967295").unwrap().unwrap();
+        assert_eq!(last.high, Some(u32::MAX));
+        assert_eq!(last.next_request(), None);
+        let before = parse("member;range=0-4294967294").unwrap().unwrap();
+        let next = before.next_request().unwrap();
+        assert_eq!(parse(&next).unwrap().unwrap(), RangedAttr { name: "member".into(), low: u32::MAX, high: None });
     }
 
     #[test]

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const SECRET_ENV: &str = "SAMLA_LAB_CLIENT_SECRET";
-const AD_PASSWORD_ENV: &str = "SAMLA_LAB_AD_PASSWORD";
+pub const SECRET_ENV: &str = "SAMLA_LAB_CLIENT_SECRET";
+pub const AD_PASSWORD_ENV: &str = "SAMLA_LAB_AD_PASSWORD";
 
 /// A planned project with a `lab` target: the run's OU in the shared domain and a test tenant.
 pub struct Lab {

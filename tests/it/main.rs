@@ -15,6 +15,7 @@ mod plan_report;
 mod ranged;
 mod rollback;
 mod samba;
+mod security;
 mod shared_ad;
 mod shared_ad_client;
 mod slapd;
