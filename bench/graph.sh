@@ -37,11 +37,7 @@ read -r dry_writes dry_naive < <(python3 -c 'import json,sys; g=json.load(open(s
 # samla
 start_tenant "$dir/tenant-samla.json" "$TIME_SCALE"
 add_target "$dir" "$dir/tenant-samla.json" "$window"
-for w in $(seq 1 $((wave - 1))); do
-  "$SAMLA" -c "$dir/samla.toml" wave run "$w" --target bench --yes --json > "$dir/run-$w.json"
-done
-sleep "$window"
-python3 bench/tenant.py writes "$dir/tenant-samla.json" > "$dir/samla-before.json"
+earlier_waves "$dir" "$wave" "$window" "$dir/tenant-samla.json" "$dir/samla-before.json"
 read -r s_wall s_rss < <(timed "$dir/run.json" "$dir/time.txt" "$SAMLA" -c "$dir/samla.toml" wave run "$wave" --target bench --yes --json)
 python3 bench/tenant.py writes "$dir/tenant-samla.json" > "$dir/samla-after.json"
 read -r s_writes s_span s_min s_share s_fill_min s_fill_mean < <(budget_use "$dir/samla-before.json" "$dir/samla-after.json" 3000 150)

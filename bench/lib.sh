@@ -50,22 +50,8 @@ w = max(json.load(open(sys.argv[1]))["waves"], key=lambda w: sum(w["accounts"].v
 print(w["number"], sum(w["accounts"].values()))' "$dir/plan.json"
 }
 
-# tenant_writes TENANT_JSON SECRET: the admitted write arrival times (Graph seconds) of the
-# client in TENANT_JSON (the line `samla test-tenant serve` prints), as a JSON list.
-tenant_writes() {
-  python3 - "$1" "$2" <<'PY'
-import json, sys, urllib.parse, urllib.request
-t = json.loads(open(sys.argv[1]).readline())
-form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": t["client_id"],
-    "client_secret": sys.argv[2], "scope": "https://graph.microsoft.com/.default"}).encode()
-token = json.load(urllib.request.urlopen(t["token_url"], form))["access_token"]
-req = urllib.request.Request(t["url"] + "/_samla/writes", headers={"Authorization": "Bearer " + token})
-print(json.dumps(json.load(urllib.request.urlopen(req))["arrivals"]))
-PY
-}
-
 # budget_use BEFORE_JSON AFTER_JSON LIMIT WINDOW: how well the writes that arrived between two
-# `tenant_writes` readings used a sliding-window budget of LIMIT writes per WINDOW Graph
+# `python3 bench/tenant.py writes` readings used a sliding-window budget of LIMIT writes per WINDOW Graph
 # seconds. Prints "WRITES SPAN MINIMUM SHARE FILL_MIN FILL_MEAN":
 # - SPAN: Graph seconds from the first write's arrival to the last's;
 # - MINIMUM: the least SPAN any client could take for that many writes. In any half-open
@@ -111,6 +97,18 @@ stop_tenants() {
   for p in "${TENANT_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${TENANT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   TENANT_PIDS=()
+}
+
+# earlier_waves DIR WAVE WINDOW TENANT_JSON OUT: runs waves 1 .. WAVE-1 against target "bench" (the
+# big wave refers to their objects), lets one budget window pass (a fresh process does not know
+# the writes they left in the tenant's window), and writes the tenant's write log to OUT.
+earlier_waves() {
+  local w
+  for w in $(seq 1 $(($2 - 1))); do
+    "$SAMLA" -c "$1/samla.toml" wave run "$w" --target bench --yes --json > "$1/run-$w.json"
+  done
+  sleep "$3"
+  python3 bench/tenant.py writes "$4" > "$5"
 }
 
 # add_target DIR TENANT_JSON WINDOW: appends target "bench" (the tenant of TENANT_JSON, budget

@@ -41,11 +41,7 @@ prepare() {
   rm -rf "$dir"; cp -a "$base" "$dir"
   start_tenant "$dir/tenant.json" "$TIME_SCALE"
   add_target "$dir" "$dir/tenant.json" "$window"
-  for w in $(seq 1 $((wave - 1))); do
-    "$SAMLA" -c "$dir/samla.toml" wave run "$w" --target bench --yes --json > "$dir/run-$w.json"
-  done
-  sleep "$window"
-  python3 bench/tenant.py writes "$dir/tenant.json" > "$dir/writes-0.json"
+  earlier_waves "$dir" "$wave" "$window" "$dir/tenant.json" "$dir/writes-0.json"
 }
 
 prepare clean
