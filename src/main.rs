@@ -21,8 +21,10 @@ fn main() -> std::process::ExitCode {
     // pages back early made the kernel zero them again on every reuse (a quarter of `samla
     // map`'s time in perf at 100,000 users).
     // SAFETY: a plain option store, before any other thread exists.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        unsafe {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
+        }
     }
     samla::cli::main()
 }

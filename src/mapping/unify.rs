@@ -101,19 +101,24 @@ impl NameBook {
         if let Some(name) = self.by_anchor.get(&(ns, anchor)) {
             return (name.clone(), !name.eq_ignore_ascii_case(base));
         }
+        // Each candidate is lowered once and the lowered key is what the tables keep.
         let mut name = base.to_string();
-        let counter_key = (ns, base.to_lowercase());
+        let mut key = (ns, base.to_lowercase());
         let mut n = 1u32;
-        if self.taken.contains_key(&(ns, name.to_lowercase())) {
-            n = self.next_counter.get(&counter_key).copied().unwrap_or(2);
-            name = names::with_suffix(base, &suffix.replace("{n}", &n.to_string()), max);
-            while self.taken.contains_key(&(ns, name.to_lowercase())) {
-                n += 1;
+        if self.taken.contains_key(&key) {
+            n = self.next_counter.get(&key).copied().unwrap_or(2);
+            let counter_key = key.clone();
+            loop {
                 name = names::with_suffix(base, &suffix.replace("{n}", &n.to_string()), max);
+                key.1 = name.to_lowercase();
+                if !self.taken.contains_key(&key) {
+                    break;
+                }
+                n += 1;
             }
             self.next_counter.insert(counter_key, n + 1);
         }
-        self.taken.insert((ns, name.to_lowercase()), anchor);
+        self.taken.insert(key, anchor);
         self.by_anchor.insert((ns, anchor), name.clone());
         self.added.push((ns, anchor));
         (name, n > 1)
@@ -328,6 +333,7 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
     let groups = unify_groups(inputs, &anchor_of, &excluded, book, &mut out);
     phase("groups");
     let summaries = summarize(inputs, &people, &groups, &out.0);
+    phase("summarized");
     people.sort_by_key(|p| p.anchor);
     let mut findings = out.0;
     // Every field in the key: findings equal in all of them are identical, so the faster
@@ -336,6 +342,7 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
         (&f.municipality, f.severity, f.category, &f.object, &f.detail, &f.resolution)
     }
     findings.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
+    phase("sorted");
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
 

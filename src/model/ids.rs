@@ -41,25 +41,49 @@ impl ObjectGuid {
         [c[3], c[2], c[1], c[0], c[5], c[4], c[7], c[6], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]
     }
 
-    /// Parses `c0ffee00-1234-5678-9abc-def012345678` (braces and case tolerated).
+    /// Parses `c0ffee00-1234-5678-9abc-def012345678` (braces and case tolerated). Without
+    /// allocating: loading a million-user snapshot parses a million of them.
     pub fn parse(text: &str) -> Result<ObjectGuid, IdError> {
         let bad = || IdError::GuidText(text.to_string());
-        let t = text.trim().trim_start_matches('{').trim_end_matches('}');
-        let groups: Vec<&str> = t.split('-').collect();
-        if groups.iter().map(|g| g.len()).collect::<Vec<_>>() != [8, 4, 4, 4, 12] {
+        let t = text.trim().trim_start_matches('{').trim_end_matches('}').as_bytes();
+        if t.len() != 36 || GUID_DASHES.iter().any(|&i| t[i] != b'-') {
             return Err(bad());
         }
-        let hex: String = groups.concat();
-        let bytes = hex::decode(hex).map_err(|_| bad())?;
-        let arr: [u8; 16] = bytes.try_into().map_err(|_| bad())?;
-        Ok(ObjectGuid(arr))
+        let mut digits = t.iter().enumerate().filter(|(i, _)| !GUID_DASHES.contains(i)).map(|(_, &c)| c);
+        let mut out = [0u8; 16];
+        for byte in &mut out {
+            let (Some(high), Some(low)) = (digits.next().and_then(hex_value), digits.next().and_then(hex_value)) else {
+                return Err(bad());
+            };
+            *byte = high << 4 | low;
+        }
+        Ok(ObjectGuid(out))
     }
 }
 
+/// Where the dashes of a GUID's text form are.
+const GUID_DASHES: [usize; 4] = [8, 13, 18, 23];
+
+fn hex_value(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
 impl fmt::Display for ObjectGuid {
+    /// Written into a buffer on the stack: every stored person, member and affiliation
+    /// prints GUIDs, millions of them when a large estate is mapped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = hex::encode(self.0);
-        write!(f, "{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut at = 0;
+        for byte in self.0 {
+            while GUID_DASHES.contains(&at) {
+                at += 1;
+            }
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 15)];
+            at += 2;
+        }
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -179,6 +203,17 @@ mod tests {
         assert_eq!(guid.to_ad_bytes(), raw);
         assert_eq!(ObjectGuid::parse("{00112233-4455-6677-8899-AABBCCDDEEFF}").unwrap(), guid);
         assert_eq!(ObjectGuid::from_ad_bytes(&raw[..15]), Err(IdError::GuidLength(15)));
+        for bad in [
+            "",
+            "00112233-4455-6677-8899-aabbccddeef",
+            "00112233-4455-6677-8899-aabbccddeeffa",
+            "001122334-455-6677-8899-aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccddeefg",
+            "00112233-4455-6677-8899+aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccddeeé",
+        ] {
+            assert_eq!(ObjectGuid::parse(bad), Err(IdError::GuidText(bad.to_string())), "{bad:?}");
+        }
     }
 
     #[test]
@@ -200,6 +235,13 @@ mod tests {
             let g = ObjectGuid::from_ad_bytes(&raw).unwrap();
             prop_assert_eq!(ObjectGuid::parse(&g.to_string()).unwrap(), g);
             prop_assert_eq!(g.to_ad_bytes(), raw);
+        }
+
+        #[test]
+        fn guid_text_is_read_only_in_its_one_form(text in "[{ ]?[0-9a-fA-F-]{30,40}[} ]?") {
+            let t = text.trim().trim_start_matches('{').trim_end_matches('}');
+            let lengths: Vec<usize> = t.split('-').map(str::len).collect();
+            prop_assert_eq!(ObjectGuid::parse(&text).is_ok(), lengths == [8, 4, 4, 4, 12]);
         }
 
         #[test]

@@ -31,13 +31,29 @@ impl From<serde_json::Error> for Stop {
     }
 }
 
-/// Hands the canonical rows of `dir` to `store` and returns the content hash. A second thread
-/// serialises and hashes while this one stores: at a million people each half takes
-/// seconds, and SQLite's connection cannot be shared, so they overlap instead.
-fn store_rows(
+/// Rows of one kind gathered for one compressed chunk.
+struct Chunk {
+    kind: &'static str,
+    rows: u64,
+    text: Vec<u8>,
+}
+
+impl Chunk {
+    /// About a megabyte of JSON per chunk: large enough for zstd to find the repetition
+    /// between rows (field names, municipalities, OU paths), small enough to read in steps.
+    const TEXT: usize = 1 << 20;
+    /// zstd's own default: at a million people it compresses faster than the rows are made.
+    const LEVEL: i32 = 3;
+}
+
+/// Hands the canonical rows of `dir` to `store` as compressed chunks (kind, rows, zstd of
+/// `key TAB json` lines) and returns the content hash. A second thread serialises and hashes
+/// while this one compresses and stores: at a million people each half takes seconds, and
+/// SQLite's connection cannot be shared, so they overlap instead.
+fn store_chunks(
     path: &std::path::Path,
     dir: &UnifiedDirectory,
-    mut store: impl FnMut(UnifiedRow) -> Result<(), StateError>,
+    mut store: impl FnMut(&'static str, u64, &[u8]) -> Result<(), StateError>,
 ) -> Result<String, StateError> {
     const BATCH: usize = 256;
     let (send, receive) = std::sync::mpsc::sync_channel::<Vec<UnifiedRow>>(16);
@@ -54,7 +70,32 @@ fn store_rows(
             send.send(batch).map_err(|_| Stop::StoreGone)?;
             Ok::<String, Stop>(hash)
         });
-        let stored = receive.iter().flatten().try_for_each(&mut store);
+        let mut flush = |chunk: &mut Chunk| -> Result<(), StateError> {
+            if chunk.rows > 0 {
+                let packed = zstd::bulk::compress(&chunk.text, Chunk::LEVEL).map_err(|e| StateError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!("cannot compress the unified directory: {e}"),
+                })?;
+                store(chunk.kind, chunk.rows, &packed)?;
+            }
+            chunk.rows = 0;
+            chunk.text.clear();
+            Ok(())
+        };
+        let mut chunk = Chunk { kind: "", rows: 0, text: Vec::with_capacity(Chunk::TEXT + (Chunk::TEXT >> 2)) };
+        let stored = receive.iter().flatten().try_for_each(|row| {
+            if row.kind != chunk.kind || chunk.text.len() >= Chunk::TEXT {
+                flush(&mut chunk)?;
+                chunk.kind = row.kind;
+            }
+            // Keys (GUIDs, numbers) hold no tab; serde_json escapes every control character.
+            for part in [row.key.as_bytes(), b"\t", row.data.as_bytes(), b"\n"] {
+                chunk.text.extend_from_slice(part);
+            }
+            chunk.rows += 1;
+            Ok::<(), StateError>(())
+        });
+        let stored = stored.and_then(|()| flush(&mut chunk));
         // Dropping the receiver tells a producer still running that storing failed.
         drop(receive);
         let produced = producer.join();
@@ -133,10 +174,12 @@ impl State {
         let id = tx.last_insert_rowid();
         let content_hash = {
             let mut insert = tx
-                .prepare("INSERT INTO unified_objects (run_id, kind, key, data) VALUES (?1, ?2, ?3, ?4)")
+                .prepare("INSERT INTO unified_chunks (run_id, kind, seq, rows, data) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(sq)?;
-            store_rows(&path, dir, |row| {
-                insert.execute(params![id, row.kind, row.key, row.data]).map(drop).map_err(sq)
+            let mut seq = 0u64;
+            store_chunks(&path, dir, |kind, rows, data| {
+                seq += 1;
+                insert.execute(params![id, kind, seq, rows, data]).map(drop).map_err(sq)
             })?
         };
         tx.execute("UPDATE unified_runs SET content_hash = ?2 WHERE id = ?1", params![id, content_hash]).map_err(sq)?;
@@ -156,17 +199,57 @@ impl State {
     /// The stored rows of one kind (`person`, `group`, `finding`, `summaries`, `outbound`) of a
     /// map run, in their canonical order.
     pub fn unified_rows(&self, run_id: i64, kind: &str) -> Result<Vec<String>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT data FROM unified_objects WHERE run_id = ?1 AND kind = ?2 ORDER BY key")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![run_id, kind], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        let mut out = Vec::new();
+        self.for_each_unified_row(run_id, kind, |_, json| {
+            out.push(json.to_string());
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Hands each stored row (key, JSON) of one kind of a map run to `f`, in canonical order, without
-    /// holding them all (a million people are most of a gigabyte of JSON).
+    /// holding them all (a million people are most of a gigabyte of JSON): one chunk at a time.
     pub fn for_each_unified_row(
+        &self,
+        run_id: i64,
+        kind: &str,
+        mut f: impl FnMut(&str, &str) -> Result<(), String>,
+    ) -> Result<(), StateError> {
+        let invalid = |message: String| StateError::Invalid { path: self.path.clone(), message };
+        let chunked: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM unified_chunks WHERE run_id = ?1)", params![run_id], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if !chunked {
+            return self.for_each_unchunked_row(run_id, kind, f);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, rows, data FROM unified_chunks WHERE run_id = ?1 AND kind = ?2 ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let mut chunks = stmt.query(params![run_id, kind]).map_err(|e| self.err(e))?;
+        while let Some(chunk) = chunks.next().map_err(|e| self.err(e))? {
+            let seq: i64 = chunk.get(0).map_err(|e| self.err(e))?;
+            let rows: u64 = chunk.get(1).map_err(|e| self.err(e))?;
+            let packed = chunk.get_ref(2).and_then(|v| v.as_blob().map_err(Into::into)).map_err(|e| self.err(e))?;
+            let damaged = |what: &str| invalid(format!("map run {run_id}, {kind} chunk {seq}: {what}"));
+            let text = zstd::stream::decode_all(packed).map_err(|e| damaged(&e.to_string()))?;
+            let text = std::str::from_utf8(&text).map_err(|e| damaged(&e.to_string()))?;
+            let mut seen = 0u64;
+            for line in text.lines() {
+                let (key, json) = line.split_once('\t').ok_or_else(|| damaged("a row without its key"))?;
+                f(key, json).map_err(&invalid)?;
+                seen += 1;
+            }
+            if seen != rows {
+                return Err(damaged(&format!("{seen} rows where {rows} were stored")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The same for a run stored by an earlier samla, one row per object.
+    fn for_each_unchunked_row(
         &self,
         run_id: i64,
         kind: &str,
@@ -204,5 +287,76 @@ impl State {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::unify::{Finding, Severity};
+
+    fn directory(findings: usize) -> UnifiedDirectory {
+        let finding = |i: usize| Finding {
+            municipality: "bjuv".into(),
+            severity: Severity::Review,
+            category: "name collision",
+            object: format!("CN=Åsa Öberg {i},OU=Skola,DC=bjuv,DC=test"),
+            detail: format!("asa.oberg is taken; given asa.oberg{i} (UPN)\ttab and \"quote\" {}", "x".repeat(i % 300)),
+            resolution: "suffix by policy; kept from now on".into(),
+        };
+        UnifiedDirectory {
+            people: Vec::new(),
+            groups: Vec::new(),
+            findings: (0..findings).map(finding).collect(),
+            summaries: Default::default(),
+            outbound: Default::default(),
+        }
+    }
+
+    #[test]
+    fn chunks_read_back_as_the_canonical_rows_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::open(&dir.path().join("samla.db")).unwrap();
+        // Enough findings for several chunks of a megabyte.
+        let unified = directory(9_000);
+        let run = state.save_unified(&unified, &NameBook::default(), &[], "m").unwrap();
+        let (rows, hash) = unified.canonical().unwrap();
+        assert_eq!(run.content_hash, hash);
+        let chunks: i64 = state.conn.query_row("SELECT count(*) FROM unified_chunks", [], |r| r.get(0)).unwrap();
+        assert!(chunks >= 4, "{chunks} chunks");
+        for kind in ["finding", "summaries", "outbound", "person"] {
+            let mut read = Vec::new();
+            state
+                .for_each_unified_row(run.id, kind, |key, json| {
+                    read.push((key.to_string(), json.to_string()));
+                    Ok(())
+                })
+                .unwrap();
+            let stored: Vec<_> =
+                rows.iter().filter(|r| r.kind == kind).map(|r| (r.key.clone(), r.data.clone())).collect();
+            assert_eq!(read, stored, "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_named_and_an_older_run_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::open(&dir.path().join("samla.db")).unwrap();
+        let run = state.save_unified(&directory(10), &NameBook::default(), &[], "m").unwrap();
+        state.conn.execute("UPDATE unified_chunks SET data = x'28b52ffd00' WHERE kind = 'finding'", []).unwrap();
+        let err = state.unified_rows(run.id, "finding").unwrap_err().to_string();
+        assert!(err.contains(&format!("map run {}, finding chunk 1", run.id)), "{err}");
+
+        // A run stored one row per object, as samla did before chunks.
+        state
+            .conn
+            .execute_batch(
+                "INSERT INTO unified_runs (id, created_at, snapshots, mappings_hash, content_hash, blocking)
+                 VALUES (99, 'then', '[]', 'm', 'h', 0);
+                 INSERT INTO unified_objects (run_id, kind, key, data) VALUES
+                 (99, 'finding', '000000001', '{\"b\":1}'), (99, 'finding', '000000000', '{\"a\":1}');",
+            )
+            .unwrap();
+        assert_eq!(state.unified_rows(99, "finding").unwrap(), ["{\"a\":1}", "{\"b\":1}"]);
     }
 }

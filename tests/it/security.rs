@@ -102,6 +102,11 @@ impl LeakScan {
                         rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
                             text.extend_from_slice(t);
                             text.push(b'\n');
+                            // The unified directory's chunks are zstd frames: read inside them too.
+                            if t.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                                text.extend(zstd::stream::decode_all(t).unwrap());
+                                text.push(b'\n');
+                            }
                         }
                         _ => {}
                     }
