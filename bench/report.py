@@ -239,6 +239,10 @@ def resume(raw, text):
     dup = max(num(r["duplicated objects"]) for r in rows)
     same = all(r["same content as the clean run"] == "yes" and r["re-run ok"] == "yes" for r in rows)
     rep = max(num(r["repeated share"]) for r in rows)
+    for r in rows:
+        # Killed after every write was in: nothing remained, so there is no ratio to give.
+        if r.get("resume ratio", "").lower() == "nan":
+            r["resume ratio"] = "none (nothing remained)"
     return f"""## Resuming after a crash: `samla wave run` killed with SIGKILL
 
 Command: `{line(text, "Command:")}` (raw output: `{raw}`). Wave {line(text, "Wave:")}.
