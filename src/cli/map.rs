@@ -85,7 +85,6 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
     let inputs =
         Inputs { mappings: &mappings, snapshots: &snapshots, overrides: &overrides, hash_key: key.as_deref(), now };
     let unified = unify(&inputs, &mut book);
-    phase("unified");
     drop(snapshots);
     phase("mapped");
     let run = state.save_unified(&unified, &book, &ids, &mappings.hash).map_err(Failure::work)?;
