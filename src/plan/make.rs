@@ -327,8 +327,14 @@ pub fn current_slots(dir: &PlanDirectory, settings: &PlanSettings) -> HashMap<Sl
 /// current directory's slots to their account count and digest ([`current_slots`]).
 pub fn staleness(file: &WaveFile, current: &PlanInputs, slots: &HashMap<Slot, (usize, String)>) -> Vec<String> {
     let mut why = input_changes(&file.inputs, current);
+    // With the same inputs the same plan comes out: a unit missing now was never in it.
+    let same_inputs = why.is_empty();
     for u in &file.units {
         match slots.get(&u.slot) {
+            None if same_inputs => why.push(format!(
+                "unit {} is not in the directory its inputs give (the wave file was edited or comes from another plan)",
+                u.slot
+            )),
             None => why.push(format!("unit {} is no longer in the directory", u.slot)),
             Some((n, _)) if *n != u.accounts => why.push(format!("unit {}: {} accounts, now {n}", u.slot, u.accounts)),
             Some((_, d)) if *d != u.digest => why.push(format!("unit {}: other accounts than planned", u.slot)),
@@ -468,5 +474,15 @@ mod tests {
         let why = staleness(&files[0], &now, &grown);
         assert!(why.contains(&"plan.toml changed".to_string()), "{why:?}");
         assert!(why.iter().any(|w| w.contains(&format!("unit {first}: 2 accounts, now 99"))), "{why:?}");
+
+        // A unit gone: after the inputs changed it left the directory; with the same inputs
+        // it was never there, so the file was edited.
+        let mut gone = current.clone();
+        gone.remove(&first);
+        let why = staleness(&files[0], &now, &gone);
+        assert!(why.contains(&format!("unit {first} is no longer in the directory")), "{why:?}");
+        let why = staleness(&files[0], &inputs(), &gone);
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].contains("is not in the directory its inputs give (the wave file was edited"), "{why:?}");
     }
 }

@@ -717,7 +717,7 @@ fn a_wave_file_edited_to_add_objects_outside_the_plan_is_refused_by_dry_run_and_
             "a unit the directory does not hold".into(),
             format!("{good}{}", block("bjuv/IT/Påhittad", 1usize, "0000000000000000", first.number)),
             1,
-            "unit bjuv/IT/Påhittad".into(),
+            "unit bjuv/IT/Påhittad is not in the directory its inputs give (the wave file was edited".into(),
         ),
         (
             "a unit of another wave".into(),
