@@ -96,7 +96,33 @@ impl Comparison {
             i.creates = i.creates.max(c.create);
             i.updates = i.updates.max(c.update);
         }
+        for accounts in self.accounts_created() {
+            for (m, n) in accounts {
+                let i = out.entry(m.to_string()).or_default();
+                i.accounts_created = i.accounts_created.max(n);
+            }
+        }
         out
+    }
+
+    /// Per system, the accounts it still needs created, by municipality.
+    fn accounts_created(&self) -> [BTreeMap<&str, u64>; 2] {
+        use crate::target::graph::Action;
+        use crate::target::ldap::{Change as LdapChange, OpKind};
+        let mut tenant: BTreeMap<&str, u64> = BTreeMap::new();
+        for (_, r) in self.tenant.iter().flat_map(|t| &t.requests).filter(|(_, r)| r.action == Action::CreateUser) {
+            *tenant.entry(r.municipality.as_str()).or_default() += 1;
+        }
+        let mut shared_ad: BTreeMap<&str, u64> = BTreeMap::new();
+        let adds = self
+            .shared_ad
+            .iter()
+            .flat_map(|a| &a.ops)
+            .filter(|(_, o)| o.kind == OpKind::CreateUser && matches!(o.change, LdapChange::Add { .. }));
+        for (_, o) in adds {
+            *shared_ad.entry(o.municipality.as_str()).or_default() += 1;
+        }
+        [tenant, shared_ad]
     }
 
     /// Whether the target already holds everything.

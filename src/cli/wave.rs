@@ -48,6 +48,12 @@ pub struct DryRun {
     /// Against a target: whether it already holds the whole wave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nothing_to_do: Option<bool>,
+    /// Against a target: per municipality, what the thresholds weigh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<BTreeMap<String, crate::execute::Impact>>,
+    /// Against a target: why `wave run` would refuse (`[thresholds]`); empty when it would not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beyond_thresholds: Option<Vec<String>>,
 }
 
 /// Finds a wave by number, name or file stem.
@@ -299,6 +305,7 @@ pub fn dry_run(
     for o in &ops {
         municipalities.entry(o.municipality().to_string()).or_default().ldap_operations += 1;
     }
+    let impact = comparison.as_ref().map(super::run::Comparison::impact);
     let result = DryRun {
         wave: prepared.file.number,
         name: prepared.file.name.clone(),
@@ -312,6 +319,10 @@ pub fn dry_run(
             .as_ref()
             .map(|c| c.counts().into_iter().map(|((s, m), n)| (format!("{s}/{m}"), n)).collect()),
         nothing_to_do: comparison.as_ref().map(super::run::Comparison::nothing_to_do),
+        impact: impact.clone(),
+        beyond_thresholds: impact
+            .as_ref()
+            .map(|i| crate::execute::over_thresholds(i, &prepared.population, &config.thresholds)),
     };
     tracing::info!("dry-run: written after {:.2} s", started.elapsed().as_secs_f64());
     if json {
@@ -321,6 +332,9 @@ pub fn dry_run(
         if let Some(c) = &comparison {
             println!("\nCompared with target {}:", target.unwrap_or_default());
             super::run::print_comparison(c);
+        }
+        for reason in result.beyond_thresholds.iter().flatten() {
+            println!("`wave run` would refuse, beyond [thresholds]: {reason}");
         }
     }
     Ok(result)

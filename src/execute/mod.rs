@@ -208,7 +208,12 @@ pub fn serde_name<T: Serialize>(value: T) -> String {
 /// Creates and updates per municipality, as thresholds count them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Impact {
+    /// Objects created: accounts, groups, OUs.
     pub creates: u64,
+    /// Of them, accounts: what `max_creates_share` weighs against the municipality's people
+    /// (a wave of a whole small municipality also creates its groups and OUs, which are not
+    /// people, and must not count as more than all of them).
+    pub accounts_created: u64,
     pub updates: u64,
     pub deletes: u64,
 }
@@ -227,18 +232,25 @@ pub fn over_thresholds(
         }
         let limits = thresholds.for_municipality(m);
         let people = population.get(m).copied().unwrap_or(0).max(1) as f64;
+        // (what, how many, the absolute limit, how many weigh against the people, the share)
         let checks = [
-            ("creates", i.creates, limits.max_creates, limits.max_creates_share),
-            ("updates", i.updates, limits.max_updates, limits.max_updates_share),
-            ("deletes", i.deletes, limits.max_deletes, limits.max_deletes_share),
+            (
+                "creates",
+                i.creates,
+                limits.max_creates,
+                (i.accounts_created, "accounts created"),
+                limits.max_creates_share,
+            ),
+            ("updates", i.updates, limits.max_updates, (i.updates, "updates"), limits.max_updates_share),
+            ("deletes", i.deletes, limits.max_deletes, (i.deletes, "deletes"), limits.max_deletes_share),
         ];
-        for (what, n, max, share) in checks {
+        for (what, n, max, (weighed, named), share) in checks {
             if n > max {
                 out.push(format!("{m}: {n} {what} is more than max_{what} = {max}"));
-            } else if n > 0 && n as f64 / people > share {
+            } else if weighed > 0 && weighed as f64 / people > share {
                 out.push(format!(
-                    "{m}: {n} {what} is {:.0}% of its {people} people, more than max_{what}_share = {share}",
-                    100.0 * n as f64 / people
+                    "{m}: {weighed} {named} is {:.0}% of its {people} people, more than max_{what}_share = {share}",
+                    100.0 * weighed as f64 / people
                 ));
             }
         }
@@ -472,16 +484,31 @@ mod tests {
         let mut t = Thresholds::default();
         t.municipality.insert("bjuv".into(), Limits { max_updates: 2, ..Limits::default() });
         let impact: BTreeMap<String, Impact> = [
-            ("bjuv".to_string(), Impact { creates: 10, updates: 3, deletes: 0 }),
-            ("klippan".to_string(), Impact { creates: 10, updates: 30, deletes: 0 }),
-            ("astorp".to_string(), Impact { creates: 10, updates: 1, deletes: 0 }),
+            ("bjuv".to_string(), Impact { creates: 10, accounts_created: 10, updates: 3, deletes: 0 }),
+            ("klippan".to_string(), Impact { creates: 10, accounts_created: 10, updates: 30, deletes: 0 }),
+            ("astorp".to_string(), Impact { creates: 10, accounts_created: 10, updates: 1, deletes: 0 }),
+            // All of a small municipality in one wave: its 40 people, 6 groups and 9 OUs.
+            ("perstorp".to_string(), Impact { creates: 55, accounts_created: 40, updates: 0, deletes: 0 }),
+            ("orkelljunga".to_string(), Impact { creates: 55, accounts_created: 41, updates: 0, deletes: 0 }),
         ]
         .into();
-        let population = [("bjuv".to_string(), 100), ("klippan".to_string(), 100), ("astorp".to_string(), 100)].into();
+        let population = [
+            ("bjuv".to_string(), 100),
+            ("klippan".to_string(), 100),
+            ("astorp".to_string(), 100),
+            ("perstorp".to_string(), 40),
+            ("orkelljunga".to_string(), 40),
+        ]
+        .into();
         let over = over_thresholds(&impact, &population, &t);
-        assert_eq!(over.len(), 2, "{over:?}");
+        assert_eq!(over.len(), 3, "{over:?}");
         assert!(over[0].starts_with("bjuv: 3 updates is more than max_updates = 2"), "{over:?}");
         assert!(over[1].contains("klippan: 30 updates is 30%"), "{over:?}");
+        assert!(
+            over[2]
+                .starts_with("orkelljunga: 41 accounts created is 102% of its 40 people, more than max_creates_share"),
+            "{over:?}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! the shared domain (its sAMAccountNames are domain-wide).
 
 use crate::shared_ad::{Cleanup, Server, run_id};
-use crate::support::{IDS, Project, copy_mappings, samla, shared_domain};
+use crate::support::{IDS, Project, copy_mappings, samla, shared_domain, stderr};
 use samla::tenant::{RunningTenant, TenantOptions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -252,6 +252,28 @@ fn a_wave_runs_against_samba_and_the_tenant_and_a_second_run_changes_nothing() {
     let people = people_in(&plan);
     assert!(people >= 5, "{plan}");
     assert_eq!(plan["nothing_to_do"], false);
+    // Thresholds weigh the accounts a wave creates against each municipality's people; its
+    // groups and OUs count towards max_creates only.
+    assert_eq!(plan["beyond_thresholds"], json!([]), "{plan}");
+    let impact: Vec<&Value> =
+        plan["impact"].as_object().unwrap().iter().filter(|(m, _)| !m.is_empty()).map(|(_, i)| i).collect();
+    let sum = |what: &str| impact.iter().map(|i| i[what].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("accounts_created"), people, "{plan}");
+    assert!(sum("creates") > people, "groups and OUs are created too: {plan}");
+    // Tightened, dry-run says what `wave run` then refuses, before anything is sent.
+    let config = std::fs::read_to_string(lab.project.config()).unwrap();
+    std::fs::write(lab.project.config(), format!("{config}max_creates_share = 0.001\n")).unwrap();
+    let tight = lab.compare("1");
+    let reasons = tight["beyond_thresholds"].as_array().unwrap();
+    let with_accounts = impact.iter().filter(|i| i["accounts_created"].as_u64() > Some(0)).count();
+    assert!(with_accounts >= 1 && with_accounts < impact.len(), "{plan}");
+    assert_eq!(reasons.len(), with_accounts, "only municipalities that get accounts: {tight}");
+    assert!(reasons.iter().all(|r| r.as_str().unwrap().contains(" accounts created is ")), "{tight}");
+    let refused = lab.samla(&["wave", "run", "1", "--target", "lab", "--yes"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("beyond the thresholds"), "{}", stderr(&refused));
+    assert_eq!(lab.compare("1")["nothing_to_do"], false, "nothing was sent");
+    std::fs::write(lab.project.config(), config).unwrap();
 
     let first = lab.run("1");
     assert_eq!(first["ok"], true, "{first}");
