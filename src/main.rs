@@ -20,8 +20,9 @@ fn main() -> std::process::ExitCode {
     // 10 ms: mapping a million users frees and reuses gigabytes phase by phase, and giving
     // pages back early made the kernel zero them again on every reuse (a quarter of `samla
     // map`'s time in perf at 100,000 users).
-    // SAFETY: a plain option store, before any other thread exists.
+    // An explicit MIMALLOC_PURGE_DELAY (mimalloc reads it itself) wins.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: a plain option store, before any other thread exists.
         unsafe {
             libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
         }

@@ -193,11 +193,11 @@ fn refused_names(content: &WaveContent, verified: &[String]) -> Result<(), Failu
         }
         // A NUL or other control character in a name is corrupt data, not a name: AD and
         // Graph handle it differently (a DN escape, a JSON escape, a refusal), so it stops here.
-        let source = p.affiliations.first().map(|a| a.dn.to_string()).unwrap_or_default();
         let control = [("displayName", &p.display_name), ("cn", &p.cn)]
             .into_iter()
             .find_map(|(what, value)| value.chars().find(|c| c.is_control()).map(|c| (what, value, c)));
         if let Some((what, value, c)) = control {
+            let source = p.affiliations.first().map(|a| a.dn.to_string()).unwrap_or_default();
             problems.push(format!(
                 "{} ({source}): {what} {value:?} contains the control character U+{:04X}",
                 p.anchor.0, c as u32
