@@ -61,35 +61,60 @@ impl Namespace {
 
 /// Names already given out: per namespace, lower-cased name -> anchor. Loaded from the state
 /// before mapping; the assignments a run adds are saved after it.
+///
+/// One table per namespace, keyed by the name itself, so a lookup borrows the candidate
+/// instead of building a `(namespace, String)` key: naming a million people asks these
+/// tables some ten million questions.
 #[derive(Debug, Clone, Default)]
 pub struct NameBook {
-    taken: HashMap<(Namespace, String), Anchor>,
-    by_anchor: HashMap<(Namespace, Anchor), String>,
-    /// Per base name, the counter to try first: every lower one is taken (names are never
-    /// given back), so a name held by thousands costs one lookup, not thousands.
-    next_counter: HashMap<(Namespace, String), u32>,
+    /// Per namespace (its position in [`Namespace::ALL`]): lower-cased name -> anchor.
+    taken: [HashMap<Box<str>, Anchor>; 4],
+    /// Per namespace: anchor -> the name as given.
+    by_anchor: [HashMap<Anchor, Box<str>>; 4],
+    /// Per namespace and lower-cased base name, the counter to try first: every lower one is
+    /// taken (names are never given back), so a name held by thousands costs one lookup, not
+    /// thousands.
+    next_counter: [HashMap<Box<str>, u32>; 4],
     /// Assigned by this run, in order; the names themselves are in `by_anchor`.
     added: Vec<(Namespace, Anchor)>,
 }
 
+/// `s` in lower case, borrowed when it already is (every generated alias is).
+fn lowered(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) { s.into() } else { s.to_lowercase().into() }
+}
+
 impl NameBook {
-    /// Room for `people` more people's names (three each), so that a million names do not
-    /// grow the tables by doubling (each doubling rehashes and touches fresh pages).
+    /// Room for `people` more people's names (one in each of the three people's namespaces),
+    /// so that a million names do not grow the tables by doubling (each doubling rehashes and
+    /// touches fresh pages).
     pub fn reserve(&mut self, people: usize) {
-        self.taken.reserve(3 * people);
-        self.by_anchor.reserve(3 * people);
+        for ns in [Namespace::UpnAlias, Namespace::MailNickname, Namespace::SamAccountName] {
+            self.taken[ns as usize].reserve(people);
+            self.by_anchor[ns as usize].reserve(people);
+        }
         self.added.reserve(3 * people);
     }
 
     pub fn insert_existing(&mut self, ns: Namespace, name: &str, anchor: Anchor) {
-        self.taken.insert((ns, name.to_lowercase()), anchor);
-        self.by_anchor.insert((ns, anchor), name.to_string());
+        self.taken[ns as usize].insert(lowered(name).into(), anchor);
+        self.by_anchor[ns as usize].insert(anchor, name.into());
+    }
+
+    /// The name `anchor` holds in `ns`.
+    pub fn name_of(&self, ns: Namespace, anchor: Anchor) -> Option<&str> {
+        self.by_anchor[ns as usize].get(&anchor).map(|n| &**n)
+    }
+
+    /// Who holds `name` in `ns` (compared without case).
+    pub fn holder(&self, ns: Namespace, name: &str) -> Option<Anchor> {
+        self.taken[ns as usize].get(&*lowered(name)).copied()
     }
 
     /// The names this run assigned, to be saved.
     pub fn added(&self) -> impl ExactSizeIterator<Item = (Namespace, &str, Anchor)> {
         self.added.iter().map(|&(ns, anchor)| {
-            let name = self.by_anchor.get(&(ns, anchor)).map_or("", String::as_str);
+            let name = self.name_of(ns, anchor).unwrap_or("");
             (ns, name, anchor)
         })
     }
@@ -97,29 +122,41 @@ impl NameBook {
     /// The anchor's name in `ns`: kept if it has one, else `base` or the first free
     /// `base + suffix(n)` (n = 2, 3, ...). Returns the name and whether it differs from `base`
     /// (the same answer whether the name was given now or in an earlier run).
-    fn assign(&mut self, ns: Namespace, anchor: Anchor, base: &str, suffix: &str, max: usize) -> (String, bool) {
-        if let Some(name) = self.by_anchor.get(&(ns, anchor)) {
-            return (name.clone(), !name.eq_ignore_ascii_case(base));
+    pub(crate) fn assign(
+        &mut self,
+        ns: Namespace,
+        anchor: Anchor,
+        base: &str,
+        suffix: &str,
+        max: usize,
+    ) -> (String, bool) {
+        let i = ns as usize;
+        if let Some(name) = self.by_anchor[i].get(&anchor) {
+            return (name.to_string(), !name.eq_ignore_ascii_case(base));
         }
-        // Each candidate is lowered once and the lowered key is what the tables keep.
-        let mut name = base.to_string();
-        let mut key = (ns, base.to_lowercase());
-        let mut n = 1u32;
-        if self.taken.contains_key(&key) {
-            n = self.next_counter.get(&key).copied().unwrap_or(2);
-            let counter_key = key.clone();
-            loop {
-                name = names::with_suffix(base, &suffix.replace("{n}", &n.to_string()), max);
-                key.1 = name.to_lowercase();
-                if !self.taken.contains_key(&key) {
-                    break;
+        let base_key = lowered(base);
+        let (name, key, n) = if !self.taken[i].contains_key(&*base_key) {
+            (base.to_string(), base_key.into_owned(), 1)
+        } else {
+            let mut n = self.next_counter[i].get(&*base_key).copied().unwrap_or(2);
+            let (name, key) = loop {
+                let name = names::with_suffix(base, &suffix.replace("{n}", &n.to_string()), max);
+                let key = lowered(&name).into_owned();
+                if !self.taken[i].contains_key(key.as_str()) {
+                    break (name, key);
                 }
                 n += 1;
+            };
+            match self.next_counter[i].get_mut(&*base_key) {
+                Some(next) => *next = n + 1,
+                None => {
+                    self.next_counter[i].insert(base_key.into(), n + 1);
+                }
             }
-            self.next_counter.insert(counter_key, n + 1);
-        }
-        self.taken.insert(key, anchor);
-        self.by_anchor.insert((ns, anchor), name.clone());
+            (name, key, n)
+        };
+        self.taken[i].insert(key.into(), anchor);
+        self.by_anchor[i].insert(anchor, name.as_str().into());
         self.added.push((ns, anchor));
         (name, n > 1)
     }

@@ -72,11 +72,7 @@ fn store_chunks(
         });
         let mut flush = |chunk: &mut Chunk| -> Result<(), StateError> {
             if chunk.rows > 0 {
-                let packed = zstd::bulk::compress(&chunk.text, Chunk::LEVEL).map_err(|e| StateError::Invalid {
-                    path: path.to_path_buf(),
-                    message: format!("cannot compress the unified directory: {e}"),
-                })?;
-                store(chunk.kind, chunk.rows, &packed)?;
+                store(chunk.kind, chunk.rows, &compress(path, &chunk.text)?)?;
             }
             chunk.rows = 0;
             chunk.text.clear();
@@ -111,24 +107,104 @@ fn store_chunks(
     })
 }
 
+fn compress(path: &std::path::Path, text: &[u8]) -> Result<Vec<u8>, StateError> {
+    zstd::bulk::compress(text, Chunk::LEVEL).map_err(|e| StateError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("cannot compress for the state: {e}"),
+    })
+}
+
+/// One line of a name chunk: `namespace TAB anchor TAB name`, the name's backslash, tab,
+/// newline and carriage return escaped (a group's name is its source CN, which may hold them).
+fn push_name_line(text: &mut Vec<u8>, ns: Namespace, anchor: Anchor, name: &str) {
+    use std::io::Write as _;
+    let _ = write!(text, "{}\t{}\t", ns.as_str(), anchor.0);
+    for b in name.bytes() {
+        match b {
+            b'\\' => text.extend_from_slice(b"\\\\"),
+            b'\t' => text.extend_from_slice(b"\\t"),
+            b'\n' => text.extend_from_slice(b"\\n"),
+            b'\r' => text.extend_from_slice(b"\\r"),
+            _ => text.push(b),
+        }
+    }
+    text.push(b'\n');
+}
+
+/// The parts of a line [`push_name_line`] wrote, or why it is not one.
+fn parse_name_line(line: &str) -> Result<(Namespace, Anchor, std::borrow::Cow<'_, str>), String> {
+    let mut parts = line.splitn(3, '\t');
+    let (Some(ns), Some(anchor), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("a line without its three fields: {line:?}"));
+    };
+    let ns = namespace(ns)?;
+    let anchor = Anchor(ObjectGuid::parse(anchor).map_err(|e| e.to_string())?);
+    if !name.contains('\\') {
+        return Ok((ns, anchor, name.into()));
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('\\') => '\\',
+            Some('t') => '\t',
+            Some('n') => '\n',
+            Some('r') => '\r',
+            other => return Err(format!("an unknown escape \\{} in {line:?}", other.unwrap_or(' '))),
+        });
+    }
+    Ok((ns, anchor, out.into()))
+}
+
+fn namespace(name: &str) -> Result<Namespace, String> {
+    Namespace::ALL.into_iter().find(|n| n.as_str() == name).ok_or_else(|| format!("unknown name namespace {name:?}"))
+}
+
 impl State {
-    /// Every name given out so far.
+    /// Every name given out so far: those of earlier samla versions, one row each, then the
+    /// chunks in the order they were written.
     pub fn name_book(&self) -> Result<NameBook, StateError> {
+        let invalid = |message: String| StateError::Invalid { path: self.path.clone(), message };
+        let mut book = NameBook::default();
         let mut stmt =
             self.conn.prepare("SELECT namespace, name, anchor FROM assigned_names").map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
             .map_err(|e| self.err(e))?;
-        let mut book = NameBook::default();
         for row in rows {
             let (ns, name, anchor) = row.map_err(|e| self.err(e))?;
-            let invalid = |message: String| StateError::Invalid { path: self.path.clone(), message };
-            let ns = Namespace::ALL
-                .into_iter()
-                .find(|n| n.as_str() == ns)
-                .ok_or_else(|| invalid(format!("unknown name namespace {ns:?}")))?;
             let guid = ObjectGuid::parse(&anchor).map_err(|e| invalid(e.to_string()))?;
-            book.insert_existing(ns, &name, Anchor(guid));
+            book.insert_existing(namespace(&ns).map_err(&invalid)?, &name, Anchor(guid));
+        }
+        let names: usize = self
+            .conn
+            .query_row("SELECT coalesce(sum(rows), 0) FROM name_chunks", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        // Most names are people's, one in each of three namespaces.
+        book.reserve(names / 3);
+        let mut stmt =
+            self.conn.prepare("SELECT seq, rows, data FROM name_chunks ORDER BY seq").map_err(|e| self.err(e))?;
+        let mut chunks = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(chunk) = chunks.next().map_err(|e| self.err(e))? {
+            let seq: i64 = chunk.get(0).map_err(|e| self.err(e))?;
+            let rows: usize = chunk.get(1).map_err(|e| self.err(e))?;
+            let packed = chunk.get_ref(2).and_then(|v| v.as_blob().map_err(Into::into)).map_err(|e| self.err(e))?;
+            let damaged = |what: &str| invalid(format!("name chunk {seq}: {what}"));
+            let text = zstd::stream::decode_all(packed).map_err(|e| damaged(&e.to_string()))?;
+            let text = std::str::from_utf8(&text).map_err(|e| damaged(&e.to_string()))?;
+            let mut seen = 0;
+            for line in text.lines() {
+                let (ns, anchor, name) = parse_name_line(line).map_err(|e| damaged(&e))?;
+                book.insert_existing(ns, &name, anchor);
+                seen += 1;
+            }
+            if seen != rows {
+                return Err(damaged(&format!("{seen} names where {rows} were stored")));
+            }
         }
         Ok(book)
     }
@@ -152,17 +228,20 @@ impl State {
         let phase = |what: &str| tracing::debug!("save_unified: {what} after {:.2} s", started.elapsed().as_secs_f64());
         let tx = self.conn.transaction().map_err(sq)?;
         {
-            let mut insert = tx
-                .prepare("INSERT INTO assigned_names (namespace, name_key, name, anchor, assigned_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .map_err(sq)?;
-            // In key order: each insert lands at the end of the table's B-tree. In the order
-            // given out, two million names meant a random page for every insert, which was
-            // a third of `samla map` at a million users.
-            let mut added: Vec<_> =
-                book.added().map(|(ns, name, anchor)| (ns.as_str(), name.to_lowercase(), name, anchor)).collect();
-            added.sort_unstable();
-            for (ns, key, name, anchor) in added {
-                insert.execute(params![ns, key, name, anchor.0.to_string(), now]).map_err(sq)?;
+            let mut insert =
+                tx.prepare("INSERT INTO name_chunks (assigned_at, rows, data) VALUES (?1, ?2, ?3)").map_err(sq)?;
+            let mut text = Vec::with_capacity(Chunk::TEXT + 512);
+            let mut rows = 0usize;
+            let added = book.added();
+            let total = added.len();
+            for (i, (ns, name, anchor)) in added.enumerate() {
+                push_name_line(&mut text, ns, anchor, name);
+                rows += 1;
+                if text.len() >= Chunk::TEXT || i + 1 == total {
+                    insert.execute(params![now, rows, compress(&path, &text)?]).map_err(sq)?;
+                    text.clear();
+                    rows = 0;
+                }
             }
         }
         phase("names stored");
@@ -336,6 +415,45 @@ mod tests {
                 rows.iter().filter(|r| r.kind == kind).map(|r| (r.key.clone(), r.data.clone())).collect();
             assert_eq!(read, stored, "{kind}");
         }
+    }
+
+    #[test]
+    fn the_name_book_reads_back_what_runs_gave_out_and_what_older_samla_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::open(&dir.path().join("samla.db")).unwrap();
+        let anchor = |n: u8| Anchor(ObjectGuid::from_ad_bytes(&[n; 16]).unwrap());
+        // Names given before name chunks existed, one row each.
+        state
+            .conn
+            .execute(
+                "INSERT INTO assigned_names (namespace, name_key, name, anchor, assigned_at) VALUES ('group_name', 'ekonomi', 'Ekonomi', ?1, 'then')",
+                params![anchor(9).0.to_string()],
+            )
+            .unwrap();
+        let awkward = ["Tab\there", "Line\nbreak\r", "back\\slash\\t", "Åsa Öberg"];
+        let mut book = state.name_book().unwrap();
+        for (i, name) in awkward.iter().enumerate() {
+            book.assign(Namespace::GroupName, anchor(i as u8 + 1), name, " ({n})", 256);
+        }
+        // Enough names for several chunks.
+        for i in 0..60_000u32 {
+            let a = Anchor(ObjectGuid::from_ad_bytes(&[&i.to_le_bytes()[..], &[7; 12]].concat()).unwrap());
+            book.assign(Namespace::UpnAlias, a, "anna.andersson", "{n}", 64);
+        }
+        state.save_unified(&directory(0), &book, &[], "m").unwrap();
+        let chunks: i64 = state.conn.query_row("SELECT count(*) FROM name_chunks", [], |r| r.get(0)).unwrap();
+        assert!(chunks >= 2, "{chunks} chunks");
+        let read = state.name_book().unwrap();
+        for (i, name) in awkward.iter().enumerate() {
+            assert_eq!(read.name_of(Namespace::GroupName, anchor(i as u8 + 1)), Some(*name));
+        }
+        assert_eq!(read.holder(Namespace::GroupName, "EKONOMI"), Some(anchor(9)));
+        assert!(read.holder(Namespace::UpnAlias, "anna.andersson60000").is_some());
+        assert_eq!(read.holder(Namespace::UpnAlias, "anna.andersson60001"), None);
+
+        state.conn.execute("UPDATE name_chunks SET data = x'28b52ffd00' WHERE seq = 2", []).unwrap();
+        let err = state.name_book().unwrap_err().to_string();
+        assert!(err.contains("name chunk 2"), "{err}");
     }
 
     #[test]
