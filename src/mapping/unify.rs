@@ -275,44 +275,97 @@ pub struct UnifiedDirectory {
 }
 
 impl UnifiedDirectory {
-    /// The canonical rows (kind, key, JSON) in their fixed order, and the SHA-256 over them:
-    /// equal inputs give byte-identical rows. Rows rather than one document, because a million
-    /// people make a document larger than SQLite stores in one value.
-    pub fn canonical(&self) -> Result<(Vec<UnifiedRow>, String), serde_json::Error> {
-        let mut rows = Vec::new();
-        let hash = self.for_each_row(|row| {
-            rows.push(row);
-            Ok::<(), serde_json::Error>(())
-        })?;
-        Ok((rows, hash))
+    /// The kinds of stored row, in their canonical order.
+    pub const ROW_KINDS: [&'static str; 5] = ["person", "group", "finding", "summaries", "outbound"];
+
+    /// How many rows of `kind` there are.
+    pub fn row_count(&self, kind: &str) -> usize {
+        match kind {
+            "person" => self.people.len(),
+            "group" => self.groups.len(),
+            "finding" => self.findings.len(),
+            "summaries" | "outbound" => 1,
+            _ => 0,
+        }
     }
 
-    /// Hands the canonical rows to `sink` one at a time (a million people never sit in memory
-    /// as JSON at once) and returns the content hash over them.
-    pub fn for_each_row<E: From<serde_json::Error>>(
-        &self,
-        mut sink: impl FnMut(UnifiedRow) -> Result<(), E>,
-    ) -> Result<String, E> {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        let mut emit = |kind: &'static str, key: String, data: String| {
-            for part in [kind.as_bytes(), &[0], key.as_bytes(), &[0], data.as_bytes(), b"\n"] {
-                hasher.update(part);
-            }
-            sink(UnifiedRow { kind, key, data })
+    /// Appends row `i` of `kind` to `out` as the line `key TAB json NEWLINE`. Keys (GUIDs,
+    /// numbers) hold no tab, and serde_json escapes every control character, so a line is
+    /// always one row. Rows rather than one document, because a million people make a
+    /// document larger than SQLite stores in one value.
+    pub fn write_row(&self, kind: &str, i: usize, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        use std::io::Write as _;
+        let key = |out: &mut Vec<u8>, key: &dyn std::fmt::Display| {
+            let _ = write!(out, "{key}\t");
         };
-        for p in &self.people {
-            emit("person", p.anchor.0.to_string(), serde_json::to_string(p)?)?;
+        match kind {
+            "person" => self.people.get(i).map_or(Ok(()), |p| {
+                key(out, &p.anchor.0);
+                serde_json::to_writer(&mut *out, p)
+            })?,
+            "group" => self.groups.get(i).map_or(Ok(()), |g| {
+                key(out, &g.anchor.0);
+                serde_json::to_writer(&mut *out, g)
+            })?,
+            "finding" => self.findings.get(i).map_or(Ok(()), |f| {
+                key(out, &format_args!("{i:09}"));
+                serde_json::to_writer(&mut *out, f)
+            })?,
+            "summaries" => {
+                out.push(b'\t');
+                serde_json::to_writer(&mut *out, &self.summaries)?
+            }
+            "outbound" => {
+                out.push(b'\t');
+                serde_json::to_writer(&mut *out, &self.outbound)?
+            }
+            _ => return Ok(()),
         }
-        for g in &self.groups {
-            emit("group", g.anchor.0.to_string(), serde_json::to_string(g)?)?;
+        out.push(b'\n');
+        Ok(())
+    }
+
+    /// The canonical rows (kind, key, JSON) in their fixed order, and the SHA-256 over them:
+    /// equal inputs give byte-identical rows.
+    pub fn canonical(&self) -> Result<(Vec<UnifiedRow>, String), serde_json::Error> {
+        let mut rows = Vec::new();
+        let mut hash = ContentHash::default();
+        let mut line = Vec::new();
+        for kind in Self::ROW_KINDS {
+            for i in 0..self.row_count(kind) {
+                line.clear();
+                self.write_row(kind, i, &mut line)?;
+                hash.add_lines(kind, &line);
+                let text = String::from_utf8_lossy(&line);
+                let (key, data) = text.trim_end_matches('\n').split_once('\t').unwrap_or_default();
+                rows.push(UnifiedRow { kind, key: key.to_string(), data: data.to_string() });
+            }
         }
-        for (i, f) in self.findings.iter().enumerate() {
-            emit("finding", format!("{i:09}"), serde_json::to_string(f)?)?;
+        Ok((rows, hash.finish()))
+    }
+}
+
+/// The content hash of a unified directory: SHA-256 over `kind NUL key NUL json NEWLINE` for
+/// every row in canonical order, fed the lines [`UnifiedDirectory::write_row`] writes.
+#[derive(Default)]
+pub struct ContentHash(sha2::Sha256);
+
+impl ContentHash {
+    /// Adds the rows of `kind` in `lines` (each `key TAB json NEWLINE`).
+    pub fn add_lines(&mut self, kind: &str, lines: &[u8]) {
+        use sha2::Digest;
+        for line in lines.split_inclusive(|b| *b == b'\n') {
+            let tab = line.iter().position(|b| *b == b'\t').unwrap_or(0);
+            let (key, data) = (&line[..tab], line.get(tab + 1..).unwrap_or_default());
+            for part in [kind.as_bytes(), &[0], key, &[0], data] {
+                self.0.update(part);
+            }
         }
-        emit("summaries", String::new(), serde_json::to_string(&self.summaries)?)?;
-        emit("outbound", String::new(), serde_json::to_string(&self.outbound)?)?;
-        Ok(hex::encode(hasher.finalize()))
+    }
+
+    pub fn finish(self) -> String {
+        use sha2::Digest;
+        hex::encode(self.0.finalize())
     }
 }
 

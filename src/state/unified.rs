@@ -2,7 +2,7 @@
 //! unified directory with the inputs it came from.
 
 use super::{SnapshotId, State, StateError};
-use crate::mapping::unify::{Anchor, NameBook, Namespace, UnifiedDirectory, UnifiedRow};
+use crate::mapping::unify::{Anchor, ContentHash, NameBook, Namespace, UnifiedDirectory};
 use crate::model::ObjectGuid;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -18,97 +18,103 @@ pub struct UnifiedRun {
     pub blocking: u64,
 }
 
-/// Why the thread serialising the rows stopped early.
-enum Stop {
-    Json(serde_json::Error),
-    /// Storing failed and stopped listening; its own error is the one reported.
-    StoreGone,
-}
-
-impl From<serde_json::Error> for Stop {
-    fn from(e: serde_json::Error) -> Stop {
-        Stop::Json(e)
-    }
-}
-
-/// Rows of one kind gathered for one compressed chunk.
-struct Chunk {
+/// One compressed chunk of consecutive rows of one kind, with its text for the content hash.
+struct Packed {
     kind: &'static str,
     rows: u64,
     text: Vec<u8>,
+    data: Vec<u8>,
 }
 
-impl Chunk {
-    /// About a megabyte of JSON per chunk: large enough for zstd to find the repetition
-    /// between rows (field names, municipalities, OU paths), small enough to read in steps.
-    const TEXT: usize = 1 << 20;
-    /// zstd's own default: at a million people it compresses faster than the rows are made.
-    const LEVEL: i32 = 3;
+/// zstd's own default: at a million people it compresses faster than the rows are made.
+const LEVEL: i32 = 3;
+/// About a megabyte of text per chunk of names: large enough for zstd to find the repetition
+/// between lines, small enough to read in steps.
+const NAME_CHUNK_TEXT: usize = 1 << 20;
+
+/// Rows per chunk of each kind: about a megabyte of JSON (a person's row is about 1.3 KB, a
+/// finding's 200 bytes; groups carry their members), large enough for zstd to find the
+/// repetition between rows (field names, municipalities, OU paths), small enough to read in
+/// steps.
+fn rows_per_chunk(kind: &str) -> usize {
+    match kind {
+        "person" => 768,
+        "finding" => 4096,
+        _ => 8,
+    }
 }
 
 /// Hands the canonical rows of `dir` to `store` as compressed chunks (kind, rows, zstd of
-/// `key TAB json` lines) and returns the content hash. A second thread serialises and hashes
-/// while this one compresses and stores: at a million people each half takes seconds, and
-/// SQLite's connection cannot be shared, so they overlap instead.
+/// `key TAB json` lines), in canonical order, and returns the content hash. Serialising and
+/// compressing a million people is most of storing, and each chunk is independent: worker
+/// threads (one per core) make chunks in any order while this one hashes and stores them in
+/// order, holding only the few that arrived early.
 fn store_chunks(
     path: &std::path::Path,
     dir: &UnifiedDirectory,
     mut store: impl FnMut(&'static str, u64, &[u8]) -> Result<(), StateError>,
 ) -> Result<String, StateError> {
-    const BATCH: usize = 256;
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<UnifiedRow>>(16);
-    std::thread::scope(|scope| {
-        let producer = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            let hash = dir.for_each_row(|row| {
-                batch.push(row);
-                if batch.len() == BATCH {
-                    send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).map_err(|_| Stop::StoreGone)?;
-                }
-                Ok::<(), Stop>(())
-            })?;
-            send.send(batch).map_err(|_| Stop::StoreGone)?;
-            Ok::<String, Stop>(hash)
-        });
-        let mut flush = |chunk: &mut Chunk| -> Result<(), StateError> {
-            if chunk.rows > 0 {
-                store(chunk.kind, chunk.rows, &compress(path, &chunk.text)?)?;
-            }
-            chunk.rows = 0;
-            chunk.text.clear();
-            Ok(())
-        };
-        let mut chunk = Chunk { kind: "", rows: 0, text: Vec::with_capacity(Chunk::TEXT + (Chunk::TEXT >> 2)) };
-        let stored = receive.iter().flatten().try_for_each(|row| {
-            if row.kind != chunk.kind || chunk.text.len() >= Chunk::TEXT {
-                flush(&mut chunk)?;
-                chunk.kind = row.kind;
-            }
-            // Keys (GUIDs, numbers) hold no tab; serde_json escapes every control character.
-            for part in [row.key.as_bytes(), b"\t", row.data.as_bytes(), b"\n"] {
-                chunk.text.extend_from_slice(part);
-            }
-            chunk.rows += 1;
-            Ok::<(), StateError>(())
-        });
-        let stored = stored.and_then(|()| flush(&mut chunk));
-        // Dropping the receiver tells a producer still running that storing failed.
-        drop(receive);
-        let produced = producer.join();
-        stored?;
-        match produced {
-            Ok(Ok(hash)) => Ok(hash),
-            Ok(Err(Stop::Json(e))) => Err(StateError::Encode(e)),
-            Ok(Err(Stop::StoreGone)) | Err(_) => Err(StateError::Invalid {
-                path: path.to_path_buf(),
-                message: "the thread serialising the unified directory stopped".into(),
-            }),
+    let jobs: Vec<(&'static str, std::ops::Range<usize>)> = UnifiedDirectory::ROW_KINDS
+        .into_iter()
+        .flat_map(|kind| {
+            let (n, per) = (dir.row_count(kind), rows_per_chunk(kind));
+            (0..n).step_by(per).map(move |start| (kind, start..(start + per).min(n)))
+        })
+        .collect();
+    let pack = |(kind, range): &(&'static str, std::ops::Range<usize>)| -> Result<Packed, StateError> {
+        let mut text = Vec::new();
+        for i in range.clone() {
+            dir.write_row(kind, i, &mut text)?;
         }
+        let data = compress(path, &text)?;
+        Ok(Packed { kind, rows: range.len() as u64, text, data })
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Result<Packed, StateError>)>(2 * workers);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let send = send.clone();
+            let (jobs, next, pack) = (&jobs, &next, &pack);
+            scope.spawn(move || {
+                loop {
+                    let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // A closed channel: storing failed and stopped listening.
+                    let Some(job) = jobs.get(j) else { break };
+                    if send.send((j, pack(job))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(send);
+        // Owned here, so that returning early closes the channel before the scope waits for
+        // the workers, and a worker blocked on a full channel ends.
+        let receive = receive;
+        let mut hash = ContentHash::default();
+        let mut early = std::collections::BTreeMap::new();
+        let mut due = 0;
+        for (j, packed) in receive.iter() {
+            early.insert(j, packed);
+            while let Some(packed) = early.remove(&due) {
+                let packed = packed?;
+                hash.add_lines(packed.kind, &packed.text);
+                store(packed.kind, packed.rows, &packed.data)?;
+                due += 1;
+            }
+        }
+        if due != jobs.len() {
+            return Err(StateError::Invalid {
+                path: path.to_path_buf(),
+                message: "a thread serialising the unified directory stopped".into(),
+            });
+        }
+        Ok(hash.finish())
     })
 }
 
 fn compress(path: &std::path::Path, text: &[u8]) -> Result<Vec<u8>, StateError> {
-    zstd::bulk::compress(text, Chunk::LEVEL).map_err(|e| StateError::Invalid {
+    zstd::bulk::compress(text, LEVEL).map_err(|e| StateError::Invalid {
         path: path.to_path_buf(),
         message: format!("cannot compress for the state: {e}"),
     })
@@ -230,14 +236,14 @@ impl State {
         {
             let mut insert =
                 tx.prepare("INSERT INTO name_chunks (assigned_at, rows, data) VALUES (?1, ?2, ?3)").map_err(sq)?;
-            let mut text = Vec::with_capacity(Chunk::TEXT + 512);
+            let mut text = Vec::with_capacity(NAME_CHUNK_TEXT + 512);
             let mut rows = 0usize;
             let added = book.added();
             let total = added.len();
             for (i, (ns, name, anchor)) in added.enumerate() {
                 push_name_line(&mut text, ns, anchor, name);
                 rows += 1;
-                if text.len() >= Chunk::TEXT || i + 1 == total {
+                if text.len() >= NAME_CHUNK_TEXT || i + 1 == total {
                     insert.execute(params![now, rows, compress(&path, &text)?]).map_err(sq)?;
                     text.clear();
                     rows = 0;
