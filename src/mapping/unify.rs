@@ -403,6 +403,9 @@ struct Candidate<'a> {
     unit: String,
     licence: String,
     attrs: BTreeMap<String, String>,
+    /// The names it asks for (UPN alias, mailNickname, sAMAccountName) before collisions:
+    /// rendered with the rest, in parallel, so naming itself only consults the name book.
+    wanted: [String; 3],
 }
 
 /// Maps the snapshots into the unified directory, updating `book` with new names.
@@ -439,47 +442,40 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
 
-/// The user accounts in scope, with kind, unit, licence class and mapped attributes, in
-/// priority order (municipality priority, then creation time, then GUID); and the reason
-/// each account left out was left out, by (municipality, DN key).
+/// The user accounts in scope, with kind, unit, licence class, mapped attributes and wanted
+/// names, in priority order (municipality priority, then creation time, then GUID); and the
+/// reason each account left out was left out, by (municipality, DN key). Each account is
+/// judged on its own, so they are judged in parallel and gathered in snapshot order.
 fn accounts_in_scope<'a>(inputs: &Inputs<'a>, out: &mut Findings) -> (Vec<Candidate<'a>>, ByDn<'a, String>) {
+    use rayon::prelude::*;
     let target = &inputs.mappings.target;
     let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
     let mut candidates = Vec::new();
     let mut excluded = HashMap::default();
     for (municipality, objects) in inputs.snapshots {
         let Some(mapping) = inputs.mappings.municipalities.get(municipality) else { continue };
-        for obj in objects.iter().filter(|o| o.kind == ObjectKind::User) {
-            if let Some(reason) = out_of_scope(obj, mapping, inputs.now) {
-                out.push(municipality, Severity::Info, "excluded", obj, &reason, "not migrated");
-                excluded.insert((municipality.as_str(), obj.dn.key()), reason);
-                continue;
+        let priority = priority(municipality);
+        let judged: Vec<Result<Candidate<'a>, (&DirectoryObject, String)>> = objects
+            .par_iter()
+            .filter(|o| o.kind == ObjectKind::User)
+            .map(|obj| match out_of_scope(obj, mapping, inputs.now) {
+                Some(reason) => Err((obj, reason)),
+                None => Ok(candidate(inputs, municipality, mapping, priority, obj)),
+            })
+            .collect();
+        candidates.reserve(judged.len());
+        for j in judged {
+            match j {
+                Ok(c) => candidates.push(c),
+                Err((obj, reason)) => {
+                    out.push(municipality, Severity::Info, "excluded", obj, &reason, "not migrated");
+                    excluded.insert((municipality.as_str(), obj.dn.key()), reason);
+                }
             }
-            let ctx = SourceContext { obj, mapping };
-            let kind = kind_of(&mapping.kinds, obj, &|a| ctx.attribute(a));
-            let unit = unit_of(obj, mapping);
-            let licence = mapping
-                .licences
-                .iter()
-                .find(|l| {
-                    (l.kinds.is_empty() || l.kinds.contains(&kind)) && (l.units.is_empty() || l.units.contains(&unit))
-                })
-                .map_or_else(|| "none".to_string(), |l| l.class.clone());
-            let attrs = mapping
-                .flows
-                .iter()
-                .filter_map(|(name, flow)| {
-                    let start = flow.from.as_deref().and_then(|f| ctx.attribute(f));
-                    flow.transforms.iter().fold(start, |v, t| t.apply(v, &ctx)).map(|v| (name.clone(), v))
-                })
-                .filter(|(_, v)| !v.is_empty())
-                .collect();
-            let priority = priority(municipality);
-            candidates.push(Candidate { municipality, priority, obj, kind, unit, licence, attrs });
         }
     }
     // Unique keys (a GUID is unique in its municipality): the unstable sort gives one order.
-    candidates.sort_unstable_by(|a, b| {
+    candidates.par_sort_unstable_by(|a, b| {
         (a.priority, a.obj.when_created, a.obj.guid, a.municipality).cmp(&(
             b.priority,
             b.obj.when_created,
@@ -490,8 +486,56 @@ fn accounts_in_scope<'a>(inputs: &Inputs<'a>, out: &mut Findings) -> (Vec<Candid
     (candidates, excluded)
 }
 
+/// An account in scope: its kind, unit, licence class, mapped attributes and wanted names.
+fn candidate<'a>(
+    inputs: &Inputs<'a>,
+    municipality: &'a str,
+    mapping: &MunicipalityMapping,
+    priority: usize,
+    obj: &'a DirectoryObject,
+) -> Candidate<'a> {
+    let target = &inputs.mappings.target;
+    let ctx = SourceContext { obj, mapping };
+    let kind = kind_of(&mapping.kinds, obj, &|a| ctx.attribute(a));
+    let unit = unit_of(obj, mapping);
+    let licence = mapping
+        .licences
+        .iter()
+        .find(|l| (l.kinds.is_empty() || l.kinds.contains(&kind)) && (l.units.is_empty() || l.units.contains(&unit)))
+        .map_or_else(|| "none".to_string(), |l| l.class.clone());
+    let attrs: BTreeMap<String, String> = mapping
+        .flows
+        .iter()
+        .filter_map(|(name, flow)| {
+            let start = flow.from.as_deref().and_then(|f| ctx.attribute(f));
+            flow.transforms.iter().fold(start, |v, t| t.apply(v, &ctx)).map(|v| (name.clone(), v))
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let name_ctx = NameContext { attrs: &attrs, obj, municipality };
+    let rendered = |t: &super::transform::Template| t.render(&|a| name_ctx.value(a));
+    let fallback = || names::fallback_alias(&obj.guid.to_string());
+    let alias = rendered(&target.upn).and_then(|c| names::upn_alias(&c)).unwrap_or_else(fallback);
+    let nick = rendered(&target.mail_nickname).and_then(|c| names::mail_nickname(&c)).unwrap_or_else(fallback);
+    let sam = rendered(&target.sam_account_name)
+        .and_then(|c| names::sam_account_name(&c))
+        .unwrap_or_else(|| names::with_suffix(&fallback().replace('.', ""), "", 20));
+    Candidate { municipality, priority, obj, kind, unit, licence, attrs, wanted: [alias, nick, sam] }
+}
+
+/// The names one person was given.
+struct Names {
+    alias: String,
+    nick: String,
+    sam: String,
+    cn: String,
+    /// The collision finding's detail, when a wanted name was taken.
+    collision: Option<String>,
+}
+
 /// One person per set of matched accounts, named in priority order; and the anchor of every
-/// account, by (municipality, DN key).
+/// account, by (municipality, DN key). Giving out names depends on every earlier person, so
+/// it runs in order; building the people from their names does not, and runs in parallel.
 fn name_people<'a>(
     inputs: &Inputs<'a>,
     candidates: &mut [Candidate<'a>],
@@ -499,35 +543,23 @@ fn name_people<'a>(
     book: &mut NameBook,
     out: &mut Findings,
 ) -> (Vec<Person>, ByDn<'a, Anchor>) {
+    use rayon::prelude::*;
     let target = &inputs.mappings.target;
-    let mut people = Vec::with_capacity(sets.len());
-    let mut anchor_of = HashMap::default();
-    anchor_of.reserve(candidates.len());
     let mut cns: HashSet<(String, String)> = HashSet::default();
     let mut cn_counters: HashMap<(String, String), u32> = HashMap::default();
+    let mut named = Vec::with_capacity(sets.len());
     for members in sets {
         let primary = &candidates[members[0]];
         let anchor = Anchor(primary.obj.guid);
-        let name_ctx = NameContext { attrs: &primary.attrs, obj: primary.obj, municipality: primary.municipality };
-        let fallback = names::fallback_alias(&primary.obj.guid.to_string());
-        let rendered = |t: &super::transform::Template| t.render(&|a| name_ctx.value(a));
-        let alias_base = rendered(&target.upn).and_then(|c| names::upn_alias(&c)).unwrap_or_else(|| fallback.clone());
-        let nick_base =
-            rendered(&target.mail_nickname).and_then(|c| names::mail_nickname(&c)).unwrap_or_else(|| fallback.clone());
-        let sam_base = rendered(&target.sam_account_name)
-            .and_then(|c| names::sam_account_name(&c))
-            .unwrap_or_else(|| names::with_suffix(&fallback.replace('.', ""), "", 20));
+        let [alias_base, nick_base, sam_base] = &primary.wanted;
         let suffix = target.collision_suffix.replace("{municipality}", primary.municipality);
-        let (alias, c1) = book.assign(Namespace::UpnAlias, anchor, &alias_base, &suffix, 64);
-        let (nick, c2) = book.assign(Namespace::MailNickname, anchor, &nick_base, &suffix, 64);
-        let (sam, c3) = book.assign(Namespace::SamAccountName, anchor, &sam_base, &suffix.replace('.', ""), 20);
-        if c1 || c2 || c3 {
-            let detail =
-                format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)");
-            let resolution = "suffix by policy; kept from now on";
-            out.push(primary.municipality, Severity::Review, "name collision", primary.obj, &detail, resolution);
-        }
-        let display_name = primary.attrs.get("displayName").cloned().unwrap_or_else(|| alias.clone());
+        let (alias, c1) = book.assign(Namespace::UpnAlias, anchor, alias_base, &suffix, 64);
+        let (nick, c2) = book.assign(Namespace::MailNickname, anchor, nick_base, &suffix, 64);
+        let (sam, c3) = book.assign(Namespace::SamAccountName, anchor, sam_base, &suffix.replace('.', ""), 20);
+        let collision = (c1 || c2 || c3).then(|| {
+            format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)")
+        });
+        let display_name = primary.attrs.get("displayName").unwrap_or(&alias);
         // CN unique in its OU of the shared AD (municipality/unit); the counter per name makes
         // the thousandth "Anna Andersson" of a unit one lookup, not a thousand.
         let ou_key = format!("{}/{}", primary.municipality, primary.unit).to_lowercase();
@@ -537,39 +569,64 @@ fn name_people<'a>(
             *counter += 1;
             cn = format!("{display_name} {counter}");
         }
-        let domain = target.upn_domain.get(&primary.kind).unwrap_or(&target.default_upn_domain);
-        let affiliations = members
-            .iter()
-            .map(|&i| {
-                let c = &candidates[i];
-                anchor_of.insert((c.municipality, c.obj.dn.key()), anchor);
-                Affiliation {
-                    municipality: c.municipality.to_string(),
-                    guid: c.obj.guid,
-                    dn: c.obj.dn.clone(),
-                    kind: c.kind,
-                    unit: c.unit.clone(),
-                    enabled: !c.obj.user_account_control.is_some_and(|u| u.is_disabled()),
-                }
-            })
-            .collect();
-        people.push(Person {
-            anchor,
-            immutable_id: anchor.immutable_id(),
-            user_principal_name: format!("{alias}@{domain}"),
-            mail_nickname: nick,
-            sam_account_name: sam,
-            cn,
-            display_name,
-            kind: primary.kind,
-            licence: primary.licence.clone(),
-            usage_location: target.usage_location.clone(),
-            cloud: BTreeMap::new(),
-            // The primary's mapped attributes are not read again: moved, not copied.
-            on_premises: std::mem::take(&mut candidates[members[0]].attrs),
-            affiliations,
-            manager: None,
-        });
+        named.push(Names { alias, nick, sam, cn, collision });
+    }
+    drop((cns, cn_counters));
+    let built: Vec<(Person, Option<Finding>)> = sets
+        .par_iter()
+        .zip(named)
+        .map(|(members, names)| {
+            let primary = &candidates[members[0]];
+            let anchor = Anchor(primary.obj.guid);
+            let finding = names.collision.map(|detail| {
+                let resolution = "suffix by policy; kept from now on";
+                finding(primary.municipality, Severity::Review, "name collision", primary.obj, &detail, resolution)
+            });
+            let domain = target.upn_domain.get(&primary.kind).unwrap_or(&target.default_upn_domain);
+            let affiliations = members
+                .iter()
+                .map(|&i| {
+                    let c = &candidates[i];
+                    Affiliation {
+                        municipality: c.municipality.to_string(),
+                        guid: c.obj.guid,
+                        dn: c.obj.dn.clone(),
+                        kind: c.kind,
+                        unit: c.unit.clone(),
+                        enabled: !c.obj.user_account_control.is_some_and(|u| u.is_disabled()),
+                    }
+                })
+                .collect();
+            let person = Person {
+                anchor,
+                immutable_id: anchor.immutable_id(),
+                display_name: primary.attrs.get("displayName").cloned().unwrap_or_else(|| names.alias.clone()),
+                user_principal_name: format!("{}@{domain}", names.alias),
+                mail_nickname: names.nick,
+                sam_account_name: names.sam,
+                cn: names.cn,
+                kind: primary.kind,
+                licence: primary.licence.clone(),
+                usage_location: target.usage_location.clone(),
+                cloud: BTreeMap::new(),
+                on_premises: BTreeMap::new(),
+                affiliations,
+                manager: None,
+            };
+            (person, finding)
+        })
+        .collect();
+    let mut people = Vec::with_capacity(built.len());
+    let mut anchor_of = HashMap::default();
+    anchor_of.reserve(candidates.len());
+    for ((mut person, finding), members) in built.into_iter().zip(sets) {
+        out.0.extend(finding);
+        for &i in members {
+            anchor_of.insert((candidates[i].municipality, candidates[i].obj.dn.key()), person.anchor);
+        }
+        // The primary's mapped attributes are not read again: moved, not copied.
+        person.on_premises = std::mem::take(&mut candidates[members[0]].attrs);
+        people.push(person);
     }
     (people, anchor_of)
 }
@@ -711,7 +768,7 @@ impl Findings {
         detail: &str,
         resolution: &str,
     ) {
-        self.push_dn(municipality, severity, category, &obj.dn.to_string(), detail, resolution);
+        self.0.push(finding(municipality, severity, category, obj, detail, resolution));
     }
 
     fn push_dn(
@@ -731,6 +788,25 @@ impl Findings {
             detail: detail.to_string(),
             resolution: resolution.to_string(),
         });
+    }
+}
+
+/// A finding about a source object, named by its DN.
+fn finding(
+    municipality: &str,
+    severity: Severity,
+    category: &'static str,
+    obj: &DirectoryObject,
+    detail: &str,
+    resolution: &str,
+) -> Finding {
+    Finding {
+        municipality: municipality.to_string(),
+        severity,
+        category,
+        object: obj.dn.to_string(),
+        detail: detail.to_string(),
+        resolution: resolution.to_string(),
     }
 }
 
