@@ -15,6 +15,7 @@ use super::spec::{AccountKind, GroupPolicy, Mappings, MunicipalityMapping, UnitR
 use super::transform::TransformContext;
 use crate::model::{DirectoryObject, Dn, ObjectGuid, ObjectKind};
 use chrono::{DateTime, Duration, Utc};
+use rayon::prelude::*;
 use serde::Serialize;
 // FxHash: the keys are our own names and DNs, not attacker-chosen; SipHash's protection
 // is not needed and its cost showed in profiles of a million users.
@@ -392,7 +393,7 @@ pub struct Inputs<'a> {
 
 /// Something per source object, by (municipality, [`Dn::key`]): how members and managers,
 /// which are DNs in their own municipality, are resolved.
-type ByDn<'a, T> = HashMap<(&'a str, String), T>;
+type ByDn<'a, T> = HashMap<(&'a str, &'a Dn), T>;
 
 /// A user account in scope, before matching.
 struct Candidate<'a> {
@@ -430,14 +431,15 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
     phase("groups");
     let summaries = summarize(inputs, &people, &groups, &out.0);
     phase("summarized");
-    people.sort_by_key(|p| p.anchor);
+    // Anchors are unique: the unstable sort gives one order.
+    people.par_sort_unstable_by_key(|p| p.anchor);
     let mut findings = out.0;
     // Every field in the key: findings equal in all of them are identical, so the faster
     // unstable sort still gives one order.
     fn order(f: &Finding) -> (&str, Severity, &str, &str, &str, &str) {
         (&f.municipality, f.severity, f.category, &f.object, &f.detail, &f.resolution)
     }
-    findings.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
+    findings.par_sort_unstable_by(|a, b| order(a).cmp(&order(b)));
     phase("sorted");
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
@@ -447,7 +449,6 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
 /// reason each account left out was left out, by (municipality, DN key). Each account is
 /// judged on its own, so they are judged in parallel and gathered in snapshot order.
 fn accounts_in_scope<'a>(inputs: &Inputs<'a>, out: &mut Findings) -> (Vec<Candidate<'a>>, ByDn<'a, String>) {
-    use rayon::prelude::*;
     let target = &inputs.mappings.target;
     let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
     let mut candidates = Vec::new();
@@ -469,7 +470,7 @@ fn accounts_in_scope<'a>(inputs: &Inputs<'a>, out: &mut Findings) -> (Vec<Candid
                 Ok(c) => candidates.push(c),
                 Err((obj, reason)) => {
                     out.push(municipality, Severity::Info, "excluded", obj, &reason, "not migrated");
-                    excluded.insert((municipality.as_str(), obj.dn.key()), reason);
+                    excluded.insert((municipality.as_str(), &obj.dn), reason);
                 }
             }
         }
@@ -543,7 +544,6 @@ fn name_people<'a>(
     book: &mut NameBook,
     out: &mut Findings,
 ) -> (Vec<Person>, ByDn<'a, Anchor>) {
-    use rayon::prelude::*;
     let target = &inputs.mappings.target;
     let mut cns: HashSet<(String, String)> = HashSet::default();
     let mut cn_counters: HashMap<(String, String), u32> = HashMap::default();
@@ -572,10 +572,15 @@ fn name_people<'a>(
         named.push(Names { alias, nick, sam, cn, collision });
     }
     drop((cns, cn_counters));
-    let built: Vec<(Person, Option<Finding>)> = sets
+    // The primary's mapped attributes are not read again: moved, not copied.
+    let attrs: Vec<BTreeMap<String, String>> =
+        sets.iter().map(|members| std::mem::take(&mut candidates[members[0]].attrs)).collect();
+    let candidates = &*candidates;
+    let (people, collisions): (Vec<Person>, Vec<Option<Finding>>) = sets
         .par_iter()
         .zip(named)
-        .map(|(members, names)| {
+        .zip(attrs)
+        .map(|((members, names), on_premises)| {
             let primary = &candidates[members[0]];
             let anchor = Anchor(primary.obj.guid);
             let finding = names.collision.map(|detail| {
@@ -600,7 +605,7 @@ fn name_people<'a>(
             let person = Person {
                 anchor,
                 immutable_id: anchor.immutable_id(),
-                display_name: primary.attrs.get("displayName").cloned().unwrap_or_else(|| names.alias.clone()),
+                display_name: on_premises.get("displayName").cloned().unwrap_or_else(|| names.alias.clone()),
                 user_principal_name: format!("{}@{domain}", names.alias),
                 mail_nickname: names.nick,
                 sam_account_name: names.sam,
@@ -609,24 +614,21 @@ fn name_people<'a>(
                 licence: primary.licence.clone(),
                 usage_location: target.usage_location.clone(),
                 cloud: BTreeMap::new(),
-                on_premises: BTreeMap::new(),
+                on_premises,
                 affiliations,
                 manager: None,
             };
             (person, finding)
         })
-        .collect();
-    let mut people = Vec::with_capacity(built.len());
+        .unzip();
+    out.0.extend(collisions.into_iter().flatten());
     let mut anchor_of = HashMap::default();
     anchor_of.reserve(candidates.len());
-    for ((mut person, finding), members) in built.into_iter().zip(sets) {
-        out.0.extend(finding);
+    for members in sets {
+        let anchor = Anchor(candidates[members[0]].obj.guid);
         for &i in members {
-            anchor_of.insert((candidates[i].municipality, candidates[i].obj.dn.key()), person.anchor);
+            anchor_of.insert((candidates[i].municipality, &candidates[i].obj.dn), anchor);
         }
-        // The primary's mapped attributes are not read again: moved, not copied.
-        person.on_premises = std::mem::take(&mut candidates[members[0]].attrs);
-        people.push(person);
     }
     (people, anchor_of)
 }
@@ -642,7 +644,7 @@ fn link_managers(
     for (person, members) in people.iter_mut().zip(sets) {
         let primary = &candidates[members[0]];
         let Some(m) = &primary.obj.manager else { continue };
-        match anchor_of.get(&(primary.municipality, m.key())) {
+        match anchor_of.get(&(primary.municipality, m)) {
             Some(a) if *a != person.anchor => person.manager = Some(*a),
             Some(_) => {}
             None => {
@@ -663,47 +665,85 @@ fn guard_privacy(
     out: &mut Findings,
 ) -> BTreeMap<String, Vec<Outbound>> {
     let target = &inputs.mappings.target;
-    let mut leaving: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for (person, members) in people.iter_mut().zip(sets) {
-        let primary = &candidates[members[0]];
-        let mut violation = |what: &str, severity: Severity, resolution: &str| {
-            let detail = format!("{what} holds a personnummer");
-            out.push(primary.municipality, severity, "privacy violation", primary.obj, &detail, resolution);
-        };
-        for (attr, value) in std::mem::take(&mut person.on_premises) {
-            if !target.allowed.contains_key(&attr) {
-                person.on_premises.insert(attr, value);
-                continue;
-            }
-            let sent = if contains_personnummer(&value) {
-                let sent = match (target.privacy_policy, inputs.hash_key) {
-                    (PrivacyPolicy::Hash, Some(key)) => {
-                        violation(&attr, Severity::Review, "replaced by a keyed hash");
-                        Some(keyed_hash(key, &value))
-                    }
-                    (PrivacyPolicy::Drop, _) => {
-                        violation(&attr, Severity::Review, "dropped: stays on-premises");
-                        None
-                    }
-                    (PrivacyPolicy::Hash, None) | (PrivacyPolicy::Refuse, _) => {
-                        violation(&attr, Severity::Blocking, "refused: nothing is sent until it is fixed");
-                        None
-                    }
-                };
-                person.on_premises.insert(attr.clone(), value);
-                sent
-            } else {
-                Some(value)
+    // Each person is checked on its own, in parallel: their findings, and the allow-listed
+    // attributes (by their key in the allow-list) that leave.
+    let checked: Vec<(Vec<Finding>, Vec<&String>)> = people
+        .par_iter_mut()
+        .zip(sets)
+        .map(|(person, members)| {
+            let primary = &candidates[members[0]];
+            let mut findings = Vec::new();
+            let mut sent_attrs = Vec::new();
+            let mut violation = |what: &str, severity: Severity, resolution: &str| {
+                let detail = format!("{what} holds a personnummer");
+                findings.push(finding(
+                    primary.municipality,
+                    severity,
+                    "privacy violation",
+                    primary.obj,
+                    &detail,
+                    resolution,
+                ));
             };
-            if let Some(v) = sent {
-                *leaving.entry(primary.municipality.to_string()).or_default().entry(attr.clone()).or_default() += 1;
-                person.cloud.insert(attr, v);
+            let mut kept = BTreeMap::new();
+            for (attr, value) in std::mem::take(&mut person.on_premises) {
+                let Some((allowed, _)) = target.allowed.get_key_value(&attr) else {
+                    kept.insert(attr, value);
+                    continue;
+                };
+                let sent = if contains_personnummer(&value) {
+                    let sent = match (target.privacy_policy, inputs.hash_key) {
+                        (PrivacyPolicy::Hash, Some(key)) => {
+                            violation(&attr, Severity::Review, "replaced by a keyed hash");
+                            Some(keyed_hash(key, &value))
+                        }
+                        (PrivacyPolicy::Drop, _) => {
+                            violation(&attr, Severity::Review, "dropped: stays on-premises");
+                            None
+                        }
+                        (PrivacyPolicy::Hash, None) | (PrivacyPolicy::Refuse, _) => {
+                            violation(&attr, Severity::Blocking, "refused: nothing is sent until it is fixed");
+                            None
+                        }
+                    };
+                    kept.insert(attr.clone(), value);
+                    sent
+                } else {
+                    Some(value)
+                };
+                if let Some(v) = sent {
+                    sent_attrs.push(allowed);
+                    person.cloud.insert(attr, v);
+                }
             }
+            person.on_premises = kept;
+            for (what, name) in
+                [("displayName", &person.display_name), ("userPrincipalName", &person.user_principal_name)]
+            {
+                if contains_personnummer(name) {
+                    violation(what, Severity::Blocking, "refused");
+                }
+            }
+            (findings, sent_attrs)
+        })
+        .collect();
+    let mut leaving: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for ((findings, sent), members) in checked.into_iter().zip(sets) {
+        out.0.extend(findings);
+        if sent.is_empty() {
+            continue;
         }
-        for (what, name) in [("displayName", &person.display_name), ("userPrincipalName", &person.user_principal_name)]
-        {
-            if contains_personnummer(name) {
-                violation(what, Severity::Blocking, "refused");
+        let municipality = candidates[members[0]].municipality;
+        if !leaving.contains_key(municipality) {
+            leaving.insert(municipality.to_string(), BTreeMap::new());
+        }
+        let Some(counts) = leaving.get_mut(municipality) else { continue };
+        for attr in sent {
+            match counts.get_mut(attr) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(attr.clone(), 1);
+                }
             }
         }
     }
@@ -1059,7 +1099,7 @@ fn unify_groups(
         let (m0, g0) = members[0];
         let anchor = Anchor(g0.guid);
         for (m, g) in members {
-            group_anchor.insert((*m, g.dn.key()), anchor);
+            group_anchor.insert((*m, &g.dn), anchor);
         }
         let name = g0.dn.leaf_value().map(|c| c.into_owned()).unwrap_or_default();
         let policy = target.group_rules.get(&name.to_lowercase()).copied().unwrap_or(target.group_default);
@@ -1112,21 +1152,39 @@ fn unify_groups(
     }
     // Members, now that every group has its anchor. Members left out are reported once per
     // group and reason, with a count and the first few DNs, not once per membership.
+    // Each membership is looked up on its own, in parallel (a group of all staff has a member
+    // per person); the outcomes are gathered in member order.
+    enum Resolved<'a> {
+        Member(Member),
+        LeftOut(Severity, &'static str, &'a str, &'a Dn),
+    }
+    const UNRESOLVED: &str = "not a migrated user or group (a contact, or outside the snapshot)";
     for (group, members) in groups.iter_mut().zip(&ordered) {
-        let mut resolved = BTreeSet::new();
-        for (m, g) in members {
-            let mut left_out: BTreeMap<(Severity, &str, String), Vec<&Dn>> = BTreeMap::new();
-            for dn in &g.members {
-                let key = (*m, dn.key());
-                if let Some(a) = person_of.get(&key) {
-                    resolved.insert(Member::Person(*a));
-                } else if let Some(a) = group_anchor.get(&key) {
-                    resolved.insert(Member::Group(*a));
-                } else if let Some(reason) = excluded.get(&key) {
-                    left_out.entry((Severity::Info, "members not migrated", reason.clone())).or_default().push(dn);
-                } else {
-                    let why = "not a migrated user or group (a contact, or outside the snapshot)".to_string();
-                    left_out.entry((Severity::Review, "unresolved members", why)).or_default().push(dn);
+        let mut resolved = Vec::new();
+        for &(m, g) in members {
+            let outcomes: Vec<Resolved<'_>> = g
+                .members
+                .par_iter()
+                .map(|dn| {
+                    let key = (m, dn);
+                    if let Some(a) = person_of.get(&key) {
+                        Resolved::Member(Member::Person(*a))
+                    } else if let Some(a) = group_anchor.get(&key) {
+                        Resolved::Member(Member::Group(*a))
+                    } else if let Some(reason) = excluded.get(&key) {
+                        Resolved::LeftOut(Severity::Info, "members not migrated", reason, dn)
+                    } else {
+                        Resolved::LeftOut(Severity::Review, "unresolved members", UNRESOLVED, dn)
+                    }
+                })
+                .collect();
+            let mut left_out: BTreeMap<(Severity, &str, &str), Vec<&Dn>> = BTreeMap::new();
+            for outcome in outcomes {
+                match outcome {
+                    Resolved::Member(member) => resolved.push(member),
+                    Resolved::LeftOut(severity, category, reason, dn) => {
+                        left_out.entry((severity, category, reason)).or_default().push(dn)
+                    }
                 }
             }
             for ((severity, category, reason), dns) in left_out {
@@ -1136,7 +1194,9 @@ fn unify_groups(
                 out.push(m, severity, category, g, &detail, "membership left out");
             }
         }
-        group.members = resolved.into_iter().collect();
+        resolved.par_sort_unstable();
+        resolved.dedup();
+        group.members = resolved;
     }
     report_cycles(&groups, out);
     groups.sort_by_key(|g| g.anchor);

@@ -189,16 +189,41 @@ fn unescape(escaped: &str) -> Cow<'_, str> {
 
 impl PartialEq for Dn {
     fn eq(&self, other: &Dn) -> bool {
-        self.avas.len() == other.avas.len() && caseless_eq(&self.text, &other.text)
+        self.avas.len() == other.avas.len()
+            && (self.text == other.text
+                || if self.text.is_ascii() && other.text.is_ascii() {
+                    self.text.eq_ignore_ascii_case(&other.text)
+                } else {
+                    caseless_eq(&self.text, &other.text)
+                })
     }
 }
 impl Eq for Dn {}
 
+/// Hashes the lower-cased text (so DNs equal without case hash alike) in blocks of a few
+/// dozen bytes rather than a call per character: a DN is mostly ASCII, and mapping a million
+/// users looks up millions of member DNs. The blocks depend only on the lower-cased
+/// characters, so equal DNs feed the hasher the same calls.
 impl std::hash::Hash for Dn {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        for c in self.text.chars().flat_map(char::to_lowercase) {
-            state.write_u32(c as u32);
+        const BLOCK: usize = 64;
+        let mut buf = [0u8; BLOCK];
+        let mut len = 0;
+        let mut push = |c: char| {
+            if len + 4 > BLOCK {
+                state.write(&buf[..len]);
+                len = 0;
+            }
+            len += c.encode_utf8(&mut buf[len..]).len();
+        };
+        for c in self.text.chars() {
+            if c.is_ascii() {
+                push(c.to_ascii_lowercase());
+            } else {
+                c.to_lowercase().for_each(&mut push);
+            }
         }
+        state.write(&buf[..len]);
     }
 }
 
