@@ -49,11 +49,9 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
             .map(|id| {
                 scope.spawn(|| {
                     // Mapping reads membership from the groups' member lists, never memberOf.
-                    let without_member_of = |mut o: crate::model::DirectoryObject| {
-                        o.member_of = Vec::new();
-                        o
-                    };
-                    State::open(&config.state_path).and_then(|s| s.snapshot_objects_with(*id, without_member_of))
+                    crate::model::object::without_member_of(|| {
+                        State::open(&config.state_path).and_then(|s| s.snapshot_objects(*id))
+                    })
                 })
             })
             .collect();

@@ -518,6 +518,26 @@ mod tests {
         assert_eq!(upper.key(), "cn=ασ,ou=σ σ,dc=x");
     }
 
+    /// Equal DNs hash alike whatever their case and length: the hash feeds its hasher in
+    /// blocks, and a block boundary must fall in the same place for both.
+    #[test]
+    fn equal_dns_hash_alike() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = |dn: &Dn| BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(dn);
+        let long = format!("CN=Öberg\\, Åsa İ ẞ {},OU=Socialförvaltningen,DC=Bjuv", "Ä".repeat(70));
+        for (a, b) in [
+            ("CN=Åsa,OU=IT,DC=Bjuv", "cn=åsa,ou=it,dc=bjuv"),
+            ("CN=ΑΣ,OU=Σ Σ,DC=x", "cn=ασ,ou=σ σ,dc=x"),
+            (long.as_str(), long.to_lowercase().as_str()),
+            (&"CN=A".repeat(40), &"cn=a".repeat(40)),
+        ] {
+            let (a, b) = (Dn::parse(a).unwrap(), Dn::parse(b).unwrap());
+            assert_eq!(a, b);
+            assert_eq!(hash(&a), hash(&b), "{a}");
+        }
+        assert_ne!(hash(&Dn::parse("CN=a,DC=x").unwrap()), hash(&Dn::parse("CN=b,DC=x").unwrap()));
+    }
+
     /// The ASCII fast path of `key` lowers exactly as lowering every character does.
     #[test]
     fn keys_lower_every_character_whatever_the_mix() {

@@ -152,19 +152,9 @@ impl State {
         Ok(self.query_summaries("WHERE status = 'complete' AND id = ?1", params![id.0])?.pop())
     }
 
-    /// All objects of a snapshot, in GUID order.
+    /// All objects of a snapshot, in GUID order (see [`crate::model::object::without_member_of`]
+    /// for reading less of each).
     pub fn snapshot_objects(&self, id: SnapshotId) -> Result<Vec<DirectoryObject>, StateError> {
-        self.snapshot_objects_with(id, |o| o)
-    }
-
-    /// All objects of a snapshot, in GUID order, each passed through `trim` as it is read, so
-    /// a caller that needs less of each object (mapping does not need `memberOf`) never
-    /// holds the rest of a million objects at once.
-    pub fn snapshot_objects_with(
-        &self,
-        id: SnapshotId,
-        mut trim: impl FnMut(DirectoryObject) -> DirectoryObject,
-    ) -> Result<Vec<DirectoryObject>, StateError> {
         // Rows are read in the order they were written (sequential pages), then sorted in
         // memory: walking the (snapshot, guid) index instead visits the table at random.
         let count: usize = self
@@ -183,7 +173,7 @@ impl State {
                 path: self.path.clone(),
                 message: format!("snapshot {} holds an unreadable object: {e}", id.0),
             })?;
-            out.push(trim(obj));
+            out.push(obj);
         }
         out.sort_unstable_by_key(|o: &DirectoryObject| o.guid);
         Ok(out)
