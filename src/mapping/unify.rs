@@ -407,6 +407,8 @@ struct Candidate<'a> {
     /// The names it asks for (UPN alias, mailNickname, sAMAccountName) before collisions:
     /// rendered with the rest, in parallel, so naming itself only consults the name book.
     wanted: [String; 3],
+    /// Its OU in the shared AD (`municipality/unit`, lower-cased), where its CN must be unique.
+    ou_key: String,
 }
 
 /// Maps the snapshots into the unified directory, updating `book` with new names.
@@ -521,7 +523,8 @@ fn candidate<'a>(
     let sam = rendered(&target.sam_account_name)
         .and_then(|c| names::sam_account_name(&c))
         .unwrap_or_else(|| names::with_suffix(&fallback().replace('.', ""), "", 20));
-    Candidate { municipality, priority, obj, kind, unit, licence, attrs, wanted: [alias, nick, sam] }
+    let ou_key = format!("{municipality}/{unit}").to_lowercase();
+    Candidate { municipality, priority, obj, kind, unit, licence, attrs, wanted: [alias, nick, sam], ou_key }
 }
 
 /// The names one person was given.
@@ -545,8 +548,9 @@ fn name_people<'a>(
     out: &mut Findings,
 ) -> (Vec<Person>, ByDn<'a, Anchor>) {
     let target = &inputs.mappings.target;
-    let mut cns: HashSet<(String, String)> = HashSet::default();
-    let mut cn_counters: HashMap<(String, String), u32> = HashMap::default();
+    let mut cns: HashSet<(&str, String)> = HashSet::default();
+    let mut cn_counters: HashMap<(&str, String), u32> = HashMap::default();
+    cns.reserve(sets.len());
     let mut named = Vec::with_capacity(sets.len());
     for members in sets {
         let primary = &candidates[members[0]];
@@ -562,16 +566,23 @@ fn name_people<'a>(
         let display_name = primary.attrs.get("displayName").unwrap_or(&alias);
         // CN unique in its OU of the shared AD (municipality/unit); the counter per name makes
         // the thousandth "Anna Andersson" of a unit one lookup, not a thousand.
-        let ou_key = format!("{}/{}", primary.municipality, primary.unit).to_lowercase();
+        let ou_key = primary.ou_key.as_str();
+        let lower = display_name.to_lowercase();
         let mut cn = display_name.clone();
-        let counter = cn_counters.entry((ou_key.clone(), display_name.to_lowercase())).or_insert(1);
-        while !cns.insert((ou_key.clone(), cn.to_lowercase())) {
-            *counter += 1;
-            cn = format!("{display_name} {counter}");
+        if !cns.insert((ou_key, lower.clone())) {
+            let counter = cn_counters.entry((ou_key, lower)).or_insert(1);
+            loop {
+                *counter += 1;
+                cn = format!("{display_name} {counter}");
+                if cns.insert((ou_key, cn.to_lowercase())) {
+                    break;
+                }
+            }
         }
         named.push(Names { alias, nick, sam, cn, collision });
     }
     drop((cns, cn_counters));
+    tracing::debug!("unify: names given in order");
     // The primary's mapped attributes are not read again: moved, not copied.
     let attrs: Vec<BTreeMap<String, String>> =
         sets.iter().map(|members| std::mem::take(&mut candidates[members[0]].attrs)).collect();

@@ -15,7 +15,11 @@ use std::borrow::Cow;
 use std::path::Path;
 
 /// Writes `rows` under `header` to `path`, every cell defused (see the module docs).
-pub fn write(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<(), String> {
+pub fn write<Row, Cell>(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Row>) -> Result<(), String>
+where
+    Row: IntoIterator<Item = Cell>,
+    Cell: AsRef<str>,
+{
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
@@ -31,7 +35,8 @@ pub fn write(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Vec<St
         };
         record(&mut header.iter().copied()).map_err(|e| err(&e))?;
         for row in rows {
-            record(&mut row.iter().map(String::as_str)).map_err(|e| err(&e))?;
+            let cells: Vec<Cell> = row.into_iter().collect();
+            record(&mut cells.iter().map(AsRef::as_ref)).map_err(|e| err(&e))?;
         }
         w.flush().map_err(|e| err(&e))?;
     }

@@ -7,38 +7,38 @@ use crate::mapping::unify::{Severity, UnifiedDirectory};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Writes `<dir>/<municipality>-conflicts.csv|json` and `<municipality>-outbound.csv`.
+/// Writes `<dir>/<municipality>-conflicts.csv|json` and `<municipality>-outbound.csv`, the
+/// municipalities in parallel (at a million users each has a few hundred thousand findings).
 pub fn write_reports(dir: &Path, unified: &UnifiedDirectory) -> Result<Vec<PathBuf>, String> {
-    let mut written = Vec::new();
-    for municipality in unified.summaries.keys() {
-        let findings: Vec<_> = unified.findings.iter().filter(|f| &f.municipality == municipality).collect();
-        let csv = dir.join(format!("{municipality}-conflicts.csv"));
-        csv_excel::write(
-            &csv,
-            &["severity", "category", "object", "detail", "resolution"],
-            findings.iter().map(|f| {
-                vec![
-                    severity(f.severity).into(),
-                    f.category.into(),
-                    f.object.clone(),
-                    f.detail.clone(),
-                    f.resolution.clone(),
-                ]
-            }),
-        )?;
-        let json = dir.join(format!("{municipality}-conflicts.json"));
-        let text = serde_json::to_string_pretty(&findings).map_err(|e| e.to_string())?;
-        std::fs::write(&json, text).map_err(|e| format!("{}: {e}", json.display()))?;
-        let outbound = dir.join(format!("{municipality}-outbound.csv"));
-        let rows = unified.outbound.get(municipality).into_iter().flatten();
-        csv_excel::write(
-            &outbound,
-            &["attribute", "values leaving", "why it may leave"],
-            rows.map(|o| vec![o.attribute.clone(), o.values.to_string(), o.rule.clone()]),
-        )?;
-        written.extend([csv, json, outbound]);
-    }
-    Ok(written)
+    use rayon::prelude::*;
+    let municipalities: Vec<&String> = unified.summaries.keys().collect();
+    let written: Vec<[PathBuf; 3]> =
+        municipalities.par_iter().map(|m| write_municipality(dir, unified, m)).collect::<Result<_, String>>()?;
+    Ok(written.into_iter().flatten().collect())
+}
+
+fn write_municipality(dir: &Path, unified: &UnifiedDirectory, municipality: &str) -> Result<[PathBuf; 3], String> {
+    let findings: Vec<_> = unified.findings.iter().filter(|f| f.municipality == municipality).collect();
+    let csv = dir.join(format!("{municipality}-conflicts.csv"));
+    csv_excel::write(
+        &csv,
+        &["severity", "category", "object", "detail", "resolution"],
+        findings.iter().map(|f| [severity(f.severity), f.category, &f.object, &f.detail, &f.resolution]),
+    )?;
+    let json = dir.join(format!("{municipality}-conflicts.json"));
+    let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", json.display());
+    let file = std::fs::File::create(&json).map_err(|e| failed(&e))?;
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+    serde_json::to_writer_pretty(&mut file, &findings).map_err(|e| failed(&e))?;
+    std::io::Write::flush(&mut file).map_err(|e| failed(&e))?;
+    let outbound = dir.join(format!("{municipality}-outbound.csv"));
+    let rows = unified.outbound.get(municipality).into_iter().flatten();
+    csv_excel::write(
+        &outbound,
+        &["attribute", "values leaving", "why it may leave"],
+        rows.map(|o| vec![o.attribute.clone(), o.values.to_string(), o.rule.clone()]),
+    )?;
+    Ok([csv, json, outbound])
 }
 
 fn severity(s: Severity) -> &'static str {
