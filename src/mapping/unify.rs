@@ -63,21 +63,27 @@ impl Namespace {
 /// Names already given out: per namespace, lower-cased name -> anchor. Loaded from the state
 /// before mapping; the assignments a run adds are saved after it.
 ///
-/// One table per namespace, keyed by the name itself, so a lookup borrows the candidate
-/// instead of building a `(namespace, String)` key: naming a million people asks these
-/// tables some ten million questions.
+/// One [`Shelf`] per namespace, keyed by the name itself, so a lookup borrows the candidate
+/// instead of building a `(namespace, String)` key; and since namespaces never share names,
+/// the people's three namespaces are given out at the same time, each in priority order.
 #[derive(Debug, Clone, Default)]
 pub struct NameBook {
-    /// Per namespace (its position in [`Namespace::ALL`]): lower-cased name -> anchor.
-    taken: [HashMap<Box<str>, Anchor>; 4],
-    /// Per namespace: anchor -> the name as given.
-    by_anchor: [HashMap<Anchor, Box<str>>; 4],
-    /// Per namespace and lower-cased base name, the counter to try first: every lower one is
-    /// taken (names are never given back), so a name held by thousands costs one lookup, not
-    /// thousands.
-    next_counter: [HashMap<Box<str>, u32>; 4],
+    /// Per namespace, at its position in [`Namespace::ALL`].
+    shelves: [Shelf; 4],
+}
+
+/// The names of one namespace.
+#[derive(Debug, Clone, Default)]
+struct Shelf {
+    /// Lower-cased name -> anchor.
+    taken: HashMap<Box<str>, Anchor>,
+    /// Anchor -> the name as given.
+    by_anchor: HashMap<Anchor, Box<str>>,
+    /// Per lower-cased base name, the counter to try first: every lower one is taken (names
+    /// are never given back), so a name held by thousands costs one lookup, not thousands.
+    next_counter: HashMap<Box<str>, u32>,
     /// Assigned by this run, in order; the names themselves are in `by_anchor`.
-    added: Vec<(Namespace, Anchor)>,
+    added: Vec<Anchor>,
 }
 
 /// `s` in lower case, borrowed when it already is (every generated alias is).
@@ -91,38 +97,45 @@ impl NameBook {
     /// touches fresh pages).
     pub fn reserve(&mut self, people: usize) {
         for ns in [Namespace::UpnAlias, Namespace::MailNickname, Namespace::SamAccountName] {
-            self.taken[ns as usize].reserve(people);
-            self.by_anchor[ns as usize].reserve(people);
+            let shelf = &mut self.shelves[ns as usize];
+            shelf.taken.reserve(people);
+            shelf.by_anchor.reserve(people);
+            shelf.added.reserve(people);
         }
-        self.added.reserve(3 * people);
     }
 
     pub fn insert_existing(&mut self, ns: Namespace, name: &str, anchor: Anchor) {
-        self.taken[ns as usize].insert(lowered(name).into(), anchor);
-        self.by_anchor[ns as usize].insert(anchor, name.into());
+        let shelf = &mut self.shelves[ns as usize];
+        shelf.taken.insert(lowered(name).into(), anchor);
+        shelf.by_anchor.insert(anchor, name.into());
     }
 
     /// The name `anchor` holds in `ns`.
     pub fn name_of(&self, ns: Namespace, anchor: Anchor) -> Option<&str> {
-        self.by_anchor[ns as usize].get(&anchor).map(|n| &**n)
+        self.shelves[ns as usize].by_anchor.get(&anchor).map(|n| &**n)
     }
 
     /// Who holds `name` in `ns` (compared without case).
     pub fn holder(&self, ns: Namespace, name: &str) -> Option<Anchor> {
-        self.taken[ns as usize].get(&*lowered(name)).copied()
+        self.shelves[ns as usize].taken.get(&*lowered(name)).copied()
     }
 
-    /// The names this run assigned, to be saved.
-    pub fn added(&self) -> impl ExactSizeIterator<Item = (Namespace, &str, Anchor)> {
-        self.added.iter().map(|&(ns, anchor)| {
-            let name = self.name_of(ns, anchor).unwrap_or("");
-            (ns, name, anchor)
+    /// The names this run assigned, to be saved: namespace by namespace, each in the order given.
+    pub fn added(&self) -> impl Iterator<Item = (Namespace, &str, Anchor)> {
+        Namespace::ALL.into_iter().flat_map(move |ns| {
+            self.shelves[ns as usize]
+                .added
+                .iter()
+                .map(move |&anchor| (ns, self.name_of(ns, anchor).unwrap_or(""), anchor))
         })
     }
 
-    /// The anchor's name in `ns`: kept if it has one, else `base` or the first free
-    /// `base + suffix(n)` (n = 2, 3, ...). Returns the name and whether it differs from `base`
-    /// (the same answer whether the name was given now or in an earlier run).
+    /// The number of names this run assigned.
+    pub fn added_count(&self) -> usize {
+        self.shelves.iter().map(|s| s.added.len()).sum()
+    }
+
+    /// The anchor's name in `ns`: see [`Shelf::assign`].
     pub(crate) fn assign(
         &mut self,
         ns: Namespace,
@@ -131,34 +144,42 @@ impl NameBook {
         suffix: &str,
         max: usize,
     ) -> (String, bool) {
-        let i = ns as usize;
-        if let Some(name) = self.by_anchor[i].get(&anchor) {
+        self.shelves[ns as usize].assign(anchor, base, suffix, max)
+    }
+}
+
+impl Shelf {
+    /// The anchor's name: kept if it has one, else `base` or the first free `base + suffix(n)`
+    /// (n = 2, 3, ...). Returns the name and whether it differs from `base` (the same answer
+    /// whether the name was given now or in an earlier run).
+    fn assign(&mut self, anchor: Anchor, base: &str, suffix: &str, max: usize) -> (String, bool) {
+        if let Some(name) = self.by_anchor.get(&anchor) {
             return (name.to_string(), !name.eq_ignore_ascii_case(base));
         }
         let base_key = lowered(base);
-        let (name, key, n) = if !self.taken[i].contains_key(&*base_key) {
+        let (name, key, n) = if !self.taken.contains_key(&*base_key) {
             (base.to_string(), base_key.into_owned(), 1)
         } else {
-            let mut n = self.next_counter[i].get(&*base_key).copied().unwrap_or(2);
+            let mut n = self.next_counter.get(&*base_key).copied().unwrap_or(2);
             let (name, key) = loop {
                 let name = names::with_suffix(base, &suffix.replace("{n}", &n.to_string()), max);
                 let key = lowered(&name).into_owned();
-                if !self.taken[i].contains_key(key.as_str()) {
+                if !self.taken.contains_key(key.as_str()) {
                     break (name, key);
                 }
                 n += 1;
             };
-            match self.next_counter[i].get_mut(&*base_key) {
+            match self.next_counter.get_mut(&*base_key) {
                 Some(next) => *next = n + 1,
                 None => {
-                    self.next_counter[i].insert(base_key.into(), n + 1);
+                    self.next_counter.insert(base_key.into(), n + 1);
                 }
             }
             (name, key, n)
         };
-        self.taken[i].insert(key.into(), anchor);
-        self.by_anchor[i].insert(anchor, name.as_str().into());
-        self.added.push((ns, anchor));
+        self.taken.insert(key.into(), anchor);
+        self.by_anchor.insert(anchor, name.as_str().into());
+        self.added.push(anchor);
         (name, n > 1)
     }
 }
@@ -548,41 +569,42 @@ fn name_people<'a>(
     out: &mut Findings,
 ) -> (Vec<Person>, ByDn<'a, Anchor>) {
     let target = &inputs.mappings.target;
-    let mut cns: HashSet<(&str, String)> = HashSet::default();
-    let mut cn_counters: HashMap<(&str, String), u32> = HashMap::default();
-    cns.reserve(sets.len());
-    let mut named = Vec::with_capacity(sets.len());
-    for members in sets {
-        let primary = &candidates[members[0]];
-        let anchor = Anchor(primary.obj.guid);
-        let [alias_base, nick_base, sam_base] = &primary.wanted;
-        let suffix = target.collision_suffix.replace("{municipality}", primary.municipality);
-        let (alias, c1) = book.assign(Namespace::UpnAlias, anchor, alias_base, &suffix, 64);
-        let (nick, c2) = book.assign(Namespace::MailNickname, anchor, nick_base, &suffix, 64);
-        let (sam, c3) = book.assign(Namespace::SamAccountName, anchor, sam_base, &suffix.replace('.', ""), 20);
-        let collision = (c1 || c2 || c3).then(|| {
-            format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)")
-        });
-        let display_name = primary.attrs.get("displayName").unwrap_or(&alias);
-        // CN unique in its OU of the shared AD (municipality/unit); the counter per name makes
-        // the thousandth "Anna Andersson" of a unit one lookup, not a thousand.
-        let ou_key = primary.ou_key.as_str();
-        let lower = display_name.to_lowercase();
-        let mut cn = display_name.clone();
-        if !cns.insert((ou_key, lower.clone())) {
-            let counter = cn_counters.entry((ou_key, lower)).or_insert(1);
-            loop {
-                *counter += 1;
-                cn = format!("{display_name} {counter}");
-                if cns.insert((ou_key, cn.to_lowercase())) {
-                    break;
-                }
-            }
-        }
-        named.push(Names { alias, nick, sam, cn, collision });
-    }
-    drop((cns, cn_counters));
+    // Each namespace in priority order, the three at once (they share no names). The UPN
+    // aliases come with the CNs, which fall back to the alias when there is no displayName.
+    let [upn_shelf, nick_shelf, sam_shelf, _] = &mut book.shelves;
+    let suffixes: Vec<String> = sets
+        .iter()
+        .map(|members| target.collision_suffix.replace("{municipality}", candidates[members[0]].municipality))
+        .collect();
+    let give = |shelf: &mut Shelf, which: usize, max: usize, dotless: bool| -> Vec<(String, bool)> {
+        sets.iter()
+            .zip(&suffixes)
+            .map(|(members, suffix)| {
+                let primary = &candidates[members[0]];
+                let suffix = if dotless { suffix.replace('.', "") } else { suffix.clone() };
+                shelf.assign(Anchor(primary.obj.guid), &primary.wanted[which], &suffix, max)
+            })
+            .collect()
+    };
+    let ((aliases, cns), (nicks, sams)) = rayon::join(
+        || {
+            let aliases = give(upn_shelf, 0, 64, false);
+            let cns = common_names(candidates, sets, &aliases);
+            (aliases, cns)
+        },
+        || rayon::join(|| give(nick_shelf, 1, 64, false), || give(sam_shelf, 2, 20, true)),
+    );
     tracing::debug!("unify: names given in order");
+    let named = aliases.into_iter().zip(nicks).zip(sams).zip(cns).zip(sets).map(
+        |(((((alias, c1), (nick, c2)), (sam, c3)), cn), members)| {
+            let alias_base = &candidates[members[0]].wanted[0];
+            let collision = (c1 || c2 || c3).then(|| {
+                format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)")
+            });
+            Names { alias, nick, sam, cn, collision }
+        },
+    );
+    let named: Vec<Names> = named.collect();
     // The primary's mapped attributes are not read again: moved, not copied.
     let attrs: Vec<BTreeMap<String, String>> =
         sets.iter().map(|members| std::mem::take(&mut candidates[members[0]].attrs)).collect();
@@ -642,6 +664,36 @@ fn name_people<'a>(
         }
     }
     (people, anchor_of)
+}
+
+/// Each person's CN, unique in its OU of the shared AD (municipality/unit), in priority
+/// order: the displayName, or `aliases`' name without one; a taken CN gets a counter. The
+/// counter per name makes the thousandth "Anna Andersson" of a unit one lookup, not a thousand.
+fn common_names(candidates: &[Candidate<'_>], sets: &[Vec<usize>], aliases: &[(String, bool)]) -> Vec<String> {
+    let mut cns: HashSet<(&str, String)> = HashSet::default();
+    let mut cn_counters: HashMap<(&str, String), u32> = HashMap::default();
+    cns.reserve(sets.len());
+    sets.iter()
+        .zip(aliases)
+        .map(|(members, (alias, _))| {
+            let primary = &candidates[members[0]];
+            let display_name = primary.attrs.get("displayName").unwrap_or(alias);
+            let ou_key = primary.ou_key.as_str();
+            let lower = display_name.to_lowercase();
+            let mut cn = display_name.clone();
+            if !cns.insert((ou_key, lower.clone())) {
+                let counter = cn_counters.entry((ou_key, lower)).or_insert(1);
+                loop {
+                    *counter += 1;
+                    cn = format!("{display_name} {counter}");
+                    if cns.insert((ou_key, cn.to_lowercase())) {
+                        break;
+                    }
+                }
+            }
+            cn
+        })
+        .collect()
 }
 
 /// Manager links between people, once every person has an anchor (`people` in `sets` order).
@@ -1483,6 +1535,6 @@ mod tests {
             book.assign(Namespace::UpnAlias, b, "anna.andersson", "{n}", 64),
             ("anna.andersson2".to_string(), true)
         );
-        assert_eq!(book.added().len(), 1);
+        assert_eq!(book.added_count(), 1);
     }
 }

@@ -60,7 +60,7 @@ mod tests {
     fn bom_semicolons_and_quoting() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
-        super::write(&path, &["namn", "not"], [vec!["Öberg, Åsa".into(), "a;b \"c\"".into()]]).unwrap();
+        super::write(&path, &["namn", "not"], [["Öberg, Åsa", "a;b \"c\""]]).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
         assert_eq!(String::from_utf8_lossy(&bytes[3..]), "namn;not\nÖberg, Åsa;\"a;b \"\"c\"\"\"\n");

@@ -238,9 +238,8 @@ impl State {
                 tx.prepare("INSERT INTO name_chunks (assigned_at, rows, data) VALUES (?1, ?2, ?3)").map_err(sq)?;
             let mut text = Vec::with_capacity(NAME_CHUNK_TEXT + 512);
             let mut rows = 0usize;
-            let added = book.added();
-            let total = added.len();
-            for (i, (ns, name, anchor)) in added.enumerate() {
+            let total = book.added_count();
+            for (i, (ns, name, anchor)) in book.added().enumerate() {
                 push_name_line(&mut text, ns, anchor, name);
                 rows += 1;
                 if text.len() >= NAME_CHUNK_TEXT || i + 1 == total {
