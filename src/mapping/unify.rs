@@ -498,15 +498,9 @@ fn accounts_in_scope<'a>(inputs: &Inputs<'a>, out: &mut Findings) -> (Vec<Candid
             }
         }
     }
-    // Unique keys (a GUID is unique in its municipality): the unstable sort gives one order.
-    candidates.par_sort_unstable_by(|a, b| {
-        (a.priority, a.obj.when_created, a.obj.guid, a.municipality).cmp(&(
-            b.priority,
-            b.obj.when_created,
-            b.obj.guid,
-            b.municipality,
-        ))
-    });
+    // Unique keys (a GUID is unique in its municipality), sorted with their indexes, then
+    // each candidate moved once.
+    candidates.par_sort_by_cached_key(|c| (c.priority, c.obj.when_created, c.obj.guid, c.municipality));
     (candidates, excluded)
 }
 
