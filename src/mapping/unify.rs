@@ -877,14 +877,7 @@ impl Findings {
         detail: &str,
         resolution: &str,
     ) {
-        self.0.push(Finding {
-            municipality: municipality.to_string(),
-            severity,
-            category,
-            object: object.to_string(),
-            detail: detail.to_string(),
-            resolution: resolution.to_string(),
-        });
+        self.0.push(finding_at(municipality, severity, category, object.to_string(), detail, resolution));
     }
 }
 
@@ -897,14 +890,20 @@ fn finding(
     detail: &str,
     resolution: &str,
 ) -> Finding {
-    Finding {
-        municipality: municipality.to_string(),
-        severity,
-        category,
-        object: obj.dn.to_string(),
-        detail: detail.to_string(),
-        resolution: resolution.to_string(),
-    }
+    finding_at(municipality, severity, category, obj.dn.to_string(), detail, resolution)
+}
+
+/// A finding about `object` (a DN, as the reports show it).
+fn finding_at(
+    municipality: &str,
+    severity: Severity,
+    category: &'static str,
+    object: String,
+    detail: &str,
+    resolution: &str,
+) -> Finding {
+    let (municipality, detail, resolution) = (municipality.to_string(), detail.to_string(), resolution.to_string());
+    Finding { municipality, severity, category, object, detail, resolution }
 }
 
 /// Why an account is out of scope, if it is.

@@ -192,26 +192,11 @@ impl State {
             .map_err(|e| self.err(e))?;
         // Most names are people's, one in each of three namespaces.
         book.reserve(names / 3);
-        let mut stmt =
-            self.conn.prepare("SELECT seq, rows, data FROM name_chunks ORDER BY seq").map_err(|e| self.err(e))?;
-        let mut chunks = stmt.query([]).map_err(|e| self.err(e))?;
-        while let Some(chunk) = chunks.next().map_err(|e| self.err(e))? {
-            let seq: i64 = chunk.get(0).map_err(|e| self.err(e))?;
-            let rows: usize = chunk.get(1).map_err(|e| self.err(e))?;
-            let packed = chunk.get_ref(2).and_then(|v| v.as_blob().map_err(Into::into)).map_err(|e| self.err(e))?;
-            let damaged = |what: &str| invalid(format!("name chunk {seq}: {what}"));
-            let text = zstd::stream::decode_all(packed).map_err(|e| damaged(&e.to_string()))?;
-            let text = std::str::from_utf8(&text).map_err(|e| damaged(&e.to_string()))?;
-            let mut seen = 0;
-            for line in text.lines() {
-                let (ns, anchor, name) = parse_name_line(line).map_err(|e| damaged(&e))?;
-                book.insert_existing(ns, &name, anchor);
-                seen += 1;
-            }
-            if seen != rows {
-                return Err(damaged(&format!("{seen} names where {rows} were stored")));
-            }
-        }
+        self.read_chunks("SELECT seq, rows, data FROM name_chunks ORDER BY seq", [], "name chunk", |line| {
+            let (ns, anchor, name) = parse_name_line(line)?;
+            book.insert_existing(ns, &name, anchor);
+            Ok(())
+        })?;
         Ok(book)
     }
 
@@ -299,7 +284,6 @@ impl State {
         kind: &str,
         mut f: impl FnMut(&str, &str) -> Result<(), String>,
     ) -> Result<(), StateError> {
-        let invalid = |message: String| StateError::Invalid { path: self.path.clone(), message };
         let chunked: bool = self
             .conn
             .query_row("SELECT EXISTS (SELECT 1 FROM unified_chunks WHERE run_id = ?1)", params![run_id], |r| r.get(0))
@@ -307,22 +291,40 @@ impl State {
         if !chunked {
             return self.for_each_unchunked_row(run_id, kind, f);
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, rows, data FROM unified_chunks WHERE run_id = ?1 AND kind = ?2 ORDER BY seq")
-            .map_err(|e| self.err(e))?;
-        let mut chunks = stmt.query(params![run_id, kind]).map_err(|e| self.err(e))?;
+        self.read_chunks(
+            "SELECT seq, rows, data FROM unified_chunks WHERE run_id = ?1 AND kind = ?2 ORDER BY seq",
+            params![run_id, kind],
+            &format!("map run {run_id}, {kind} chunk"),
+            |line| {
+                let (key, json) = line.split_once('\t').ok_or("a row without its key")?;
+                f(key, json)
+            },
+        )
+    }
+
+    /// Hands each line of the zstd chunks (seq, rows, data) that `sql` selects to `line`, in
+    /// order, one chunk in memory at a time. A chunk that does not decompress, is not UTF-8 or
+    /// holds another number of lines than it says is an error naming `what` and its seq.
+    fn read_chunks(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        what: &str,
+        mut line: impl FnMut(&str) -> Result<(), String>,
+    ) -> Result<(), StateError> {
+        let invalid = |message: String| StateError::Invalid { path: self.path.clone(), message };
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let mut chunks = stmt.query(args).map_err(|e| self.err(e))?;
         while let Some(chunk) = chunks.next().map_err(|e| self.err(e))? {
             let seq: i64 = chunk.get(0).map_err(|e| self.err(e))?;
             let rows: u64 = chunk.get(1).map_err(|e| self.err(e))?;
             let packed = chunk.get_ref(2).and_then(|v| v.as_blob().map_err(Into::into)).map_err(|e| self.err(e))?;
-            let damaged = |what: &str| invalid(format!("map run {run_id}, {kind} chunk {seq}: {what}"));
+            let damaged = |problem: &str| invalid(format!("{what} {seq}: {problem}"));
             let text = zstd::stream::decode_all(packed).map_err(|e| damaged(&e.to_string()))?;
             let text = std::str::from_utf8(&text).map_err(|e| damaged(&e.to_string()))?;
             let mut seen = 0u64;
-            for line in text.lines() {
-                let (key, json) = line.split_once('\t').ok_or_else(|| damaged("a row without its key"))?;
-                f(key, json).map_err(&invalid)?;
+            for l in text.lines() {
+                line(l).map_err(|e| damaged(&e))?;
                 seen += 1;
             }
             if seen != rows {
