@@ -7,6 +7,11 @@
 //! order-dependent (name assignment, primary affiliation) happens. Names once assigned live in
 //! the [`NameBook`] (kept in the state), so a later run or a new colleague with the same name
 //! never reshuffles them.
+//!
+//! Work that depends on one account alone (scope, flows, wanted names, building a person,
+//! the privacy check, looking up a membership) runs in parallel and is gathered in input
+//! order; what depends on every earlier person (giving out names and CNs) runs in priority
+//! order, one namespace per thread. Parallelism never changes the result.
 
 use super::names;
 use super::overrides::Overrides;
