@@ -325,24 +325,25 @@ impl UnifiedDirectory {
         let key = |out: &mut Vec<u8>, key: &dyn std::fmt::Display| {
             let _ = write!(out, "{key}\t");
         };
-        match kind {
-            "person" => self.people.get(i).map_or(Ok(()), |p| {
-                key(out, &p.anchor.0);
-                serde_json::to_writer(&mut *out, p)
-            })?,
-            "group" => self.groups.get(i).map_or(Ok(()), |g| {
-                key(out, &g.anchor.0);
-                serde_json::to_writer(&mut *out, g)
-            })?,
-            "finding" => self.findings.get(i).map_or(Ok(()), |f| {
+        // A row that does not exist writes nothing, not an empty line.
+        match (kind, i) {
+            ("person", _) if i < self.people.len() => {
+                key(out, &self.people[i].anchor.0);
+                serde_json::to_writer(&mut *out, &self.people[i])?
+            }
+            ("group", _) if i < self.groups.len() => {
+                key(out, &self.groups[i].anchor.0);
+                serde_json::to_writer(&mut *out, &self.groups[i])?
+            }
+            ("finding", _) if i < self.findings.len() => {
                 key(out, &format_args!("{i:09}"));
-                serde_json::to_writer(&mut *out, f)
-            })?,
-            "summaries" => {
+                serde_json::to_writer(&mut *out, &self.findings[i])?
+            }
+            ("summaries", 0) => {
                 out.push(b'\t');
                 serde_json::to_writer(&mut *out, &self.summaries)?
             }
-            "outbound" => {
+            ("outbound", 0) => {
                 out.push(b'\t');
                 serde_json::to_writer(&mut *out, &self.outbound)?
             }
@@ -580,7 +581,8 @@ fn name_people<'a>(
             .zip(&suffixes)
             .map(|(members, suffix)| {
                 let primary = &candidates[members[0]];
-                let suffix = if dotless { suffix.replace('.', "") } else { suffix.clone() };
+                let suffix: std::borrow::Cow<'_, str> =
+                    if dotless { suffix.replace('.', "").into() } else { suffix.as_str().into() };
                 shelf.assign(Anchor(primary.obj.guid), &primary.wanted[which], &suffix, max)
             })
             .collect()
@@ -593,7 +595,6 @@ fn name_people<'a>(
         },
         || rayon::join(|| give(nick_shelf, 1, 64, false), || give(sam_shelf, 2, 20, true)),
     );
-    tracing::debug!("unify: names given in order");
     let named = aliases.into_iter().zip(nicks).zip(sams).zip(cns).zip(sets).map(
         |(((((alias, c1), (nick, c2)), (sam, c3)), cn), members)| {
             let alias_base = &candidates[members[0]].wanted[0];
