@@ -4,8 +4,10 @@
 //!   with file, line and column.
 //! - [`transform`], [`names`], [`privacy`]: the pure pieces (attribute transforms and
 //!   templates, names valid for Graph and AD, the personnummer guard).
+//! - [`attributes`]: a person's mapped attributes, compact for a million people.
 //! - [`overrides`]: the team's decisions on uncertain matches.
 //! - [`unify`]: the unified directory and its findings, deterministic and stable.
+pub mod attributes;
 pub mod names;
 pub mod overrides;
 pub mod privacy;

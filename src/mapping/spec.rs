@@ -173,7 +173,8 @@ pub struct MunicipalityMapping {
     pub unused_days: Option<u32>,
     pub kinds: Vec<KindRule>,
     pub licences: Vec<LicenceRule>,
-    pub flows: BTreeMap<String, Flow>,
+    /// Keyed by the target attribute's name, shared by every person's [`super::attributes::Attributes`].
+    pub flows: BTreeMap<std::sync::Arc<str>, Flow>,
     pub lookups: BTreeMap<String, BTreeMap<String, String>>,
 }
 
@@ -621,7 +622,7 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
         if flow.from.is_none() && transforms.is_empty() {
             return Err(place.err(flow_span, "a flow needs `from` or at least one transform"));
         }
-        flows.insert(target_attr.into_inner(), Flow { from: flow.from.map(Spanned::into_inner), transforms });
+        flows.insert(target_attr.into_inner().into(), Flow { from: flow.from.map(Spanned::into_inner), transforms });
     }
     let municipality = raw.municipality.get_ref().clone();
     Ok(MunicipalityMapping {

@@ -13,6 +13,7 @@
 //! order; what depends on every earlier person (giving out names and CNs) runs in priority
 //! order, one namespace per thread. Parallelism never changes the result.
 
+use super::attributes::Attributes;
 use super::names;
 use super::overrides::Overrides;
 use super::privacy::{PrivacyPolicy, contains_personnummer, keyed_hash};
@@ -214,9 +215,9 @@ pub struct Person {
     pub licence: String,
     pub usage_location: String,
     /// Attributes bound for the cloud (allow-listed, privacy-checked).
-    pub cloud: BTreeMap<String, String>,
+    pub cloud: Attributes,
     /// Attributes that stay in the shared AD only.
-    pub on_premises: BTreeMap<String, String>,
+    pub on_premises: Attributes,
     pub affiliations: Vec<Affiliation>,
     pub manager: Option<Anchor>,
 }
@@ -430,7 +431,7 @@ struct Candidate<'a> {
     kind: AccountKind,
     unit: String,
     licence: String,
-    attrs: BTreeMap<String, String>,
+    attrs: Attributes,
     /// The names it asks for (UPN alias, mailNickname, sAMAccountName) before collisions:
     /// rendered with the rest, in parallel, so naming itself only consults the name book.
     wanted: [String; 3],
@@ -527,7 +528,7 @@ fn candidate<'a>(
         .iter()
         .find(|l| (l.kinds.is_empty() || l.kinds.contains(&kind)) && (l.units.is_empty() || l.units.contains(&unit)))
         .map_or_else(|| "none".to_string(), |l| l.class.clone());
-    let attrs: BTreeMap<String, String> = mapping
+    let attrs: Attributes = mapping
         .flows
         .iter()
         .filter_map(|(name, flow)| {
@@ -606,8 +607,7 @@ fn name_people<'a>(
     );
     let named: Vec<Names> = named.collect();
     // The primary's mapped attributes are not read again: moved, not copied.
-    let attrs: Vec<BTreeMap<String, String>> =
-        sets.iter().map(|members| std::mem::take(&mut candidates[members[0]].attrs)).collect();
+    let attrs: Vec<Attributes> = sets.iter().map(|members| std::mem::take(&mut candidates[members[0]].attrs)).collect();
     let candidates = &*candidates;
     let (people, collisions): (Vec<Person>, Vec<Option<Finding>>) = sets
         .par_iter()
@@ -646,7 +646,7 @@ fn name_people<'a>(
                 kind: primary.kind,
                 licence: primary.licence.clone(),
                 usage_location: target.usage_location.clone(),
-                cloud: BTreeMap::new(),
+                cloud: Attributes::new(),
                 on_premises,
                 affiliations,
                 manager: None,
@@ -748,9 +748,9 @@ fn guard_privacy(
                     resolution,
                 ));
             };
-            let mut kept = BTreeMap::new();
+            let mut kept = Attributes::new();
             for (attr, value) in std::mem::take(&mut person.on_premises) {
-                let Some((allowed, _)) = target.allowed.get_key_value(&attr) else {
+                let Some((allowed, _)) = target.allowed.get_key_value(&*attr) else {
                     kept.insert(attr, value);
                     continue;
                 };
@@ -999,7 +999,7 @@ pub fn source_attribute(obj: &DirectoryObject, name: &str) -> Option<String> {
 
 /// Values for the name templates: mapped target attributes, then `sAMAccountName` and `municipality`.
 struct NameContext<'a> {
-    attrs: &'a BTreeMap<String, String>,
+    attrs: &'a Attributes,
     obj: &'a DirectoryObject,
     municipality: &'a str,
 }

@@ -165,15 +165,16 @@ impl State {
             .conn
             .prepare("SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY rowid")
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(params![id.0], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params![id.0]).map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(count);
-        for data in rows {
-            let data = data.map_err(|e| self.err(e))?;
-            let obj = serde_json::from_str(&data).map_err(|e| StateError::Invalid {
-                path: self.path.clone(),
-                message: format!("snapshot {} holds an unreadable object: {e}", id.0),
-            })?;
-            out.push(obj);
+        let unreadable = |e: &dyn std::fmt::Display| StateError::Invalid {
+            path: self.path.clone(),
+            message: format!("snapshot {} holds an unreadable object: {e}", id.0),
+        };
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            // Decoded where SQLite holds it, not copied into a String first.
+            let data = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(|e| unreadable(&e))?;
+            out.push(serde_json::from_str(data).map_err(|e| unreadable(&e))?);
         }
         // By key and index, then each object moved once: a sort moving the objects themselves
         // (over 600 bytes each) copied gigabytes for a million users.

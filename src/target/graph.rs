@@ -579,7 +579,7 @@ impl Renderer<'_> {
             } else if let Some(n) = extension_number(key) {
                 extension.insert(format!("extensionAttribute{n}"), json!(value));
             } else {
-                self.skip(SkipReason::UnmappedAttribute, &municipality, Some(p.anchor), key.clone());
+                self.skip(SkipReason::UnmappedAttribute, &municipality, Some(p.anchor), key.to_string());
             }
         }
         if !extension.is_empty() {
@@ -1036,6 +1036,7 @@ pub fn count_batched(requests: &[GraphRequest], batches: &[Batch]) -> WriteCount
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping::attributes::Attributes;
     use crate::mapping::spec::AccountKind;
     use crate::model::Dn;
     use crate::target::ObjectRef;
@@ -1057,8 +1058,8 @@ mod tests {
             kind: AccountKind::Person,
             licence: licence.to_string(),
             usage_location: "SE".to_string(),
-            cloud: BTreeMap::new(),
-            on_premises: BTreeMap::new(),
+            cloud: Attributes::new(),
+            on_premises: Attributes::new(),
             affiliations: Vec::new(),
             manager: None,
         }
@@ -1170,20 +1171,20 @@ mod tests {
     #[test]
     fn a_user_is_created_in_one_request_with_only_allow_listed_attributes() {
         let mut p = person(1, "Åsa Öberg", "none");
-        p.cloud = BTreeMap::from([
-            ("givenName".into(), "Åsa".into()),
-            ("surname".into(), "Öberg".into()),
-            ("displayName".into(), "Åsa Öberg".into()),
-            ("jobTitle".into(), "Undersköterska".into()),
-            ("department".into(), "Hemtjänst".into()),
-            ("companyName".into(), "Bjuvs kommun".into()),
-            ("employeeId".into(), "H12345".into()),
-            ("extensionAttribute1".into(), "4711".into()),
-            ("faxNumber".into(), "042-123".into()),
+        p.cloud = Attributes::from([
+            ("givenName", "Åsa".into()),
+            ("surname", "Öberg".into()),
+            ("displayName", "Åsa Öberg".into()),
+            ("jobTitle", "Undersköterska".into()),
+            ("department", "Hemtjänst".into()),
+            ("companyName", "Bjuvs kommun".into()),
+            ("employeeId", "H12345".into()),
+            ("extensionAttribute1", "4711".into()),
+            ("faxNumber", "042-123".into()),
         ]);
-        p.on_premises = BTreeMap::from([
-            ("employeeNumber".into(), "19800101-1234".into()),
-            ("homeDirectory".into(), "\\\\fil01\\hem\\asaobe".into()),
+        p.on_premises = Attributes::from([
+            ("employeeNumber", "19800101-1234".into()),
+            ("homeDirectory", "\\\\fil01\\hem\\asaobe".into()),
         ]);
         let out = render_wave(&wave(vec![p.clone()], vec![]), &settings());
         assert_eq!(out.requests.len(), 1, "licence class none: no licence request");
@@ -1228,7 +1229,7 @@ mod tests {
     fn no_password_is_ever_rendered_and_a_substituted_one_is_hidden_in_debug() {
         let mut p = person(1, "Anna Andersson", "F3");
         // Directory data that looks like a placeholder is text, never substituted.
-        p.cloud.insert("jobTitle".into(), "{password}".into());
+        p.cloud.insert("jobTitle", "{password}".into());
         let content = wave(vec![p], vec![]);
         let reqs = render(&content, &settings());
         let text = serde_json::to_string(&reqs).unwrap() + &serde_json::to_string(&batches(&reqs)).unwrap();
@@ -1530,7 +1531,7 @@ mod tests {
         let mut p = person(1, "Conor O'Brien", "F3");
         p.user_principal_name = "conor.o'brien#2@samverkan.se".into();
         let mut q = person(2, "Per Persson", "A3");
-        q.cloud.insert("extensionAttribute07".into(), "x".into());
+        q.cloud.insert("extensionAttribute07", "x".into());
         let out = render_wave(&wave(vec![p, q], vec![]), &settings());
         assert_eq!(out.requests[1].url, "/users/conor.o%27brien%232@samverkan.se/assignLicense");
         let reasons: Vec<_> = out.skipped.iter().map(|s| (s.reason, s.detail.as_str())).collect();

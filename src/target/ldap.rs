@@ -432,8 +432,8 @@ fn organizational_units(
 fn user(person: &Person, resolver: &Resolver<'_>, new_accounts: NewAccounts) -> Result<LdapOp, RenderError> {
     let place = resolver.person_place(person.anchor, "person")?;
     let dn = resolver.layout.unit_ou(place.municipality, &unit_levels(place.unit)).child("CN", place.cn);
-    let mut source: BTreeMap<&str, &str> = person.cloud.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    source.extend(person.on_premises.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut source: BTreeMap<&str, &str> = person.cloud.iter().map(|(k, v)| (k, v.as_str())).collect();
+    source.extend(person.on_premises.iter().map(|(k, v)| (k, v.as_str())));
     source.retain(|_, v| !v.is_empty());
 
     let text = |name: &str, value: &str| (name.to_string(), vec![Value::text(value)]);
@@ -692,6 +692,7 @@ fn push_line(out: &mut String, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping::attributes::Attributes;
     use crate::mapping::spec::AccountKind;
     use crate::mapping::unify::Affiliation;
     use crate::model::ObjectGuid;
@@ -715,18 +716,18 @@ mod tests {
 
     fn person(n: u32, municipality: &str, unit: &str, cn: &str) -> Person {
         let a = anchor(n);
-        let mut on_premises = BTreeMap::new();
-        on_premises.insert("employeeType".to_string(), "Tillsvidare".to_string());
-        on_premises.insert("extensionAttribute7".to_string(), "KST 4711".to_string());
-        let mut cloud = BTreeMap::new();
-        cloud.insert("givenName".to_string(), "Åsa".to_string());
-        cloud.insert("surname".to_string(), "Öberg".to_string());
-        cloud.insert("jobTitle".to_string(), "Undersköterska".to_string());
-        cloud.insert("department".to_string(), unit.to_string());
-        cloud.insert("companyName".to_string(), format!("{municipality} kommun"));
-        cloud.insert("employeeId".to_string(), format!("E{n}"));
-        cloud.insert("officeLocation".to_string(), "Storgatan 1".to_string());
-        cloud.insert("mail".to_string(), format!("p{n}@samverkan.se"));
+        let mut on_premises = Attributes::new();
+        on_premises.insert("employeeType", "Tillsvidare".to_string());
+        on_premises.insert("extensionAttribute7", "KST 4711".to_string());
+        let mut cloud = Attributes::new();
+        cloud.insert("givenName", "Åsa".to_string());
+        cloud.insert("surname", "Öberg".to_string());
+        cloud.insert("jobTitle", "Undersköterska".to_string());
+        cloud.insert("department", unit.to_string());
+        cloud.insert("companyName", format!("{municipality} kommun"));
+        cloud.insert("employeeId", format!("E{n}"));
+        cloud.insert("officeLocation", "Storgatan 1".to_string());
+        cloud.insert("mail", format!("p{n}@samverkan.se"));
         Person {
             anchor: a,
             immutable_id: a.immutable_id(),
@@ -935,8 +936,8 @@ mod tests {
     #[test]
     fn users_carry_the_mapped_attributes_the_anchor_and_no_manager() {
         let mut p = person(0x0a0b0c0d, "bjuv", "IT", "Öberg, Åsa");
-        p.on_premises.insert("employeeId".into(), "19121212-1212".into()); // the original beats the cloud's hash
-        p.cloud.insert("employeeId".into(), "hash:abc".into());
+        p.on_premises.insert("employeeId", "19121212-1212".into()); // the original beats the cloud's hash
+        p.cloud.insert("employeeId", "hash:abc".into());
         p.manager = Some(anchor(2));
         let ops = render(&wave(1, vec![p.clone()], Vec::new()), &settings(NewAccounts::Disabled)).unwrap();
         let user = ops.iter().find(|o| o.kind == OpKind::CreateUser).unwrap();
@@ -1191,8 +1192,8 @@ mod tests {
     #[test]
     fn ldif_is_rfc2849_change_records_folded_at_76_and_readable_back() {
         let mut long = person(1, "bjuv", "Socialförvaltningen/Hemtjänst", "Öberg, Åsa Maria Kristina Eleonora");
-        long.cloud.insert("jobTitle".into(), "Enhetschef för hemtjänst och hemsjukvård i norra distriktet".into());
-        long.on_premises.insert("extensionAttribute3".into(), " leading space".into());
+        long.cloud.insert("jobTitle", "Enhetschef för hemtjänst och hemsjukvård i norra distriktet".into());
+        long.on_premises.insert("extensionAttribute3", " leading space".into());
         let mut w = wave(
             1,
             vec![long.clone(), person(2, "bjuv", "Socialförvaltningen/Hemtjänst", "Ek")],

@@ -11,6 +11,7 @@
 //! and everything is read back.
 
 use reqwest::Method;
+use samla::mapping::attributes::Attributes;
 use samla::mapping::names;
 use samla::mapping::spec::AccountKind;
 use samla::mapping::unify::{Anchor, Group, Member, Person};
@@ -49,12 +50,12 @@ fn settings() -> TargetSettings {
 fn person(n: u32, given: &str, sur: &str, municipality: &str, licence: &str) -> Person {
     let display = format!("{given} {sur}");
     let nick = names::mail_nickname(&format!("{given}.{sur}")).unwrap();
-    let cloud = BTreeMap::from([
-        ("givenName".to_string(), given.to_string()),
-        ("surname".to_string(), sur.to_string()),
-        ("displayName".to_string(), display.clone()),
-        ("companyName".to_string(), format!("{} kommun", capitalised(municipality))),
-        ("employeeId".to_string(), format!("H{n:05}")),
+    let cloud = Attributes::from([
+        ("givenName", given.to_string()),
+        ("surname", sur.to_string()),
+        ("displayName", display.clone()),
+        ("companyName", format!("{} kommun", capitalised(municipality))),
+        ("employeeId", format!("H{n:05}")),
     ]);
     Person {
         anchor: anchor(n),
@@ -69,7 +70,7 @@ fn person(n: u32, given: &str, sur: &str, municipality: &str, licence: &str) -> 
         usage_location: "SE".into(),
         cloud,
         // Stays in the shared AD: must never reach the tenant.
-        on_premises: BTreeMap::from([("employeeNumber".to_string(), PERSONNUMMER.to_string())]),
+        on_premises: Attributes::from([("employeeNumber", PERSONNUMMER.to_string())]),
         affiliations: Vec::new(),
         manager: None,
     }
@@ -171,12 +172,12 @@ fn wave2() -> WaveContent {
     // Swedish characters: the names as they are, the UPN and nickname transliterated.
     let asa = &mut people[0];
     *asa = person(11, "Åsa", "Öberg-Ängström", "bjuv", "E3");
-    asa.cloud.insert("department".into(), "Socialförvaltningen".into());
-    asa.cloud.insert("jobTitle".into(), "Undersköterska i hemtjänsten".into());
-    asa.cloud.insert("officeLocation".into(), "Hälsans hus, plan 2".into());
+    asa.cloud.insert("department", "Socialförvaltningen".into());
+    asa.cloud.insert("jobTitle", "Undersköterska i hemtjänsten".into());
+    asa.cloud.insert("officeLocation", "Hälsans hus, plan 2".into());
     // An extension attribute (the cost centre).
-    people[1].cloud.insert("extensionAttribute1".into(), "4711".into());
-    people[1].cloud.insert("employeeType".into(), "Tillsvidare".into());
+    people[1].cloud.insert("extensionAttribute1", "4711".into());
+    people[1].cloud.insert("employeeType", "Tillsvidare".into());
     // An apostrophe in the UPN, licensed per user: /users/{upn}/assignLicense.
     people[30] = person(41, "Conor", "O'Brien", "bjuv", "F3");
     assert_eq!(people[30].user_principal_name, "conor.o'brien@samverkan.se");

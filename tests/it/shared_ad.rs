@@ -9,6 +9,7 @@
 //! server never collide.
 
 use crate::support::env;
+use samla::mapping::attributes::Attributes;
 use samla::mapping::spec::AccountKind;
 use samla::mapping::unify::{Affiliation, Anchor, Group, Member, Person};
 use samla::model::{Dn, ObjectGuid, RawEntry};
@@ -102,7 +103,7 @@ impl Planner {
     fn person(&mut self, wave: u32, n: u32, municipality: &str, unit: &str, given: &str, surname: &str) -> Anchor {
         let a = self.anchor(n);
         let display = format!("{surname}, {given}");
-        let cloud: BTreeMap<String, String> = [
+        let cloud: Attributes = [
             ("givenName", given.to_string()),
             ("surname", surname.to_string()),
             ("displayName", display.clone()),
@@ -115,12 +116,11 @@ impl Planner {
         ]
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let on_premises: BTreeMap<String, String> =
+        let on_premises: Attributes =
             [("employeeType", "Tillsvidareanställd"), ("officeLocation", "Storgatan 1, plan 2")]
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (k, v.to_string()))
                 .collect();
         let person = Person {
             anchor: a,
@@ -423,7 +423,7 @@ fn two_waves_apply_to_the_shared_samba_dc_as_planned() {
         }
         assert_eq!(text(e, "employeeType").as_deref(), Some("Tillsvidareanställd"));
         assert_eq!(text(e, "physicalDeliveryOfficeName").as_deref(), Some("Storgatan 1, plan 2"));
-        assert_eq!(text(e, "proxyAddresses"), Some(format!("SMTP:{}", p.cloud["mail"])));
+        assert_eq!(text(e, "proxyAddresses"), Some(format!("SMTP:{}", p.cloud.get("mail").unwrap())));
         let manager = text(e, "manager").map(|m| Dn::parse(&m).unwrap());
         assert_eq!(manager, managers.get(a).map(|&m| dn_of(m)), "{}: manager", p.cn);
     }
