@@ -48,8 +48,8 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
             .iter()
             .map(|id| {
                 scope.spawn(|| {
-                    // Mapping reads membership from the groups' member lists, never memberOf.
-                    crate::model::object::without_member_of(|| {
+                    // Without the attributes mapping never reads (memberOf above all).
+                    crate::model::object::for_mapping(|| {
                         State::open(&config.state_path).and_then(|s| s.snapshot_objects(*id))
                     })
                 })

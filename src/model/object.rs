@@ -56,7 +56,13 @@ pub struct DirectoryObject {
     pub display_name: Option<String>,
     #[serde(rename = "mail", default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<String>,
-    #[serde(rename = "proxyAddresses", default, skip_serializing_if = "Vec::is_empty")]
+    /// Empty when read [`for_mapping`], like `memberOf`, `pwdLastSet` and `whenChanged`.
+    #[serde(
+        rename = "proxyAddresses",
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "unless_mapping"
+    )]
     pub proxy_addresses: Vec<String>,
     #[serde(rename = "department", default, skip_serializing_if = "Option::is_none")]
     pub department: Option<String>,
@@ -72,8 +78,7 @@ pub struct DirectoryObject {
     pub employee_number: Option<String>,
     #[serde(rename = "manager", default, skip_serializing_if = "Option::is_none")]
     pub manager: Option<Dn>,
-    /// Empty when read inside [`without_member_of`].
-    #[serde(rename = "memberOf", default, skip_serializing_if = "Vec::is_empty", deserialize_with = "member_of")]
+    #[serde(rename = "memberOf", default, skip_serializing_if = "Vec::is_empty", deserialize_with = "unless_mapping")]
     pub member_of: Vec<Dn>,
     #[serde(rename = "member", default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Dn>,
@@ -83,11 +88,21 @@ pub struct DirectoryObject {
     pub account_expires: Option<AdTime>,
     #[serde(rename = "lastLogonTimestamp", default, skip_serializing_if = "Option::is_none")]
     pub last_logon_timestamp: Option<AdTime>,
-    #[serde(rename = "pwdLastSet", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pwdLastSet",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unless_mapping"
+    )]
     pub pwd_last_set: Option<AdTime>,
     #[serde(rename = "whenCreated", default, skip_serializing_if = "Option::is_none")]
     pub when_created: Option<AdTime>,
-    #[serde(rename = "whenChanged", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "whenChanged",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unless_mapping"
+    )]
     pub when_changed: Option<AdTime>,
     #[serde(rename = "groupType", default, skip_serializing_if = "Option::is_none")]
     pub group_type: Option<GroupType>,
@@ -145,29 +160,35 @@ impl DirectoryObject {
 }
 
 thread_local! {
-    static SKIP_MEMBER_OF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static FOR_MAPPING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `read` with `memberOf` skipped (left empty) by every object deserialised on this
-/// thread meanwhile. Mapping reads membership from the groups' `member` lists only; a user's
+/// Runs `read` with the attributes mapping never reads left empty in every object
+/// deserialised on this thread meanwhile: `memberOf` (mapping reads membership from the
+/// groups' `member` lists), `proxyAddresses` (no flow, scope rule or match key takes it; see
+/// [`crate::mapping::spec::SOURCE_ATTRIBUTES`]), `pwdLastSet` and `whenChanged`. A user's
 /// `memberOf` DNs are half of all the DNs in a snapshot, and parsing them only to drop them
-/// was a sixth of loading a million users.
-pub fn without_member_of<T>(read: impl FnOnce() -> T) -> T {
+/// was a sixth of loading a million users; the addresses were 150 MB of it.
+pub fn for_mapping<T>(read: impl FnOnce() -> T) -> T {
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
-            SKIP_MEMBER_OF.with(|s| s.set(self.0));
+            FOR_MAPPING.with(|s| s.set(self.0));
         }
     }
-    let _restore = Restore(SKIP_MEMBER_OF.with(|s| s.replace(true)));
+    let _restore = Restore(FOR_MAPPING.with(|s| s.replace(true)));
     read()
 }
 
-fn member_of<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Dn>, D::Error> {
-    if SKIP_MEMBER_OF.with(std::cell::Cell::get) {
-        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Vec::new())
+fn unless_mapping<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    if FOR_MAPPING.with(std::cell::Cell::get) {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| T::default())
     } else {
-        Vec::deserialize(deserializer)
+        T::deserialize(deserializer)
     }
 }
 
@@ -231,19 +252,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn member_of_is_skipped_only_inside_without_member_of() {
+    fn unmapped_attributes_are_skipped_only_for_mapping() {
         let mut user = DirectoryObject::new(
             ObjectKind::User,
             Dn::parse("CN=a,DC=x").unwrap(),
             ObjectGuid::from_ad_bytes(&[1; 16]).unwrap(),
         );
         user.member_of = vec![Dn::parse("CN=g,DC=x").unwrap()];
+        user.proxy_addresses = vec!["SMTP:a@x.se".into()];
+        user.pwd_last_set = Some(AdTime::NEVER);
+        user.when_changed = user.pwd_last_set;
         user.cn = Some("a".into());
+        user.last_logon_timestamp = user.pwd_last_set;
         let json = serde_json::to_string(&user).unwrap();
         let read = || serde_json::from_str::<DirectoryObject>(&json).unwrap();
-        let skipped = without_member_of(read);
-        assert!(skipped.member_of.is_empty());
-        assert_eq!(skipped.cn.as_deref(), Some("a"), "the fields after memberOf are still read");
+        let skipped = for_mapping(read);
+        assert!(skipped.member_of.is_empty() && skipped.proxy_addresses.is_empty());
+        assert_eq!((skipped.pwd_last_set, skipped.when_changed), (None, None));
+        assert_eq!(skipped.cn.as_deref(), Some("a"), "the fields mapping reads are still read");
+        assert_eq!(skipped.last_logon_timestamp, user.last_logon_timestamp);
         assert_eq!(read(), user, "read in full again afterwards");
     }
 

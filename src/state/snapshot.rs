@@ -152,7 +152,7 @@ impl State {
         Ok(self.query_summaries("WHERE status = 'complete' AND id = ?1", params![id.0])?.pop())
     }
 
-    /// All objects of a snapshot, in GUID order (see [`crate::model::object::without_member_of`]
+    /// All objects of a snapshot, in GUID order (see [`crate::model::object::for_mapping`]
     /// for reading less of each).
     pub fn snapshot_objects(&self, id: SnapshotId) -> Result<Vec<DirectoryObject>, StateError> {
         // Rows are read in the order they were written (sequential pages), then sorted in
