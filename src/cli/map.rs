@@ -80,12 +80,9 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
     };
     phase("snapshots loaded");
     let mut book = state.name_book().map_err(Failure::work)?;
-    let inputs =
-        Inputs { mappings: &mappings, snapshots: &snapshots, overrides: &overrides, hash_key: key.as_deref(), now };
-    let unified = unify(&inputs, &mut book);
-    // Freeing the snapshots (millions of small allocations, seconds at a million users) goes
-    // on beside storing instead of before it.
-    let freeing = std::thread::spawn(move || drop(snapshots));
+    let inputs = Inputs { mappings: &mappings, overrides: &overrides, hash_key: key.as_deref(), now };
+    // Consumed: each user object is freed as soon as it is judged.
+    let unified = unify(&inputs, snapshots, &mut book);
     phase("mapped");
     let run = state.save_unified(&unified, &book, &ids, &mappings.hash).map_err(Failure::work)?;
     let dir = out
@@ -94,7 +91,6 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
     phase("stored");
     let written = write_reports(&dir, &unified).map_err(Failure::work)?;
     phase("reports written");
-    let _ = freeing.join();
     if json {
         let value = serde_json::json!({ "run": run, "summaries": unified.summaries, "reports": written });
         println!("{}", serde_json::to_string_pretty(&value).map_err(Failure::work)?);

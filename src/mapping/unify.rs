@@ -12,6 +12,12 @@
 //! the privacy check, looking up a membership) runs in parallel and is gathered in input
 //! order; what depends on every earlier person (giving out names and CNs) runs in priority
 //! order, one namespace per thread. Parallelism never changes the result.
+//!
+//! Memory is held to what the next step needs, since at a million users it is the limit
+//! before time is: each user object is consumed as it is judged (a candidate keeps its DN,
+//! manager and mapped values, an excluded account its DN); a person takes over its accounts'
+//! DNs, units and attributes rather than copying them; the candidates are gone before the
+//! groups are unified, which look members up by the DNs the people now hold.
 
 use super::attributes::Attributes;
 use super::names;
@@ -19,6 +25,7 @@ use super::overrides::Overrides;
 use super::privacy::{PrivacyPolicy, contains_personnummer, keyed_hash};
 use super::spec::{AccountKind, GroupPolicy, Mappings, MunicipalityMapping, UnitRule, kind_of};
 use super::transform::TransformContext;
+use crate::model::time::AdTime;
 use crate::model::{DirectoryObject, Dn, ObjectGuid, ObjectKind};
 use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
@@ -406,11 +413,9 @@ pub struct UnifiedRow {
     pub data: String,
 }
 
-/// Everything mapping reads.
+/// Everything mapping reads besides the snapshots (which [`unify`] consumes).
 pub struct Inputs<'a> {
     pub mappings: &'a Mappings,
-    /// Each municipality's snapshot objects.
-    pub snapshots: &'a BTreeMap<String, Vec<DirectoryObject>>,
     pub overrides: &'a Overrides,
     /// The key for `hash` privacy policy.
     pub hash_key: Option<&'a [u8]>,
@@ -423,11 +428,19 @@ pub struct Inputs<'a> {
 /// which are DNs in their own municipality, are resolved.
 type ByDn<'a, T> = HashMap<(&'a str, &'a Dn), T>;
 
-/// A user account in scope, before matching.
+/// A user account in scope, before matching: what was mapped from its snapshot object, and
+/// what later steps still need of it.
 struct Candidate<'a> {
     municipality: &'a str,
     priority: usize,
-    obj: &'a DirectoryObject,
+    guid: ObjectGuid,
+    dn: Dn,
+    manager: Option<Dn>,
+    when_created: Option<AdTime>,
+    /// Not disabled in its directory.
+    enabled: bool,
+    /// The values of the configured match keys (trimmed, lower case), in key order.
+    keys: Vec<Option<String>>,
     kind: AccountKind,
     unit: String,
     licence: String,
@@ -439,27 +452,40 @@ struct Candidate<'a> {
     ou_key: String,
 }
 
-/// Maps the snapshots into the unified directory, updating `book` with new names.
-pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
+/// Maps each municipality's snapshot objects into the unified directory, updating `book`
+/// with new names. The snapshots are consumed: each user object is freed once judged, keeping
+/// only what later steps need (at a million users, the objects are half of memory).
+pub fn unify(
+    inputs: &Inputs<'_>,
+    mut snapshots: BTreeMap<String, Vec<DirectoryObject>>,
+    book: &mut NameBook,
+) -> UnifiedDirectory {
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::debug!("unify: {what} after {:.2} s", started.elapsed().as_secs_f64());
     let mut out = Findings::default();
-    let (mut candidates, excluded) = accounts_in_scope(inputs, &mut out);
+    let (mut candidates, excluded) = accounts_in_scope(inputs, &mut snapshots, &mut out);
     phase("accounts in scope");
     let sets = match_people(&candidates, &inputs.mappings.target.match_keys, inputs.overrides, &mut out);
     phase("matched");
     book.reserve(candidates.len());
-    let (mut people, anchor_of) = name_people(inputs, &mut candidates, &sets, book, &mut out);
+    let mut people = name_people(inputs, &mut candidates, &sets, book, &mut out);
     phase("named");
-    link_managers(&mut people, &candidates, &sets, &anchor_of, &mut out);
-    let outbound = guard_privacy(inputs, &mut people, &candidates, &sets, &mut out);
-    // Groups need only the anchors: at a million users the candidates are a few hundred
-    // megabytes that would otherwise stay until the end, where memory peaks.
+    // Of the candidates, only the primaries' managers are needed again.
+    let managers: Vec<Option<Dn>> = sets.iter().map(|members| candidates[members[0]].manager.take()).collect();
     drop((candidates, sets));
+    let outbound = guard_privacy(inputs, &mut people, &mut out);
     phase("privacy");
-    let groups = unify_groups(inputs, &anchor_of, &excluded, book, &mut out);
+    // Every account's anchor, by the DN its person's affiliation took over.
+    let anchor_of = anchors(&people);
+    let manager_links = link_managers(&people, &managers, &anchor_of, &mut out);
+    let excluded: ByDn<'_, &str> = excluded.iter().map(|e| ((e.municipality, &e.dn), e.reason.as_str())).collect();
+    let groups = unify_groups(inputs, &snapshots, &anchor_of, &excluded, book, &mut out);
+    drop(anchor_of);
+    for (person, manager) in people.iter_mut().zip(manager_links) {
+        person.manager = manager;
+    }
     phase("groups");
-    let summaries = summarize(inputs, &people, &groups, &out.0);
+    let summaries = summarize(&snapshots, &people, &groups, &out.0);
     phase("summarized");
     // Anchors are unique: the unstable sort gives one order.
     people.par_sort_unstable_by_key(|p| p.anchor);
@@ -476,53 +502,71 @@ pub fn unify(inputs: &Inputs<'_>, book: &mut NameBook) -> UnifiedDirectory {
 
 /// The user accounts in scope, with kind, unit, licence class, mapped attributes and wanted
 /// names, in priority order (municipality priority, then creation time, then GUID); and the
-/// reason each account left out was left out, by (municipality, DN key). Each account is
-/// judged on its own, so they are judged in parallel and gathered in snapshot order.
-fn accounts_in_scope<'a>(inputs: &Inputs<'a>, out: &mut Findings) -> (Vec<Candidate<'a>>, ByDn<'a, String>) {
+/// accounts left out, with the reason. Each account is judged on its own, so they are judged
+/// in parallel, and each user object is consumed as it is judged: only its DN (and, in scope,
+/// what `Candidate` keeps) outlives it. The other objects stay in `snapshots`.
+fn accounts_in_scope<'a>(
+    inputs: &Inputs<'a>,
+    snapshots: &mut BTreeMap<String, Vec<DirectoryObject>>,
+    out: &mut Findings,
+) -> (Vec<Candidate<'a>>, Vec<Excluded<'a>>) {
+    use rayon::iter::Either;
     let target = &inputs.mappings.target;
     let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
     let mut candidates = Vec::new();
-    let mut excluded = HashMap::default();
-    for (municipality, objects) in inputs.snapshots {
-        let Some(mapping) = inputs.mappings.municipalities.get(municipality) else { continue };
+    let mut excluded = Vec::new();
+    for (name, objects) in snapshots.iter_mut() {
+        let Some((municipality, mapping)) = inputs.mappings.municipalities.get_key_value(name) else { continue };
+        let municipality = municipality.as_str();
         let priority = priority(municipality);
-        let judged: Vec<Result<Candidate<'a>, (&DirectoryObject, String)>> = objects
-            .par_iter()
-            .filter(|o| o.kind == ObjectKind::User)
-            .map(|obj| match out_of_scope(obj, mapping, inputs.now) {
-                Some(reason) => Err((obj, reason)),
-                None => Ok(candidate(inputs, municipality, mapping, priority, obj)),
-            })
-            .collect();
+        let (judged, others): (Vec<Result<Candidate<'a>, Excluded<'a>>>, Vec<DirectoryObject>) =
+            std::mem::take(objects).into_par_iter().partition_map(|obj| {
+                if obj.kind != ObjectKind::User {
+                    return Either::Right(obj);
+                }
+                Either::Left(match out_of_scope(&obj, mapping, inputs.now) {
+                    Some(reason) => Err(Excluded { municipality, dn: obj.dn, reason }),
+                    None => Ok(candidate(inputs, municipality, mapping, priority, obj)),
+                })
+            });
+        *objects = others;
         candidates.reserve(judged.len());
         for j in judged {
             match j {
                 Ok(c) => candidates.push(c),
-                Err((obj, reason)) => {
-                    out.push(municipality, Severity::Info, "excluded", obj, &reason, "not migrated");
-                    excluded.insert((municipality.as_str(), &obj.dn), reason);
+                Err(e) => {
+                    out.push(municipality, Severity::Info, "excluded", &e.dn, &e.reason, "not migrated");
+                    excluded.push(e);
                 }
             }
         }
     }
     // Unique keys (a GUID is unique in its municipality), sorted with their indexes, then
     // each candidate moved once.
-    candidates.par_sort_by_cached_key(|c| (c.priority, c.obj.when_created, c.obj.guid, c.municipality));
+    candidates.par_sort_by_cached_key(|c| (c.priority, c.when_created, c.guid, c.municipality));
     (candidates, excluded)
 }
 
-/// An account in scope: its kind, unit, licence class, mapped attributes and wanted names.
+/// A user account left out of the migration, and why.
+struct Excluded<'a> {
+    municipality: &'a str,
+    dn: Dn,
+    reason: String,
+}
+
+/// An account in scope: its kind, unit, licence class, mapped attributes and wanted names,
+/// and what later steps need of its snapshot object (moved out of it).
 fn candidate<'a>(
     inputs: &Inputs<'a>,
     municipality: &'a str,
     mapping: &MunicipalityMapping,
     priority: usize,
-    obj: &'a DirectoryObject,
+    obj: DirectoryObject,
 ) -> Candidate<'a> {
     let target = &inputs.mappings.target;
-    let ctx = SourceContext { obj, mapping };
-    let kind = kind_of(&mapping.kinds, obj, &|a| ctx.attribute(a));
-    let unit = unit_of(obj, mapping);
+    let ctx = SourceContext { obj: &obj, mapping };
+    let kind = kind_of(&mapping.kinds, &obj, &|a| ctx.attribute(a));
+    let unit = unit_of(&obj, mapping);
     let licence = mapping
         .licences
         .iter()
@@ -537,7 +581,7 @@ fn candidate<'a>(
         })
         .filter(|(_, v)| !v.is_empty())
         .collect();
-    let name_ctx = NameContext { attrs: &attrs, obj, municipality };
+    let name_ctx = NameContext { attrs: &attrs, obj: &obj, municipality };
     let rendered = |t: &super::transform::Template| t.render(&|a| name_ctx.value(a));
     let fallback = || names::fallback_alias(&obj.guid.to_string());
     let alias = rendered(&target.upn).and_then(|c| names::upn_alias(&c)).unwrap_or_else(fallback);
@@ -546,7 +590,24 @@ fn candidate<'a>(
         .and_then(|c| names::sam_account_name(&c))
         .unwrap_or_else(|| names::with_suffix(&fallback().replace('.', ""), "", 20));
     let ou_key = format!("{municipality}/{unit}").to_lowercase();
-    Candidate { municipality, priority, obj, kind, unit, licence, attrs, wanted: [alias, nick, sam], ou_key }
+    let keys = target.match_keys.iter().map(|k| source_attribute(&obj, k).map(|v| v.trim().to_lowercase())).collect();
+    let enabled = !obj.user_account_control.is_some_and(|u| u.is_disabled());
+    Candidate {
+        municipality,
+        priority,
+        guid: obj.guid,
+        when_created: obj.when_created,
+        enabled,
+        keys,
+        kind,
+        unit,
+        licence,
+        attrs,
+        wanted: [alias, nick, sam],
+        ou_key,
+        dn: obj.dn,
+        manager: obj.manager,
+    }
 }
 
 /// The names one person was given.
@@ -555,20 +616,19 @@ struct Names {
     nick: String,
     sam: String,
     cn: String,
-    /// The collision finding's detail, when a wanted name was taken.
-    collision: Option<String>,
 }
 
-/// One person per set of matched accounts, named in priority order; and the anchor of every
-/// account, by (municipality, DN key). Giving out names depends on every earlier person, so
-/// it runs in order; building the people from their names does not, and runs in parallel.
-fn name_people<'a>(
-    inputs: &Inputs<'a>,
-    candidates: &mut [Candidate<'a>],
+/// One person per set of matched accounts, named in priority order, in `sets` order. Giving
+/// out names depends on every earlier person, so it runs in order; building the people from
+/// their names does not, and runs in parallel. The accounts' DNs, units and mapped attributes
+/// move to their people.
+fn name_people(
+    inputs: &Inputs<'_>,
+    candidates: &mut [Candidate<'_>],
     sets: &[Vec<usize>],
     book: &mut NameBook,
     out: &mut Findings,
-) -> (Vec<Person>, ByDn<'a, Anchor>) {
+) -> Vec<Person> {
     let target = &inputs.mappings.target;
     // Each namespace in priority order, the three at once (they share no names). The UPN
     // aliases come with the CNs, which fall back to the alias when there is no displayName.
@@ -584,7 +644,7 @@ fn name_people<'a>(
                 let primary = &candidates[members[0]];
                 let suffix: std::borrow::Cow<'_, str> =
                     if dotless { suffix.replace('.', "").into() } else { suffix.as_str().into() };
-                shelf.assign(Anchor(primary.obj.guid), &primary.wanted[which], &suffix, max)
+                shelf.assign(Anchor(primary.guid), &primary.wanted[which], &suffix, max)
             })
             .collect()
     };
@@ -596,46 +656,58 @@ fn name_people<'a>(
         },
         || rayon::join(|| give(nick_shelf, 1, 64, false), || give(sam_shelf, 2, 20, true)),
     );
-    let named = aliases.into_iter().zip(nicks).zip(sams).zip(cns).zip(sets).map(
-        |(((((alias, c1), (nick, c2)), (sam, c3)), cn), members)| {
-            let alias_base = &candidates[members[0]].wanted[0];
-            let collision = (c1 || c2 || c3).then(|| {
-                format!("{alias_base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)")
-            });
-            Names { alias, nick, sam, cn, collision }
-        },
-    );
-    let named: Vec<Names> = named.collect();
-    // The primary's mapped attributes are not read again: moved, not copied.
-    let attrs: Vec<Attributes> = sets.iter().map(|members| std::mem::take(&mut candidates[members[0]].attrs)).collect();
-    let candidates = &*candidates;
-    let (people, collisions): (Vec<Person>, Vec<Option<Finding>>) = sets
-        .par_iter()
-        .zip(named)
-        .zip(attrs)
-        .map(|((members, names), on_premises)| {
+    for (((alias, nick), sam), members) in aliases.iter().zip(&nicks).zip(&sams).zip(sets) {
+        if alias.1 || nick.1 || sam.1 {
             let primary = &candidates[members[0]];
-            let anchor = Anchor(primary.obj.guid);
-            let finding = names.collision.map(|detail| {
-                let resolution = "suffix by policy; kept from now on";
-                finding(primary.municipality, Severity::Review, "name collision", primary.obj, &detail, resolution)
-            });
-            let domain = target.upn_domain.get(&primary.kind).unwrap_or(&target.default_upn_domain);
+            let (base, (alias, nick, sam)) = (&primary.wanted[0], (&alias.0, &nick.0, &sam.0));
+            let detail = format!("{base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)");
+            let resolution = "suffix by policy; kept from now on";
+            out.push(primary.municipality, Severity::Review, "name collision", &primary.dn, &detail, resolution);
+        }
+    }
+    let named = aliases.into_par_iter().zip(nicks).zip(sams).zip(cns).map(|(((alias, nick), sam), cn)| Names {
+        alias: alias.0,
+        nick: nick.0,
+        sam: sam.0,
+        cn,
+    });
+    // Named: the wanted names and match keys are not needed again, and at a million people
+    // freeing them before the people are built lowers the peak.
+    candidates.par_iter_mut().for_each(|c| {
+        (c.wanted, c.ou_key, c.keys) = Default::default();
+    });
+    // What a person takes over from its accounts is moved, not copied: each account's DN and
+    // unit (as its affiliation), the primary's mapped attributes and licence class.
+    let taken: Vec<(Vec<Affiliation>, Attributes, String)> = sets
+        .iter()
+        .map(|members| {
             let affiliations = members
                 .iter()
                 .map(|&i| {
-                    let c = &candidates[i];
+                    let c = &mut candidates[i];
                     Affiliation {
                         municipality: c.municipality.to_string(),
-                        guid: c.obj.guid,
-                        dn: c.obj.dn.clone(),
+                        guid: c.guid,
+                        dn: std::mem::take(&mut c.dn),
                         kind: c.kind,
-                        unit: c.unit.clone(),
-                        enabled: !c.obj.user_account_control.is_some_and(|u| u.is_disabled()),
+                        unit: std::mem::take(&mut c.unit),
+                        enabled: c.enabled,
                     }
                 })
                 .collect();
-            let person = Person {
+            let primary = &mut candidates[members[0]];
+            (affiliations, std::mem::take(&mut primary.attrs), std::mem::take(&mut primary.licence))
+        })
+        .collect();
+    let candidates = &*candidates;
+    sets.par_iter()
+        .zip(named)
+        .zip(taken)
+        .map(|((members, names), (affiliations, on_premises, licence))| {
+            let primary = &candidates[members[0]];
+            let anchor = Anchor(primary.guid);
+            let domain = target.upn_domain.get(&primary.kind).unwrap_or(&target.default_upn_domain);
+            Person {
                 anchor,
                 immutable_id: anchor.immutable_id(),
                 display_name: on_premises.get("displayName").cloned().unwrap_or_else(|| names.alias.clone()),
@@ -644,26 +716,27 @@ fn name_people<'a>(
                 sam_account_name: names.sam,
                 cn: names.cn,
                 kind: primary.kind,
-                licence: primary.licence.clone(),
+                licence,
                 usage_location: target.usage_location.clone(),
                 cloud: Attributes::new(),
                 on_premises,
                 affiliations,
                 manager: None,
-            };
-            (person, finding)
+            }
         })
-        .unzip();
-    out.0.extend(collisions.into_iter().flatten());
+        .collect()
+}
+
+/// The anchor of every account in scope, by (municipality, DN key): its person's.
+fn anchors(people: &[Person]) -> ByDn<'_, Anchor> {
     let mut anchor_of = HashMap::default();
-    anchor_of.reserve(candidates.len());
-    for members in sets {
-        let anchor = Anchor(candidates[members[0]].obj.guid);
-        for &i in members {
-            anchor_of.insert((candidates[i].municipality, &candidates[i].obj.dn), anchor);
+    anchor_of.reserve(people.len());
+    for person in people {
+        for a in &person.affiliations {
+            anchor_of.insert((a.municipality.as_str(), &a.dn), person.anchor);
         }
     }
-    (people, anchor_of)
+    anchor_of
 }
 
 /// Each person's CN, unique in its OU of the shared AD (municipality/unit), in priority
@@ -696,57 +769,58 @@ fn common_names(candidates: &[Candidate<'_>], sets: &[Vec<usize>], aliases: &[(S
         .collect()
 }
 
-/// Manager links between people, once every person has an anchor (`people` in `sets` order).
+/// Each person's manager link (`managers`: the primary account's manager DN, per person),
+/// once every person has an anchor; a manager outside the migration is reported.
 fn link_managers(
-    people: &mut [Person],
-    candidates: &[Candidate<'_>],
-    sets: &[Vec<usize>],
+    people: &[Person],
+    managers: &[Option<Dn>],
     anchor_of: &ByDn<'_, Anchor>,
     out: &mut Findings,
-) {
-    for (person, members) in people.iter_mut().zip(sets) {
-        let primary = &candidates[members[0]];
-        let Some(m) = &primary.obj.manager else { continue };
-        match anchor_of.get(&(primary.municipality, m)) {
-            Some(a) if *a != person.anchor => person.manager = Some(*a),
-            Some(_) => {}
-            None => {
-                let detail = format!("manager {m} is not migrated");
-                out.push(primary.municipality, Severity::Review, "manager", primary.obj, &detail, "no manager link");
+) -> Vec<Option<Anchor>> {
+    people
+        .iter()
+        .zip(managers)
+        .map(|(person, manager)| {
+            let (primary, m) = person.affiliations.first().zip(manager.as_ref())?;
+            match anchor_of.get(&(primary.municipality.as_str(), m)) {
+                Some(a) if *a != person.anchor => Some(*a),
+                Some(_) => None,
+                None => {
+                    let detail = format!("manager {m} is not migrated");
+                    out.push(
+                        &primary.municipality,
+                        Severity::Review,
+                        "manager",
+                        &primary.dn,
+                        &detail,
+                        "no manager link",
+                    );
+                    None
+                }
             }
-        }
-    }
+        })
+        .collect()
 }
 
 /// Moves the allow-listed attributes to `cloud`, applying the privacy policy to any value
 /// that looks like a personnummer, and counts what leaves per municipality and attribute.
-fn guard_privacy(
-    inputs: &Inputs<'_>,
-    people: &mut [Person],
-    candidates: &[Candidate<'_>],
-    sets: &[Vec<usize>],
-    out: &mut Findings,
-) -> BTreeMap<String, Vec<Outbound>> {
+fn guard_privacy(inputs: &Inputs<'_>, people: &mut [Person], out: &mut Findings) -> BTreeMap<String, Vec<Outbound>> {
     let target = &inputs.mappings.target;
     // Each person is checked on its own, in parallel: their findings, and the allow-listed
     // attributes (by their key in the allow-list) that leave.
     let checked: Vec<(Vec<Finding>, Vec<&String>)> = people
         .par_iter_mut()
-        .zip(sets)
-        .map(|(person, members)| {
-            let primary = &candidates[members[0]];
+        .map(|person| {
             let mut findings = Vec::new();
             let mut sent_attrs = Vec::new();
+            // Reported at the primary account.
+            let primary = person.affiliations.first();
             let mut violation = |what: &str, severity: Severity, resolution: &str| {
                 let detail = format!("{what} holds a personnummer");
-                findings.push(finding(
-                    primary.municipality,
-                    severity,
-                    "privacy violation",
-                    primary.obj,
-                    &detail,
-                    resolution,
-                ));
+                if let Some(a) = primary {
+                    let f = finding(&a.municipality, severity, "privacy violation", &a.dn, &detail, resolution);
+                    findings.push(f);
+                }
             };
             let mut kept = Attributes::new();
             for (attr, value) in std::mem::take(&mut person.on_premises) {
@@ -791,12 +865,12 @@ fn guard_privacy(
         })
         .collect();
     let mut leaving: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for ((findings, sent), members) in checked.into_iter().zip(sets) {
+    for ((findings, sent), person) in checked.into_iter().zip(people.iter()) {
         out.0.extend(findings);
+        let Some(municipality) = person.affiliations.first().map(|a| a.municipality.as_str()) else { continue };
         if sent.is_empty() {
             continue;
         }
-        let municipality = candidates[members[0]].municipality;
         if !leaving.contains_key(municipality) {
             leaving.insert(municipality.to_string(), BTreeMap::new());
         }
@@ -828,13 +902,12 @@ fn guard_privacy(
 
 /// The per-municipality counts of the terminal summary.
 fn summarize(
-    inputs: &Inputs<'_>,
+    snapshots: &BTreeMap<String, Vec<DirectoryObject>>,
     people: &[Person],
     groups: &[Group],
     findings: &[Finding],
 ) -> BTreeMap<String, Summary> {
-    let mut summaries: BTreeMap<String, Summary> =
-        inputs.snapshots.keys().map(|m| (m.clone(), Summary::default())).collect();
+    let mut summaries: BTreeMap<String, Summary> = snapshots.keys().map(|m| (m.clone(), Summary::default())).collect();
     for a in people.iter().flat_map(|p| &p.affiliations) {
         summaries.entry(a.municipality.clone()).or_default().people += 1;
     }
@@ -867,11 +940,11 @@ impl Findings {
         municipality: &str,
         severity: Severity,
         category: &'static str,
-        obj: &DirectoryObject,
+        dn: &Dn,
         detail: &str,
         resolution: &str,
     ) {
-        self.0.push(finding(municipality, severity, category, obj, detail, resolution));
+        self.0.push(finding(municipality, severity, category, dn, detail, resolution));
     }
 
     fn push_dn(
@@ -892,11 +965,11 @@ fn finding(
     municipality: &str,
     severity: Severity,
     category: &'static str,
-    obj: &DirectoryObject,
+    dn: &Dn,
     detail: &str,
     resolution: &str,
 ) -> Finding {
-    finding_at(municipality, severity, category, obj.dn.to_string(), detail, resolution)
+    finding_at(municipality, severity, category, dn.to_string(), detail, resolution)
 }
 
 /// A finding about `object` (a DN, as the reports show it).
@@ -1030,14 +1103,11 @@ fn match_people(
         }
         i
     }
-    let key_values = |c: &Candidate<'_>| -> Vec<Option<String>> {
-        keys.iter().map(|k| source_attribute(c.obj, k).map(|v| v.trim().to_lowercase())).collect()
-    };
-    let mut index: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+    let mut index: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
     for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.kind == AccountKind::Person) {
-        for (k, v) in key_values(c).into_iter().enumerate() {
+        for (k, v) in c.keys.iter().enumerate() {
             if let Some(v) = v {
-                index.entry((k, v)).or_default().push(i);
+                index.entry((k, v.as_str())).or_default().push(i);
             }
         }
     }
@@ -1053,21 +1123,21 @@ fn match_people(
     }
     for (a, b) in pairs {
         let (ca, cb) = (&candidates[a], &candidates[b]);
-        let (va, vb) = (key_values(ca), key_values(cb));
+        let (va, vb) = (&ca.keys, &cb.keys);
         let disagree: Vec<&str> = keys
             .iter()
-            .zip(va.iter().zip(&vb))
+            .zip(va.iter().zip(vb))
             .filter(|(_, (x, y))| x.is_some() && y.is_some() && x != y)
             .map(|(k, _)| k.as_str())
             .collect();
-        let detail = format!("{} in {} and {} in {}", ca.obj.dn, ca.municipality, cb.obj.dn, cb.municipality);
-        match overrides.decision(ca.obj.guid, cb.obj.guid) {
+        let detail = format!("{} in {} and {} in {}", ca.dn, ca.municipality, cb.dn, cb.municipality);
+        match overrides.decision(ca.guid, cb.guid) {
             Some(true) => {
                 out.push(
                     ca.municipality,
                     Severity::Info,
                     "same person",
-                    ca.obj,
+                    &ca.dn,
                     &detail,
                     "one person (overrides file)",
                 );
@@ -1075,7 +1145,7 @@ fn match_people(
                     cb.municipality,
                     Severity::Info,
                     "same person",
-                    cb.obj,
+                    &cb.dn,
                     &detail,
                     "one person (overrides file)",
                 );
@@ -1086,7 +1156,7 @@ fn match_people(
                     ca.municipality,
                     Severity::Review,
                     "same person",
-                    ca.obj,
+                    &ca.dn,
                     &detail,
                     "one person with two affiliations",
                 );
@@ -1094,7 +1164,7 @@ fn match_people(
                     cb.municipality,
                     Severity::Review,
                     "same person",
-                    cb.obj,
+                    &cb.dn,
                     &detail,
                     "one person with two affiliations",
                 );
@@ -1102,8 +1172,8 @@ fn match_people(
             None => {
                 let why = format!("{detail}: keys agree on some values but {} differ", disagree.join(", "));
                 let fix = "decide in the overrides file ([[same_person]] or [[different_people]])";
-                out.push(ca.municipality, Severity::Blocking, "undecided match", ca.obj, &why, fix);
-                out.push(cb.municipality, Severity::Blocking, "undecided match", cb.obj, &why, fix);
+                out.push(ca.municipality, Severity::Blocking, "undecided match", &ca.dn, &why, fix);
+                out.push(cb.municipality, Severity::Blocking, "undecided match", &cb.dn, &why, fix);
                 continue;
             }
         }
@@ -1121,8 +1191,9 @@ fn match_people(
 
 fn unify_groups(
     inputs: &Inputs<'_>,
+    snapshots: &BTreeMap<String, Vec<DirectoryObject>>,
     person_of: &ByDn<'_, Anchor>,
-    excluded: &ByDn<'_, String>,
+    excluded: &ByDn<'_, &str>,
     book: &mut NameBook,
     out: &mut Findings,
 ) -> Vec<Group> {
@@ -1130,13 +1201,13 @@ fn unify_groups(
     let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
     // Source groups in priority order, keyed by their unified name.
     let mut sources: Vec<(&str, &DirectoryObject)> = Vec::new();
-    for (m, objects) in inputs.snapshots {
+    for (m, objects) in snapshots {
         if !inputs.mappings.municipalities.contains_key(m) {
             continue;
         }
         for g in objects.iter().filter(|o| o.kind == ObjectKind::Group) {
             if g.is_builtin() {
-                out.push(m, Severity::Info, "excluded", g, "built-in group", "not migrated");
+                out.push(m, Severity::Info, "excluded", &g.dn, "built-in group", "not migrated");
             } else {
                 sources.push((m.as_str(), g));
             }
@@ -1176,7 +1247,7 @@ fn unify_groups(
                 m0,
                 Severity::Review,
                 "group name collision",
-                g0,
+                &g0.dn,
                 &format!("{wanted} is taken; named {final_name}"),
                 "suffix by policy",
             );
@@ -1185,7 +1256,7 @@ fn unify_groups(
         // other name to send instead, so a personnummer in it blocks until it is renamed.
         if contains_personnummer(&final_name) {
             let detail = format!("group name {final_name:?} holds a personnummer");
-            out.push(m0, Severity::Blocking, "privacy violation", g0, &detail, "refused: rename the group");
+            out.push(m0, Severity::Blocking, "privacy violation", &g0.dn, &detail, "refused: rename the group");
         }
         let nick_base =
             names::mail_nickname(&final_name).unwrap_or_else(|| names::fallback_alias(&g0.guid.to_string()));
@@ -1205,7 +1276,7 @@ fn unify_groups(
                     m,
                     Severity::Review,
                     "merged groups",
-                    g,
+                    &g.dn,
                     &format!("{name}: members {}", preview.join(", ")),
                     "one group",
                 );
@@ -1253,7 +1324,7 @@ fn unify_groups(
                 let examples: Vec<String> = dns.iter().take(3).map(|d| d.to_string()).collect();
                 let more = if dns.len() > 3 { format!(" and {} more", dns.len() - 3) } else { String::new() };
                 let detail = format!("{} member(s) {reason}: {}{more}", dns.len(), examples.join("; "));
-                out.push(m, severity, category, g, &detail, "membership left out");
+                out.push(m, severity, category, &g.dn, &detail, "membership left out");
             }
         }
         resolved.par_sort_unstable();
@@ -1393,8 +1464,8 @@ mod tests {
         book: &mut NameBook,
     ) -> UnifiedDirectory {
         let overrides = Overrides::default();
-        let inputs = Inputs { mappings, snapshots, overrides: &overrides, hash_key: None, now: now() };
-        unify(&inputs, book)
+        let inputs = Inputs { mappings, overrides: &overrides, hash_key: None, now: now() };
+        unify(&inputs, snapshots.clone(), book)
     }
 
     fn upns(u: &UnifiedDirectory) -> BTreeMap<Anchor, (String, String, String)> {

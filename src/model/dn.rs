@@ -29,15 +29,40 @@ pub struct Dn {
     avas: Box<[AvaSpan]>,
 }
 
-/// Where one `type=value` pair lies in [`Dn::text`].
+/// Where one `type=value` pair lies in [`Dn::text`]. It starts one byte after the previous
+/// pair ends (past the separator), or at 0, so only the `=` and the end are kept: eight bytes
+/// a pair, since a million users' snapshot holds millions of DNs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct AvaSpan {
-    start: u32,
     /// The position of the `=`.
     eq: u32,
-    end: u32,
-    /// Joined to the previous pair by `+` (same RDN).
-    plus: bool,
+    /// The end, with [`AvaSpan::PLUS`] set when the pair is joined to the previous one by `+`
+    /// (same RDN).
+    end_and_plus: u32,
+}
+
+impl AvaSpan {
+    const PLUS: u32 = 1 << 31;
+    /// The longest canonical text the spans can describe.
+    const MAX_TEXT: usize = Self::PLUS as usize - 1;
+
+    fn new(eq: usize, end: usize, plus: bool) -> AvaSpan {
+        AvaSpan { eq: eq as u32, end_and_plus: end as u32 | if plus { Self::PLUS } else { 0 } }
+    }
+
+    fn end(self) -> usize {
+        (self.end_and_plus & !Self::PLUS) as usize
+    }
+
+    fn plus(self) -> bool {
+        self.end_and_plus & Self::PLUS != 0
+    }
+
+    /// The same span `by` bytes further right (or left, for a negative `by`).
+    fn moved(self, by: isize) -> AvaSpan {
+        let at = |x: usize| x.saturating_add_signed(by);
+        AvaSpan::new(at(self.eq as usize), at(self.end()), self.plus())
+    }
 }
 
 /// Why a string is not a DN, with the byte offset where parsing stopped.
@@ -58,22 +83,17 @@ impl Dn {
     /// The DN of a child entry: `attr=value` below `self`.
     pub fn child(&self, attr: &str, value: &str) -> Dn {
         let leaf = format!("{attr}={}", escape_value(value));
-        let shift = leaf.len() as u32 + u32::from(!self.is_root());
+        let shift = leaf.len() + usize::from(!self.is_root());
         let mut avas = Vec::with_capacity(self.avas.len() + 1);
-        avas.push(AvaSpan { start: 0, eq: attr.len() as u32, end: leaf.len() as u32, plus: false });
-        avas.extend(self.avas.iter().map(|a| AvaSpan {
-            start: a.start + shift,
-            eq: a.eq + shift,
-            end: a.end + shift,
-            ..*a
-        }));
+        avas.push(AvaSpan::new(attr.len(), leaf.len(), false));
+        avas.extend(self.avas.iter().map(|a| a.moved(shift as isize)));
         let text = if self.is_root() { leaf } else { format!("{leaf},{}", self.text) };
         Dn { text: text.into(), avas: avas.into() }
     }
 
     /// The number of RDNs (0 for the root).
     pub fn depth(&self) -> usize {
-        self.avas.iter().filter(|a| !a.plus).count()
+        self.avas.iter().filter(|a| !a.plus()).count()
     }
 
     pub fn is_root(&self) -> bool {
@@ -87,15 +107,12 @@ impl Dn {
 
     /// The DN one level up; the root's parent is the root.
     pub fn parent(&self) -> Dn {
-        let Some(first_next) = self.avas.iter().skip(1).position(|a| !a.plus).map(|i| i + 1) else {
+        let Some(first_next) = self.avas.iter().skip(1).position(|a| !a.plus()).map(|i| i + 1) else {
             return Dn::default();
         };
-        let cut = self.avas[first_next].start;
-        let avas = self.avas[first_next..]
-            .iter()
-            .map(|a| AvaSpan { start: a.start - cut, eq: a.eq - cut, end: a.end - cut, plus: a.plus })
-            .collect();
-        Dn { text: self.text[cut as usize..].into(), avas }
+        let cut = self.start(first_next);
+        let avas = self.avas[first_next..].iter().map(|a| a.moved(-(cut as isize))).collect();
+        Dn { text: self.text[cut..].into(), avas }
     }
 
     /// True when `self` lies at or below `ancestor` (case-insensitive).
@@ -104,21 +121,20 @@ impl Dn {
             return true;
         }
         let n = ancestor.avas.len();
-        if self.avas.len() < n || self.avas[self.avas.len() - n].plus {
+        if self.avas.len() < n || self.avas[self.avas.len() - n].plus() {
             return false;
         }
-        let start = self.avas[self.avas.len() - n].start as usize;
-        caseless_eq(&self.text[start..], &ancestor.text)
+        caseless_eq(&self.text[self.start(self.avas.len() - n)..], &ancestor.text)
     }
 
     /// The values of the `OU` RDNs from the top of the tree down to the leaf's container:
     /// `CN=x,OU=Hemtjänst,OU=Socialförvaltningen,DC=bjuv` gives `[Socialförvaltningen, Hemtjänst]`.
     pub fn ou_path(&self) -> Vec<Cow<'_, str>> {
-        self.avas
-            .iter()
+        (0..self.avas.len())
             .rev()
-            .filter(|a| !a.plus && self.text[a.start as usize..a.eq as usize].eq_ignore_ascii_case("ou"))
-            .map(|a| self.value(a))
+            .map(|i| (i, &self.avas[i]))
+            .filter(|(i, a)| !a.plus() && self.text[self.start(*i)..a.eq as usize].eq_ignore_ascii_case("ou"))
+            .map(|(_, a)| self.value(a))
             .collect()
     }
 
@@ -149,7 +165,12 @@ impl Dn {
     }
 
     fn value(&self, a: &AvaSpan) -> Cow<'_, str> {
-        unescape(&self.text[a.eq as usize + 1..a.end as usize])
+        unescape(&self.text[a.eq as usize + 1..a.end()])
+    }
+
+    /// Where pair `i` starts: past the separator after the previous one.
+    fn start(&self, i: usize) -> usize {
+        i.checked_sub(1).and_then(|p| self.avas.get(p)).map_or(0, |prev| prev.end() + 1)
     }
 }
 
@@ -337,7 +358,9 @@ impl Parser<'_> {
         if self.input.trim().is_empty() {
             return Ok(Dn::default());
         }
-        if self.input.len() > u32::MAX as usize / 4 {
+        // Escaping at most triples a byte (as a backslash and two hex digits), and the text
+        // must fit the spans.
+        if self.input.len() > AvaSpan::MAX_TEXT / 4 {
             return self.fail("too long");
         }
         let mut plus = false;
@@ -369,9 +392,8 @@ impl Parser<'_> {
         if !attr.as_bytes()[0].is_ascii_alphabetic() && !attr.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return self.fail("attribute type must be a name or a numeric OID");
         }
-        let span_start = self.text.len() as u32;
         self.text.push_str(attr);
-        let eq = self.text.len() as u32;
+        let eq = self.text.len();
         self.text.push('=');
         self.skip_spaces();
         if self.peek() != Some(b'=') {
@@ -384,7 +406,7 @@ impl Parser<'_> {
         } else {
             self.string_value()?;
         }
-        Ok(AvaSpan { start: span_start, eq, end: self.text.len() as u32, plus })
+        Ok(AvaSpan::new(eq, self.text.len(), plus))
     }
 
     /// `#` followed by the hex of a BER value; kept as written, since only its bytes are known.
