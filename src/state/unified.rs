@@ -395,7 +395,7 @@ mod tests {
             category: "name collision",
             object: format!("CN=Åsa Öberg {i},OU=Skola,DC=bjuv,DC=test"),
             detail: format!("asa.oberg is taken; given asa.oberg{i} (UPN)\ttab and \"quote\" {}", "x".repeat(i % 300)),
-            resolution: "suffix by policy; kept from now on".into(),
+            resolution: "suffix by policy; kept from now on",
         };
         UnifiedDirectory {
             people: Vec::new(),
