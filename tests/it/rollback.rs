@@ -271,9 +271,11 @@ fn a_rollback_after_a_crash_in_the_wave_and_in_the_rollback_leaves_the_targets_a
     let lab = Lab::new(&server, false, "1.0");
     lab.allow_rollbacks();
     let empty = lab.both(&server);
-    let killed =
-        kill_after(&lab, &["wave", "run", "1", "--target", "lab", "--yes", "--json"], Duration::from_millis(900));
-    assert!(killed, "the wave finished before it was killed; the test would prove little");
+    // Killed as soon as its first writes show in the targets, not after a fixed delay: on a
+    // busy machine the wave may not have written anything yet after a second.
+    let args = ["wave", "run", "1", "--target", "lab", "--yes", "--json"];
+    let killed = kill_when(&lab, &args, || lab.both(&server) != empty);
+    assert!(killed, "the wave finished before anything it wrote was seen; the test would prove little");
     assert_ne!(lab.both(&server), empty, "the killed run changed something");
     assert_eq!(lab.rollback(&["1"])["ok"], true);
     let after = lab.both(&server);
@@ -307,9 +309,19 @@ fn a_rollback_after_a_crash_in_the_wave_and_in_the_rollback_leaves_the_targets_a
 
 /// Starts samla with `args`, kills it (SIGKILL) after `delay`; whether it was still running.
 fn kill_after(lab: &Lab, args: &[&str], delay: Duration) -> bool {
+    let started = std::time::Instant::now();
+    kill_when(lab, args, || started.elapsed() >= delay)
+}
+
+/// Starts samla with `args` and kills it (SIGKILL) once `now` holds (asked every 20 ms, for at
+/// most two minutes, while it runs); whether it was still running then.
+fn kill_when(lab: &Lab, args: &[&str], mut now: impl FnMut() -> bool) -> bool {
     let mut child =
         lab.command(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    std::thread::sleep(delay);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() && !now() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let running = child.try_wait().unwrap().is_none();
     if running {
         child.kill().unwrap();
