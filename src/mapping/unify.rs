@@ -428,6 +428,24 @@ pub trait Warm {
     fn warm(&self) -> usize;
 }
 
+/// How many rows ahead of the one being written the strings are touched.
+pub const WARM_AHEAD: usize = 4;
+
+/// `items` in order, each handed out once the strings of the one [`WARM_AHEAD`] further on
+/// were touched.
+pub fn warmed<T: Warm>(items: &[T]) -> impl Iterator<Item = &T> {
+    items.iter().enumerate().map(move |(i, item)| {
+        std::hint::black_box(items.get(i + WARM_AHEAD).map_or(0, Warm::warm));
+        item
+    })
+}
+
+impl<T: Warm> Warm for &T {
+    fn warm(&self) -> usize {
+        (**self).warm()
+    }
+}
+
 fn first_byte(s: &str) -> usize {
     s.as_bytes().first().map_or(0, |b| usize::from(*b))
 }
@@ -470,8 +488,8 @@ pub struct Inputs<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Something per source object, by (municipality, [`Dn::key`]): how members and managers,
-/// which are DNs in their own municipality, are resolved.
+/// Something per source object, by (municipality, DN; DNs compare without case): how members
+/// and managers, which are DNs in their own municipality, are resolved.
 type ByDn<'a, T> = HashMap<(&'a str, &'a Dn), T>;
 
 /// A user account in scope, before matching: what was mapped from its snapshot object, and
@@ -681,18 +699,20 @@ fn name_people(
     // Each namespace in priority order, the three at once (they share no names). The UPN
     // aliases come with the CNs, which fall back to the alias when there is no displayName.
     let [upn_shelf, nick_shelf, sam_shelf, _] = &mut book.shelves;
-    let suffixes: Vec<String> = sets
-        .iter()
-        .map(|members| target.collision_suffix.replace("{municipality}", candidates[members[0]].municipality))
+    // Each municipality's collision suffix, as configured and without dots (sAMAccountName).
+    let suffixes: HashMap<&str, [String; 2]> = (inputs.mappings.municipalities.keys())
+        .map(|m| {
+            let suffix = target.collision_suffix.replace("{municipality}", m);
+            let dotless = suffix.replace('.', "");
+            (m.as_str(), [suffix, dotless])
+        })
         .collect();
     let give = |shelf: &mut Shelf, which: usize, max: usize, dotless: bool| -> Vec<(String, bool)> {
         sets.iter()
-            .zip(&suffixes)
-            .map(|(members, suffix)| {
+            .map(|members| {
                 let primary = &candidates[members[0]];
-                let suffix: std::borrow::Cow<'_, str> =
-                    if dotless { suffix.replace('.', "").into() } else { suffix.as_str().into() };
-                shelf.assign(Anchor(primary.guid), &primary.wanted[which], &suffix, max)
+                let suffix = &suffixes[primary.municipality][usize::from(dotless)];
+                shelf.assign(Anchor(primary.guid), &primary.wanted[which], suffix, max)
             })
             .collect()
     };
@@ -781,7 +801,7 @@ fn name_people(
         .collect()
 }
 
-/// The anchor of every account in scope, by (municipality, DN key): its person's.
+/// The anchor of every account in scope, by (municipality, DN): its person's.
 fn anchors(people: &[Person]) -> ByDn<'_, Anchor> {
     let mut anchor_of = HashMap::default();
     anchor_of.reserve(people.len());

@@ -3,7 +3,7 @@
 //! rule that allows it), plus the terminal summary.
 
 use super::csv_excel;
-use crate::mapping::unify::{Finding, Severity, UnifiedDirectory, Warm};
+use crate::mapping::unify::{Finding, Severity, UnifiedDirectory, warmed};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -23,13 +23,13 @@ fn write_municipality(dir: &Path, unified: &UnifiedDirectory, municipality: &str
     csv_excel::write(
         &csv,
         &["severity", "category", "object", "detail", "resolution"],
-        WarmAhead(&findings).iter().map(|f| [severity(f.severity), f.category, &f.object, &f.detail, f.resolution]),
+        warmed(&findings).map(|f| [severity(f.severity), f.category, &f.object, &f.detail, f.resolution]),
     )?;
     let json = dir.join(format!("{municipality}-conflicts.json"));
     let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", json.display());
     let file = std::fs::File::create(&json).map_err(|e| failed(&e))?;
     let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
-    serde_json::to_writer_pretty(&mut file, &WarmAhead(&findings)).map_err(|e| failed(&e))?;
+    serde_json::to_writer_pretty(&mut file, &Warmed(&findings)).map_err(|e| failed(&e))?;
     std::io::Write::flush(&mut file).map_err(|e| failed(&e))?;
     let outbound = dir.join(format!("{municipality}-outbound.csv"));
     let rows = unified.outbound.get(municipality).into_iter().flatten();
@@ -41,25 +41,12 @@ fn write_municipality(dir: &Path, unified: &UnifiedDirectory, municipality: &str
     Ok([csv, json, outbound])
 }
 
-/// The findings in order, each handed out after the strings of one a few ahead were touched
-/// (see [`Warm`]); serialised as the list itself.
-struct WarmAhead<'a>(&'a [&'a Finding]);
+/// The findings, serialised as the list itself, each after touching one ahead (see [`warmed`]).
+struct Warmed<'a>(&'a [&'a Finding]);
 
-impl<'a> WarmAhead<'a> {
-    const AHEAD: usize = 4;
-
-    fn iter(&self) -> impl Iterator<Item = &'a Finding> + 'a {
-        let all = self.0;
-        all.iter().enumerate().map(move |(i, f)| {
-            std::hint::black_box(all.get(i + Self::AHEAD).map_or(0, |next| next.warm()));
-            *f
-        })
-    }
-}
-
-impl serde::Serialize for WarmAhead<'_> {
+impl serde::Serialize for Warmed<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
+        serializer.collect_seq(warmed(self.0))
     }
 }
 

@@ -34,9 +34,6 @@ const LEVEL: i32 = 1;
 /// between lines, small enough to read in steps.
 const NAME_CHUNK_TEXT: usize = 1 << 20;
 
-/// How many rows ahead of the one being written [`UnifiedDirectory::warm_row`] touches.
-const WARM_AHEAD: usize = 4;
-
 /// Rows per chunk of each kind: about a megabyte of JSON (a person's row is about 1.3 KB, a
 /// finding's 200 bytes; groups carry their members), large enough for zstd to find the
 /// repetition between rows (field names, municipalities, OU paths), small enough to read in
@@ -70,7 +67,7 @@ fn store_chunks(
         let mut text = Vec::new();
         for i in range.clone() {
             // See `warm_row`: the strings of a row a few ahead are fetched while this one is written.
-            std::hint::black_box(dir.warm_row(kind, i + WARM_AHEAD));
+            std::hint::black_box(dir.warm_row(kind, i + crate::mapping::unify::WARM_AHEAD));
             dir.write_row(kind, i, &mut text)?;
         }
         let data = compress(path, &text)?;
