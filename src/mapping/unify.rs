@@ -423,7 +423,9 @@ impl ContentHash {
 /// `std::hint::black_box`, so the reads are kept). Each string is an allocation of its own,
 /// and writing a million rows waited on memory once per string; touching the strings of a
 /// row a few ahead of the one being written lets the processor fetch them all at once, and
-/// each row is then written from cache. Storing rows took 40% less time.
+/// each row is then written from cache. The `rows stored` step of
+/// `SAMLA_LOG=samla=debug samla map` on the 1,000,000-user project of `bash bench/map.sh 145`
+/// went from 7.5 s to 4.6 s.
 pub trait Warm {
     fn warm(&self) -> usize;
 }
