@@ -19,14 +19,14 @@ pub fn mappings_dir(config: &Config) -> PathBuf {
 
 /// Maps, stores and reports. Blocking findings make it fail after the reports are written.
 pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Mappings, UnifiedDirectory), Failure> {
-    let started = std::time::Instant::now();
+    let stopwatch = crate::model::stopwatch::Stopwatch::start("map");
     let phase = |what: &str| {
         // Resident memory from /proc (Linux), for the benchmark's phase figures.
         let rss_mib = std::fs::read_to_string("/proc/self/statm")
             .ok()
             .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
             .map_or(0, |pages| pages * 4096 / (1 << 20));
-        tracing::info!("{what} after {:.2} s, {rss_mib} MiB resident", started.elapsed().as_secs_f64());
+        tracing::info!("{what} {}, {rss_mib} MiB resident", stopwatch.since());
     };
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let mappings = spec::load(&mappings_dir(config), &names).map_err(Failure::usage)?;

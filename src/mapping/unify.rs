@@ -147,6 +147,15 @@ impl NameBook {
         })
     }
 
+    /// The anchors this run gave names, in the order of [`NameBook::added`], as slices of at
+    /// most `per` of one namespace each: batches that can be written in parallel.
+    pub fn added_batches(&self, per: usize) -> Vec<(Namespace, &[Anchor])> {
+        Namespace::ALL
+            .into_iter()
+            .flat_map(|ns| self.shelves[ns as usize].added.chunks(per.max(1)).map(move |batch| (ns, batch)))
+            .collect()
+    }
+
     /// The number of names this run assigned.
     pub fn added_count(&self) -> usize {
         self.shelves.iter().map(|s| s.added.len()).sum()
@@ -404,12 +413,17 @@ impl ContentHash {
     /// Adds the rows of `kind` in `lines` (each `key TAB json NEWLINE`).
     pub fn add_lines(&mut self, kind: &str, lines: &[u8]) {
         use sha2::Digest;
-        for line in lines.split_inclusive(|b| *b == b'\n') {
-            let tab = line.iter().position(|b| *b == b'\t').unwrap_or(0);
+        // memchr, not a byte-at-a-time split: the lines of a million people are over a
+        // gigabyte, and the scan was as slow as hashing them.
+        let mut rest = lines;
+        while !rest.is_empty() {
+            let (line, tail) = rest.split_at(memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1));
+            let tab = memchr::memchr(b'\t', line).unwrap_or(0);
             let (key, data) = (&line[..tab], line.get(tab + 1..).unwrap_or_default());
             for part in [kind.as_bytes(), &[0], key, &[0], data] {
                 self.0.update(part);
             }
+            rest = tail;
         }
     }
 
@@ -526,33 +540,34 @@ pub fn unify(
     mut snapshots: BTreeMap<String, Vec<DirectoryObject>>,
     book: &mut NameBook,
 ) -> UnifiedDirectory {
-    let started = std::time::Instant::now();
-    let phase = |what: &str| tracing::debug!("unify: {what} after {:.2} s", started.elapsed().as_secs_f64());
+    let phase = crate::model::stopwatch::Stopwatch::start("unify");
     let mut out = Findings::default();
     let (mut candidates, excluded) = accounts_in_scope(inputs, &mut snapshots, &mut out);
-    phase("accounts in scope");
+    phase.lap("accounts in scope");
     let sets = match_people(&candidates, &inputs.mappings.target.match_keys, inputs.overrides, &mut out);
-    phase("matched");
+    phase.lap("matched");
     book.reserve(candidates.len());
     let mut people = name_people(inputs, &mut candidates, &sets, book, &mut out);
-    phase("named");
+    phase.lap("named");
     // Of the candidates, only the primaries' managers are needed again.
     let managers: Vec<Option<Dn>> = sets.iter().map(|members| candidates[members[0]].manager.take()).collect();
     drop((candidates, sets));
     let outbound = guard_privacy(inputs, &mut people, &mut out);
-    phase("privacy");
+    phase.lap("privacy");
     // Every account's anchor, by the DN its person's affiliation took over.
     let anchor_of = anchors(&people);
+    phase.lap("anchors");
     let manager_links = link_managers(&people, &managers, &anchor_of, &mut out);
+    phase.lap("managers linked");
     let excluded: ByDn<'_, &str> = excluded.iter().map(|e| ((e.municipality, &e.dn), e.reason.as_str())).collect();
     let groups = unify_groups(inputs, &snapshots, &anchor_of, &excluded, book, &mut out);
     drop(anchor_of);
     for (person, manager) in people.iter_mut().zip(manager_links) {
         person.manager = manager;
     }
-    phase("groups");
+    phase.lap("groups");
     let summaries = summarize(&snapshots, &people, &groups, &out.0);
-    phase("summarized");
+    phase.lap("summarized");
     // Anchors are unique: the unstable sort gives one order.
     people.par_sort_unstable_by_key(|p| p.anchor);
     let mut findings = out.0;
@@ -562,7 +577,7 @@ pub fn unify(
         (&f.municipality, f.severity, f.category, &f.object, &f.detail, f.resolution)
     }
     findings.par_sort_unstable_by(|a, b| order(a).cmp(&order(b)));
-    phase("sorted");
+    phase.lap("sorted");
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
 
@@ -576,7 +591,6 @@ fn accounts_in_scope<'a>(
     snapshots: &mut BTreeMap<String, Vec<DirectoryObject>>,
     out: &mut Findings,
 ) -> (Vec<Candidate<'a>>, Vec<Excluded<'a>>) {
-    use rayon::iter::Either;
     let target = &inputs.mappings.target;
     let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
     let mut candidates = Vec::new();
@@ -585,25 +599,30 @@ fn accounts_in_scope<'a>(
         let Some((municipality, mapping)) = inputs.mappings.municipalities.get_key_value(name) else { continue };
         let municipality = municipality.as_str();
         let priority = priority(municipality);
-        let (judged, others): (Vec<Result<Candidate<'a>, Excluded<'a>>>, Vec<DirectoryObject>) =
-            std::mem::take(objects).into_par_iter().partition_map(|obj| {
+        // One verdict per object, collected into a vector of exactly their number: splitting
+        // them into growing vectors instead (rayon's `partition_map`) reallocated and copied
+        // them as they grew (a tenth of this step's samples in perf at a million users).
+        let judged: Vec<Judged<'a>> = std::mem::take(objects)
+            .into_par_iter()
+            .map(|obj| {
                 if obj.kind != ObjectKind::User {
-                    return Either::Right(obj);
+                    return Judged::Other(Box::new(obj));
                 }
-                Either::Left(match out_of_scope(&obj, mapping, inputs.now) {
-                    Some(reason) => Err(Excluded { municipality, dn: obj.dn, reason }),
-                    None => Ok(candidate(inputs, municipality, mapping, priority, obj)),
-                })
-            });
-        *objects = others;
-        candidates.reserve(judged.len());
+                match out_of_scope(&obj, mapping, inputs.now) {
+                    Some(reason) => Judged::Out(Excluded { municipality, dn: obj.dn, reason }),
+                    None => Judged::In(candidate(inputs, municipality, mapping, priority, obj)),
+                }
+            })
+            .collect();
+        candidates.reserve(judged.iter().filter(|j| matches!(j, Judged::In(_))).count());
         for j in judged {
             match j {
-                Ok(c) => candidates.push(c),
-                Err(e) => {
+                Judged::In(c) => candidates.push(c),
+                Judged::Out(e) => {
                     out.push(municipality, Severity::Info, "excluded", &e.dn, &e.reason, "not migrated");
                     excluded.push(e);
                 }
+                Judged::Other(obj) => objects.push(*obj),
             }
         }
     }
@@ -611,6 +630,19 @@ fn accounts_in_scope<'a>(
     // each candidate moved once.
     candidates.par_sort_by_cached_key(|c| (c.priority, c.when_created, c.guid, c.municipality));
     (candidates, excluded)
+}
+
+/// What judging a snapshot object gives: an account in scope, one left out, or an object
+/// that is not an account (boxed: they are few, and the verdicts of a million accounts are
+/// then as small as a candidate).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every verdict is a candidate: boxing them is a million allocations"
+)]
+enum Judged<'a> {
+    In(Candidate<'a>),
+    Out(Excluded<'a>),
+    Other(Box<DirectoryObject>),
 }
 
 /// A user account left out of the migration, and why.
@@ -656,7 +688,7 @@ fn candidate<'a>(
         .and_then(|c| names::sam_account_name(&c))
         .unwrap_or_else(|| names::with_suffix(&fallback().replace('.', ""), "", 20));
     let ou_key = format!("{municipality}/{unit}").to_lowercase();
-    let keys = target.match_keys.iter().map(|k| source_attribute(&obj, k).map(|v| v.trim().to_lowercase())).collect();
+    let keys = target.match_keys.iter().map(|k| source_value(&obj, k).map(|v| v.trim().to_lowercase())).collect();
     let enabled = !obj.user_account_control.is_some_and(|u| u.is_disabled());
     Candidate {
         municipality,
@@ -696,8 +728,7 @@ fn name_people(
     out: &mut Findings,
 ) -> Vec<Person> {
     let target = &inputs.mappings.target;
-    let started = std::time::Instant::now();
-    let step = |what: &str| tracing::debug!("naming: {what} after {:.2} s", started.elapsed().as_secs_f64());
+    let step = crate::model::stopwatch::Stopwatch::start("naming");
     // Each namespace in priority order, the three at once (they share no names). The UPN
     // aliases come with the CNs, which fall back to the alias when there is no displayName.
     let [upn_shelf, nick_shelf, sam_shelf, _] = &mut book.shelves;
@@ -726,7 +757,7 @@ fn name_people(
         },
         || rayon::join(|| give(nick_shelf, 1, 64, false), || give(sam_shelf, 2, 20, true)),
     );
-    step("names given");
+    step.lap("names given");
     let collisions: Vec<Finding> = (aliases.par_iter().zip(&nicks).zip(&sams).zip(sets))
         .filter(|(((alias, nick), sam), _)| alias.1 || nick.1 || sam.1)
         .map(|(((alias, nick), sam), members)| {
@@ -738,7 +769,7 @@ fn name_people(
         })
         .collect();
     out.0.extend(collisions);
-    step("collisions reported");
+    step.lap("collisions reported");
     let named = aliases.into_par_iter().zip(nicks).zip(sams).zip(cns).map(|(((alias, nick), sam), cn)| Names {
         alias: alias.0,
         nick: nick.0,
@@ -750,7 +781,7 @@ fn name_people(
     candidates.par_iter_mut().for_each(|c| {
         (c.wanted, c.ou_key, c.keys) = Default::default();
     });
-    step("wanted names freed");
+    step.lap("wanted names freed");
     // What a person takes over from its accounts is moved, not copied: each account's DN and
     // unit (as its affiliation), the primary's mapped attributes and licence class.
     let taken: Vec<(Vec<Affiliation>, Attributes, String)> = sets
@@ -774,7 +805,7 @@ fn name_people(
             (affiliations, std::mem::take(&mut primary.attrs), std::mem::take(&mut primary.licence))
         })
         .collect();
-    step("accounts moved");
+    step.lap("accounts moved");
     let candidates = &*candidates;
     sets.par_iter()
         .zip(named)
@@ -854,29 +885,33 @@ fn link_managers(
     anchor_of: &ByDn<'_, Anchor>,
     out: &mut Findings,
 ) -> Vec<Option<Anchor>> {
-    people
-        .iter()
+    // Looked up in parallel; the few findings (boxed, so a million links stay small) are
+    // gathered in people order.
+    let mut linked: Vec<(Option<Anchor>, Option<Box<Finding>>)> = people
+        .par_iter()
         .zip(managers)
         .map(|(person, manager)| {
-            let (primary, m) = person.affiliations.first().zip(manager.as_ref())?;
+            let Some((primary, m)) = person.affiliations.first().zip(manager.as_ref()) else { return (None, None) };
             match anchor_of.get(&(primary.municipality.as_str(), m)) {
-                Some(a) if *a != person.anchor => Some(*a),
-                Some(_) => None,
+                Some(a) if *a != person.anchor => (Some(*a), None),
+                Some(_) => (None, None),
                 None => {
                     let detail = format!("manager {m} is not migrated");
-                    out.push(
+                    let f = finding(
                         &primary.municipality,
                         Severity::Review,
                         "manager",
                         &primary.dn,
-                        &detail,
+                        detail,
                         "no manager link",
                     );
-                    None
+                    (None, Some(Box::new(f)))
                 }
             }
         })
-        .collect()
+        .collect();
+    out.0.extend(linked.iter_mut().filter_map(|(_, f)| f.take().map(|f| *f)));
+    linked.into_iter().map(|(a, _)| a).collect()
 }
 
 /// Moves the allow-listed attributes to `cloud`, applying the privacy policy to any value
@@ -941,25 +976,27 @@ fn guard_privacy(inputs: &Inputs<'_>, people: &mut [Person], out: &mut Findings)
             (findings, sent_attrs)
         })
         .collect();
-    let mut leaving: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for ((findings, sent), person) in checked.into_iter().zip(people.iter()) {
-        out.0.extend(findings);
-        let Some(municipality) = person.affiliations.first().map(|a| a.municipality.as_str()) else { continue };
-        if sent.is_empty() {
-            continue;
-        }
-        if !leaving.contains_key(municipality) {
-            leaving.insert(municipality.to_string(), BTreeMap::new());
-        }
-        let Some(counts) = leaving.get_mut(municipality) else { continue };
-        for attr in sent {
-            match counts.get_mut(attr) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(attr.clone(), 1);
+    let (findings, sent): (Vec<Vec<Finding>>, Vec<Vec<&String>>) = checked.into_iter().unzip();
+    out.0.extend(findings.into_iter().flatten());
+    // Counted in parallel by (municipality, attribute): eight million counts at a million.
+    let counts: HashMap<(&str, &String), usize> = (sent.par_iter().zip(people.par_iter()))
+        .fold(HashMap::default, |mut counts, (sent, person)| {
+            if let Some(primary) = person.affiliations.first() {
+                for &attr in sent {
+                    *counts.entry((primary.municipality.as_str(), attr)).or_default() += 1;
                 }
             }
-        }
+            counts
+        })
+        .reduce(HashMap::default, |mut all, part| {
+            for (key, n) in part {
+                *all.entry(key).or_default() += n;
+            }
+            all
+        });
+    let mut leaving: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for ((municipality, attr), n) in counts {
+        leaving.entry(municipality.to_string()).or_default().insert(attr.clone(), n);
     }
     leaving
         .into_iter()
@@ -1075,7 +1112,7 @@ fn out_of_scope(obj: &DirectoryObject, mapping: &MunicipalityMapping, now: DateT
         return Some(format!("in excluded OU {ou}"));
     }
     if let Some((attr, re)) =
-        mapping.exclude_filters.iter().find(|(a, re)| source_attribute(obj, a).is_some_and(|v| re.is_match(&v)))
+        mapping.exclude_filters.iter().find(|(a, re)| source_value(obj, a).is_some_and(|v| re.is_match(&v)))
     {
         return Some(format!("{attr} matches the exclusion filter {}", re.as_str()));
     }
@@ -1126,24 +1163,32 @@ impl TransformContext for SourceContext<'_> {
 
 /// A source attribute of an object by its AD name (see [`super::spec::SOURCE_ATTRIBUTES`]).
 pub fn source_attribute(obj: &DirectoryObject, name: &str) -> Option<String> {
+    source_value(obj, name).map(std::borrow::Cow::into_owned)
+}
+
+/// [`source_attribute`], borrowed from the object where it can be: for the steps that only
+/// look at a value (scope filters, match keys), a million accounts then copy nothing.
+fn source_value<'o>(obj: &'o DirectoryObject, name: &str) -> Option<std::borrow::Cow<'o, str>> {
     let v = match name {
-        "cn" => obj.cn.clone().or_else(|| obj.dn.leaf_value().map(|c| c.into_owned())),
-        "sAMAccountName" => obj.sam_account_name.clone(),
-        "userPrincipalName" => obj.user_principal_name.clone(),
-        "givenName" => obj.given_name.clone(),
-        "sn" => obj.surname.clone(),
-        "displayName" => obj.display_name.clone(),
-        "mail" => obj.mail.clone(),
-        "department" => obj.department.clone(),
-        "company" => obj.company.clone(),
-        "title" => obj.title.clone(),
-        "description" => obj.description.clone(),
-        "employeeID" => obj.employee_id.clone(),
-        "employeeNumber" => obj.employee_number.clone(),
-        other => crate::model::convert::extension_attribute_number(other)
-            .and_then(|n| obj.extension_attributes.get(&n).cloned()),
+        "cn" => return obj.cn.as_deref().map(Into::into).or_else(|| obj.dn.leaf_value()).filter(|s| !s.is_empty()),
+        "sAMAccountName" => &obj.sam_account_name,
+        "userPrincipalName" => &obj.user_principal_name,
+        "givenName" => &obj.given_name,
+        "sn" => &obj.surname,
+        "displayName" => &obj.display_name,
+        "mail" => &obj.mail,
+        "department" => &obj.department,
+        "company" => &obj.company,
+        "title" => &obj.title,
+        "description" => &obj.description,
+        "employeeID" => &obj.employee_id,
+        "employeeNumber" => &obj.employee_number,
+        other => {
+            let n = crate::model::convert::extension_attribute_number(other)?;
+            return obj.extension_attributes.get(&n).filter(|s| !s.is_empty()).map(|s| s.as_str().into());
+        }
     };
-    v.filter(|s| !s.is_empty())
+    v.as_deref().filter(|s| !s.is_empty()).map(Into::into)
 }
 
 /// Values for the name templates: mapped target attributes, then `sAMAccountName` and `municipality`.
@@ -1179,8 +1224,12 @@ fn match_people(
         }
         i
     }
-    let mut index: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
-    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.kind == AccountKind::Person) {
+    // Hashed, not ordered: only the pairs need an order, and they are sorted below (a tree of
+    // a few million keys compared strings at every level, and this step took twice as long).
+    let mut index: HashMap<(usize, &str), Vec<usize>> = HashMap::default();
+    let people = || candidates.iter().enumerate().filter(|(_, c)| c.kind == AccountKind::Person);
+    index.reserve(people().map(|(_, c)| c.keys.iter().flatten().count()).sum());
+    for (i, c) in people() {
         for (k, v) in c.keys.iter().enumerate() {
             if let Some(v) = v {
                 index.entry((k, v.as_str())).or_default().push(i);
@@ -1502,6 +1551,30 @@ mod tests {
     use proptest::prelude::*;
 
     const MUNICIPALITIES: [&str; 3] = ["bjuv", "klippan", "perstorp"];
+
+    proptest! {
+        /// The content hash is the SHA-256 of `kind NUL key NUL json NEWLINE` per line,
+        /// whatever the lines hold (no tab, no final newline, empty lines).
+        #[test]
+        fn the_content_hash_is_over_kind_key_and_data_of_every_line(
+            lines in proptest::collection::vec("[a-z0-9\t]{0,12}", 0..8),
+            final_newline: bool,
+        ) {
+            use sha2::Digest;
+            let mut text = lines.join("\n");
+            if final_newline && !text.is_empty() {
+                text.push('\n');
+            }
+            let mut hash = ContentHash::default();
+            hash.add_lines("person", text.as_bytes());
+            let mut expected = sha2::Sha256::new();
+            for line in text.split_inclusive('\n') {
+                let (key, data) = line.split_once('\t').unwrap_or(("", line.get(1..).unwrap_or_default()));
+                expected.update(format!("person\0{key}\0{data}"));
+            }
+            prop_assert_eq!(hash.finish(), hex::encode(expected.finalize()));
+        }
+    }
 
     /// The repository's own mapping files, so the tests exercise what the demo ships.
     fn repo_mappings() -> Mappings {

@@ -11,6 +11,7 @@ pub mod dn;
 pub mod ids;
 pub mod object;
 pub mod personnummer;
+pub mod stopwatch;
 pub mod time;
 pub mod uac;
 
