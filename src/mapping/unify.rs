@@ -137,7 +137,9 @@ impl NameBook {
         self.shelves[ns as usize].taken.get(&*lowered(name)).copied()
     }
 
-    /// The names this run assigned, to be saved: namespace by namespace, each in the order given.
+    /// The names this run assigned: namespace by namespace, each in the order given (saving
+    /// reads them through [`NameBook::added_batches`]).
+    #[cfg(test)]
     pub fn added(&self) -> impl Iterator<Item = (Namespace, &str, Anchor)> {
         Namespace::ALL.into_iter().flat_map(move |ns| {
             self.shelves[ns as usize]
@@ -147,8 +149,8 @@ impl NameBook {
         })
     }
 
-    /// The anchors this run gave names, in the order of [`NameBook::added`], as slices of at
-    /// most `per` of one namespace each: batches that can be written in parallel.
+    /// The anchors this run gave names, namespace by namespace and each in the order given, as
+    /// slices of at most `per` of one namespace each: batches that can be saved in parallel.
     pub fn added_batches(&self, per: usize) -> Vec<(Namespace, &[Anchor])> {
         Namespace::ALL
             .into_iter()
@@ -157,6 +159,7 @@ impl NameBook {
     }
 
     /// The number of names this run assigned.
+    #[cfg(test)]
     pub fn added_count(&self) -> usize {
         self.shelves.iter().map(|s| s.added.len()).sum()
     }
@@ -887,7 +890,7 @@ fn link_managers(
 ) -> Vec<Option<Anchor>> {
     // Looked up in parallel; the few findings (boxed, so a million links stay small) are
     // gathered in people order.
-    let mut linked: Vec<(Option<Anchor>, Option<Box<Finding>>)> = people
+    let (links, findings): (Vec<Option<Anchor>>, Vec<Option<Box<Finding>>>) = people
         .par_iter()
         .zip(managers)
         .map(|(person, manager)| {
@@ -909,9 +912,9 @@ fn link_managers(
                 }
             }
         })
-        .collect();
-    out.0.extend(linked.iter_mut().filter_map(|(_, f)| f.take().map(|f| *f)));
-    linked.into_iter().map(|(a, _)| a).collect()
+        .unzip();
+    out.0.extend(findings.into_iter().flatten().map(|f| *f));
+    links
 }
 
 /// Moves the allow-listed attributes to `cloud`, applying the privacy policy to any value
