@@ -562,24 +562,34 @@ pub fn unify(
     phase.lap("anchors");
     let manager_links = link_managers(&people, &managers, &anchor_of, &mut out);
     phase.lap("managers linked");
-    let excluded: ByDn<'_, &str> = excluded.iter().map(|e| ((e.municipality, &e.dn), e.reason.as_str())).collect();
-    let groups = unify_groups(inputs, &snapshots, &anchor_of, &excluded, book, &mut out);
-    drop(anchor_of);
+    let excluded_by_dn: ByDn<'_, &str> =
+        excluded.iter().map(|e| ((e.municipality, &e.dn), e.reason.as_str())).collect();
+    let groups = unify_groups(inputs, &snapshots, &anchor_of, &excluded_by_dn, book, &mut out);
+    drop((anchor_of, excluded_by_dn));
     for (person, manager) in people.iter_mut().zip(manager_links) {
         person.manager = manager;
     }
     phase.lap("groups");
     let summaries = summarize(&snapshots, &people, &groups, &out.0);
     phase.lap("summarized");
-    // Anchors are unique: the unstable sort gives one order.
-    people.par_sort_unstable_by_key(|p| p.anchor);
     let mut findings = out.0;
     // Every field in the key: findings equal in all of them are identical, so the faster
     // unstable sort still gives one order.
     fn order(f: &Finding) -> (&str, Severity, &str, &str, &str, &str) {
         (&f.municipality, f.severity, f.category, &f.object, &f.detail, f.resolution)
     }
-    findings.par_sort_unstable_by(|a, b| order(a).cmp(&order(b)));
+    // What is left of the snapshots (the groups with their member DNs: millions of small
+    // allocations) and the accounts left out are freed on one thread while the other sorts:
+    // freed after the sorts, they kept one core alone busy for most of a second at a million
+    // users.
+    rayon::join(
+        move || drop((snapshots, excluded)),
+        || {
+            // Anchors are unique: the unstable sort gives one order.
+            people.par_sort_unstable_by_key(|p| p.anchor);
+            findings.par_sort_unstable_by(|a, b| order(a).cmp(&order(b)));
+        },
+    );
     phase.lap("sorted");
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
@@ -1086,7 +1096,7 @@ fn finding(
     detail: impl Into<String>,
     resolution: &'static str,
 ) -> Finding {
-    finding_at(municipality, severity, category, dn.to_string(), detail, resolution)
+    finding_at(municipality, severity, category, dn.as_str().to_owned(), detail, resolution)
 }
 
 /// A finding about `object` (a DN, as the reports show it).
@@ -1227,22 +1237,23 @@ fn match_people(
         }
         i
     }
-    // Hashed, not ordered: only the pairs need an order, and they are sorted below (a tree of
-    // a few million keys compared strings at every level, and this step took twice as long).
-    let mut index: HashMap<(usize, &str), Vec<usize>> = HashMap::default();
-    let people = || candidates.iter().enumerate().filter(|(_, c)| c.kind == AccountKind::Person);
-    index.reserve(people().map(|(_, c)| c.keys.iter().flatten().count()).sum());
-    for (i, c) in people() {
-        for (k, v) in c.keys.iter().enumerate() {
-            if let Some(v) = v {
-                index.entry((k, v.as_str())).or_default().push(i);
-            }
-        }
-    }
+    // The accounts sharing a key value, found by sorting (key number, value, account) on the
+    // value's hash first, in parallel: equal values sit side by side, and comparing hashes
+    // rarely reaches the strings. A hash map of a few million keys, each with its own list,
+    // was built on one core. Only the pairs need an order, and they are sorted below.
+    let hasher = rustc_hash::FxBuildHasher;
+    let mut keyed: Vec<(u64, usize, &str, usize)> = (candidates.par_iter().enumerate())
+        .filter(|(_, c)| c.kind == AccountKind::Person)
+        .flat_map_iter(|(i, c)| {
+            let values = c.keys.iter().enumerate().filter_map(|(k, v)| Some((k, v.as_deref()?)));
+            values.map(move |(k, v)| (std::hash::BuildHasher::hash_one(&hasher, (k, v)), k, v, i))
+        })
+        .collect();
+    keyed.par_sort_unstable();
     let mut pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
-    for ids in index.values() {
-        for (x, &a) in ids.iter().enumerate() {
-            for &b in &ids[x + 1..] {
+    for same in keyed.chunk_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2)) {
+        for (x, &(.., a)) in same.iter().enumerate() {
+            for &(.., b) in &same[x + 1..] {
                 if candidates[a].municipality != candidates[b].municipality {
                     pairs.insert((a.min(b), a.max(b)));
                 }

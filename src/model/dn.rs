@@ -333,8 +333,7 @@ impl Serialize for Dn {
 
 impl<'de> Deserialize<'de> for Dn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dn, D::Error> {
-        let s = <Cow<'de, str>>::deserialize(d)?;
-        Dn::parse(&s).map_err(serde::de::Error::custom)
+        super::deserialize_parsed(d, "a distinguished name (RFC 4514)", Dn::parse)
     }
 }
 

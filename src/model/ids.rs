@@ -187,7 +187,7 @@ impl fmt::Debug for Sid {
 }
 
 macro_rules! string_serde {
-    ($t:ty) => {
+    ($t:ty, $expected:literal) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
@@ -195,14 +195,13 @@ macro_rules! string_serde {
         }
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                <$t>::parse(&s).map_err(serde::de::Error::custom)
+                super::deserialize_parsed(d, $expected, <$t>::parse)
             }
         }
     };
 }
-string_serde!(ObjectGuid);
-string_serde!(Sid);
+string_serde!(ObjectGuid, "an objectGUID");
+string_serde!(Sid, "an objectSid");
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,10 @@ pub enum StateError {
     Folder { path: PathBuf, source: std::io::Error },
 }
 
+/// SQLite's default: a connection copies the log into the database file once it holds this
+/// many pages.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+
 /// Migrations in order; `PRAGMA user_version` counts how many have run.
 const MIGRATIONS: &[&str] = &[
     r"
@@ -143,6 +147,13 @@ impl State {
         state.configure()?;
         state.migrate()?;
         Ok(state)
+    }
+
+    /// Copies the write-ahead log into the database file: what SQLite does by itself once the
+    /// log holds [`WAL_AUTOCHECKPOINT_PAGES`] pages, for callers that held it back to overlap
+    /// it with other work (see [`State::save_unified`]). Committed data is safe either way.
+    pub fn checkpoint(&self) -> Result<(), StateError> {
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).map_err(|e| self.err(e))
     }
 
     pub(crate) fn err(&self, source: rusqlite::Error) -> StateError {
