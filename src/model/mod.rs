@@ -53,7 +53,7 @@ impl RawEntry {
 
 /// Deserialises a value written as a string by parsing the string where the deserializer
 /// holds it. (serde's `String` and `Cow<str>` both copy it into a new `String` first: one
-/// needless allocation per DN, GUID and SID, and a million users' snapshot holds millions.)
+/// needless allocation per DN, GUID, SID and time, and a million users' snapshot holds millions.)
 pub(crate) fn deserialize_parsed<'de, D, T, E>(
     d: D,
     expected: &'static str,

@@ -90,26 +90,18 @@ impl AdTime {
 /// parser, as before.
 impl<'de> Deserialize<'de> for AdTime {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AdTime, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = AdTime;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an RFC 3339 time or \"never\"")
+        super::deserialize_parsed(deserializer, "an RFC 3339 time or \"never\"", |text| {
+            if text == "never" {
+                return Ok(AdTime::NEVER);
             }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<AdTime, E> {
-                if text == "never" {
-                    return Ok(AdTime::NEVER);
-                }
-                match utc_rfc3339(text) {
-                    Some(t) => Ok(AdTime::At(t)),
-                    None => text
-                        .parse::<DateTime<chrono::FixedOffset>>()
-                        .map(|t| AdTime::At(t.with_timezone(&Utc)))
-                        .map_err(|e| E::custom(format!("{text:?} is not an RFC 3339 time or \"never\": {e}"))),
-                }
+            match utc_rfc3339(text) {
+                Some(t) => Ok(AdTime::At(t)),
+                None => text
+                    .parse::<DateTime<chrono::FixedOffset>>()
+                    .map(|t| AdTime::At(t.with_timezone(&Utc)))
+                    .map_err(|e| format!("{text:?} is not an RFC 3339 time or \"never\": {e}")),
             }
-        }
-        deserializer.deserialize_str(Visitor)
+        })
     }
 }
 

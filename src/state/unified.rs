@@ -218,8 +218,11 @@ impl State {
     ) -> Result<UnifiedRun, StateError> {
         self.conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| self.err(e))?;
         let saved = self.save_unified_in_log(dir, book, snapshots, mappings_hash);
-        self.conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(|e| self.err(e))?;
-        saved
+        // Resumed whether or not the store succeeded; a failed store's error comes first.
+        let resumed = self.conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES);
+        let run = saved?;
+        resumed.map_err(|e| self.err(e))?;
+        Ok(run)
     }
 
     fn save_unified_in_log(
