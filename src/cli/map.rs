@@ -6,10 +6,9 @@ use crate::config::Config;
 use crate::mapping::overrides::Overrides;
 use crate::mapping::privacy::PrivacyPolicy;
 use crate::mapping::spec;
-use crate::mapping::unify::{Inputs, UnifiedDirectory, unify};
+use crate::mapping::unify::{Inputs, Judge, Judged, UnifiedDirectory, unify};
 use crate::report::mapping::{summary, write_reports};
 use crate::state::State;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Where the mapping files of a project live: `mappings/` next to samla.toml.
@@ -41,26 +40,6 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
         ids.push(summary.id);
         newest = newest.max(summary.finished_at.clone());
     }
-    // Reading and decoding a snapshot is the slow part of loading: one thread (and one
-    // read connection, which WAL allows beside the writer) per municipality.
-    let loaded: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                scope.spawn(|| {
-                    // Without the attributes mapping never reads (memberOf above all).
-                    crate::model::object::for_mapping(|| {
-                        State::open(&config.state_path).and_then(|s| s.snapshot_objects(*id))
-                    })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().map_err(|_| Failure::work("a snapshot reader stopped"))).collect()
-    });
-    let mut snapshots = BTreeMap::new();
-    for (name, objects) in names.iter().zip(loaded) {
-        snapshots.insert(name.clone(), objects?.map_err(Failure::work)?);
-    }
     let now = chrono::DateTime::parse_from_rfc3339(&newest)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| Failure::work(format!("snapshot time {newest:?}: {e}")))?;
@@ -78,11 +57,37 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
         ),
         _ => None,
     };
-    phase("snapshots loaded");
-    let mut book = state.name_book().map_err(Failure::work)?;
     let inputs = Inputs { mappings: &mappings, overrides: &overrides, hash_key: key.as_deref(), now };
-    // Consumed: each user object is freed as soon as it is judged.
-    let unified = unify(&inputs, snapshots, &mut book);
+    // Reading, decoding and judging a snapshot is the slow part before naming: one thread
+    // (and one read connection, which WAL allows beside the writer) per municipality, each
+    // object judged as soon as it is decoded.
+    let judged: Vec<Result<Judged<'_>, Failure>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .iter()
+            .zip(&ids)
+            .map(|(name, id)| {
+                let inputs = &inputs;
+                scope.spawn(move || {
+                    let mut judge = Judge::new(inputs, name)
+                        .ok_or_else(|| Failure::usage(format!("{name} has no mapping file")))?;
+                    // Without the attributes mapping never reads (memberOf above all).
+                    crate::model::object::for_mapping(|| {
+                        State::open(&config.state_path).and_then(|s| s.for_each_snapshot_object(*id, |o| judge.take(o)))
+                    })
+                    .map_err(Failure::work)?;
+                    Ok(judge.finish())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Failure::work("a snapshot reader stopped"))))
+            .collect()
+    });
+    let judged = judged.into_iter().collect::<Result<Vec<_>, _>>()?;
+    phase("snapshots loaded and judged");
+    let mut book = state.name_book().map_err(Failure::work)?;
+    let unified = unify(&inputs, judged, &mut book);
     phase("mapped");
     let run = state.save_unified(&unified, &book, &ids, &mappings.hash).map_err(Failure::work)?;
     let dir = out

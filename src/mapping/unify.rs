@@ -535,18 +535,96 @@ struct Candidate<'a> {
     ou_key: String,
 }
 
-/// Maps each municipality's snapshot objects into the unified directory, updating `book`
-/// with new names. The snapshots are consumed: each user object is freed once judged, keeping
-/// only what later steps need (at a million users, the objects are half of memory).
-pub fn unify(
-    inputs: &Inputs<'_>,
-    mut snapshots: BTreeMap<String, Vec<DirectoryObject>>,
-    book: &mut NameBook,
-) -> UnifiedDirectory {
+/// One municipality's snapshot, judged object by object as it is read (see [`Judge`]): its
+/// accounts in scope, those left out (each also a finding), and its objects that are not
+/// accounts.
+pub struct Judged<'a> {
+    municipality: &'a str,
+    candidates: Vec<Candidate<'a>>,
+    excluded: Vec<Excluded<'a>>,
+    findings: Findings,
+    others: Vec<DirectoryObject>,
+}
+
+/// Judges one municipality's snapshot objects one at a time, so that a reader can hand each
+/// object over as soon as it is decoded: a user object is consumed where it is judged, and
+/// the million objects of a large estate are never all in memory at once (holding them made
+/// up half of mapping's memory, and first touching that memory a quarter of loading's time).
+/// Judging depends on the object alone, so the order objects arrive in does not matter:
+/// [`unify`] sorts what it needs.
+pub struct Judge<'i, 'a> {
+    inputs: &'i Inputs<'a>,
+    mapping: &'a MunicipalityMapping,
+    priority: usize,
+    judged: Judged<'a>,
+}
+
+impl<'i, 'a> Judge<'i, 'a> {
+    /// A judge for `municipality`'s objects; `None` when the mappings have no such municipality.
+    pub fn new(inputs: &'i Inputs<'a>, municipality: &str) -> Option<Judge<'i, 'a>> {
+        let (municipality, mapping) = inputs.mappings.municipalities.get_key_value(municipality)?;
+        let target = &inputs.mappings.target;
+        let priority = target.priority.iter().position(|p| p == municipality).unwrap_or(target.priority.len());
+        let judged = Judged {
+            municipality,
+            candidates: Vec::new(),
+            excluded: Vec::new(),
+            findings: Findings::default(),
+            others: Vec::new(),
+        };
+        Some(Judge { inputs, mapping, priority, judged })
+    }
+
+    /// Judges one object: an account in scope becomes a candidate, one left out keeps its DN
+    /// and the reason, any other object is kept as it is.
+    pub fn take(&mut self, obj: DirectoryObject) {
+        let judged = &mut self.judged;
+        if obj.kind != ObjectKind::User {
+            judged.others.push(obj);
+            return;
+        }
+        match out_of_scope(&obj, self.mapping, self.inputs.now) {
+            Some(reason) => {
+                judged.findings.push(judged.municipality, Severity::Info, "excluded", &obj.dn, &reason, "not migrated");
+                judged.excluded.push(Excluded { municipality: judged.municipality, dn: obj.dn, reason });
+            }
+            None => {
+                let c = candidate(self.inputs, judged.municipality, self.mapping, self.priority, obj);
+                judged.candidates.push(c);
+            }
+        }
+    }
+
+    pub fn finish(self) -> Judged<'a> {
+        self.judged
+    }
+}
+
+/// Judges whole snapshots held in memory, in the order given: for callers that already hold
+/// them (tests, tools); `samla map` judges each object as its reader decodes it. Snapshots of
+/// municipalities without a mapping are left out, as [`Judge::new`] does.
+pub fn judge_all<'a>(
+    inputs: &Inputs<'a>,
+    snapshots: impl IntoIterator<Item = (impl AsRef<str>, Vec<DirectoryObject>)>,
+) -> Vec<Judged<'a>> {
+    snapshots
+        .into_iter()
+        .filter_map(|(municipality, objects)| {
+            let mut judge = Judge::new(inputs, municipality.as_ref())?;
+            objects.into_iter().for_each(|o| judge.take(o));
+            Some(judge.finish())
+        })
+        .collect()
+}
+
+/// Maps the municipalities' judged snapshots into the unified directory, updating `book`
+/// with new names. The snapshots are consumed, and each step frees what later steps no
+/// longer need.
+pub fn unify(inputs: &Inputs<'_>, judged: Vec<Judged<'_>>, book: &mut NameBook) -> UnifiedDirectory {
     let phase = crate::model::stopwatch::Stopwatch::start("unify");
     let mut out = Findings::default();
-    let (mut candidates, excluded) = accounts_in_scope(inputs, &mut snapshots, &mut out);
-    phase.lap("accounts in scope");
+    let (mut candidates, excluded, snapshots) = in_priority_order(judged, &mut out);
+    phase.lap("accounts in order");
     let sets = match_people(&candidates, &inputs.mappings.target.match_keys, inputs.overrides, &mut out);
     phase.lap("matched");
     book.reserve(candidates.len());
@@ -594,68 +672,27 @@ pub fn unify(
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
 
-/// The user accounts in scope, with kind, unit, licence class, mapped attributes and wanted
-/// names, in priority order (municipality priority, then creation time, then GUID); and the
-/// accounts left out, with the reason. Each account is judged on its own, so they are judged
-/// in parallel, and each user object is consumed as it is judged: only its DN (and, in scope,
-/// what `Candidate` keeps) outlives it. The other objects stay in `snapshots`.
-fn accounts_in_scope<'a>(
-    inputs: &Inputs<'a>,
-    snapshots: &mut BTreeMap<String, Vec<DirectoryObject>>,
+/// The judged snapshots gathered: the accounts in scope in priority order (municipality
+/// priority, then creation time, then GUID), whatever order they were read in; the accounts
+/// left out, with their findings; and the other objects by municipality, in GUID order.
+fn in_priority_order<'a>(
+    judged: Vec<Judged<'a>>,
     out: &mut Findings,
-) -> (Vec<Candidate<'a>>, Vec<Excluded<'a>>) {
-    let target = &inputs.mappings.target;
-    let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
-    let mut candidates = Vec::new();
-    let mut excluded = Vec::new();
-    for (name, objects) in snapshots.iter_mut() {
-        let Some((municipality, mapping)) = inputs.mappings.municipalities.get_key_value(name) else { continue };
-        let municipality = municipality.as_str();
-        let priority = priority(municipality);
-        // One verdict per object, collected into a vector of exactly their number: splitting
-        // them into growing vectors instead (rayon's `partition_map`) reallocated and copied
-        // them as they grew (a tenth of this step's samples in perf at a million users).
-        let judged: Vec<Judged<'a>> = std::mem::take(objects)
-            .into_par_iter()
-            .map(|obj| {
-                if obj.kind != ObjectKind::User {
-                    return Judged::Other(Box::new(obj));
-                }
-                match out_of_scope(&obj, mapping, inputs.now) {
-                    Some(reason) => Judged::Out(Excluded { municipality, dn: obj.dn, reason }),
-                    None => Judged::In(candidate(inputs, municipality, mapping, priority, obj)),
-                }
-            })
-            .collect();
-        candidates.reserve(judged.iter().filter(|j| matches!(j, Judged::In(_))).count());
-        for j in judged {
-            match j {
-                Judged::In(c) => candidates.push(c),
-                Judged::Out(e) => {
-                    out.push(municipality, Severity::Info, "excluded", &e.dn, &e.reason, "not migrated");
-                    excluded.push(e);
-                }
-                Judged::Other(obj) => objects.push(*obj),
-            }
-        }
+) -> (Vec<Candidate<'a>>, Vec<Excluded<'a>>, BTreeMap<String, Vec<DirectoryObject>>) {
+    let mut candidates = Vec::with_capacity(judged.iter().map(|j| j.candidates.len()).sum());
+    let mut excluded = Vec::with_capacity(judged.iter().map(|j| j.excluded.len()).sum());
+    let mut others = BTreeMap::new();
+    for mut j in judged {
+        out.0.append(&mut j.findings.0);
+        candidates.append(&mut j.candidates);
+        excluded.append(&mut j.excluded);
+        j.others.sort_by_key(|o| o.guid);
+        others.entry(j.municipality.to_string()).or_insert_with(Vec::new).append(&mut j.others);
     }
     // Unique keys (a GUID is unique in its municipality), sorted with their indexes, then
     // each candidate moved once.
     candidates.par_sort_by_cached_key(|c| (c.priority, c.when_created, c.guid, c.municipality));
-    (candidates, excluded)
-}
-
-/// What judging a snapshot object gives: an account in scope, one left out, or an object
-/// that is not an account (boxed: they are few, and the verdicts of a million accounts are
-/// then as small as a candidate).
-#[expect(
-    clippy::large_enum_variant,
-    reason = "nearly every verdict is a candidate: boxing them is a million allocations"
-)]
-enum Judged<'a> {
-    In(Candidate<'a>),
-    Out(Excluded<'a>),
-    Other(Box<DirectoryObject>),
+    (candidates, excluded, others)
 }
 
 /// A user account left out of the migration, and why.
@@ -1626,9 +1663,29 @@ mod tests {
         snapshots: &BTreeMap<String, Vec<DirectoryObject>>,
         book: &mut NameBook,
     ) -> UnifiedDirectory {
+        run_judged_in(mappings, snapshots.clone(), book)
+    }
+
+    /// Judges the snapshots in the order `snapshots` gives, as the readers of `samla map`
+    /// hand them over, and unifies them.
+    fn run_judged_in(
+        mappings: &Mappings,
+        snapshots: impl IntoIterator<Item = (String, Vec<DirectoryObject>)>,
+        book: &mut NameBook,
+    ) -> UnifiedDirectory {
         let overrides = Overrides::default();
         let inputs = Inputs { mappings, overrides: &overrides, hash_key: None, now: now() };
-        unify(&inputs, snapshots.clone(), book)
+        let judged = judge_all(&inputs, snapshots);
+        unify(&inputs, judged, book)
+    }
+
+    #[test]
+    fn only_municipalities_with_a_mapping_are_judged() {
+        let mappings = repo_mappings();
+        let overrides = Overrides::default();
+        let inputs = Inputs { mappings: &mappings, overrides: &overrides, hash_key: None, now: now() };
+        assert!(Judge::new(&inputs, "bjuv").is_some());
+        assert!(Judge::new(&inputs, "lund").is_none());
     }
 
     fn upns(u: &UnifiedDirectory) -> BTreeMap<Anchor, (String, String, String)> {
@@ -1671,7 +1728,8 @@ mod tests {
                     objects.swap(i, (state >> 33) as usize % (i + 1));
                 }
             }
-            let second = run(&mappings, &shuffled, &mut NameBook::default()).canonical().unwrap();
+            // The municipalities handed over in reverse order too, as readers may finish.
+            let second = run_judged_in(&mappings, shuffled.into_iter().rev(), &mut NameBook::default()).canonical().unwrap();
             prop_assert_eq!(first, second);
         }
 

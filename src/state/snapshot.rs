@@ -155,18 +155,28 @@ impl State {
     /// All objects of a snapshot, in GUID order (see [`crate::model::object::for_mapping`]
     /// for reading less of each).
     pub fn snapshot_objects(&self, id: SnapshotId) -> Result<Vec<DirectoryObject>, StateError> {
-        // Rows are read in the order they were written (sequential pages), then sorted in
-        // memory: walking the (snapshot, guid) index instead visits the table at random.
-        let count: usize = self
-            .conn
-            .query_row("SELECT count(*) FROM snapshot_objects WHERE snapshot_id = ?1", params![id.0], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        self.for_each_snapshot_object(id, |obj| out.push(obj))?;
+        // By key and index, then each object moved once: a sort moving the objects themselves
+        // (over 600 bytes each) copied gigabytes for a million users.
+        out.sort_by_cached_key(|o: &DirectoryObject| o.guid);
+        Ok(out)
+    }
+
+    /// Hands each object of a snapshot to `f` as soon as it is decoded, in the order they
+    /// were stored (not GUID order), so a caller that consumes them never holds them all.
+    pub fn for_each_snapshot_object(
+        &self,
+        id: SnapshotId,
+        mut f: impl FnMut(DirectoryObject),
+    ) -> Result<(), StateError> {
+        // Rows are read in the order they were written (sequential pages): walking the
+        // (snapshot, guid) index instead visits the table at random.
         let mut stmt = self
             .conn
             .prepare("SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY rowid")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query(params![id.0]).map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(count);
         let unreadable = |e: &dyn std::fmt::Display| StateError::Invalid {
             path: self.path.clone(),
             message: format!("snapshot {} holds an unreadable object: {e}", id.0),
@@ -174,12 +184,9 @@ impl State {
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             // Decoded where SQLite holds it, not copied into a String first.
             let data = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(|e| unreadable(&e))?;
-            out.push(serde_json::from_str(data).map_err(|e| unreadable(&e))?);
+            f(serde_json::from_str(data).map_err(|e| unreadable(&e))?);
         }
-        // By key and index, then each object moved once: a sort moving the objects themselves
-        // (over 600 bytes each) copied gigabytes for a million users.
-        out.sort_by_cached_key(|o: &DirectoryObject| o.guid);
-        Ok(out)
+        Ok(())
     }
 
     fn query_summaries(&self, tail: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SnapshotSummary>, StateError> {

@@ -918,7 +918,8 @@ fn the_privacy_guard_holds_across_the_sample_estate_at_100000_users() {
         hash_key: None,
         now: chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc),
     };
-    let unified = samla::mapping::unify::unify(&inputs, snapshots, &mut book);
+    let judged = samla::mapping::unify::judge_all(&inputs, snapshots);
+    let unified = samla::mapping::unify::unify(&inputs, judged, &mut book);
     eprintln!("{} people mapped after {:.1} s", unified.people.len(), started.elapsed().as_secs_f64());
     assert!(unified.people.len() >= 75_000, "{}", unified.people.len());
 
