@@ -8,8 +8,9 @@ use crate::mapping::privacy::PrivacyPolicy;
 use crate::mapping::spec;
 use crate::mapping::unify::{Inputs, Judge, Judged, UnifiedDirectory, unify};
 use crate::report::mapping::{summary, write_reports};
-use crate::state::State;
+use crate::state::{SnapshotId, SnapshotPart, State};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Where the mapping files of a project live: `mappings/` next to samla.toml.
 pub fn mappings_dir(config: &Config) -> PathBuf {
@@ -58,33 +59,7 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
         _ => None,
     };
     let inputs = Inputs { mappings: &mappings, overrides: &overrides, hash_key: key.as_deref(), now };
-    // Reading, decoding and judging a snapshot is the slow part before naming: one thread
-    // (and one read connection, which WAL allows beside the writer) per municipality, each
-    // object judged as soon as it is decoded.
-    let judged: Vec<Result<Judged<'_>, Failure>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = names
-            .iter()
-            .zip(&ids)
-            .map(|(name, id)| {
-                let inputs = &inputs;
-                scope.spawn(move || {
-                    let mut judge = Judge::new(inputs, name)
-                        .ok_or_else(|| Failure::usage(format!("{name} has no mapping file")))?;
-                    // Without the attributes mapping never reads (memberOf above all).
-                    crate::model::object::for_mapping(|| {
-                        State::open(&config.state_path).and_then(|s| s.for_each_snapshot_object(*id, |o| judge.take(o)))
-                    })
-                    .map_err(Failure::work)?;
-                    Ok(judge.finish())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Failure::work("a snapshot reader stopped"))))
-            .collect()
-    });
-    let judged = judged.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let judged = read_and_judge(config, &state, &inputs, &names, &ids)?;
     phase("snapshots loaded and judged");
     let mut book = state.name_book().map_err(Failure::work)?;
     let unified = unify(&inputs, judged, &mut book);
@@ -123,4 +98,71 @@ pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Map
         )));
     }
     Ok((mappings, unified))
+}
+
+/// Objects per part of a snapshot that one reader decodes and judges at a time: small enough
+/// that parts of five municipalities of unequal size keep every core busy to the end, large
+/// enough that a part's query and judge cost nothing beside its objects.
+const OBJECTS_PER_PART: usize = 25_000;
+
+/// Reads, decodes and judges the snapshots `ids` (of `names`, in order): the slow part before
+/// naming. The snapshots are cut into parts that a reader per core (each with its own read
+/// connection, which WAL allows beside the writer) takes one at a time, each object judged as
+/// soon as it is decoded. Judging does not depend on order, so which reader takes which part
+/// changes nothing.
+fn read_and_judge<'a>(
+    config: &Config,
+    state: &State,
+    inputs: &Inputs<'a>,
+    names: &[String],
+    ids: &[SnapshotId],
+) -> Result<Vec<Judged<'a>>, Failure> {
+    let mut parts: Vec<(&str, SnapshotPart)> = Vec::new();
+    for (name, id) in names.iter().zip(ids) {
+        if Judge::new(inputs, name).is_none() {
+            return Err(Failure::usage(format!("{name} has no mapping file")));
+        }
+        let of_this = state.snapshot_parts(*id, OBJECTS_PER_PART).map_err(Failure::work)?;
+        parts.extend(of_this.into_iter().map(|p| (name.as_str(), p)));
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(parts.len().max(1));
+    let read = |state: &State| -> Result<Vec<Judged<'a>>, Failure> {
+        let mut judged = Vec::new();
+        while !failed.load(Ordering::Relaxed) {
+            let Some((name, part)) = parts.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+            let Some(mut judge) = Judge::new(inputs, name) else { continue };
+            state.for_each_object_in(part, |o| judge.take(o)).map_err(Failure::work)?;
+            judged.push(judge.finish());
+        }
+        Ok(judged)
+    };
+    let per_reader: Vec<Result<Vec<Judged<'a>>, Failure>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..readers)
+            .map(|_| {
+                scope.spawn(|| {
+                    // Without the attributes mapping never reads (memberOf above all).
+                    let result = crate::model::object::for_mapping(|| {
+                        read(&State::open(&config.state_path).map_err(Failure::work)?)
+                    });
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    result
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Failure::work("a snapshot reader stopped"))))
+            .collect()
+    });
+    // An empty part per municipality too: one whose snapshot is empty is still summarised.
+    let mut judged: Vec<Judged<'a>> =
+        names.iter().filter_map(|name| Judge::new(inputs, name)).map(Judge::finish).collect();
+    for reader in per_reader {
+        judged.extend(reader?);
+    }
+    Ok(judged)
 }

@@ -535,9 +535,9 @@ struct Candidate<'a> {
     ou_key: String,
 }
 
-/// One municipality's snapshot, judged object by object as it is read (see [`Judge`]): its
-/// accounts in scope, those left out (each also a finding), and its objects that are not
-/// accounts.
+/// One municipality's snapshot, or a part of it, judged object by object as it is read (see
+/// [`Judge`]): its accounts in scope, those left out (each also a finding), and its objects
+/// that are not accounts. [`unify`] takes any number of them per municipality.
 pub struct Judged<'a> {
     municipality: &'a str,
     candidates: Vec<Candidate<'a>>,
@@ -686,8 +686,11 @@ fn in_priority_order<'a>(
         out.0.append(&mut j.findings.0);
         candidates.append(&mut j.candidates);
         excluded.append(&mut j.excluded);
-        j.others.sort_by_key(|o| o.guid);
         others.entry(j.municipality.to_string()).or_insert_with(Vec::new).append(&mut j.others);
+    }
+    // A municipality may come in several parts (see `samla map`'s readers).
+    for objects in others.values_mut() {
+        objects.sort_by_key(|o| o.guid);
     }
     // Unique keys (a GUID is unique in its municipality), sorted with their indexes, then
     // each candidate moved once.
@@ -1728,8 +1731,14 @@ mod tests {
                     objects.swap(i, (state >> 33) as usize % (i + 1));
                 }
             }
-            // The municipalities handed over in reverse order too, as readers may finish.
-            let second = run_judged_in(&mappings, shuffled.into_iter().rev(), &mut NameBook::default()).canonical().unwrap();
+            // Handed over as `samla map`'s readers may: in parts, municipalities in reverse,
+            // each also with an empty part (as `samla map` gives every municipality, so that
+            // one with an empty snapshot is still summarised).
+            let parts = shuffled.into_iter().rev().flat_map(|(municipality, objects)| {
+                let parts = std::iter::once(Vec::new()).chain(objects.chunks(3).map(<[_]>::to_vec));
+                parts.map(|part| (municipality.clone(), part)).collect::<Vec<_>>()
+            });
+            let second = run_judged_in(&mappings, parts, &mut NameBook::default()).canonical().unwrap();
             prop_assert_eq!(first, second);
         }
 

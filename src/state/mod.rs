@@ -12,7 +12,7 @@ pub mod unified;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
-pub use snapshot::{SnapshotId, SnapshotSummary};
+pub use snapshot::{SnapshotId, SnapshotPart, SnapshotSummary};
 
 /// A state-file failure, naming the file.
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,15 @@ use sha2::{Digest, Sha256};
 #[serde(transparent)]
 pub struct SnapshotId(pub i64);
 
+/// Consecutive objects of one snapshot, by the first and last of their rowids (see
+/// [`State::snapshot_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPart {
+    pub snapshot: SnapshotId,
+    first: i64,
+    last: i64,
+}
+
 /// What `samla snapshots` lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotSummary {
@@ -163,20 +172,49 @@ impl State {
         Ok(out)
     }
 
+    /// A snapshot cut into consecutive parts of at most `per` objects each, in stored order,
+    /// for readers that decode them in parallel: municipalities differ in size by the hundred
+    /// thousand, and one reader per municipality left a core idle while the largest finished.
+    pub fn snapshot_parts(&self, id: SnapshotId, per: usize) -> Result<Vec<SnapshotPart>, StateError> {
+        // The rowids alone, from the index on snapshot_id: the rows themselves are not read.
+        let mut stmt = self
+            .conn
+            .prepare("SELECT rowid FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(e))?;
+        let rowids = stmt.query_map(params![id.0], |r| r.get::<_, i64>(0)).map_err(|e| self.err(e))?;
+        let mut parts: Vec<SnapshotPart> = Vec::new();
+        for (i, rowid) in rowids.enumerate() {
+            let rowid = rowid.map_err(|e| self.err(e))?;
+            match parts.last_mut() {
+                Some(part) if i % per.max(1) != 0 => part.last = rowid,
+                _ => parts.push(SnapshotPart { snapshot: id, first: rowid, last: rowid }),
+            }
+        }
+        Ok(parts)
+    }
+
     /// Hands each object of a snapshot to `f` as soon as it is decoded, in the order they
     /// were stored (not GUID order), so a caller that consumes them never holds them all.
-    pub fn for_each_snapshot_object(
+    pub fn for_each_snapshot_object(&self, id: SnapshotId, f: impl FnMut(DirectoryObject)) -> Result<(), StateError> {
+        self.for_each_object_in(&SnapshotPart { snapshot: id, first: i64::MIN, last: i64::MAX }, f)
+    }
+
+    /// [`State::for_each_snapshot_object`] for one part of a snapshot.
+    pub fn for_each_object_in(
         &self,
-        id: SnapshotId,
+        part: &SnapshotPart,
         mut f: impl FnMut(DirectoryObject),
     ) -> Result<(), StateError> {
+        let id = part.snapshot;
         // Rows are read in the order they were written (sequential pages): walking the
         // (snapshot, guid) index instead visits the table at random.
         let mut stmt = self
             .conn
-            .prepare("SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 ORDER BY rowid")
+            .prepare(
+                "SELECT data FROM snapshot_objects WHERE snapshot_id = ?1 AND rowid BETWEEN ?2 AND ?3 ORDER BY rowid",
+            )
             .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query(params![id.0]).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params![id.0, part.first, part.last]).map_err(|e| self.err(e))?;
         let unreadable = |e: &dyn std::fmt::Display| StateError::Invalid {
             path: self.path.clone(),
             message: format!("snapshot {} holds an unreadable object: {e}", id.0),
@@ -312,6 +350,32 @@ mod tests {
         assert_eq!(s1.content_hash, s2.content_hash);
         assert_eq!(state.latest_snapshot("bjuv").unwrap().unwrap().id, second);
         assert_eq!(state.snapshot_objects(second).unwrap(), vec![a.clone(), g.clone()]);
+    }
+
+    #[test]
+    fn a_snapshot_read_in_parts_is_read_whole_and_only_its_own_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::open(&dir.path().join("s/samla.db")).unwrap();
+        let objects: Vec<DirectoryObject> =
+            (1..=7).map(|i| obj(ObjectKind::User, &format!("CN=u{i},DC=x"), i)).collect();
+        let (bjuv, klippan) =
+            (state.begin_snapshot("bjuv", "ldif:x").unwrap(), state.begin_snapshot("klippan", "ldif:y").unwrap());
+        // Interleaved with another snapshot's rows, as two discovers writing at once leave them.
+        for (k, pair) in (100..).zip(objects.chunks(2)) {
+            state.add_objects(bjuv, pair).unwrap();
+            state.add_objects(klippan, &[obj(ObjectKind::User, &format!("CN=other{k},DC=y"), k)]).unwrap();
+        }
+        let parts = state.snapshot_parts(bjuv, 3).unwrap();
+        assert_eq!(parts.len(), 3, "7 objects in parts of at most 3");
+        let mut read = Vec::new();
+        for part in &parts {
+            let mut this = Vec::new();
+            state.for_each_object_in(part, |o| this.push(o)).unwrap();
+            assert!(this.len() <= 3);
+            read.extend(this);
+        }
+        assert_eq!(read, objects, "every object once, in stored order, none of klippan's");
+        assert!(state.snapshot_parts(SnapshotId(12345), 3).unwrap().is_empty());
     }
 
     /// Regression: `samla map` or `samla snapshots` opening the state while a discover writes
