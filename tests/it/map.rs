@@ -185,3 +185,30 @@ fn golden_summary_of_the_sample_estate() {
     names.sort();
     insta::assert_snapshot!(format!("{}\n\n{}", table.join("\n"), names.join("\n")));
 }
+
+/// A snapshot object that no longer decodes (a damaged state file) stops `samla map` with an
+/// error naming the state file and the snapshot, whichever reader meets it, and nothing of the
+/// run is stored.
+#[test]
+fn an_unreadable_snapshot_object_stops_the_map_and_names_its_snapshot() {
+    let p = mapped_project("0.05");
+    let db = p.path().join("state/samla.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (snapshot, rowid): (i64, i64) = conn
+        .query_row(
+            "SELECT snapshot_id, rowid FROM snapshot_objects WHERE kind = 'user' ORDER BY rowid DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    conn.execute("UPDATE snapshot_objects SET data = '{\"objectGUID\": 7' WHERE rowid = ?1", [rowid]).unwrap();
+    drop(conn);
+    let out = p.samla(&["map"]).output().unwrap();
+    let err = crate::support::stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("snapshot {snapshot} holds an unreadable object")), "{err}");
+    assert!(err.contains("samla.db"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let state = samla::state::State::open(&db).unwrap();
+    assert!(state.latest_unified().unwrap().is_none(), "a map run was stored");
+}
