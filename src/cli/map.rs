@@ -118,10 +118,11 @@ fn read_and_judge<'a>(
     ids: &[SnapshotId],
 ) -> Result<Vec<Judged<'a>>, Failure> {
     let mut parts: Vec<(&str, SnapshotPart)> = Vec::new();
+    // An empty part per municipality too: one whose snapshot is empty is still summarised.
+    let mut judged = Vec::with_capacity(names.len());
     for (name, id) in names.iter().zip(ids) {
-        if Judge::new(inputs, name).is_none() {
-            return Err(Failure::usage(format!("{name} has no mapping file")));
-        }
+        let judge = Judge::new(inputs, name).ok_or_else(|| Failure::usage(format!("{name} has no mapping file")))?;
+        judged.push(judge.finish());
         let of_this = state.snapshot_parts(*id, OBJECTS_PER_PART).map_err(Failure::work)?;
         parts.extend(of_this.into_iter().map(|p| (name.as_str(), p)));
     }
@@ -158,9 +159,6 @@ fn read_and_judge<'a>(
             .map(|h| h.join().unwrap_or_else(|_| Err(Failure::work("a snapshot reader stopped"))))
             .collect()
     });
-    // An empty part per municipality too: one whose snapshot is empty is still summarised.
-    let mut judged: Vec<Judged<'a>> =
-        names.iter().filter_map(|name| Judge::new(inputs, name)).map(Judge::finish).collect();
     for reader in per_reader {
         judged.extend(reader?);
     }

@@ -122,6 +122,14 @@ pub struct TargetSpec {
     pub targets: crate::target::TargetSettings,
 }
 
+impl TargetSpec {
+    /// A municipality's place in [`TargetSpec::priority`] (0 first); those not listed come
+    /// after every listed one.
+    pub fn priority_of(&self, municipality: &str) -> usize {
+        self.priority.iter().position(|p| p == municipality).unwrap_or(self.priority.len())
+    }
+}
+
 /// One attribute flow: read `from` (or nothing), apply the transforms in order.
 #[derive(Debug, Clone)]
 pub struct Flow {

@@ -563,8 +563,7 @@ impl<'i, 'a> Judge<'i, 'a> {
     /// A judge for `municipality`'s objects; `None` when the mappings have no such municipality.
     pub fn new(inputs: &'i Inputs<'a>, municipality: &str) -> Option<Judge<'i, 'a>> {
         let (municipality, mapping) = inputs.mappings.municipalities.get_key_value(municipality)?;
-        let target = &inputs.mappings.target;
-        let priority = target.priority.iter().position(|p| p == municipality).unwrap_or(target.priority.len());
+        let priority = inputs.mappings.target.priority_of(municipality);
         let judged = Judged {
             municipality,
             candidates: Vec::new(),
@@ -1377,7 +1376,6 @@ fn unify_groups(
     out: &mut Findings,
 ) -> Vec<Group> {
     let target = &inputs.mappings.target;
-    let priority = |m: &str| target.priority.iter().position(|p| p == m).unwrap_or(target.priority.len());
     // Source groups in priority order, keyed by their unified name.
     let mut sources: Vec<(&str, &DirectoryObject)> = Vec::new();
     for (m, objects) in snapshots {
@@ -1392,7 +1390,7 @@ fn unify_groups(
             }
         }
     }
-    sources.sort_by_key(|(m, g)| (priority(m), g.guid));
+    sources.sort_by_key(|(m, g)| (target.priority_of(m), g.guid));
     let mut by_key: BTreeMap<String, Vec<(&str, &DirectoryObject)>> = BTreeMap::new();
     for (m, g) in &sources {
         let name = g.dn.leaf_value().map(|c| c.into_owned()).unwrap_or_default();
@@ -1406,7 +1404,7 @@ fn unify_groups(
     let mut groups: Vec<Group> = Vec::new();
     let mut group_anchor: ByDn<'_, Anchor> = HashMap::default();
     let mut ordered: Vec<Vec<(&str, &DirectoryObject)>> = by_key.into_values().collect();
-    ordered.sort_by_key(|v| (priority(v[0].0), v[0].1.guid));
+    ordered.sort_by_key(|v| (target.priority_of(v[0].0), v[0].1.guid));
     for members in &ordered {
         let (m0, g0) = members[0];
         let anchor = Anchor(g0.guid);
