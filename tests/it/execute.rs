@@ -43,9 +43,7 @@ impl Lab {
         let id = run_id();
         let run_ou = format!("OU=Run-{id},{}", server.base);
         let add = format!("dn: {run_ou}\nobjectClass: organizationalUnit\n");
-        let file = std::env::temp_dir().join(format!("samla-run-{id}.ldif"));
-        std::fs::write(&file, add).unwrap();
-        let out = server.run("ldapadd", &["-f", file.to_str().unwrap()]);
+        let out = server.apply("ldapadd", &add);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
         let sources: String =

@@ -187,9 +187,7 @@ fn a_wave_rolled_back_leaves_the_targets_as_before_it_per_municipality_and_aroun
         let users = server.search(&lab.run_ou, "(objectClass=user)", &["cn"]);
         let dn = users[0].dn.as_str().to_string();
         let ldif = format!("dn: {dn}\nchangetype: modify\nreplace: department\ndepartment: Flyttad för hand\n");
-        let file = std::env::temp_dir().join(format!("samla-drift-{}.ldif", std::process::id()));
-        std::fs::write(&file, ldif).unwrap();
-        let out = server.run("ldapmodify", &["-f", file.to_str().unwrap()]);
+        let out = server.apply("ldapmodify", &ldif);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         dn
     };
@@ -226,9 +224,7 @@ fn a_rollback_restores_what_the_wave_updated_and_deletes_only_what_it_created() 
     let entry = &ldif[first_user..end];
     let department = entry.lines().find(|l| l.starts_with("department:")).unwrap().to_string();
     let before = format!("{}{}\n", &ldif[..first_user], entry.replace(&department, "department: Fore vagen"));
-    let file = std::env::temp_dir().join(format!("samla-before-{}.ldif", std::process::id()));
-    std::fs::write(&file, before).unwrap();
-    let added = server.run("ldapmodify", &["-f", file.to_str().unwrap()]);
+    let added = server.apply("ldapmodify", &before);
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     // The tenant: the wave's first user, made beforehand with another department.
     let requests = std::fs::read_to_string(out.join("graph-requests.jsonl")).unwrap();

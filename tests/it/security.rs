@@ -524,11 +524,8 @@ fn crafted_names_read_from_samba_keep_exactly_their_place_and_value() {
             b64(&format!("{name}\0after a NUL"))
         ));
     }
-    let file = std::env::temp_dir().join(format!("samla-sec-{id}.ldif"));
-    std::fs::write(&file, &ldif).unwrap();
-    let out = server.run("ldapadd", &["-f", file.to_str().unwrap()]);
+    let out = server.apply("ldapadd", &ldif);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    std::fs::remove_file(&file).unwrap();
 
     let p = Project::new(&format!(
         "[[source]]\nname = \"sec\"\n[source.ldap]\nurl = \"{}\"\nbase_dn = \"{base}\"\nbind_dn = \"{}\"\n\

@@ -40,13 +40,36 @@ impl Server {
 
     /// `tool -H url -x -D bind -w password ARGS`, trusting only the test CA.
     pub fn run(&self, tool: &str, args: &[&str]) -> Output {
-        Command::new(tool)
-            .env("LDAPTLS_CACERT", &self.ca)
-            .env("LDAPTLS_REQCERT", "demand")
-            .args(["-H", &self.url, "-x", "-D", &self.bind, "-w", &self.password])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{tool}: {e}"))
+        self.command(tool).args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"))
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let mut command = Command::new(tool);
+        command.env("LDAPTLS_CACERT", &self.ca).env("LDAPTLS_REQCERT", "demand").args([
+            "-H",
+            &self.url,
+            "-x",
+            "-D",
+            &self.bind,
+            "-w",
+            &self.password,
+        ]);
+        command
+    }
+
+    /// `tool` (`ldapadd`, `ldapmodify`) applying `ldif` handed on its standard input, so a test
+    /// leaves no LDIF file behind in the shared temporary directory.
+    pub fn apply(&self, tool: &str, ldif: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(tool)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+        child.wait_with_output().unwrap_or_else(|e| panic!("{tool}: {e}"))
     }
 
     fn modify(&self, ldif: &std::path::Path) -> Output {
