@@ -45,6 +45,12 @@ impl Attributes {
         }
     }
 
+    /// Keeps the entries for which `keep` returns true, in name order; `keep` may change the
+    /// value of any entry it sees.
+    pub fn retain_mut(&mut self, mut keep: impl FnMut(&Arc<str>, &mut String) -> bool) {
+        self.0.retain_mut(|(name, value)| keep(name, value));
+    }
+
     pub fn remove(&mut self, name: &str) -> Option<String> {
         self.position(name).ok().map(|i| self.0.remove(i).1)
     }
