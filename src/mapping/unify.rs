@@ -1014,9 +1014,9 @@ fn link_managers(
 }
 
 /// Moves the person's allow-listed attributes to `cloud`, applying the privacy policy to any
-/// value that looks like a personnummer (reported at its primary account), and checks the
-/// names bound for the cloud.
-/// Returns its findings. What is left in `cloud` is what leaves the premises.
+/// value that looks like a personnummer (reported at its primary account), checks the names
+/// bound for the cloud, and returns the findings. What is then in `cloud` is exactly what
+/// leaves the premises ([`leaving_premises`] counts it).
 fn guard_privacy(inputs: &Inputs<'_>, person: &mut Person) -> Vec<Finding> {
     let target = &inputs.mappings.target;
     let mut findings = Vec::new();
