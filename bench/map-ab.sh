@@ -10,6 +10,8 @@
 # fresh state (made by the older build) before every run, so both builds map exactly the same snapshots with an empty name
 # book. The builds alternate (old, new, old, new, ...) so that a machine whose speed drifts
 # (a shared VM) weighs on both alike; the table has every run and the ratio of the medians.
+# OWN_STATE=1: each build discovers a project of its own instead, for changes to what discover
+# stores (the state's page size): each side then maps the state its own build wrote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -27,13 +29,19 @@ dir="$WORK/project"
 # Discovered by the older build: the newer one migrates its copy of an older state file, while
 # an older samla refuses a newer schema.
 read -r users _ < <(SAMLA=$OLD_SAMLA project "$dir" "$SCALE")
-cp "$dir/state/samla.db" "$WORK/fresh.db"
+cp "$dir/state/samla.db" "$WORK/fresh-old.db"
+if [ "${OWN_STATE:-0}" = 1 ]; then
+  read -r users _ < <(SAMLA=$SAMLA project "$dir" "$SCALE")
+  cp "$dir/state/samla.db" "$WORK/fresh-new.db"
+else
+  cp "$WORK/fresh-old.db" "$WORK/fresh-new.db"
+fi
 out="bench/results/map-ab-$(date +%Y%m%d-%H%M).md"
 {
   echo "# samla map, $(git rev-parse --short=12 "$REV") against the working tree, $(date -u +%Y-%m-%d)"
   echo
   echo "Machine: $(machine)"
-  echo "Command: bash bench/map-ab.sh $REV $SCALE $ROUNDS ($users users in the snapshots)"
+  echo "Command: OWN_STATE=${OWN_STATE:-0} bash bench/map-ab.sh $REV $SCALE $ROUNDS ($users users in the snapshots)"
   echo
   echo "| round | build | map wall [s] | user [s] | system [s] | peak RSS [MiB] | content hash |"
   echo "|---:|:---|---:|---:|---:|---:|:---|"
@@ -41,7 +49,7 @@ out="bench/results/map-ab-$(date +%Y%m%d-%H%M).md"
 for round in $(seq "$ROUNDS"); do
   for side in old new; do
     bin=$SAMLA; [ $side = old ] && bin=$OLD_SAMLA
-    rm -f "$dir"/state/samla.db*; cp "$WORK/fresh.db" "$dir/state/samla.db"
+    rm -f "$dir"/state/samla.db*; cp "$WORK/fresh-$side.db" "$dir/state/samla.db"
     # The copy's gigabytes are written back before the run, not during it (on this VM that
     # writeback slowed whichever build ran next by seconds).
     sync

@@ -124,8 +124,10 @@ def mapping(raw, text):
 
 Command: `{line(text, "Command:")}` (raw output: `{raw}`). Each scale is the sample estate's
 `ldifde` flavour discovered into a fresh state (not timed: the discover column is for scale),
-then one `samla map` under `/usr/bin/time -v`: load the five snapshots from SQLite, map, store
-the unified directory and the name book, write the reports. The estate's name pool is small, so
+then `samla map` under `/usr/bin/time -v`, several times on fresh copies of that state: load
+the five snapshots from SQLite, map, store the unified directory and the name book, write the
+reports. Wall time is the median of the runs (with their range: on a shared VM one run varies
+by a quarter), peak memory the largest of them. The estate's name pool is small, so
 at a million users nearly every person needs a suffixed name: the worst case for the name book.
 
 {md_table(list(rows[0].keys()), [list(r.values()) for r in rows])}

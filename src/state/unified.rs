@@ -460,11 +460,11 @@ mod tests {
         let file_size = || std::fs::metadata(&path).unwrap().len();
         let before = file_size();
         // Enough rows, and rows that compress badly, that SQLite's own checkpoint (at 1000
-        // pages) would have run in the commit.
+        // pages, of 16 KiB) would have run in the commit.
         let mut unified = directory(40_000);
         let mut x = 0x9e37_79b9_7f4a_7c15_u64;
         for f in &mut unified.findings {
-            for _ in 0..16 {
+            for _ in 0..64 {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
