@@ -548,7 +548,11 @@ impl<'a> Candidate<'a> {
 /// that are not accounts. [`unify`] takes any number of them per municipality.
 pub struct Judged<'a> {
     municipality: &'a str,
-    candidates: Vec<Candidate<'a>>,
+    /// Boxed: a candidate is a few hundred bytes, and sorting the parts and merging them in
+    /// priority order then moves pointers. Moving the candidates themselves into one vector
+    /// was most of a second on one core at a million users, half of it first touching the
+    /// quarter gigabyte that vector took.
+    candidates: Vec<Box<Candidate<'a>>>,
     excluded: Vec<Excluded<'a>>,
     findings: Findings,
     others: Vec<DirectoryObject>,
@@ -597,7 +601,7 @@ impl<'i, 'a> Judge<'i, 'a> {
             }
             None => {
                 let c = candidate(self.inputs, judged.municipality, self.mapping, self.priority, obj);
-                judged.candidates.push(c);
+                judged.candidates.push(Box::new(c));
             }
         }
     }
@@ -605,7 +609,7 @@ impl<'i, 'a> Judge<'i, 'a> {
     /// The judged part, its candidates in priority order (sorted here, on the reader's
     /// thread, so that [`unify`] gathers the parts by merging them).
     pub fn finish(mut self) -> Judged<'a> {
-        self.judged.candidates.sort_by_cached_key(Candidate::priority_key);
+        self.judged.candidates.sort_by_cached_key(|c| c.priority_key());
         self.judged
     }
 }
@@ -699,7 +703,7 @@ pub fn unify(inputs: &Inputs<'_>, judged: Vec<Judged<'_>>, book: &mut NameBook) 
 fn in_priority_order<'a>(
     judged: Vec<Judged<'a>>,
     out: &mut Findings,
-) -> (Vec<Candidate<'a>>, Vec<Excluded<'a>>, BTreeMap<String, Vec<DirectoryObject>>) {
+) -> (Vec<Box<Candidate<'a>>>, Vec<Excluded<'a>>, BTreeMap<String, Vec<DirectoryObject>>) {
     let mut parts = Vec::with_capacity(judged.len());
     let mut excluded = Vec::with_capacity(judged.iter().map(|j| j.excluded.len()).sum());
     let mut others = BTreeMap::new();
@@ -717,10 +721,10 @@ fn in_priority_order<'a>(
 }
 
 /// One vector of the parts' candidates in priority order, each part already in that order
-/// ([`Judge::finish`]): each candidate is moved once, in order, and each part is freed when
+/// ([`Judge::finish`]): each candidate is taken once, in order, and each part is freed when
 /// it runs out. Gathering by appending the parts and then sorting the whole was a second on
 /// one core at a million users, most of it moving candidates twice through memory.
-fn merge_in_priority_order(parts: Vec<Vec<Candidate<'_>>>) -> Vec<Candidate<'_>> {
+fn merge_in_priority_order(parts: Vec<Vec<Box<Candidate<'_>>>>) -> Vec<Box<Candidate<'_>>> {
     use std::cmp::Reverse;
     let mut merged = Vec::with_capacity(parts.iter().map(Vec::len).sum());
     let mut parts: Vec<_> = parts.into_iter().map(|p| p.into_iter().peekable()).collect();
@@ -818,7 +822,7 @@ struct Names {
 /// parallel. The accounts' DNs, units and mapped attributes move to their people.
 fn name_people<C: Send>(
     inputs: &Inputs<'_>,
-    candidates: &mut [Candidate<'_>],
+    candidates: &mut [Box<Candidate<'_>>],
     sets: &[Vec<usize>],
     book: &mut NameBook,
     out: &mut Findings,
@@ -948,7 +952,7 @@ fn anchors(people: &[Person]) -> ByDn<'_, Anchor> {
 /// Each person's CN, unique in its OU of the shared AD (municipality/unit), in priority
 /// order: the displayName, or `aliases`' name without one; a taken CN gets a counter. The
 /// counter per name makes the thousandth "Anna Andersson" of a unit one lookup, not a thousand.
-fn common_names(candidates: &[Candidate<'_>], sets: &[Vec<usize>], aliases: &[(String, bool)]) -> Vec<String> {
+fn common_names(candidates: &[Box<Candidate<'_>>], sets: &[Vec<usize>], aliases: &[(String, bool)]) -> Vec<String> {
     // Inline names (see `Shelf`): one lookup, no allocation per person.
     let mut cns: HashSet<(&str, CompactString)> = HashSet::default();
     let mut cn_counters: HashMap<(&str, CompactString), u32> = HashMap::default();
@@ -1313,7 +1317,7 @@ impl NameContext<'_> {
 /// Groups the candidates into people: each inner list holds candidate indexes, the first being
 /// the primary (highest priority). Only `person` accounts in different municipalities match.
 fn match_people(
-    candidates: &[Candidate<'_>],
+    candidates: &[Box<Candidate<'_>>],
     keys: &[String],
     overrides: &Overrides,
     out: &mut Findings,
