@@ -552,6 +552,7 @@ pub struct Judged<'a> {
     /// priority order then moves pointers. Moving the candidates themselves into one vector
     /// was most of a second on one core at a million users, half of it first touching the
     /// quarter gigabyte that vector took.
+    #[allow(clippy::vec_box)]
     candidates: Vec<Box<Candidate<'a>>>,
     excluded: Vec<Excluded<'a>>,
     findings: Findings,
@@ -697,13 +698,16 @@ pub fn unify(inputs: &Inputs<'_>, judged: Vec<Judged<'_>>, book: &mut NameBook) 
     UnifiedDirectory { people, groups, findings, summaries, outbound }
 }
 
+/// The objects that are not accounts, by municipality.
+type OthersByMunicipality = BTreeMap<String, Vec<DirectoryObject>>;
+
 /// The judged snapshots gathered: the accounts in scope in priority order (municipality
 /// priority, then creation time, then GUID), whatever order they were read in; the accounts
 /// left out, with their findings; and the other objects by municipality, in GUID order.
 fn in_priority_order<'a>(
     judged: Vec<Judged<'a>>,
     out: &mut Findings,
-) -> (Vec<Box<Candidate<'a>>>, Vec<Excluded<'a>>, BTreeMap<String, Vec<DirectoryObject>>) {
+) -> (Vec<Box<Candidate<'a>>>, Vec<Excluded<'a>>, OthersByMunicipality) {
     let mut parts = Vec::with_capacity(judged.len());
     let mut excluded = Vec::with_capacity(judged.iter().map(|j| j.excluded.len()).sum());
     let mut others = BTreeMap::new();
