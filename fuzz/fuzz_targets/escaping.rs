@@ -12,7 +12,7 @@
 use ldap3::asn1::{ASNTag, StructureTag, Tag};
 use libfuzzer_sys::fuzz_target;
 use samla::client::ldap::{anchor_filter, escape_filter_bytes};
-use samla::mapping::unify::Anchor;
+use samla::model::unified::Anchor;
 use samla::model::dn::{Dn, escape_value};
 use samla::model::ids::ObjectGuid;
 

@@ -13,7 +13,7 @@
 use libfuzzer_sys::fuzz_target;
 use samla::client::graph::{self, ClientError, Outcome};
 use samla::config::secret::Secret;
-use samla::execute::tenant::worth_retrying;
+use samla::execute::graph::worth_retrying;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -121,13 +121,13 @@ struct DemoTenant {
 
 impl DemoTenant {
     fn start(domains: &[String]) -> Result<DemoTenant, Failure> {
-        let opts = crate::tenant::TenantOptions {
+        let opts = crate::test_tenant::TenantOptions {
             domains: domains.to_vec(),
             skus: ["SPE_E3=4000", "SPE_F1=1500", "M365EDU_A3_STUUSEBNFT=2500"]
                 .iter()
                 .filter_map(|s| s.parse().ok())
                 .collect(),
-            ..crate::tenant::TenantOptions::default()
+            ..crate::test_tenant::TenantOptions::default()
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -140,7 +140,7 @@ impl DemoTenant {
                 }
             };
             runtime.block_on(async move {
-                match crate::tenant::start(opts).await {
+                match crate::test_tenant::start(opts).await {
                     Ok(t) => {
                         let info = (
                             t.url().to_string(),

@@ -4,8 +4,8 @@
 
 use super::Failure;
 use crate::mapping::spec::TargetSpec;
-use crate::mapping::unify::UnifiedDirectory;
-use crate::tenant::{RunningTenant, TenantOptions};
+use crate::model::unified::UnifiedDirectory;
+use crate::test_tenant::{RunningTenant, TenantOptions};
 use std::collections::BTreeMap;
 
 /// One line of the check: a licence class, its SKU, units needed and available.
@@ -29,7 +29,7 @@ pub fn check_against_test_tenant(target: &TargetSpec, unified: &UnifiedDirectory
                 .collect(),
             ..TenantOptions::default()
         };
-        let tenant = crate::tenant::start(opts).await.map_err(Failure::work)?;
+        let tenant = crate::test_tenant::start(opts).await.map_err(Failure::work)?;
         let result = check(&tenant, target, unified).await;
         tenant.shutdown().await;
         result

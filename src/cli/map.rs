@@ -6,7 +6,9 @@ use crate::config::Config;
 use crate::mapping::overrides::Overrides;
 use crate::mapping::privacy::PrivacyPolicy;
 use crate::mapping::spec;
-use crate::mapping::unify::{Inputs, Judge, Judged, UnifiedDirectory, unify};
+use crate::model::unified::UnifiedDirectory;
+
+use crate::mapping::unify::{Inputs, Judge, Judged, unify};
 use crate::report::mapping::{summary, write_reports};
 use crate::state::{SnapshotId, SnapshotPart, State};
 use std::path::{Path, PathBuf};

@@ -94,9 +94,9 @@ enum Command {
 #[derive(Subcommand)]
 enum TestTenantCommand {
     /// Serve the test tenant until Ctrl-C; prints its URLs as one JSON line.
-    Serve(crate::tenant::TenantOptions),
+    Serve(crate::test_tenant::TenantOptions),
     /// Print the canonical dump of a tenant kept in --state FILE.
-    Dump(crate::tenant::TenantOptions),
+    Dump(crate::test_tenant::TenantOptions),
 }
 
 #[derive(Subcommand)]
@@ -276,9 +276,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::TestTenant(command) => match *command {
             TestTenantCommand::Serve(opts) => {
                 let runtime = tokio::runtime::Runtime::new().map_err(Failure::work)?;
-                runtime.block_on(crate::tenant::serve(opts)).map_err(Failure::work)
+                runtime.block_on(crate::test_tenant::serve(opts)).map_err(Failure::work)
             }
-            TestTenantCommand::Dump(opts) => print_json(&crate::tenant::dump_state_file(&opts).map_err(Failure::work)?),
+            TestTenantCommand::Dump(opts) => {
+                print_json(&crate::test_tenant::dump_state_file(&opts).map_err(Failure::work)?)
+            }
         },
         Command::Estate(EstateCommand::Generate { flavor, out, scale, seed }) => {
             if !(scale > 0.0 && scale <= 1000.0) {

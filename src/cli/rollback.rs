@@ -13,15 +13,16 @@ use super::Failure;
 use super::run::{Connected, confirm, connect, run_start, runtime, within_thresholds};
 use super::wave::{Prepared, prepare_for_rollback};
 use crate::config::Config;
-use crate::execute::{self, Journal, Progress, RETRY_PASSES, graph_pass, serde_name, tenant};
+use crate::execute::graph as tenant;
+use crate::execute::{self, Journal, Progress, RETRY_PASSES, graph_pass, serde_name};
 use crate::journal::{Completion, Entry, Intent, System};
+use crate::render::graph::{self, GraphRequest};
+use crate::render::ldap;
 use crate::report::rollback::{RollbackReport, RunLine, UndoItem, Verification};
+use crate::rollback::graph::Context;
 use crate::rollback::shared_ad::AdInverse;
-use crate::rollback::tenant::Context;
 use crate::rollback::{Scope, Undo};
 use crate::state::State;
-use crate::target::graph::{self, GraphRequest};
-use crate::target::ldap;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -57,7 +58,7 @@ impl Plan {
     }
 
     fn impact(&self) -> BTreeMap<String, execute::Impact> {
-        use crate::target::graph::Action;
+        use crate::render::graph::Action;
         let mut out =
             crate::rollback::impact(&self.tenant, |r| matches!(r.action, Action::DeleteUser | Action::DeleteGroup));
         for (m, i) in crate::rollback::impact(&self.shared_ad, |o| matches!(o, AdInverse::Delete(_))) {
@@ -140,7 +141,7 @@ async fn plan(inputs: &Inputs<'_>, clients: Option<&mut Connected>, scope: Scope
     };
     let has = |system: &str| inputs.entries.iter().any(|e| e.system == system);
     if has("tenant") {
-        out.tenant = crate::rollback::tenant::plan(&inputs.entries, tenant_view.as_ref(), &inputs.context, scope);
+        out.tenant = crate::rollback::graph::plan(&inputs.entries, tenant_view.as_ref(), &inputs.context, scope);
     }
     if has("shared_ad") {
         out.shared_ad = crate::rollback::shared_ad::plan(&inputs.entries, ad_view.as_ref(), &inputs.context, scope);

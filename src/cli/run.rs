@@ -13,11 +13,12 @@ use crate::client::graph::GraphClient;
 use crate::client::ldap::SharedAdClient;
 use crate::config::Config;
 use crate::config::target::TargetConfig;
-use crate::execute::{self, Impact, Journal, SystemResult, serde_name, shared_ad, tenant};
+use crate::execute::graph as tenant;
+use crate::execute::{self, Impact, Journal, SystemResult, serde_name, shared_ad};
 use crate::journal::RunStart;
+use crate::render::graph;
+use crate::render::ldap;
 use crate::state::State;
-use crate::target::graph;
-use crate::target::ldap;
 use serde::Serialize;
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
@@ -107,8 +108,8 @@ impl Comparison {
 
     /// Per system, the accounts it still needs created, by municipality.
     fn accounts_created(&self) -> [BTreeMap<&str, u64>; 2] {
-        use crate::target::graph::Action;
-        use crate::target::ldap::{Change as LdapChange, OpKind};
+        use crate::render::graph::Action;
+        use crate::render::ldap::{Change as LdapChange, OpKind};
         let mut tenant: BTreeMap<&str, u64> = BTreeMap::new();
         for (_, r) in self.tenant.iter().flat_map(|t| &t.requests).filter(|(_, r)| r.action == Action::CreateUser) {
             *tenant.entry(r.municipality.as_str()).or_default() += 1;
@@ -343,7 +344,8 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
         let run = state.start_run(&start, "run").map_err(Failure::work)?;
         let mut journal =
             Journal { state: &mut state, run, target: target.name.clone(), wave: prepared.file.number, pass: 1 };
-        let random_passwords = prepared.targets.shared_ad.new_accounts == crate::target::NewAccounts::RandomPassword;
+        let random_passwords =
+            prepared.targets.shared_ad.new_accounts == crate::model::settings::NewAccounts::RandomPassword;
         let mut summary = RunSummary {
             run,
             wave: prepared.file.number,

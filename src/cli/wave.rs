@@ -8,12 +8,12 @@
 use super::Failure;
 use super::plan::{Loaded, load, waves_dir};
 use crate::config::Config;
-use crate::mapping::names;
-use crate::mapping::unify::{Anchor, Group, Person};
+use crate::model::names;
+use crate::model::unified::{Anchor, Group, Person};
 use crate::plan::files::{self, WaveFile};
 use crate::plan::make;
+use crate::render::{WaveContent, content, graph, ldap};
 use crate::state::State;
-use crate::target::{WaveContent, content, graph, ldap};
 use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -72,7 +72,7 @@ pub fn find<'a>(files: &'a [WaveFile], wave: &str) -> Result<&'a WaveFile, Failu
 /// its content, after every check that must stop a wave.
 pub struct Prepared {
     pub file: WaveFile,
-    pub targets: crate::target::TargetSettings,
+    pub targets: crate::model::settings::TargetSettings,
     pub content: WaveContent,
     /// People per municipality in the unified directory (what threshold shares are of).
     pub population: BTreeMap<String, u64>,

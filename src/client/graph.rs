@@ -39,7 +39,7 @@
 
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::target::{ClientCredential, TenantTarget};
-use crate::target::graph::{Batch, BatchBody, BatchItem, MAX_BATCH};
+use crate::render::graph::{Batch, BatchBody, BatchItem, MAX_BATCH};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
@@ -1306,7 +1306,7 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::graph::{Action, GraphRequest};
+    use crate::render::graph::{Action, GraphRequest};
 
     fn request(id: &str, method: &str, url: &str, body: Option<Value>, depends_on: &[&str]) -> GraphRequest {
         GraphRequest {

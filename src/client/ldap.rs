@@ -1,6 +1,6 @@
 //! The shared AD over LDAP: finding what a wave already created, and writing what it still must.
 //!
-//! A wave's operations ([`crate::target::ldap::render`]) are decided elsewhere; this client
+//! A wave's operations ([`crate::render::ldap::render`]) are decided elsewhere; this client
 //! carries them, one request at a time, and says precisely what came back. Why it is built the
 //! way it is:
 //!
@@ -35,11 +35,11 @@
 
 use crate::config::secret::Secret;
 use crate::config::{LdapSource, TlsMode};
-use crate::mapping::unify::Anchor;
+use crate::model::unified::Anchor;
 use crate::model::{Dn, ObjectGuid, RawEntry};
+use crate::render::ldap::{Change, ModKind, Value};
 use crate::source::ldap::{connect_and_bind, decode_entry};
 use crate::source::{SourceError, range};
-use crate::target::ldap::{Change, ModKind, Value};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Ldap, LdapError, LdapResult, Mod, Scope};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

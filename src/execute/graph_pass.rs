@@ -12,8 +12,8 @@ use super::{Journal, Progress};
 use crate::client::graph::{GraphClient, Outcome};
 use crate::config::secret::Secret;
 use crate::journal::{Completion, Intent, System};
+use crate::render::graph::{self, Batch, GraphRequest, Placeholder};
 use crate::state::StateError;
-use crate::target::graph::{self, Batch, GraphRequest, Placeholder};
 use std::collections::{HashMap, HashSet};
 use tokio::task::JoinSet;
 
@@ -75,7 +75,7 @@ struct Sent {
 /// What a pass sends with: the client, how to name and resolve things, how to show progress.
 pub struct Sender<'a> {
     pub client: &'a GraphClient,
-    pub names: &'a super::tenant::Names,
+    pub names: &'a super::graph::Names,
     /// skuPartNumber -> skuId.
     pub skus: &'a HashMap<String, String>,
     pub progress: &'a Progress,
@@ -261,7 +261,7 @@ fn settle(
                 result: why.clone(),
                 object_id: None,
             });
-            let retry = super::tenant::worth_retrying(&outcome);
+            let retry = super::graph::worth_retrying(&outcome);
             result.failed.push(Failed {
                 origin: origin_of(&req),
                 request: req,

@@ -3,9 +3,9 @@
 //!
 //! The loop is the same for both targets, and it is what makes a run safe to repeat:
 //!
-//! 1. **Look** at the objects the wave touches, by anchor ([`tenant::observe`],
+//! 1. **Look** at the objects the wave touches, by anchor ([`graph::observe`],
 //!    [`shared_ad::observe`]).
-//! 2. **Reconcile**: the rendered requests minus what is already there ([`tenant::reconcile`],
+//! 2. **Reconcile**: the rendered requests minus what is already there ([`graph::reconcile`],
 //!    [`shared_ad::reconcile`]; pure). This is also the dry-run's comparison.
 //! 3. **Send** what is left, journaling each batch's intents before it leaves.
 //! 4. What failed in a way a second look can settle (a conflict with an object that may be
@@ -17,9 +17,9 @@
 //! work is settled by what the target shows. No object is created twice: a create is only
 //! sent when the object is neither found by its anchor nor known from an earlier create.
 
+pub mod graph;
 pub mod graph_pass;
 pub mod shared_ad;
-pub mod tenant;
 
 use crate::config::target::Thresholds;
 use crate::journal::{Completion, Intent, System};
@@ -179,8 +179,8 @@ impl SystemResult {
     }
 
     /// Counts the objects the first comparison found unchanged.
-    fn count_unchanged<'a>(&mut self, changes: impl Iterator<Item = (tenant::ChangeKind, &'a str)>) {
-        for (_, m) in changes.filter(|(k, _)| *k == tenant::ChangeKind::Unchanged) {
+    fn count_unchanged<'a>(&mut self, changes: impl Iterator<Item = (graph::ChangeKind, &'a str)>) {
+        for (_, m) in changes.filter(|(k, _)| *k == graph::ChangeKind::Unchanged) {
             self.municipalities.entry(m.to_string()).or_default().unchanged += 1;
         }
     }
@@ -284,16 +284,16 @@ pub fn municipality_totals<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap
 pub async fn converge_tenant(
     client: &crate::client::graph::GraphClient,
     journal: &mut Journal<'_>,
-    content: &crate::target::WaveContent,
-    names: &tenant::Names,
-    rendered: Vec<crate::target::graph::GraphRequest>,
-    mut first_look: Option<tenant::TenantView>,
+    content: &crate::render::WaveContent,
+    names: &graph::Names,
+    rendered: Vec<crate::render::graph::GraphRequest>,
+    mut first_look: Option<graph::TenantView>,
     max_in_flight: usize,
     hidden: bool,
 ) -> Result<SystemResult, ExecError> {
-    use crate::target::graph::{Action, Placeholder};
+    use crate::render::graph::{Action, Placeholder};
     let started = std::time::Instant::now();
-    let all: Vec<(usize, crate::target::graph::GraphRequest)> = rendered.into_iter().enumerate().collect();
+    let all: Vec<(usize, crate::render::graph::GraphRequest)> = rendered.into_iter().enumerate().collect();
     let mut subset = all.clone();
     let mut result = SystemResult::default();
     let mut pending: Vec<graph_pass::Failed> = Vec::new();
@@ -302,7 +302,7 @@ pub async fn converge_tenant(
         result.begin_pass(pass, journal).await;
         let view = match first_look.take() {
             Some(v) => v,
-            None => tenant::observe(client, &subset, content, names, &ids).await?,
+            None => graph::observe(client, &subset, content, names, &ids).await?,
         };
         let found = view
             .users
@@ -325,7 +325,7 @@ pub async fn converge_tenant(
             journal.remember(System::Tenant, &key, &id, kind, false)?;
             ids.insert(p, id);
         }
-        let rec = tenant::reconcile(&subset, &view, names);
+        let rec = graph::reconcile(&subset, &view, names);
         if pass == 1 {
             result.count_unchanged(rec.changes.iter().map(|c| (c.change, c.municipality.as_str())));
         }
@@ -372,7 +372,7 @@ pub async fn converge_tenant(
     Ok(result)
 }
 
-fn tenant_failure(names: &tenant::Names, f: &graph_pass::Failed) -> Failure {
+fn tenant_failure(names: &graph::Names, f: &graph_pass::Failed) -> Failure {
     Failure {
         system: System::Tenant,
         municipality: f.request.municipality.clone(),
@@ -386,14 +386,14 @@ fn tenant_failure(names: &tenant::Names, f: &graph_pass::Failed) -> Failure {
 pub async fn converge_shared_ad(
     client: &mut crate::client::ldap::SharedAdClient,
     journal: &mut Journal<'_>,
-    rendered: Vec<crate::target::ldap::LdapOp>,
+    rendered: Vec<crate::render::ldap::LdapOp>,
     mut first_look: Option<shared_ad::AdView>,
     random_passwords: bool,
     hidden: bool,
 ) -> Result<SystemResult, ExecError> {
-    use crate::target::ldap::OpKind;
+    use crate::render::ldap::OpKind;
     let started = std::time::Instant::now();
-    let all: Vec<(usize, crate::target::ldap::LdapOp)> = rendered.into_iter().enumerate().collect();
+    let all: Vec<(usize, crate::render::ldap::LdapOp)> = rendered.into_iter().enumerate().collect();
     let mut subset = all.clone();
     let mut result = SystemResult::default();
     let mut pending: Vec<shared_ad::Failed> = Vec::new();
@@ -440,7 +440,7 @@ pub async fn converge_shared_ad(
             let t = result.municipalities.entry(op.municipality.clone()).or_default();
             match (op.kind, &op.change) {
                 (OpKind::CreateOu, _) => {}
-                (OpKind::CreateUser | OpKind::CreateGroup, crate::target::ldap::Change::Add { .. }) => t.created += 1,
+                (OpKind::CreateUser | OpKind::CreateGroup, crate::render::ldap::Change::Add { .. }) => t.created += 1,
                 (OpKind::CreateUser | OpKind::CreateGroup, _) => t.updated += 1,
                 (OpKind::AddMembers, _) => t.member_additions += 1,
                 (OpKind::SetManager, _) => t.managers_set += 1,

@@ -2,21 +2,21 @@
 //! apply it one operation at a time with each chunk of intents journaled first.
 //!
 //! As for the tenant, one pure step ([`reconcile`]) turns the rendered operations
-//! ([`crate::target::ldap`]) into what this directory still needs, from an [`AdView`] read
+//! ([`crate::render::ldap`]) into what this directory still needs, from an [`AdView`] read
 //! by anchor (`mS-DS-ConsistencyGuid`): an OU that exists is not added, a user that exists is
 //! modified where attributes differ (the before-image journaled), a group that exists gets
 //! only its missing members, a manager already set is left. An object found by its anchor at
 //! another DN was moved by someone: samla does not move it back or write around it; it
 //! reports it and leaves it to a person.
 
-use super::tenant::Change;
+use super::graph::Change;
 use super::{Journal, Progress};
 use crate::client::ldap::{Found, LdapClientError, SharedAdClient};
 use crate::journal::{Completion, Intent, System};
-use crate::mapping::unify::Anchor;
 use crate::model::Dn;
+use crate::model::unified::Anchor;
+use crate::render::ldap::{Change as LdapChange, LdapOp, ModKind, OpKind, Value};
 use crate::state::StateError;
-use crate::target::ldap::{Change as LdapChange, LdapOp, ModKind, OpKind, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Attributes of an add that are not compared with an existing object: what makes it what it
@@ -84,7 +84,7 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
             after,
         })
     };
-    use super::tenant::ChangeKind as K;
+    use super::graph::ChangeKind as K;
     let members_of = |dn: &Dn| view.members.get(&dn.key());
     let mut ops = Vec::new();
     let mut refused = Vec::new();
@@ -413,7 +413,7 @@ mod tests {
         view.objects.insert(anchor(), found(at, "IT"));
         let r = reconcile(&rendered, &view);
         assert!(r.ops.is_empty(), "{:?}", r.ops);
-        assert_eq!(r.changes[0].change, super::super::tenant::ChangeKind::Unchanged);
+        assert_eq!(r.changes[0].change, super::super::graph::ChangeKind::Unchanged);
 
         view.objects.insert(anchor(), found(at, "Ekonomi"));
         let r = reconcile(&rendered, &view);

@@ -7,8 +7,6 @@
 //! - [`attributes`]: a person's mapped attributes, compact for a million people.
 //! - [`overrides`]: the team's decisions on uncertain matches.
 //! - [`unify`]: the unified directory and its findings, deterministic and stable.
-pub mod attributes;
-pub mod names;
 pub mod overrides;
 pub mod privacy;
 pub mod spec;

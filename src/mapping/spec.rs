@@ -9,6 +9,7 @@
 
 use super::privacy::PrivacyPolicy;
 use super::transform::{Template, Transform, parse_template};
+use crate::model::AccountKind;
 use crate::model::convert::extension_attribute_number;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -57,29 +58,6 @@ pub fn is_target_attribute(name: &str) -> bool {
     TARGET_ATTRIBUTES.contains(&name) || extension_attribute_number(name).is_some()
 }
 
-/// The kinds of account a municipality has; each kind can be licensed and planned differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountKind {
-    Person,
-    Student,
-    Admin,
-    Service,
-    Resource,
-}
-
-impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Person => "person",
-            AccountKind::Student => "student",
-            AccountKind::Admin => "admin",
-            AccountKind::Service => "service",
-            AccountKind::Resource => "resource",
-        }
-    }
-}
-
 /// What to do with same-named groups of several municipalities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,7 +97,7 @@ pub struct TargetSpec {
     /// Licence class -> SKU part number (`none` needs no entry).
     pub licences: BTreeMap<String, String>,
     /// What a wave becomes for the targets: licence groups, Microsoft 365 groups, the shared AD.
-    pub targets: crate::target::TargetSettings,
+    pub targets: crate::model::settings::TargetSettings,
 }
 
 impl TargetSpec {
@@ -506,7 +484,7 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
         licence_groups.insert(class.into_inner(), group);
     }
     let shared_ad = match &raw.shared_ad {
-        None => crate::target::SharedAd::default(),
+        None => crate::model::settings::SharedAd::default(),
         Some(ad) => {
             let dn = |s: &Spanned<String>| {
                 crate::model::Dn::parse(s.get_ref())
@@ -514,8 +492,8 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
                     .map_err(|e| place.err(s.span(), format!("not a DN: {e}")))
             };
             let new_accounts = match ad.new_accounts.get_ref().as_str() {
-                "disabled" => crate::target::NewAccounts::Disabled,
-                "random-password" => crate::target::NewAccounts::RandomPassword,
+                "disabled" => crate::model::settings::NewAccounts::Disabled,
+                "random-password" => crate::model::settings::NewAccounts::RandomPassword,
                 other => {
                     return Err(place.err(
                         ad.new_accounts.span(),
@@ -523,7 +501,7 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
                     ));
                 }
             };
-            crate::target::SharedAd {
+            crate::model::settings::SharedAd {
                 base_dn: dn(&ad.base_dn)?,
                 people_ou: dn(&ad.people_ou)?,
                 groups_ou: dn(&ad.groups_ou)?,
@@ -550,7 +528,7 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
         hash_key_env: raw.privacy.hash_key_env,
         allowed,
         usage_location: usage.clone(),
-        targets: crate::target::TargetSettings {
+        targets: crate::model::settings::TargetSettings {
             usage_location: usage.clone(),
             skus: raw.licences.clone(),
             licence_groups,

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::fmt;
 
-use super::names;
+use crate::model::names;
 
 /// What a transform or template reads while it is applied: the object's attributes and the
 /// named lookup tables of the mapping.

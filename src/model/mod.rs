@@ -6,18 +6,23 @@
 //! Keeping that step pure means it is tested against recorded fixtures and behaves the same
 //! for a live Active Directory, a Samba DC, slapd and an `ldifde` export.
 
+pub mod attributes;
 pub mod convert;
 pub mod dn;
 pub mod ids;
+pub mod names;
 pub mod object;
 pub mod personnummer;
+pub mod settings;
 pub mod stopwatch;
 pub mod time;
 pub mod uac;
+pub mod unified;
 
 pub use dn::Dn;
 pub use ids::{ObjectGuid, Sid};
 pub use object::{DirectoryObject, ObjectKind};
+pub use unified::AccountKind;
 
 /// One entry as a source read it: the DN string and every attribute's values as raw bytes.
 ///

@@ -4,8 +4,8 @@
 //! Planning a million people reads only these few fields of each stored person, and works on
 //! dense indexes instead of GUID-keyed maps, so it stays a few seconds and a few hundred MiB.
 
-use crate::mapping::spec::AccountKind;
-use crate::mapping::unify::Anchor;
+use crate::model::AccountKind;
+use crate::model::unified::Anchor;
 use rustc_hash::FxHashMap as HashMap;
 use serde::Deserialize;
 
@@ -53,7 +53,7 @@ pub struct StoredAffiliation {
 pub struct StoredGroup {
     pub anchor: Anchor,
     pub name: String,
-    pub members: Vec<crate::mapping::unify::Member>,
+    pub members: Vec<crate::model::unified::Member>,
 }
 
 /// A member of a group, by index.
@@ -144,8 +144,8 @@ impl PlanDirectory {
                     .members
                     .iter()
                     .filter_map(|m| match m {
-                        crate::mapping::unify::Member::Person(a) => person_index.get(a).map(|&i| MemberRef::Person(i)),
-                        crate::mapping::unify::Member::Group(a) => group_index.get(a).map(|&i| MemberRef::Group(i)),
+                        crate::model::unified::Member::Person(a) => person_index.get(a).map(|&i| MemberRef::Person(i)),
+                        crate::model::unified::Member::Group(a) => group_index.get(a).map(|&i| MemberRef::Group(i)),
                     })
                     .collect(),
                 name: g.name,

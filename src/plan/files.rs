@@ -240,7 +240,7 @@ pub fn check_units(files: &[WaveFile], known: &dyn Fn(&Slot) -> bool) -> Result<
 }
 
 /// The digest recorded for a slot: SHA-256 over its accounts' anchors, first 16 hex digits.
-pub fn digest<'a>(anchors: impl Iterator<Item = &'a crate::mapping::unify::Anchor>) -> String {
+pub fn digest<'a>(anchors: impl Iterator<Item = &'a crate::model::unified::Anchor>) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     for a in anchors {
@@ -269,7 +269,7 @@ pub struct WaveDraft {
 impl WaveDraft {
     /// `NN-name.toml`, with the name made safe for any file system.
     pub fn file_name(&self) -> String {
-        let slug: String = crate::mapping::names::transliterate(&self.name)
+        let slug: String = crate::model::names::transliterate(&self.name)
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
             .collect();

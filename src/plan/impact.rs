@@ -9,7 +9,7 @@
 
 use super::directory::{MemberRef, PlanDirectory};
 use super::settings::PlanSettings;
-use crate::mapping::spec::AccountKind;
+use crate::model::AccountKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

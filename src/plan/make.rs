@@ -373,7 +373,7 @@ pub fn input_changes(was: &PlanInputs, now: &PlanInputs) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::spec::AccountKind;
+    use crate::model::AccountKind;
     use crate::plan::files::parse;
     use crate::plan::testing::{directory, settings};
 

@@ -21,9 +21,9 @@ pub(crate) mod testing {
     //! Small directories and settings for the planner's tests.
     use super::directory::{PlanDirectory, StoredAffiliation, StoredGroup, StoredPerson};
     use super::settings::{PlanSettings, parse};
-    use crate::mapping::spec::AccountKind;
-    use crate::mapping::unify::{Anchor, Member};
+    use crate::model::AccountKind;
     use crate::model::ObjectGuid;
+    use crate::model::unified::{Anchor, Member};
 
     pub fn anchor(i: u32) -> Anchor {
         Anchor(ObjectGuid::parse(&format!("{i:08x}-0000-4000-8000-000000000000")).unwrap())

@@ -5,7 +5,7 @@
 //! hash is recorded in every wave, so changing a weight makes the waves stale until re-planned.
 
 use crate::config::line_col;
-use crate::mapping::spec::AccountKind;
+use crate::model::AccountKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@
 use super::directory::{MemberRef, PlanDirectory, UnitId};
 use super::impact::Impact;
 use super::settings::{Limits, PlanSettings};
-use crate::mapping::spec::AccountKind;
+use crate::model::AccountKind;
 use std::collections::BTreeMap;
 
 /// What a wave file lists: a whole unit, or part `k` of `n` of a unit too large for one wave.

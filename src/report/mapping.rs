@@ -3,7 +3,7 @@
 //! rule that allows it), plus the terminal summary.
 
 use super::csv_excel;
-use crate::mapping::unify::{Finding, Severity, UnifiedDirectory, warmed};
+use crate::model::unified::{Finding, Severity, UnifiedDirectory, warmed};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

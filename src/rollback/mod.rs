@@ -6,7 +6,7 @@
 //!   before-image of every modification. Only that is undone: what a wave found in place
 //!   (a user from an earlier wave, a member already in a group) is never touched;
 //! - **a live look at the target**, by anchor, the same look a wave run starts with
-//!   ([`crate::execute::tenant::observe`], [`crate::execute::shared_ad::observe`]).
+//!   ([`crate::execute::graph::observe`], [`crate::execute::shared_ad::observe`]).
 //!
 //! Comparing the two sorts each change ([`Verification`]): the target still shows the
 //! wave's after-state (the inverse runs), already shows the before-state (undone earlier, or
@@ -23,8 +23,8 @@
 //! only when the whole wave is rolled back; a municipality's rollback removes only its own
 //! members from them.
 
+pub mod graph;
 pub mod shared_ad;
-pub mod tenant;
 
 use crate::journal::Entry;
 pub use crate::report::rollback::{UndoItem, Verification};

@@ -1,12 +1,12 @@
 //! The shared AD's rollback plan: the journal's LDAP operations against a live [`AdView`].
 //! Pure; see the module docs of [`crate::rollback`] for the rules.
 
-use super::tenant::Context;
+use super::graph::Context;
 use super::{Scope, Step, Undo, Verification, in_order, item};
 use crate::execute::shared_ad::AdView;
 use crate::journal::Entry;
 use crate::model::Dn;
-use crate::target::ldap::{Change as LdapChange, ModKind, Value};
+use crate::render::ldap::{Change as LdapChange, ModKind, Value};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -336,8 +336,8 @@ pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: 
 mod tests {
     use super::*;
     use crate::client::ldap::Found;
-    use crate::mapping::unify::Anchor;
     use crate::model::ObjectGuid;
+    use crate::model::unified::Anchor;
     use crate::rollback::find;
 
     const BJUV: &str = "bjuv";

@@ -2,8 +2,8 @@
 //! unified directory with the inputs it came from.
 
 use super::{SnapshotId, State, StateError, WAL_AUTOCHECKPOINT_PAGES};
-use crate::mapping::unify::{Anchor, ContentHash, NameBook, Namespace, UnifiedDirectory};
 use crate::model::ObjectGuid;
+use crate::model::unified::{Anchor, ContentHash, NameBook, Namespace, UnifiedDirectory};
 use rayon::prelude::*;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -68,7 +68,7 @@ fn store_chunks(
         let mut text = Vec::new();
         for i in range.clone() {
             // See `warm_row`: the strings of a row a few ahead are fetched while this one is written.
-            std::hint::black_box(dir.warm_row(kind, i + crate::mapping::unify::WARM_AHEAD));
+            std::hint::black_box(dir.warm_row(kind, i + crate::model::unified::WARM_AHEAD));
             dir.write_row(kind, i, &mut text)?;
         }
         let data = compress(path, &text)?;
@@ -238,7 +238,7 @@ impl State {
         let ids: Vec<i64> = snapshots.iter().map(|s| s.0).collect();
         let ids_json = serde_json::to_string(&ids).unwrap_or_default();
         let blocking =
-            dir.findings.iter().filter(|f| f.severity == crate::mapping::unify::Severity::Blocking).count() as u64;
+            dir.findings.iter().filter(|f| f.severity == crate::model::unified::Severity::Blocking).count() as u64;
         let phase = crate::model::stopwatch::Stopwatch::start("save_unified");
         let tx = self.conn.transaction().map_err(sq)?;
         {
@@ -407,7 +407,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::unify::{Finding, Severity};
+    use crate::model::unified::{Finding, Severity};
 
     fn directory(findings: usize) -> UnifiedDirectory {
         let finding = |i: usize| Finding {

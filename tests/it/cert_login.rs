@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use samla::client::assertion::{ASSERTION_TYPE, client_assertion, client_assertion_at};
 use samla::config::secret::{Secret, SecretSource};
-use samla::tenant::{RunningTenant, TenantError, TenantOptions, start};
+use samla::test_tenant::{RunningTenant, TenantError, TenantOptions, start};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

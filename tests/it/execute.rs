@@ -8,7 +8,7 @@
 
 use crate::shared_ad::{Cleanup, Server, run_id};
 use crate::support::{IDS, Project, copy_mappings, samla, shared_domain, stderr};
-use samla::tenant::{RunningTenant, TenantOptions};
+use samla::test_tenant::{RunningTenant, TenantOptions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,7 +65,7 @@ impl Lab {
             project.samla(step).assert().success();
         }
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let tenant = rt.block_on(samla::tenant::start(tenant_options(faults))).unwrap();
+        let tenant = rt.block_on(samla::test_tenant::start(tenant_options(faults))).unwrap();
         let config = project.config();
         let mut toml = std::fs::read_to_string(&config).unwrap();
         toml.push_str(&format!(

@@ -6,8 +6,8 @@
 use samla::client::graph::{ClientError, ClientOptions, GraphClient, Outcome};
 use samla::config::secret::SecretSource;
 use samla::config::target::{ClientCredential, TenantTarget};
-use samla::target::graph::{Action, Batch, GraphRequest};
-use samla::tenant::{RunningTenant, TenantOptions, start};
+use samla::render::graph::{Action, Batch, GraphRequest};
+use samla::test_tenant::{RunningTenant, TenantOptions, start};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! The Graph requests of a wave (`samla::target::graph`) against Graph's own schema and rules,
+//! The Graph requests of a wave (`samla::render::graph`) against Graph's own schema and rules,
 //! and sent for real to the test tenant.
 //!
 //! Two waves of hand-built content: wave 1 (Klippan, 10 people, a group, the E3 licence group)
@@ -11,14 +11,16 @@
 //! and everything is read back.
 
 use reqwest::Method;
-use samla::mapping::attributes::Attributes;
-use samla::mapping::names;
-use samla::mapping::spec::AccountKind;
-use samla::mapping::unify::{Anchor, Group, Member, Person};
+use samla::model::AccountKind;
+use samla::model::attributes::Attributes;
+use samla::model::names;
+use samla::model::unified::{Anchor, Group, Member, Person};
 use samla::model::{Dn, ObjectGuid};
-use samla::target::graph::{self, Action, GraphRequest, Placeholder, SkipReason};
-use samla::target::{ObjectRef, RefKind, TargetSettings, WaveContent};
-use samla::tenant::{RunningTenant, TenantOptions, start};
+use samla::render::graph::{self, Action, GraphRequest, Placeholder, SkipReason};
+use samla::render::{ObjectRef, RefKind, WaveContent};
+
+use samla::model::settings::TargetSettings;
+use samla::test_tenant::{RunningTenant, TenantOptions, start};
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -235,7 +237,7 @@ fn local(name: &str) -> String {
 
 impl Csdl {
     fn load() -> Csdl {
-        let doc = roxmltree::Document::parse(samla::tenant::schema::CSDL).unwrap();
+        let doc = roxmltree::Document::parse(samla::test_tenant::schema::CSDL).unwrap();
         let mut types = HashMap::new();
         let schema = doc
             .descendants()

@@ -1,7 +1,7 @@
 //! `samla map` on the sample estate: golden figures, valid names, stability, privacy.
 
 use crate::support::{IDS, Project, mapped_project};
-use samla::mapping::names::{validate_mail_nickname, validate_sam_account_name, validate_upn};
+use samla::model::names::{validate_mail_nickname, validate_sam_account_name, validate_upn};
 use serde_json::Value;
 
 /// The newest unified directory's people, as stored.

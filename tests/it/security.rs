@@ -306,7 +306,7 @@ fn secret_holding_types_never_print_their_values() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tenant = rt
-        .block_on(samla::tenant::start(samla::tenant::TenantOptions {
+        .block_on(samla::test_tenant::start(samla::test_tenant::TenantOptions {
             client_secret: Some(samla::config::secret::Secret::new("Klient-Hemlighet-0815")),
             ..Default::default()
         }))
@@ -633,7 +633,7 @@ fn crafted_names_written_by_a_wave_land_exactly_where_they_belong() {
     for (anchor, name) in renames.values() {
         let guid = samla::model::ObjectGuid::parse(anchor).unwrap();
         // samla's own lookup: by the anchor in mS-DS-ConsistencyGuid, every byte escaped.
-        let filter = samla::client::ldap::anchor_filter(&[samla::mapping::unify::Anchor(guid)]);
+        let filter = samla::client::ldap::anchor_filter(&[samla::model::unified::Anchor(guid)]);
         let found = server.search(&server.base, &filter, &["cn", "displayName"]);
         assert_eq!(found.len(), 1, "{name:?}: {found:?}");
         let dn = Dn::parse(found[0].dn.as_str()).unwrap();
@@ -908,7 +908,7 @@ fn the_privacy_guard_holds_across_the_sample_estate_at_100000_users() {
         Some(path) => samla::mapping::overrides::Overrides::load(path).unwrap(),
         None => Default::default(),
     };
-    let mut book = samla::mapping::unify::NameBook::default();
+    let mut book = samla::model::unified::NameBook::default();
     let inputs = samla::mapping::unify::Inputs {
         mappings: &mappings,
         overrides: &overrides,
@@ -951,7 +951,7 @@ fn the_privacy_guard_holds_across_the_sample_estate_at_100000_users() {
     let blocked: BTreeSet<&str> = unified
         .findings
         .iter()
-        .filter(|f| f.severity == samla::mapping::unify::Severity::Blocking)
+        .filter(|f| f.severity == samla::model::unified::Severity::Blocking)
         .map(|f| f.object.as_str())
         .collect();
     for p in &unified.people {
@@ -966,14 +966,14 @@ fn the_privacy_guard_holds_across_the_sample_estate_at_100000_users() {
         .cloned()
         .collect();
     assert!(clean.len() + planted.len() >= unified.people.len());
-    let content = samla::target::WaveContent {
+    let content = samla::render::WaveContent {
         number: 1,
         name: "everyone".into(),
         people: clean,
         groups: unified.groups.clone(),
         ..Default::default()
     };
-    let requests = samla::target::graph::render(&content, &mappings.target.targets);
+    let requests = samla::render::graph::render(&content, &mappings.target.targets);
     assert!(requests.len() >= content.people.len());
     // GUIDs (anchors in `{id:...}` placeholders) are hex, and a run of their digits can look
     // like a number; they are not directory values.
@@ -986,7 +986,7 @@ fn the_privacy_guard_holds_across_the_sample_estate_at_100000_users() {
     }
 
     // The wrong check digits pass, unchanged, without a finding.
-    let by_primary: BTreeMap<String, &samla::mapping::unify::Person> =
+    let by_primary: BTreeMap<String, &samla::model::unified::Person> =
         unified.people.iter().filter_map(|p| p.affiliations.first().map(|a| (a.dn.to_string(), p))).collect();
     let mut passed = 0;
     for (dn, value) in &decoys {

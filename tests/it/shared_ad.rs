@@ -9,12 +9,14 @@
 //! server never collide.
 
 use crate::support::env;
-use samla::mapping::attributes::Attributes;
-use samla::mapping::spec::AccountKind;
-use samla::mapping::unify::{Affiliation, Anchor, Group, Member, Person};
+use samla::model::AccountKind;
+use samla::model::attributes::Attributes;
+use samla::model::unified::{Affiliation, Anchor, Group, Member, Person};
 use samla::model::{Dn, ObjectGuid, RawEntry};
-use samla::target::ldap::{self, OpKind};
-use samla::target::{NewAccounts, ObjectRef, RefKind, SharedAd, TargetSettings, WaveContent};
+use samla::render::ldap::{self, OpKind};
+use samla::render::{ObjectRef, RefKind, WaveContent};
+
+use samla::model::settings::{NewAccounts, SharedAd, TargetSettings};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 

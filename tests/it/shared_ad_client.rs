@@ -10,10 +10,10 @@ use crate::support::env;
 use samla::client::ldap::{LdapClientError, SharedAdClient};
 use samla::config::secret::{Secret, SecretSource};
 use samla::config::{LdapSource, TlsMode};
-use samla::mapping::unify::Anchor;
+use samla::model::unified::Anchor;
 use samla::model::{Dn, ObjectGuid};
+use samla::render::ldap::{Change, ModKind, Value};
 use samla::source::SourceError;
-use samla::target::ldap::{Change, ModKind, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,8 @@
-//! Contract tests of the test tenant (`samla::tenant`), over real HTTP with reqwest: each
+//! Contract tests of the test tenant (`samla::test_tenant`), over real HTTP with reqwest: each
 //! rule of issue 5 as a client meets it. Every test starts its own in-process tenant.
 
 use reqwest::{Method, StatusCode};
-use samla::tenant::{RunningTenant, TenantOptions, start};
+use samla::test_tenant::{RunningTenant, TenantOptions, start};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -1014,7 +1014,7 @@ async fn a_state_file_keeps_the_tenant_across_restarts() {
     let Graph { tenant, .. } = g;
     tenant.shutdown().await;
 
-    assert_eq!(samla::tenant::dump_state_file(&opts).unwrap(), before, "dump of the file without serving");
+    assert_eq!(samla::test_tenant::dump_state_file(&opts).unwrap(), before, "dump of the file without serving");
     let g = Graph::start(opts.clone()).await;
     assert_eq!(g.tenant.dump(), before);
     g.get("/users/kvar@bjuv.se").await.expect(200);

@@ -34,10 +34,12 @@
 //! name an owner (the test tenant requires one); the rendering makes the group's first user
 //! member of the wave its owner.
 
-use super::{RefKind, TargetSettings, WaveContent};
-use crate::mapping::names;
-use crate::mapping::unify::{Anchor, Group, Member, Person};
+use super::{RefKind, WaveContent};
+
 use crate::model::ObjectGuid;
+use crate::model::names;
+use crate::model::settings::TargetSettings;
+use crate::model::unified::{Anchor, Group, Member, Person};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -1036,10 +1038,10 @@ pub fn count_batched(requests: &[GraphRequest], batches: &[Batch]) -> WriteCount
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::attributes::Attributes;
-    use crate::mapping::spec::AccountKind;
+    use crate::model::AccountKind;
     use crate::model::Dn;
-    use crate::target::ObjectRef;
+    use crate::model::attributes::Attributes;
+    use crate::render::ObjectRef;
 
     fn anchor(n: u32) -> Anchor {
         Anchor(ObjectGuid::parse(&format!("00000000-0000-4000-8000-{n:012}")).unwrap())

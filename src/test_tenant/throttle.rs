@@ -179,7 +179,7 @@ impl Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::ids::Guid;
+    use crate::test_tenant::ids::Guid;
 
     #[test]
     fn window_admits_the_limit_then_says_when() {

@@ -597,7 +597,7 @@ pub fn is_unified(group: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::schema::graph_schema;
+    use crate::test_tenant::schema::graph_schema;
     use serde_json::json;
 
     fn ctx() -> Context<'static> {

@@ -494,7 +494,7 @@ pub fn verify_bearer(creds: &Credentials, authorization: Option<&str>, now: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::ids::Guid;
+    use crate::test_tenant::ids::Guid;
 
     fn creds() -> Credentials {
         Credentials {

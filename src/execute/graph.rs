@@ -1,7 +1,7 @@
 //! The joint tenant's side of a wave: look at what the tenant holds, work out what is left
 //! to send, send it in `$batch` requests with each intent journaled first.
 //!
-//! The rendered requests ([`crate::target::graph`]) say what the wave needs from an empty
+//! The rendered requests ([`crate::render::graph`]) say what the wave needs from an empty
 //! tenant. [`reconcile`] turns them into what this tenant still needs, from a [`TenantView`]
 //! of the objects they touch: a user that exists is updated where its properties differ (or
 //! left alone), a group that exists is not created again and only its missing members are
@@ -15,9 +15,11 @@
 //! object up by its anchor again (with growing waits) and takes it over when found.
 
 use crate::client::graph::{ClientError, GraphClient, Outcome};
-use crate::mapping::unify::Anchor;
-use crate::target::graph::{self, Action, GraphRequest, MAX_BINDS, Placeholder};
-use crate::target::{RefKind, TargetSettings, WaveContent};
+use crate::model::unified::Anchor;
+use crate::render::graph::{self, Action, GraphRequest, MAX_BINDS, Placeholder};
+use crate::render::{RefKind, WaveContent};
+
+use crate::model::settings::TargetSettings;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -1,8 +1,10 @@
 //! From a planned wave to its [`WaveContent`]: the full unified records of what the wave
 //! creates, and how everything it touches is referred to.
 
-use super::{ObjectRef, RefKind, TargetSettings, WaveContent};
-use crate::mapping::unify::{Anchor, Group, Member, Person};
+use super::{ObjectRef, RefKind, WaveContent};
+
+use crate::model::settings::TargetSettings;
+use crate::model::unified::{Anchor, Group, Member, Person};
 use crate::plan::directory::{MemberRef, PlanDirectory};
 use crate::plan::make::Plan;
 use rustc_hash::FxHashMap as HashMap;

@@ -19,10 +19,12 @@
 //! (`Öberg, Åsa`), `+`, quotes and leading `#`, and a DN glued together from strings breaks
 //! on exactly those. Rendering is pure and deterministic: the same wave gives the same bytes.
 
-use super::{NewAccounts, ObjectRef, SharedAd, TargetSettings, WaveContent};
-use crate::mapping::unify::{Anchor, Group, Member, Person};
+use super::{ObjectRef, WaveContent};
+
 use crate::model::Dn;
 use crate::model::dn::DnError;
+use crate::model::settings::{NewAccounts, SharedAd, TargetSettings};
+use crate::model::unified::{Anchor, Group, Member, Person};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
@@ -692,11 +694,13 @@ fn push_line(out: &mut String, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::attributes::Attributes;
-    use crate::mapping::spec::AccountKind;
-    use crate::mapping::unify::Affiliation;
+    use crate::model::AccountKind;
     use crate::model::ObjectGuid;
-    use crate::target::{RefKind, TargetSettings};
+    use crate::model::attributes::Attributes;
+    use crate::model::unified::Affiliation;
+    use crate::render::RefKind;
+
+    use crate::model::settings::TargetSettings;
 
     fn anchor(n: u32) -> Anchor {
         Anchor(ObjectGuid::parse(&format!("{n:08x}-0102-0304-0506-0708090a0b0c")).unwrap())

@@ -873,9 +873,9 @@ pub fn canonical(v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::licences::SkuSpec;
-    use crate::tenant::rules::{Context, validate_write};
-    use crate::tenant::schema::graph_schema;
+    use crate::test_tenant::licences::SkuSpec;
+    use crate::test_tenant::rules::{Context, validate_write};
+    use crate::test_tenant::schema::graph_schema;
 
     fn dir(lag_ms: u64) -> Directory {
         let settings = Settings {

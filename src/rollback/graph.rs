@@ -2,11 +2,11 @@
 //! Pure; see the module docs of [`crate::rollback`] for the rules.
 
 use super::{Scope, Step, Undo, Verification, in_order, item};
-use crate::execute::tenant::{TenantView, text, user_differences};
+use crate::execute::graph::{TenantView, text, user_differences};
 use crate::journal::Entry;
-use crate::mapping::unify::Anchor;
 use crate::model::ids::ObjectGuid;
-use crate::target::graph::{Action, GRAPH_ROOT, GraphRequest};
+use crate::model::unified::Anchor;
+use crate::render::graph::{Action, GRAPH_ROOT, GraphRequest};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
