@@ -20,6 +20,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod error;
 pub mod estate;
 pub mod execute;
 pub mod journal;
@@ -32,3 +33,4 @@ pub mod rollback;
 pub mod source;
 pub mod state;
 pub mod test_tenant;
+pub mod wave;

@@ -12,6 +12,8 @@ use crate::config::Config;
 use crate::estate::{self, EstateOptions, Flavor};
 use crate::report::overview::Overview;
 use crate::state::State;
+use crate::wave::dry_run::DryRunRequest;
+use crate::wave::rollback::RollbackRequest;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -81,22 +83,31 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     if !json {
         println!("\nDry-run of wave 1: the exact Graph requests and shared-AD changes, nothing written:\n");
     }
-    wave::dry_run(&config, "1", None, None, json)?;
+    let mut state = State::open(&config.state_path).map_err(Failure::work)?;
+    let dry_run = |state: &State, config: &Config, target| {
+        let request = DryRunRequest { wave: "1", out: None, target };
+        wave::print_dry_run(&crate::wave::dry_run::dry_run(config, state, request)?, json)
+    };
+    dry_run(&state, &config, None)?;
     let tenant = DemoTenant::start(&mapped.target.verified_domains)?;
     let config = tenant.add_target(&config_path, dir)?;
     if !json {
         println!("\nRunning wave 1 against the local test tenant (target \"demo\" in {}):\n", config_path.display());
     }
-    super::run::run(&config, "1", "demo", true, json)?;
+    let mut operator = wave::Terminal { json, yes: true };
+    let summary = crate::wave::run::run(&config, &mut state, "1", "demo", &mut operator)?;
+    wave::print_run(&summary, json)?;
+    summary.completed()?;
     if !json {
         println!("\nComparing again: the tenant now holds the wave.\n");
     }
-    wave::dry_run(&config, "1", None, Some("demo"), json)?;
+    dry_run(&state, &config, Some("demo"))?;
     if !json {
         println!("\nThe rollback reports: what wave 1 changed per municipality and how it would be undone");
         println!("(a dry run of `samla wave rollback 1 --target demo`: nothing is changed).\n");
     }
-    super::rollback::rollback(&config, "1", "demo", None, true, true, json)?;
+    let request = RollbackRequest { wave: "1", target: "demo", municipality: None, dry_run: true };
+    wave::print_rollback(&crate::wave::rollback::rollback(&config, &mut state, request, &mut operator)?, json)?;
     tenant.stop();
     if !json {
         println!(

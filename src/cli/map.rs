@@ -7,17 +7,13 @@ use crate::mapping::overrides::Overrides;
 use crate::mapping::privacy::PrivacyPolicy;
 use crate::mapping::spec;
 use crate::model::unified::UnifiedDirectory;
+use crate::wave::project::mappings_dir;
 
 use crate::mapping::unify::{Inputs, Judge, Judged, unify};
 use crate::report::mapping::{summary, write_reports};
 use crate::state::{SnapshotId, SnapshotPart, State};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-/// Where the mapping files of a project live: `mappings/` next to samla.toml.
-pub fn mappings_dir(config: &Config) -> PathBuf {
-    config.file.parent().unwrap_or(Path::new(".")).join("mappings")
-}
 
 /// Maps, stores and reports. Blocking findings make it fail after the reports are written.
 pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<(spec::Mappings, UnifiedDirectory), Failure> {

@@ -9,14 +9,15 @@ mod init;
 mod licences;
 mod map;
 mod plan;
-pub mod rollback;
-pub mod run;
-pub mod wave;
+mod wave;
 
 use crate::config::Config;
+use crate::error::Classified;
 use crate::estate::{EstateOptions, Flavor};
 use crate::source::{SourceOutcome, discover};
 use crate::state::{SnapshotSummary, State};
+use crate::wave::dry_run::DryRunRequest;
+use crate::wave::rollback::RollbackRequest;
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -189,6 +190,12 @@ pub struct Failure {
     pub message: String,
 }
 
+impl<E: Classified + std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure { code: e.exit_class().code(), message: e.to_string() }
+    }
+}
+
 impl Failure {
     fn usage(message: impl ToString) -> Failure {
         Failure { code: 2, message: message.to_string() }
@@ -252,24 +259,36 @@ fn run(cli: Cli) -> Result<(), Failure> {
             plan::list(&config, cli.json)
         }
         Command::Wave(WaveCommand::DryRun { wave, out, target }) => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
-            wave::dry_run(&config, &wave, out.as_deref(), target.as_deref(), cli.json).map(|_| ())
+            let (config, state) = open(&cli.config)?;
+            let request = DryRunRequest { wave: &wave, out: out.as_deref(), target: target.as_deref() };
+            wave::print_dry_run(&crate::wave::dry_run::dry_run(&config, &state, request)?, cli.json)
         }
         Command::Wave(WaveCommand::Run { wave, target, yes }) => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
-            run::run(&config, &wave, &target, yes, cli.json).map(|_| ())
+            let (config, mut state) = open(&cli.config)?;
+            let mut operator = wave::Terminal { json: cli.json, yes };
+            let summary = crate::wave::run::run(&config, &mut state, &wave, &target, &mut operator)?;
+            wave::print_run(&summary, cli.json)?;
+            summary.completed().map(drop).map_err(Failure::from)
         }
         Command::Wave(WaveCommand::Rollback { wave, target, municipality, dry_run, yes }) => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
-            rollback::rollback(&config, &wave, &target, municipality.as_deref(), dry_run, yes, cli.json).map(|_| ())
+            let (config, mut state) = open(&cli.config)?;
+            let mut operator = wave::Terminal { json: cli.json, yes };
+            let request =
+                RollbackRequest { wave: &wave, target: &target, municipality: municipality.as_deref(), dry_run };
+            let summary = crate::wave::rollback::rollback(&config, &mut state, request, &mut operator)?;
+            wave::print_rollback(&summary, cli.json)?;
+            summary.completed().map(drop).map_err(Failure::from)
         }
         Command::Report(ReportCommand::Rollback { wave, target, municipality }) => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
-            rollback::report(&config, &wave, target.as_deref(), municipality.as_deref(), cli.json)
+            let (config, state) = open(&cli.config)?;
+            let summary =
+                crate::wave::report::report(&config, &state, &wave, target.as_deref(), municipality.as_deref())?;
+            wave::print_report(&summary, cli.json)
         }
         Command::Wave(WaveCommand::Status { wave, target }) => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
-            run::status(&config, &wave, target.as_deref(), cli.json)
+            let (config, state) = open(&cli.config)?;
+            let (number, runs) = crate::wave::status::status(&config, &state, &wave, target.as_deref())?;
+            wave::print_status(number, target.as_deref(), &runs, cli.json)
         }
         Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
         Command::Demo { dir } => demo::run(&dir, progress, cli.json),
@@ -306,6 +325,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
     }
+}
+
+/// Loads samla.toml and opens its state, once per command.
+fn open(config: &std::path::Path) -> Result<(Config, State), Failure> {
+    let config = Config::load(config).map_err(Failure::usage)?;
+    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    Ok((config, state))
 }
 
 /// Opens the state and reads the selected sources.

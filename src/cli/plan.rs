@@ -3,99 +3,20 @@
 
 use super::Failure;
 use crate::config::Config;
-use crate::mapping::spec;
-use crate::plan::directory::{PlanDirectory, StoredGroup, StoredPerson};
-use crate::plan::files::{self, PlanInputs};
+use crate::plan::directory::PlanDirectory;
+use crate::plan::files::{self};
 use crate::plan::make::{self, Plan};
-use crate::plan::settings::{self, PlanSettings};
 use crate::plan::waves::Slot;
 use crate::report::plan::{PlanReport, UnitRow, WaveRow};
 use crate::state::State;
-use crate::state::unified::UnifiedRun;
+use crate::wave::project::{Loaded, load, project_dir, waves_dir};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// `waves/` next to samla.toml.
-pub fn waves_dir(config: &Config) -> PathBuf {
-    project_dir(config).join("waves")
-}
-
-fn project_dir(config: &Config) -> &Path {
-    config.file.parent().unwrap_or(Path::new("."))
-}
-
-/// Everything planning reads.
-pub struct Loaded {
-    pub settings: PlanSettings,
-    pub run: UnifiedRun,
-    pub dir: PlanDirectory,
-    /// The inputs of the newest map run (what a plan made now records).
-    pub planned_from: PlanInputs,
-    /// The inputs as they are now: the newest snapshots and the mapping files on disk.
-    pub current: PlanInputs,
-    /// target.toml as on disk (domains, and what waves become for the targets).
-    pub target: spec::TargetSpec,
-}
-
-/// Reads plan.toml, the newest map run and its directory, and the inputs' hashes.
-pub fn load(config: &Config) -> Result<Loaded, Failure> {
-    let started = std::time::Instant::now();
-    let mappings_dir = super::map::mappings_dir(config);
-    let settings = settings::load(&mappings_dir).map_err(Failure::usage)?;
-    let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let mappings = spec::load(&mappings_dir, &names).map_err(Failure::usage)?;
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
-    let run = state
-        .latest_unified()
-        .map_err(Failure::work)?
-        .ok_or_else(|| Failure::usage("nothing is mapped yet: run `samla map` first"))?;
-    let all = state.snapshots().map_err(Failure::work)?;
-    let run_snapshots: BTreeMap<String, String> = all
-        .iter()
-        .filter(|s| run.snapshots.contains(&s.id))
-        .map(|s| (s.municipality.clone(), s.content_hash.clone()))
-        .collect();
-    let mut latest = BTreeMap::new();
-    for name in &names {
-        if let Some(s) = state.latest_snapshot(name).map_err(Failure::work)? {
-            latest.insert(name.clone(), s.content_hash);
-        }
-    }
-    let planned_from = PlanInputs {
-        unified: run.content_hash.clone(),
-        mappings: run.mappings_hash.clone(),
-        plan_settings: settings.hash.clone(),
-        snapshots: run_snapshots,
-    };
-    let current = PlanInputs { mappings: mappings.hash, snapshots: latest, ..planned_from.clone() };
-    let mut people = Vec::new();
-    state
-        .for_each_unified_row(run.id, "person", |_, json| {
-            people.push(serde_json::from_str::<StoredPerson>(json).map_err(|e| format!("a stored person: {e}"))?);
-            Ok(())
-        })
-        .map_err(Failure::work)?;
-    let mut groups = Vec::new();
-    state
-        .for_each_unified_row(run.id, "group", |_, json| {
-            groups.push(serde_json::from_str::<StoredGroup>(json).map_err(|e| format!("a stored group: {e}"))?);
-            Ok(())
-        })
-        .map_err(Failure::work)?;
-    tracing::info!(
-        "plan: {} people, {} groups read in {:.2} s",
-        people.len(),
-        groups.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let dir = PlanDirectory::build(people, groups);
-    tracing::info!("plan: directory built after {:.2} s", started.elapsed().as_secs_f64());
-    Ok(Loaded { settings, run, dir, planned_from, current, target: mappings.target })
-}
+use std::path::PathBuf;
 
 /// `samla plan [--explain UNIT] [--report]`.
 pub fn run(config: &Config, explain: Option<&str>, report: bool, json: bool) -> Result<(), Failure> {
-    let loaded = load(config)?;
+    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    let loaded = load(config, &state)?;
     if let Some(unit) = explain {
         return explain_unit(&loaded, unit, json);
     }
@@ -307,7 +228,8 @@ pub fn list(config: &Config, json: bool) -> Result<(), Failure> {
     if files.is_empty() {
         return Err(Failure::usage(format!("no wave files in {}: run `samla plan` first", waves.display())));
     }
-    let loaded = load(config)?;
+    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    let loaded = load(config, &state)?;
     let current_slots = make::current_slots(&loaded.dir, &loaded.settings);
     let mut statuses = Vec::new();
     for f in &files {

@@ -848,8 +848,10 @@ async fn every_wave_of_the_sample_estate_is_valid_graph_and_accepted_by_the_test
     let mut ids: BTreeMap<Placeholder, String> = BTreeMap::new();
     let passwords = RefCell::new(Vec::new());
     let mut people = 0;
+    let state = samla::state::State::open(&config.state_path).unwrap();
     for w in &waves {
-        let content = samla::cli::wave::prepare(&config, &w.number.to_string()).unwrap().content;
+        let purpose = samla::wave::prepare::Purpose::Send;
+        let content = samla::wave::prepare::prepare(&config, &state, &w.number.to_string(), purpose).unwrap().content;
         people += content.people.len();
         for r in &graph::render_wave(&content, &targets).requests {
             if let Err(e) = check_request(&csdl, r) {

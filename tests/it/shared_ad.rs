@@ -510,8 +510,10 @@ fn every_wave_of_the_sample_estate_applies_to_the_shared_samba_dc() {
     };
     let waves = samla::plan::files::read_dir(&p.path().join("waves")).unwrap();
     let mut anchors = BTreeSet::new();
+    let state = samla::state::State::open(&config.state_path).unwrap();
     for w in &waves {
-        let content = samla::cli::wave::prepare(&config, &w.number.to_string()).unwrap().content;
+        let purpose = samla::wave::prepare::Purpose::Send;
+        let content = samla::wave::prepare::prepare(&config, &state, &w.number.to_string(), purpose).unwrap().content;
         anchors.extend(content.people.iter().map(|p| p.anchor));
         let ldif = p.path().join(format!("wave-{}.ldif", w.number));
         std::fs::write(&ldif, ldap::to_ldif(&ldap::render(&content, &targets).unwrap())).unwrap();

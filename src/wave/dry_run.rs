@@ -1,0 +1,207 @@
+//! A wave's dry-run: what it will send and change, before anything is written to a target.
+//!
+//! Refuses what must not run ([`super::prepare`]). Writes the exact Graph requests (JSON
+//! lines, one request a line, and the `$batch` bodies), the shared AD's LDIF change records
+//! and a CSV of the changes per municipality. Against a target, the requests are what that
+//! target still needs, compared by anchor, and the thresholds say whether a run would go on.
+
+use super::compare::{Comparison, Counts, compare_with};
+use super::error::WaveError;
+use super::prepare::{Purpose, prepare};
+use super::project::project_dir;
+use crate::config::Config;
+use crate::execute::Impact;
+use crate::model::unified::Anchor;
+use crate::render::{WaveContent, graph, ldap};
+use crate::state::State;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Per-municipality counts of a dry-run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MunicipalityCounts {
+    pub people: usize,
+    pub groups: usize,
+    pub memberships: usize,
+    pub manager_links: usize,
+    pub graph_requests: usize,
+    pub ldap_operations: usize,
+}
+
+/// What `samla wave dry-run --json` prints.
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub wave: u32,
+    pub name: String,
+    pub file: PathBuf,
+    pub municipalities: BTreeMap<String, MunicipalityCounts>,
+    pub graph: graph::WriteCount,
+    pub ldap_operations: usize,
+    /// What the tenant cannot take and is left out (nested groups in Microsoft 365 groups...).
+    pub skipped: Vec<graph::Skipped>,
+    pub outputs: BTreeMap<&'static str, PathBuf>,
+    /// Against a target: per system and municipality, what would change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<BTreeMap<String, Counts>>,
+    /// Against a target: whether it already holds the whole wave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nothing_to_do: Option<bool>,
+    /// Against a target: per municipality, what the thresholds weigh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<BTreeMap<String, Impact>>,
+    /// Against a target: why `wave run` would refuse (`[thresholds]`); empty when it would not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beyond_thresholds: Option<Vec<String>>,
+    /// Against a target: its name and the whole comparison, for people.
+    #[serde(skip)]
+    pub compared_with: Option<(String, Comparison)>,
+}
+
+/// What a dry-run is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct DryRunRequest<'a> {
+    /// The wave: its number, name or file name.
+    pub wave: &'a str,
+    /// Where the requests, LDIF and CSV go (default: reports/waves/<wave file name>).
+    pub out: Option<&'a Path>,
+    /// Compare with this target of samla.toml (read only).
+    pub target: Option<&'a str>,
+}
+
+/// Dry-runs a wave: renders it (against a target, only what the target still needs) and
+/// writes the files. Nothing is written to any target.
+pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Result<DryRun, WaveError> {
+    let started = std::time::Instant::now();
+    let prepared = prepare(config, state, request.wave, Purpose::Send)?;
+    let comparison = request.target.map(|t| compare_with(config, &prepared, t)).transpose()?;
+    tracing::info!("dry-run: prepared after {:.2} s", started.elapsed().as_secs_f64());
+    let targets = &prepared.targets;
+    let content = &prepared.content;
+    let rendering = graph::render_wave(content, targets);
+    // Against a target, the requests are what it still needs.
+    let requests = match comparison.as_ref().and_then(|c| c.tenant.as_ref()) {
+        Some(t) => t.requests.iter().map(|(_, r)| r.clone()).collect(),
+        None => rendering.requests,
+    };
+    let batches = graph::batches(&requests);
+    let writes = graph::count_batched(&requests, &batches);
+    let ops = match comparison.as_ref().and_then(|c| c.shared_ad.as_ref()) {
+        Some(a) => a.ops.iter().map(|(_, o)| o.clone()).collect(),
+        None => ldap::render(content, targets).map_err(WaveError::render)?,
+    };
+    tracing::info!("dry-run: rendered after {:.2} s", started.elapsed().as_secs_f64());
+    let stem = prepared.file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir =
+        request.out.map(Path::to_path_buf).unwrap_or_else(|| project_dir(config).join("reports/waves").join(&stem));
+    std::fs::create_dir_all(&dir).map_err(|source| WaveError::File { path: dir.clone(), source })?;
+    let write = |name: &str, text: &str| -> Result<PathBuf, WaveError> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| WaveError::File { path: path.clone(), source })?;
+        Ok(path)
+    };
+    let mut outputs = BTreeMap::new();
+    let mut jsonl = String::new();
+    for r in &requests {
+        jsonl.push_str(&serde_json::to_string(r)?);
+        jsonl.push('\n');
+    }
+    outputs.insert("graph_requests", write("graph-requests.jsonl", &jsonl)?);
+    outputs.insert("graph_batches", write("graph-batches.json", &serde_json::to_string_pretty(&batches)?)?);
+    outputs.insert("shared_ad_ldif", write("shared-ad.ldif", &ldap::to_ldif(&ops))?);
+    let changes = dir.join("changes.csv");
+    crate::report::csv_excel::write(
+        &changes,
+        &["municipality", "target", "change", "object", "attribute", "before", "after"],
+        match &comparison {
+            Some(c) => c.rows(),
+            None => change_rows(content),
+        },
+    )
+    .map_err(WaveError::report)?;
+    outputs.insert("changes_csv", changes);
+
+    let mut municipalities: BTreeMap<String, MunicipalityCounts> = BTreeMap::new();
+    let municipality_of = |a: &Anchor| content.refs.get(a).map(|r| r.municipality.clone()).unwrap_or_default();
+    for p in &content.people {
+        municipalities.entry(municipality_of(&p.anchor)).or_default().people += 1;
+    }
+    for g in &content.groups {
+        municipalities.entry(municipality_of(&g.anchor)).or_default().groups += 1;
+    }
+    for (_, m) in &content.memberships {
+        municipalities.entry(municipality_of(&m.anchor())).or_default().memberships += 1;
+    }
+    for (p, _) in &content.manager_links {
+        municipalities.entry(municipality_of(p)).or_default().manager_links += 1;
+    }
+    for r in &requests {
+        municipalities.entry(r.municipality.clone()).or_default().graph_requests += 1;
+    }
+    for o in &ops {
+        municipalities.entry(o.municipality().to_string()).or_default().ldap_operations += 1;
+    }
+    let impact = comparison.as_ref().map(Comparison::impact);
+    let result = DryRun {
+        wave: prepared.file.number,
+        name: prepared.file.name.clone(),
+        file: prepared.file.path.clone(),
+        municipalities,
+        graph: writes,
+        ldap_operations: ops.len(),
+        skipped: rendering.skipped,
+        outputs,
+        comparison: comparison
+            .as_ref()
+            .map(|c| c.counts().into_iter().map(|((s, m), n)| (format!("{s}/{m}"), n)).collect()),
+        nothing_to_do: comparison.as_ref().map(Comparison::nothing_to_do),
+        impact: impact.clone(),
+        beyond_thresholds: impact
+            .as_ref()
+            .map(|i| crate::execute::over_thresholds(i, &prepared.population, &config.thresholds)),
+        compared_with: request.target.zip(comparison).map(|(t, c)| (t.to_string(), c)),
+    };
+    tracing::info!("dry-run: written after {:.2} s", started.elapsed().as_secs_f64());
+    Ok(result)
+}
+
+/// One CSV row per attribute of every object the wave creates, and per link it adds. Without a
+/// target to compare against, "before" is empty: everything is new.
+fn change_rows(content: &WaveContent) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let municipality = |a: &Anchor| content.refs.get(a).map(|r| r.municipality.clone()).unwrap_or_default();
+    let name = |a: &Anchor| content.refs.get(a).map(|r| r.cloud_name.clone()).unwrap_or_else(|| a.0.to_string());
+    let mut row = |m: String, target: &str, change: &str, object: String, attribute: &str, after: String| {
+        rows.push(vec![m, target.into(), change.into(), object, attribute.into(), String::new(), after]);
+    };
+    for p in &content.people {
+        let m = municipality(&p.anchor);
+        let upn = p.user_principal_name.clone();
+        for (target, attrs) in [("tenant", &p.cloud), ("shared AD", &p.on_premises)] {
+            row(m.clone(), target, "create user", upn.clone(), "userPrincipalName", upn.clone());
+            row(m.clone(), target, "create user", upn.clone(), "immutable anchor", p.immutable_id.clone());
+            for (k, v) in attrs {
+                row(m.clone(), target, "create user", upn.clone(), k, v.clone());
+            }
+        }
+        row(m.clone(), "shared AD", "create user", upn.clone(), "sAMAccountName", p.sam_account_name.clone());
+        row(m, "tenant", "create user", upn, "licence", p.licence.clone());
+    }
+    for g in &content.groups {
+        let m = municipality(&g.anchor);
+        for target in ["tenant", "shared AD"] {
+            row(m.clone(), target, "create group", g.name.clone(), "mailNickname", g.mail_nickname.clone());
+        }
+    }
+    for (g, member) in &content.memberships {
+        for target in ["tenant", "shared AD"] {
+            row(municipality(&member.anchor()), target, "add member", name(g), "member", name(&member.anchor()));
+        }
+    }
+    for (p, m) in &content.manager_links {
+        for target in ["tenant", "shared AD"] {
+            row(municipality(p), target, "set manager", name(p), "manager", name(m));
+        }
+    }
+    rows
+}

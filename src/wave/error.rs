@@ -1,0 +1,135 @@
+//! Why an operation on a wave stopped, with its exit class ([`crate::error::ExitClass`]).
+//!
+//! Refusals that protect a target (a stale wave, blocking findings, names a target would
+//! refuse, thresholds) are work that failed (exit 1): the command was right, the wave must not
+//! run. A wave, target or municipality that does not exist, or a question that cannot be asked,
+//! is usage (exit 2).
+
+use crate::error::{Classified, ExitClass};
+use crate::state::StateError;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaveError {
+    /// The mapping or plan files, samla.toml or the wave files cannot be used as they are.
+    #[error("{0}")]
+    Configuration(String),
+    #[error("nothing is mapped yet: run `samla map` first")]
+    NothingMapped,
+    #[error("no wave files in {}: run `samla plan` first", dir.display())]
+    NoWaveFiles { dir: PathBuf },
+    #[error("no wave {wanted:?}; the waves are {known}")]
+    NoSuchWave { wanted: String, known: String },
+    #[error("wave {wave} is stale: {reasons}; re-plan with `samla plan` and review the wave again")]
+    Stale { wave: u32, reasons: String },
+    #[error(
+        "the map run has {count} blocking finding(s) ({by_category}): resolve them (conflict reports in reports/map) and map again"
+    )]
+    BlockingFindings { count: u64, by_category: String },
+    #[error("{count} name(s) the targets would refuse: {shown}")]
+    RefusedNames { count: usize, shown: String },
+    #[error("refused, beyond the thresholds in {} ([thresholds]): {reasons}", config.display())]
+    BeyondThresholds { config: PathBuf, reasons: String },
+    #[error("not a terminal: give --yes to run without being asked")]
+    NotATerminal,
+    #[error("not confirmed; nothing was written")]
+    NotConfirmed,
+    /// A target's client could not connect or log in.
+    #[error("target {target}: the {system}: {message}")]
+    Connect { target: String, system: &'static str, message: String },
+    /// A target could not be read or written while the operation ran.
+    #[error("the {system}: {message}")]
+    Target { system: &'static str, message: String },
+    #[error("wave {wave} has not changed anything in target {target}: nothing to roll back")]
+    NothingToRollBack { wave: u32, target: String },
+    #[error("wave {wave} has not been run against any target: nothing to report")]
+    NeverRun { wave: u32 },
+    #[error("wave {wave} ran against {targets}: say which with --target")]
+    WhichTarget { wave: u32, targets: String },
+    #[error("wave {wave} changed nothing of municipality {municipality} in target {target}")]
+    NothingOfMunicipality { wave: u32, municipality: String, target: String },
+    #[error("wave {wave} did not complete; see the failures above and `samla wave status {wave}`")]
+    Incomplete { wave: u32 },
+    #[error("the rollback of wave {wave} did not complete; run it again to resume")]
+    RollbackIncomplete { wave: u32 },
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A run or rollback stopped early: its journal could not be written, or a target failed.
+    #[error(transparent)]
+    Execute(#[from] crate::execute::ExecError),
+    /// What the state holds cannot be read back (a stored person, group or finding).
+    #[error("{0}")]
+    Stored(String),
+    /// What a wave renders cannot be built (a DN that cannot be formed, say).
+    #[error("{0}")]
+    Render(String),
+    /// A report could not be written.
+    #[error("{0}")]
+    Report(String),
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{0}")]
+    Terminal(std::io::Error),
+}
+
+impl Classified for WaveError {
+    fn exit_class(&self) -> ExitClass {
+        use WaveError::*;
+        match self {
+            Configuration(_)
+            | NothingMapped
+            | NoWaveFiles { .. }
+            | NoSuchWave { .. }
+            | NotATerminal
+            | NothingToRollBack { .. }
+            | NeverRun { .. }
+            | WhichTarget { .. }
+            | NothingOfMunicipality { .. } => ExitClass::Usage,
+            Stale { .. }
+            | BlockingFindings { .. }
+            | RefusedNames { .. }
+            | BeyondThresholds { .. }
+            | NotConfirmed
+            | Connect { .. }
+            | Target { .. }
+            | Incomplete { .. }
+            | RollbackIncomplete { .. }
+            | State(_)
+            | Execute(_)
+            | Stored(_)
+            | Render(_)
+            | Report(_)
+            | File { .. }
+            | Encode(_)
+            | Runtime(_)
+            | Terminal(_) => ExitClass::Work,
+        }
+    }
+}
+
+impl WaveError {
+    /// A configuration problem, from any error that can say what it is.
+    pub fn configuration(e: impl std::fmt::Display) -> WaveError {
+        WaveError::Configuration(e.to_string())
+    }
+
+    pub fn render(e: impl std::fmt::Display) -> WaveError {
+        WaveError::Render(e.to_string())
+    }
+
+    pub fn report(e: impl std::fmt::Display) -> WaveError {
+        WaveError::Report(e.to_string())
+    }
+
+    pub fn tenant(e: impl std::fmt::Display) -> WaveError {
+        WaveError::Target { system: "tenant", message: e.to_string() }
+    }
+
+    pub fn shared_ad(e: impl std::fmt::Display) -> WaveError {
+        WaveError::Target { system: "shared AD", message: e.to_string() }
+    }
+}

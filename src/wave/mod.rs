@@ -1,0 +1,34 @@
+//! The application layer: every operation on a wave, one module each, with typed inputs and a
+//! typed outcome. The command line parses flags, opens the state once, calls one entry
+//! function and prints what it returns; the demo calls the same functions. Nothing here
+//! prints: what a person must see before a write is shown through an [`operator::Operator`].
+//!
+//! In the order a wave lives:
+//! - [`project`]: the project's folders and what every operation reads first (the newest map
+//!   run, plan.toml, the inputs' hashes).
+//! - [`prepare`]: the wave's content, after the checks that stop a wave (stale, blocking
+//!   findings, names a target refuses).
+//! - [`connect`]: a target's clients, connected once.
+//! - [`compare`]: the wave against what a target holds.
+//! - [`dry_run`]: the exact requests and LDIF, written to files.
+//! - [`run`]: the wave sent, journaled and resumable.
+//! - [`report`]: the rollback reports per municipality.
+//! - [`rollback_plan`]: what undoing the wave would do, from the journal and a live look.
+//! - [`rollback`]: the wave undone, per municipality if asked.
+//! - [`status`]: the journal's runs of a wave.
+//! - [`operator`]: who is shown and asked; [`error`]: why an operation stopped, with its exit class.
+
+pub mod compare;
+pub mod connect;
+pub mod dry_run;
+pub mod error;
+pub mod operator;
+pub mod prepare;
+pub mod project;
+pub mod report;
+pub mod rollback;
+pub mod rollback_plan;
+pub mod run;
+pub mod status;
+
+pub use error::WaveError;

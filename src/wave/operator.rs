@@ -1,0 +1,39 @@
+//! The person (or script) an operation answers to. An operation that writes to a target shows
+//! what it is about to do and asks before the first write; how that is shown and asked (a
+//! terminal, `--yes`, JSON for machines) is the front end's business, not the operation's.
+
+use super::compare::Comparison;
+use super::error::WaveError;
+use super::rollback_plan::RollbackPlan;
+use crate::plan::files::WaveFile;
+
+/// What an operation shows before it asks.
+pub enum Preview<'a> {
+    /// A run: what the target holds compared with the wave.
+    Run { wave: &'a WaveFile, target: &'a str, comparison: &'a Comparison },
+    /// A rollback: every change of the wave, its inverse and whether the target still shows it.
+    Rollback { wave: &'a WaveFile, target: &'a str, municipality: Option<&'a str>, plan: &'a RollbackPlan },
+}
+
+pub trait Operator {
+    /// Shown what the operation will do, before thresholds are weighed.
+    fn preview(&mut self, what: Preview<'_>);
+    /// Asked whether to go on; an error stops the operation with nothing written.
+    fn approve(&mut self, question: &str) -> Result<(), WaveError>;
+    /// Whether progress bars stay hidden (machine-readable output, scripts).
+    fn hides_progress(&self) -> bool;
+}
+
+/// An operator that has approved everything in advance and watches nothing: for scripts and
+/// tests that call the application layer directly.
+pub struct Approved;
+
+impl Operator for Approved {
+    fn preview(&mut self, _: Preview<'_>) {}
+    fn approve(&mut self, _: &str) -> Result<(), WaveError> {
+        Ok(())
+    }
+    fn hides_progress(&self) -> bool {
+        true
+    }
+}

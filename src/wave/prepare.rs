@@ -1,0 +1,198 @@
+//! Preparing a wave: everything a dry-run, a run and a rollback start from, after every check
+//! that must stop a wave before anything is rendered or sent.
+//!
+//! A wave is refused when it is stale (its inputs changed since it was planned), when the map
+//! run has blocking findings (a privacy violation, keys of one person that disagree), or when a
+//! name it would write is one a target refuses. A rollback loads the same content without
+//! those checks: the journal says what to undo, the wave only which objects to look at, so a
+//! wave gone stale since it ran is still rolled back.
+
+use super::error::WaveError;
+use super::project::{Loaded, load, waves_dir};
+use crate::config::Config;
+use crate::model::names;
+use crate::model::settings::TargetSettings;
+use crate::model::unified::{Anchor, Group, Person};
+use crate::plan::files::{self, WaveFile};
+use crate::plan::make;
+use crate::render::{WaveContent, content};
+use crate::state::State;
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
+
+/// Whether the checks that stop a wave apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A dry-run or a run: stale waves, blocking findings and refused names stop it.
+    Send,
+    /// A rollback or its report: the wave is only read.
+    Undo,
+}
+
+/// Everything a dry-run, run or rollback needs: the wave's file and content, the target
+/// settings, and the population thresholds are weighed against.
+pub struct Prepared {
+    pub file: WaveFile,
+    pub targets: TargetSettings,
+    pub content: WaveContent,
+    /// People per municipality in the unified directory (what threshold shares are of).
+    pub population: BTreeMap<String, u64>,
+    /// The UPN domains target.toml says are verified in the tenant.
+    pub verified_domains: Vec<String>,
+}
+
+/// Finds a wave by number, name or file stem.
+pub fn find<'a>(files: &'a [WaveFile], wave: &str) -> Result<&'a WaveFile, WaveError> {
+    let stem = |f: &WaveFile| f.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    files
+        .iter()
+        .find(|f| wave.parse::<u32>().is_ok_and(|n| n == f.number) || f.name == wave || stem(f) == wave)
+        .ok_or_else(|| {
+            let known: Vec<String> = files.iter().map(|f| format!("{} ({})", f.number, f.name)).collect();
+            WaveError::NoSuchWave { wanted: wave.to_string(), known: known.join(", ") }
+        })
+}
+
+/// The wave files of the project, refusing a project without any.
+pub fn wave_files(config: &Config) -> Result<Vec<WaveFile>, WaveError> {
+    let dir = waves_dir(config);
+    let files = files::read_dir(&dir).map_err(WaveError::configuration)?;
+    if files.is_empty() {
+        return Err(WaveError::NoWaveFiles { dir });
+    }
+    Ok(files)
+}
+
+/// The number of the wave `wave` names (a number needs no wave files).
+pub fn wave_number(config: &Config, wave: &str) -> Result<u32, WaveError> {
+    match wave.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) => {
+            let files = files::read_dir(&waves_dir(config)).map_err(WaveError::configuration)?;
+            Ok(find(&files, wave)?.number)
+        }
+    }
+}
+
+/// Loads the plan and the wave and builds its content; for [`Purpose::Send`], refuses a
+/// stale wave, blocking findings and names the target would refuse.
+pub fn prepare(config: &Config, state: &State, wave: &str, purpose: Purpose) -> Result<Prepared, WaveError> {
+    let checks = purpose == Purpose::Send;
+    let loaded = load(config, state)?;
+    let files = wave_files(config)?;
+    let file = find(&files, wave)?.clone();
+    let slots = make::current_slots(&loaded.dir, &loaded.settings);
+    let stale = make::staleness(&file, &loaded.current, &slots);
+    if checks && !stale.is_empty() {
+        return Err(WaveError::Stale { wave: file.number, reasons: stale.join("; ") });
+    }
+    if checks && loaded.run.blocking > 0 {
+        return Err(blocking_findings(state, &loaded)?);
+    }
+    let plan = make::from_files(&loaded.dir, &loaded.settings, &files).map_err(WaveError::configuration)?;
+    let (people_needed, groups_needed) = content::needed(&plan, &loaded.dir, file.number);
+    let mut people: HashMap<Anchor, Person> = HashMap::default();
+    let wanted = |key: &str, set: &std::collections::BTreeSet<Anchor>| {
+        crate::model::ObjectGuid::parse(key).is_ok_and(|g| set.contains(&Anchor(g)))
+    };
+    state.for_each_unified_row(loaded.run.id, "person", |key, json| {
+        if wanted(key, &people_needed) {
+            let p: Person = serde_json::from_str(json).map_err(|e| format!("stored person {key}: {e}"))?;
+            people.insert(p.anchor, p);
+        }
+        Ok(())
+    })?;
+    let mut groups: HashMap<Anchor, Group> = HashMap::default();
+    state.for_each_unified_row(loaded.run.id, "group", |key, json| {
+        if wanted(key, &groups_needed) {
+            let g: Group = serde_json::from_str(json).map_err(|e| format!("stored group {key}: {e}"))?;
+            groups.insert(g.anchor, g);
+        }
+        Ok(())
+    })?;
+    let population = population(&loaded);
+    let targets = loaded.target.targets;
+    let content =
+        content::build(&plan, &loaded.dir, file.number, &people, &groups, &targets).map_err(WaveError::render)?;
+    let verified_domains = loaded.target.verified_domains;
+    if checks {
+        refused_names(&content, &verified_domains)?;
+    }
+    Ok(Prepared { file, targets, content, population, verified_domains })
+}
+
+/// People per municipality in the unified directory.
+fn population(loaded: &Loaded) -> BTreeMap<String, u64> {
+    let mut population: BTreeMap<String, u64> = BTreeMap::new();
+    for p in &loaded.dir.people {
+        let m =
+            loaded.dir.unit_municipality.get(p.unit as usize).and_then(|i| loaded.dir.municipalities.get(*i as usize));
+        *population.entry(m.cloned().unwrap_or_default()).or_default() += 1;
+    }
+    population
+}
+
+/// The map run's blocking findings, counted by municipality and category.
+fn blocking_findings(state: &State, loaded: &Loaded) -> Result<WaveError, WaveError> {
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    state.for_each_unified_row(loaded.run.id, "finding", |_, json| {
+        let f: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        if f["severity"] == "blocking" {
+            let key = (
+                f["municipality"].as_str().unwrap_or("").to_string(),
+                f["category"].as_str().unwrap_or("").to_string(),
+            );
+            *counts.entry(key).or_default() += 1;
+        }
+        Ok(())
+    })?;
+    let list: Vec<String> = counts.iter().map(|((m, c), n)| format!("{m}: {n} {c}")).collect();
+    Ok(WaveError::BlockingFindings { count: loaded.run.blocking, by_category: list.join(", ") })
+}
+
+/// Names Graph or AD would refuse, checked before anything is rendered.
+fn refused_names(content: &WaveContent, verified: &[String]) -> Result<(), WaveError> {
+    let mut problems = Vec::new();
+    for p in &content.people {
+        if let Err(e) = names::validate_upn(&p.user_principal_name, verified) {
+            problems.push(format!("{}: userPrincipalName {}: {e}", p.anchor.0, p.user_principal_name));
+        }
+        if let Err(e) = names::validate_mail_nickname(&p.mail_nickname) {
+            problems.push(format!("{}: mailNickname {}: {e}", p.anchor.0, p.mail_nickname));
+        }
+        if let Err(e) = names::validate_sam_account_name(&p.sam_account_name) {
+            problems.push(format!("{}: sAMAccountName {}: {e}", p.anchor.0, p.sam_account_name));
+        }
+        if p.display_name.chars().count() > 256 || p.display_name.trim().is_empty() {
+            problems.push(format!("{}: displayName {:?} is empty or longer than 256", p.anchor.0, p.display_name));
+        }
+        // A NUL or other control character in a name is corrupt data, not a name: AD and
+        // Graph handle it differently (a DN escape, a JSON escape, a refusal), so it stops here.
+        let control = [("displayName", &p.display_name), ("cn", &p.cn)]
+            .into_iter()
+            .find_map(|(what, value)| value.chars().find(|c| c.is_control()).map(|c| (what, value, c)));
+        if let Some((what, value, c)) = control {
+            let source = p.affiliations.first().map(|a| a.dn.to_string()).unwrap_or_default();
+            problems.push(format!(
+                "{} ({source}): {what} {value:?} contains the control character U+{:04X}",
+                p.anchor.0, c as u32
+            ));
+        }
+    }
+    for g in &content.groups {
+        if let Some(c) = g.name.chars().find(|c| c.is_control()) {
+            problems.push(format!("group {:?}: the name contains the control character U+{:04X}", g.name, c as u32));
+        }
+        if let Err(e) = names::validate_mail_nickname(&g.mail_nickname) {
+            problems.push(format!("group {}: mailNickname {}: {e}", g.name, g.mail_nickname));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
+    Err(WaveError::RefusedNames {
+        count: problems.len(),
+        shown: format!("{}{}", shown.join("; "), if problems.len() > 20 { "; ..." } else { "" }),
+    })
+}
