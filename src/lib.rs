@@ -27,6 +27,7 @@ pub mod journal;
 pub mod mapping;
 pub mod model;
 pub mod plan;
+pub mod project;
 pub mod render;
 pub mod report;
 pub mod rollback;

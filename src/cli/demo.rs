@@ -7,9 +7,10 @@
 //! The mapping files are the repository's `mappings/`, compiled in, so the demo maps the
 //! sample estate exactly as the committed, reviewed files say.
 
-use super::{Failure, licences, map, plan, print_outcomes, run_discover, wave};
+use super::{Failure, map, plan, print_outcomes, run_discover, wave};
 use crate::config::Config;
 use crate::estate::{self, EstateOptions, Flavor};
+use crate::project::licences::Capacity;
 use crate::report::overview::Overview;
 use crate::state::State;
 use crate::wave::dry_run::DryRunRequest;
@@ -65,13 +66,13 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     if !json {
         println!("\nMapping into one shared directory (mappings in {}):\n", mappings.display());
     }
-    let (mapped, unified) = map::run(&config, None, json)?;
-    let capacity = licences::check_against_test_tenant(&mapped.target, &unified)?;
+    let crate::project::map::Mapped { mappings: mapped, unified, .. } = map::run(&config, None, json)?;
+    let capacity = crate::project::licences::check_against_test_tenant(&mapped.target, &unified)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&capacity).map_err(Failure::work)?);
     } else {
         println!("\nThe local test tenant (Graph over HTTP, client-credentials login): every UPN domain is verified;");
-        println!("{}", licences::render(&capacity));
+        println!("{}", render_capacity(&capacity));
     }
     if !json {
         println!(
@@ -217,3 +218,19 @@ const SAMPLE_MAPPINGS: [(&str, &str); 8] = [
     ("astorp.toml", include_str!("../../mappings/astorp.toml")),
     ("orkelljunga.toml", include_str!("../../mappings/orkelljunga.toml")),
 ];
+
+/// The licence check's lines for the terminal.
+fn render_capacity(capacity: &[Capacity]) -> String {
+    capacity
+        .iter()
+        .map(|c| {
+            let verdict = match c.available {
+                Some(a) if a >= c.needed => format!("{a} available: enough"),
+                Some(a) => format!("{a} available: {} short", c.needed - a),
+                None => "not subscribed".to_string(),
+            };
+            format!("  licence class {} ({}): {} needed, {verdict}", c.class, c.sku, c.needed)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -6,7 +6,6 @@
 
 mod demo;
 mod init;
-mod licences;
 mod map;
 mod plan;
 mod wave;

@@ -8,10 +8,10 @@
 use super::compare::{Comparison, Counts, compare_with};
 use super::error::WaveError;
 use super::prepare::{Purpose, prepare};
-use super::project::project_dir;
 use crate::config::Config;
 use crate::execute::Impact;
 use crate::model::unified::Anchor;
+use crate::project::project_dir;
 use crate::render::{WaveContent, graph, ldap};
 use crate::state::State;
 use serde::Serialize;

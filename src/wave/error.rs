@@ -14,10 +14,6 @@ pub enum WaveError {
     /// The mapping or plan files, samla.toml or the wave files cannot be used as they are.
     #[error("{0}")]
     Configuration(String),
-    #[error("nothing is mapped yet: run `samla map` first")]
-    NothingMapped,
-    #[error("no wave files in {}: run `samla plan` first", dir.display())]
-    NoWaveFiles { dir: PathBuf },
     #[error("no wave {wanted:?}; the waves are {known}")]
     NoSuchWave { wanted: String, known: String },
     #[error("wave {wave} is stale: {reasons}; re-plan with `samla plan` and review the wave again")]
@@ -53,6 +49,8 @@ pub enum WaveError {
     #[error("the rollback of wave {wave} did not complete; run it again to resume")]
     RollbackIncomplete { wave: u32 },
     #[error(transparent)]
+    Project(#[from] crate::project::error::ProjectError),
+    #[error(transparent)]
     State(#[from] StateError),
     /// A run or rollback stopped early: its journal could not be written, or a target failed.
     #[error(transparent)]
@@ -80,9 +78,8 @@ impl Classified for WaveError {
     fn exit_class(&self) -> ExitClass {
         use WaveError::*;
         match self {
+            Project(e) => e.exit_class(),
             Configuration(_)
-            | NothingMapped
-            | NoWaveFiles { .. }
             | NoSuchWave { .. }
             | NotATerminal
             | NothingToRollBack { .. }

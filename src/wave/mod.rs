@@ -3,9 +3,7 @@
 //! function and prints what it returns; the demo calls the same functions. Nothing here
 //! prints: what a person must see before a write is shown through an [`operator::Operator`].
 //!
-//! In the order a wave lives:
-//! - [`project`]: the project's folders and what every operation reads first (the newest map
-//!   run, plan.toml, the inputs' hashes).
+//! Every operation starts from what [`crate::project::load`] reads. In the order a wave lives:
 //! - [`prepare`]: the wave's content, after the checks that stop a wave (stale, blocking
 //!   findings, names a target refuses).
 //! - [`connect`]: a target's clients, connected once.
@@ -24,7 +22,6 @@ pub mod dry_run;
 pub mod error;
 pub mod operator;
 pub mod prepare;
-pub mod project;
 pub mod report;
 pub mod rollback;
 pub mod rollback_plan;

@@ -8,13 +8,14 @@
 //! wave gone stale since it ran is still rolled back.
 
 use super::error::WaveError;
-use super::project::{Loaded, load, waves_dir};
 use crate::config::Config;
 use crate::model::names;
 use crate::model::settings::TargetSettings;
 use crate::model::unified::{Anchor, Group, Person};
 use crate::plan::files::{self, WaveFile};
 use crate::plan::make;
+use crate::project::load::{Loaded, load, wave_files};
+use crate::project::waves_dir;
 use crate::render::{WaveContent, content};
 use crate::state::State;
 use rustc_hash::FxHashMap as HashMap;
@@ -51,16 +52,6 @@ pub fn find<'a>(files: &'a [WaveFile], wave: &str) -> Result<&'a WaveFile, WaveE
             let known: Vec<String> = files.iter().map(|f| format!("{} ({})", f.number, f.name)).collect();
             WaveError::NoSuchWave { wanted: wave.to_string(), known: known.join(", ") }
         })
-}
-
-/// The wave files of the project, refusing a project without any.
-pub fn wave_files(config: &Config) -> Result<Vec<WaveFile>, WaveError> {
-    let dir = waves_dir(config);
-    let files = files::read_dir(&dir).map_err(WaveError::configuration)?;
-    if files.is_empty() {
-        return Err(WaveError::NoWaveFiles { dir });
-    }
-    Ok(files)
 }
 
 /// The number of the wave `wave` names (a number needs no wave files).

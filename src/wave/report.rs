@@ -6,9 +6,9 @@
 use super::connect::{Connected, connect, runtime};
 use super::error::WaveError;
 use super::prepare::{Prepared, Purpose, prepare};
-use super::project::project_dir;
 use super::rollback_plan::{RollbackInputs, RollbackPlan, inputs, plan};
 use crate::config::Config;
+use crate::project::project_dir;
 use crate::report::rollback::{RollbackReport, UndoItem};
 use crate::rollback::Scope;
 use crate::state::State;

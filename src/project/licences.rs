@@ -2,7 +2,7 @@
 //! verified domains and subscribed SKUs over Graph, and check that the unified directory's
 //! UPN domains are verified and that every licence class has enough units. Read-only.
 
-use super::Failure;
+use super::error::ProjectError;
 use crate::mapping::spec::TargetSpec;
 use crate::model::unified::UnifiedDirectory;
 use crate::test_tenant::{RunningTenant, TenantOptions};
@@ -18,8 +18,11 @@ pub struct Capacity {
 }
 
 /// Starts the local test tenant sized for the sample estate and checks against it.
-pub fn check_against_test_tenant(target: &TargetSpec, unified: &UnifiedDirectory) -> Result<Vec<Capacity>, Failure> {
-    let runtime = tokio::runtime::Runtime::new().map_err(Failure::work)?;
+pub fn check_against_test_tenant(
+    target: &TargetSpec,
+    unified: &UnifiedDirectory,
+) -> Result<Vec<Capacity>, ProjectError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| ProjectError::TestTenant(e.to_string()))?;
     runtime.block_on(async {
         let opts = TenantOptions {
             domains: target.verified_domains.clone(),
@@ -29,7 +32,7 @@ pub fn check_against_test_tenant(target: &TargetSpec, unified: &UnifiedDirectory
                 .collect(),
             ..TenantOptions::default()
         };
-        let tenant = crate::test_tenant::start(opts).await.map_err(Failure::work)?;
+        let tenant = crate::test_tenant::start(opts).await.map_err(|e| ProjectError::TestTenant(e.to_string()))?;
         let result = check(&tenant, target, unified).await;
         tenant.shutdown().await;
         result
@@ -40,9 +43,9 @@ async fn check(
     tenant: &RunningTenant,
     target: &TargetSpec,
     unified: &UnifiedDirectory,
-) -> Result<Vec<Capacity>, Failure> {
+) -> Result<Vec<Capacity>, ProjectError> {
     let http = reqwest::Client::new();
-    let fail = |e: reqwest::Error| Failure::work(format!("test tenant: {e}"));
+    let fail = |e: reqwest::Error| ProjectError::TestTenant(e.to_string());
     let form = [
         ("grant_type", "client_credentials"),
         ("client_id", &tenant.client_id().to_string()),
@@ -61,7 +64,7 @@ async fn check(
         .await
         .map_err(fail)?;
     let bearer =
-        token["access_token"].as_str().ok_or_else(|| Failure::work("test tenant: no access token"))?.to_string();
+        token["access_token"].as_str().ok_or_else(|| ProjectError::TestTenant("no access token".into()))?.to_string();
     let get = |path: &str| {
         let req = http.get(format!("{}/{path}", tenant.graph_url())).bearer_auth(&bearer);
         async move { req.send().await.map_err(fail)?.json::<serde_json::Value>().await.map_err(fail) }
@@ -77,7 +80,7 @@ async fn check(
     for person in &unified.people {
         let domain = person.user_principal_name.rsplit('@').next().unwrap_or_default();
         if !verified.iter().any(|d| d == domain) {
-            return Err(Failure::work(format!("{} is not verified in the tenant", person.user_principal_name)));
+            return Err(ProjectError::NotVerified { upn: person.user_principal_name.clone() });
         }
     }
     let skus = get("subscribedSkus").await?;
@@ -103,20 +106,4 @@ async fn check(
             })
         })
         .collect())
-}
-
-/// Lines for the terminal.
-pub fn render(capacity: &[Capacity]) -> String {
-    capacity
-        .iter()
-        .map(|c| {
-            let verdict = match c.available {
-                Some(a) if a >= c.needed => format!("{a} available: enough"),
-                Some(a) => format!("{a} available: {} short", c.needed - a),
-                None => "not subscribed".to_string(),
-            };
-            format!("  licence class {} ({}): {} needed, {verdict}", c.class, c.sku, c.needed)
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }

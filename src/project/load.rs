@@ -1,32 +1,17 @@
-//! The project a command works on: where its folders are (next to samla.toml), and what
-//! planning and every wave operation read first: plan.toml, the newest map run and its
-//! directory, and the hashes of the inputs a wave file was planned from.
+//! What planning and every wave operation read first: plan.toml, the newest map run and its
+//! directory, and the hashes of the inputs a wave file was planned from (a wave planned from
+//! other inputs is stale).
 
-use super::error::WaveError;
+use super::error::ProjectError;
+use super::{mappings_dir, waves_dir};
 use crate::config::Config;
 use crate::mapping::spec;
 use crate::plan::directory::{PlanDirectory, StoredGroup, StoredPerson};
-use crate::plan::files::PlanInputs;
+use crate::plan::files::{self, PlanInputs, WaveFile};
 use crate::plan::settings::{self, PlanSettings};
 use crate::state::State;
 use crate::state::unified::UnifiedRun;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// The folder samla.toml is in.
-pub fn project_dir(config: &Config) -> &Path {
-    config.file.parent().unwrap_or(Path::new("."))
-}
-
-/// `waves/` next to samla.toml.
-pub fn waves_dir(config: &Config) -> PathBuf {
-    project_dir(config).join("waves")
-}
-
-/// Where the mapping files of a project live: `mappings/` next to samla.toml.
-pub fn mappings_dir(config: &Config) -> PathBuf {
-    project_dir(config).join("mappings")
-}
 
 /// Everything planning reads.
 pub struct Loaded {
@@ -42,13 +27,13 @@ pub struct Loaded {
 }
 
 /// Reads plan.toml, the newest map run and its directory, and the inputs' hashes.
-pub fn load(config: &Config, state: &State) -> Result<Loaded, WaveError> {
+pub fn load(config: &Config, state: &State) -> Result<Loaded, ProjectError> {
     let started = std::time::Instant::now();
     let mappings_dir = mappings_dir(config);
-    let settings = settings::load(&mappings_dir).map_err(WaveError::configuration)?;
+    let settings = settings::load(&mappings_dir).map_err(ProjectError::configuration)?;
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let mappings = spec::load(&mappings_dir, &names).map_err(WaveError::configuration)?;
-    let run = state.latest_unified()?.ok_or(WaveError::NothingMapped)?;
+    let mappings = spec::load(&mappings_dir, &names).map_err(ProjectError::configuration)?;
+    let run = state.latest_unified()?.ok_or(ProjectError::NothingMapped)?;
     let all = state.snapshots()?;
     let run_snapshots: BTreeMap<String, String> = all
         .iter()
@@ -87,4 +72,14 @@ pub fn load(config: &Config, state: &State) -> Result<Loaded, WaveError> {
     let dir = PlanDirectory::build(people, groups);
     tracing::info!("plan: directory built after {:.2} s", started.elapsed().as_secs_f64());
     Ok(Loaded { settings, run, dir, planned_from, current, target: mappings.target })
+}
+
+/// The wave files of the project, refusing a project without any.
+pub fn wave_files(config: &Config) -> Result<Vec<WaveFile>, ProjectError> {
+    let dir = waves_dir(config);
+    let files = files::read_dir(&dir).map_err(ProjectError::configuration)?;
+    if files.is_empty() {
+        return Err(ProjectError::NoWaveFiles { dir });
+    }
+    Ok(files)
 }
