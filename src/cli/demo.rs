@@ -7,7 +7,9 @@
 //! The mapping files are the repository's `mappings/`, compiled in, so the demo maps the
 //! sample estate exactly as the committed, reviewed files say.
 
-use super::{Failure, map, plan, print_outcomes, run_discover, wave};
+use super::discover::run_discover;
+use super::output::{Failure, print_outcomes};
+use super::{map, plan, wave};
 use crate::config::Config;
 use crate::estate::{self, EstateOptions, Flavor};
 use crate::project::licences::Capacity;

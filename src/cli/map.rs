@@ -1,6 +1,6 @@
 //! `samla map`: prints what [`crate::project::map`] did.
 
-use super::{Failure, print_json};
+use super::output::{Failure, print_json};
 use crate::config::Config;
 use crate::project::map::Mapped;
 use crate::report::mapping::summary;

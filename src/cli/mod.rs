@@ -5,20 +5,22 @@
 //! configuration. Errors are printed once, on one line, at the top level.
 
 mod demo;
+mod discover;
 mod init;
 mod map;
+mod output;
 mod plan;
 mod wave;
 
 use crate::config::Config;
-use crate::error::Classified;
 use crate::estate::{EstateOptions, Flavor};
-use crate::source::{SourceOutcome, discover};
-use crate::state::{SnapshotSummary, State};
+use crate::state::State;
 use crate::wave::dry_run::DryRunRequest;
 use crate::wave::rollback::RollbackRequest;
 use clap::{Parser, Subcommand};
-use std::io::{IsTerminal, Write};
+use discover::run_discover;
+use output::{Failure, print_json, print_outcomes, print_snapshot_table};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -182,28 +184,6 @@ enum EstateCommand {
     },
 }
 
-/// A failure with its exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl<E: Classified + std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Failure {
-        Failure { code: e.exit_class().code(), message: e.to_string() }
-    }
-}
-
-impl Failure {
-    fn usage(message: impl ToString) -> Failure {
-        Failure { code: 2, message: message.to_string() }
-    }
-    fn work(message: impl ToString) -> Failure {
-        Failure { code: 1, message: message.to_string() }
-    }
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // One TLS provider for the whole process (LDAP and HTTP clients), chosen explicitly.
@@ -331,58 +311,4 @@ fn open(config: &std::path::Path) -> Result<(Config, State), Failure> {
     let config = Config::load(config).map_err(Failure::usage)?;
     let state = State::open(&config.state_path).map_err(Failure::work)?;
     Ok((config, state))
-}
-
-/// Opens the state and reads the selected sources.
-fn run_discover(config: &Config, names: &[String], progress: bool) -> Result<Vec<SourceOutcome>, Failure> {
-    let selected = config.select(names).map_err(Failure::usage)?;
-    if selected.is_empty() {
-        return Err(Failure::usage(format!("{} defines no sources", config.file.display())));
-    }
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
-    discover(state, &selected, progress).map_err(Failure::work)
-}
-
-fn print_outcomes(outcomes: &[SourceOutcome], json: bool) -> Result<(), Failure> {
-    if json {
-        let rows: Vec<serde_json::Value> = outcomes
-            .iter()
-            .map(|o| match &o.result {
-                Ok(s) => serde_json::json!({"municipality": o.municipality, "ok": true, "snapshot": s}),
-                Err(e) => serde_json::json!({"municipality": o.municipality, "ok": false, "error": e.to_string()}),
-            })
-            .collect();
-        return print_json(&rows);
-    }
-    let ok: Vec<&SnapshotSummary> = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).collect();
-    print_snapshot_table(&ok)
-}
-
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value).map_err(Failure::work)?;
-    writeln!(std::io::stdout(), "{text}").map_err(Failure::work)
-}
-
-fn print_snapshot_table(rows: &[&SnapshotSummary]) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    let mut line = |s: String| writeln!(out, "{s}").map_err(Failure::work);
-    line(format!(
-        "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {}",
-        "id", "municipality", "users", "groups", "contacts", "ous", "memberships", "taken", "hash"
-    ))?;
-    for s in rows {
-        line(format!(
-            "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {}",
-            s.id.0,
-            s.municipality,
-            s.users,
-            s.groups,
-            s.contacts,
-            s.ous,
-            s.memberships,
-            s.finished_at,
-            s.content_hash.get(..12).unwrap_or_default()
-        ))?;
-    }
-    Ok(())
 }

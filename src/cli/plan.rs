@@ -1,6 +1,6 @@
 //! `samla plan` and `samla waves`: prints what [`crate::project::plan`] made and found.
 
-use super::{Failure, print_json};
+use super::output::{Failure, print_json};
 use crate::config::Config;
 use crate::project::plan::{Explained, Planned};
 use crate::report::plan::WaveRow;

@@ -1,7 +1,7 @@
 //! `samla wave ...` and `samla report rollback`: prints what the application layer
 //! ([`crate::wave`]) returns, and is the operator it shows plans to and asks.
 
-use super::{Failure, print_json};
+use super::output::{Failure, print_json};
 use crate::report::rollback::Verification;
 use crate::wave::WaveError;
 use crate::wave::compare::Comparison;

@@ -9,6 +9,7 @@ mod errors;
 mod execute;
 mod graph_client;
 mod graph_requests;
+mod layout;
 mod map;
 mod plan;
 mod plan_report;

@@ -1,0 +1,74 @@
+//! What every command shares on the way out: the failure with its exit code, JSON for
+//! machines, and the snapshot table.
+
+use crate::error::Classified;
+use crate::source::SourceOutcome;
+use crate::state::SnapshotSummary;
+use std::io::Write;
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl<E: Classified + std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure { code: e.exit_class().code(), message: e.to_string() }
+    }
+}
+
+impl Failure {
+    pub fn usage(message: impl ToString) -> Failure {
+        Failure { code: 2, message: message.to_string() }
+    }
+    pub fn work(message: impl ToString) -> Failure {
+        Failure { code: 1, message: message.to_string() }
+    }
+}
+
+/// Prints what discovery read, per municipality.
+pub fn print_outcomes(outcomes: &[SourceOutcome], json: bool) -> Result<(), Failure> {
+    if json {
+        let rows: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Ok(s) => serde_json::json!({"municipality": o.municipality, "ok": true, "snapshot": s}),
+                Err(e) => serde_json::json!({"municipality": o.municipality, "ok": false, "error": e.to_string()}),
+            })
+            .collect();
+        return print_json(&rows);
+    }
+    let ok: Vec<&SnapshotSummary> = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).collect();
+    print_snapshot_table(&ok)
+}
+
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(Failure::work)?;
+    writeln!(std::io::stdout(), "{text}").map_err(Failure::work)
+}
+
+pub fn print_snapshot_table(rows: &[&SnapshotSummary]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let mut line = |s: String| writeln!(out, "{s}").map_err(Failure::work);
+    line(format!(
+        "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {}",
+        "id", "municipality", "users", "groups", "contacts", "ous", "memberships", "taken", "hash"
+    ))?;
+    for s in rows {
+        line(format!(
+            "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {}",
+            s.id.0,
+            s.municipality,
+            s.users,
+            s.groups,
+            s.contacts,
+            s.ous,
+            s.memberships,
+            s.finished_at,
+            s.content_hash.get(..12).unwrap_or_default()
+        ))?;
+    }
+    Ok(())
+}
