@@ -1,7 +1,7 @@
 //! The journal: what samla did to which target, when, for whom, and what it looked like
 //! before, in the state file.
 //!
-//! Three tables, added as a migration of the state ([`MIGRATION`]):
+//! Three tables, created by the state's third migration (the state owns the schema):
 //! - `wave_runs`: one row per `samla wave run` (who ran it, from which host, with which
 //!   command, the wave file's hash, start, end and outcome) — the traceability the
 //!   cooperation's policy asks for;
@@ -21,58 +21,6 @@ use crate::state::{State, StateError};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
-
-/// The journal's tables; appended to the state's migrations.
-pub const MIGRATION: &str = r"
-CREATE TABLE wave_runs (
-    id           INTEGER PRIMARY KEY,
-    wave         INTEGER NOT NULL,
-    wave_name    TEXT NOT NULL,
-    wave_file    TEXT NOT NULL,
-    wave_hash    TEXT NOT NULL,
-    target       TEXT NOT NULL,
-    kind         TEXT NOT NULL CHECK (kind IN ('run', 'rollback')),
-    operator     TEXT NOT NULL,
-    host         TEXT NOT NULL,
-    command      TEXT NOT NULL,
-    started_at   TEXT NOT NULL,
-    finished_at  TEXT,
-    status       TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
-    summary      TEXT
-);
-CREATE INDEX wave_runs_by_wave ON wave_runs (target, wave, id);
-CREATE TABLE journal (
-    id            INTEGER PRIMARY KEY,
-    run_id        INTEGER NOT NULL REFERENCES wave_runs (id),
-    system        TEXT NOT NULL CHECK (system IN ('tenant', 'shared_ad')),
-    pass          INTEGER NOT NULL,
-    op_key        TEXT NOT NULL,
-    action        TEXT NOT NULL,
-    municipality  TEXT NOT NULL,
-    anchor        TEXT,
-    object        TEXT NOT NULL,
-    intent        TEXT NOT NULL,
-    before        TEXT,
-    state         TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed', 'in_doubt')),
-    status        INTEGER,
-    result        TEXT,
-    object_id     TEXT,
-    sent_at       TEXT NOT NULL,
-    finished_at   TEXT
-);
-CREATE INDEX journal_by_run ON journal (run_id, state);
-CREATE INDEX journal_by_anchor ON journal (anchor);
-CREATE TABLE target_objects (
-    target          TEXT NOT NULL,
-    system          TEXT NOT NULL,
-    key             TEXT NOT NULL,
-    object_id       TEXT NOT NULL,
-    kind            TEXT NOT NULL,
-    wave            INTEGER NOT NULL,
-    created_by_run  INTEGER,
-    PRIMARY KEY (target, system, key)
-) WITHOUT ROWID;
-";
 
 /// Which target system an operation went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
