@@ -8,7 +8,8 @@
 //! here, put into the request that creates the user and nowhere else: the journal keeps the
 //! `{password}` placeholder.
 
-use super::{Journal, Progress};
+use super::journal::Journal;
+use super::progress::Progress;
 use crate::client::graph::{GraphClient, Outcome};
 use crate::config::secret::Secret;
 use crate::journal::{Completion, Intent, System};

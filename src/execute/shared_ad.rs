@@ -10,7 +10,8 @@
 //! reports it and leaves it to a person.
 
 use super::graph::Change;
-use super::{Journal, Progress};
+use super::journal::Journal;
+use super::progress::Progress;
 use crate::client::ldap::{Found, LdapClientError, SharedAdClient};
 use crate::journal::{Completion, Intent, System};
 use crate::model::Dn;
