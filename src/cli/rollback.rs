@@ -15,7 +15,7 @@ use super::wave::{Prepared, prepare_for_rollback};
 use crate::config::Config;
 use crate::execute::graph as tenant;
 use crate::execute::{self, Journal, Progress, RETRY_PASSES, graph_pass, serde_name};
-use crate::journal::{Completion, Entry, Intent, System};
+use crate::journal::{Completion, Entry, Intent, RunKind, System};
 use crate::render::graph::{self, GraphRequest};
 use crate::render::ldap;
 use crate::report::rollback::{RollbackReport, RunLine, UndoItem, Verification};
@@ -139,11 +139,11 @@ async fn plan(inputs: &Inputs<'_>, clients: Option<&mut Connected>, scope: Scope
         }
         None => (None, None),
     };
-    let has = |system: &str| inputs.entries.iter().any(|e| e.system == system);
-    if has("tenant") {
+    let has = |system: System| inputs.entries.iter().any(|e| e.system == system);
+    if has(System::Tenant) {
         out.tenant = crate::rollback::graph::plan(&inputs.entries, tenant_view.as_ref(), &inputs.context, scope);
     }
-    if has("shared_ad") {
+    if has(System::SharedAd) {
         out.shared_ad = crate::rollback::shared_ad::plan(&inputs.entries, ad_view.as_ref(), &inputs.context, scope);
     }
     Ok(out)
@@ -383,7 +383,7 @@ pub fn rollback(
             confirm(&format!("Roll back wave {number} in target {target}?"))?;
         }
         let start = run_start(inputs.prepared, target)?;
-        let run = state.start_run(&start, "rollback").map_err(Failure::work)?;
+        let run = state.start_run(&start, RunKind::Rollback).map_err(Failure::work)?;
         summary.run = Some(run);
         let mut journal = Journal { state: &mut state, run, target: target.to_string(), wave: number, pass: 1 };
         let names = tenant::Names::new(&inputs.prepared.content, &inputs.prepared.targets);
@@ -521,16 +521,13 @@ async fn undo_shared_ad(
                 system: System::SharedAd,
                 pass: journal.pass,
                 op_key: op.dn().key(),
-                action: match op {
-                    AdInverse::Delete(_) => "delete".into(),
-                    AdInverse::Modify(_) => format!("undo_{}", u.item.change),
-                },
+                action: op.action(),
                 municipality: u.municipality.clone(),
                 anchor: None,
                 object: op.dn().as_str().to_string(),
                 intent: match op {
                     AdInverse::Delete(dn) => serde_json::json!({"changetype": "delete", "dn": dn.as_str()}).to_string(),
-                    AdInverse::Modify(change) => serde_json::to_string(change).unwrap_or_default(),
+                    AdInverse::Modify(_, change) => serde_json::to_string(change).unwrap_or_default(),
                 },
                 before: Some(serde_json::json!({"before": u.item.before, "after": u.item.after}).to_string()),
             })
@@ -541,7 +538,7 @@ async fn undo_shared_ad(
             progress.tick(&u.municipality);
             let result = match op {
                 AdInverse::Delete(dn) => client.delete(dn).await,
-                AdInverse::Modify(change) => client.apply(change).await,
+                AdInverse::Modify(_, change) => client.apply(change).await,
             };
             let (ok, text) = match result {
                 Ok(()) => (true, "ok".to_string()),

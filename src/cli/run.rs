@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::config::target::TargetConfig;
 use crate::execute::graph as tenant;
 use crate::execute::{self, Impact, Journal, SystemResult, serde_name, shared_ad};
-use crate::journal::RunStart;
+use crate::journal::{OpState, RunKind, RunStart};
 use crate::render::graph;
 use crate::render::ldap;
 use crate::state::State;
@@ -341,7 +341,7 @@ pub fn run(config: &Config, wave: &str, target: &str, yes: bool, json: bool) -> 
         if !yes {
             confirm(&format!("Run wave {} against target {}?", prepared.file.number, target.name))?;
         }
-        let run = state.start_run(&start, "run").map_err(Failure::work)?;
+        let run = state.start_run(&start, RunKind::Run).map_err(Failure::work)?;
         let mut journal =
             Journal { state: &mut state, run, target: target.name.clone(), wave: prepared.file.number, pass: 1 };
         let random_passwords =
@@ -490,7 +490,7 @@ pub fn status(config: &Config, wave: &str, target: Option<&str>, json: bool) -> 
             println!("  {system:<10} {st:<9} {n}");
         }
         let failed = state.operations(r.id).map_err(Failure::work)?;
-        for op in failed.iter().filter(|o| o.state == "failed" || o.state == "in_doubt").take(20) {
+        for op in failed.iter().filter(|o| matches!(o.state, OpState::Failed | OpState::InDoubt)).take(20) {
             println!(
                 "  {} {} {} {}: {}",
                 op.state,

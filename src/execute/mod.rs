@@ -25,7 +25,7 @@ pub mod retry;
 pub mod shared_ad;
 
 use crate::config::target::Thresholds;
-use crate::journal::System;
+use crate::journal::{System, TargetKind};
 use crate::state::StateError;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -112,7 +112,7 @@ fn again<T: Clone>(all: &[(usize, T)], origins: impl Iterator<Item = usize>) -> 
     origins.into_iter().filter_map(|o| all.get(o).cloned()).collect()
 }
 
-/// A serde enum's name as it is written (`create_user`), for journal rows and reports.
+/// A serde enum's name as it is written (`create_user`), for reports.
 pub fn serde_name<T: Serialize>(value: T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
@@ -210,9 +210,13 @@ pub async fn converge_tenant(
         let found = view
             .users
             .iter()
-            .map(|(a, o)| (Placeholder::Id(*a), o, "user"))
-            .chain(view.groups.iter().map(|(a, o)| (Placeholder::Id(*a), o, "group")))
-            .chain(view.licence_groups.iter().map(|(c, o)| (Placeholder::LicenceGroup(c.clone()), o, "licence_group")));
+            .map(|(a, o)| (Placeholder::Id(*a), o, TargetKind::User))
+            .chain(view.groups.iter().map(|(a, o)| (Placeholder::Id(*a), o, TargetKind::Group)))
+            .chain(
+                view.licence_groups
+                    .iter()
+                    .map(|(c, o)| (Placeholder::LicenceGroup(c.clone()), o, TargetKind::LicenceGroup)),
+            );
         let mut learned = Vec::new();
         for (p, o, kind) in found {
             if let (false, Some(id)) = (ids.contains_key(&p), o["id"].as_str()) {
@@ -280,7 +284,7 @@ fn tenant_failure(names: &graph::Names, f: &graph_pass::Failed) -> Failure {
         system: System::Tenant,
         municipality: f.request.municipality.clone(),
         object: names.of(&f.request),
-        action: serde_name(f.request.action),
+        action: crate::journal::Action::from(f.request.action).as_str().to_string(),
         reason: f.reason.clone(),
     }
 }
@@ -310,7 +314,7 @@ pub async fn converge_shared_ad(
         for (a, f) in &view.objects {
             let key = a.0.to_string();
             if !known.contains_key(&key) {
-                journal.remember(System::SharedAd, &key, f.dn.as_str(), "object", false)?;
+                journal.remember(System::SharedAd, &key, f.dn.as_str(), TargetKind::Object, false)?;
             }
         }
         let rec = shared_ad::reconcile(&subset, &view);
