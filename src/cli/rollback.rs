@@ -141,10 +141,12 @@ async fn plan(inputs: &Inputs<'_>, clients: Option<&mut Connected>, scope: Scope
     };
     let has = |system: System| inputs.entries.iter().any(|e| e.system == system);
     if has(System::Tenant) {
-        out.tenant = crate::rollback::graph::plan(&inputs.entries, tenant_view.as_ref(), &inputs.context, scope);
+        out.tenant = crate::rollback::graph::plan(&inputs.entries, tenant_view.as_ref(), &inputs.context, scope)
+            .map_err(Failure::work)?;
     }
     if has(System::SharedAd) {
-        out.shared_ad = crate::rollback::shared_ad::plan(&inputs.entries, ad_view.as_ref(), &inputs.context, scope);
+        out.shared_ad = crate::rollback::shared_ad::plan(&inputs.entries, ad_view.as_ref(), &inputs.context, scope)
+            .map_err(Failure::work)?;
     }
     Ok(out)
 }

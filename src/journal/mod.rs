@@ -143,6 +143,25 @@ impl Entry {
             OpState::Failed => matches!(self.status, None | Some(0)),
         }
     }
+
+    /// The request as sent, parsed; an error naming the row when it is not JSON.
+    pub fn intent_json(&self) -> Result<serde_json::Value, RowError> {
+        serde_json::from_str(&self.intent).map_err(|e| self.error("intent", Problem::NotJson(e)))
+    }
+
+    /// The before-image, parsed (None when the row has none); an error naming the row when it
+    /// is not JSON.
+    pub fn before_json(&self) -> Result<Option<serde_json::Value>, RowError> {
+        self.before
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| self.error("before", Problem::NotJson(e)))
+    }
+
+    fn error(&self, column: &'static str, problem: Problem) -> RowError {
+        RowError::Journal { row: self.id, run: self.run_id, column, problem }
+    }
 }
 
 /// One row of [`State::entries`]'s query (its columns in order); the inner error names a row
@@ -596,5 +615,19 @@ mod tests {
         );
         assert!(e.contains("s.db"), "names the state file: {e}");
         assert!(s.wave_entries("lab", 1).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_intent_or_before_image_names_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("s.db")).unwrap();
+        let run = s.start_run(&start("lab"), RunKind::Run).unwrap();
+        let row = s.record_intents(run, &[intent("a")]).unwrap()[0];
+        s.conn.execute("UPDATE journal SET intent = '{\"method\": \"PO', before = 'x' WHERE id = ?1", [row]).unwrap();
+        let entry = &s.wave_entries("lab", 1).unwrap()[0];
+        let e = entry.intent_json().unwrap_err().to_string();
+        assert!(e.starts_with(&format!("journal row {row} (run {run}), column intent: not JSON: ")), "{e}");
+        let e = entry.before_json().unwrap_err().to_string();
+        assert!(e.starts_with(&format!("journal row {row} (run {run}), column before: not JSON: ")), "{e}");
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Scope, Step, Undo, Verification, in_order, item};
 use crate::execute::graph::{TenantView, text, user_differences};
-use crate::journal::{self, Entry, System};
+use crate::journal::{self, Entry, RowError, System};
 use crate::model::ids::ObjectGuid;
 use crate::model::unified::Anchor;
 use crate::render::graph::{Action, GRAPH_ROOT, GraphRequest};
@@ -136,10 +136,10 @@ fn request(id: String, action: Action, method: &str, url: String, body: Option<V
     }
 }
 
-/// A journaled request's URL and body.
-fn parse(entry: &Entry) -> (String, Value) {
-    let intent: Value = serde_json::from_str(&entry.intent).unwrap_or_default();
-    (text(&intent["url"]), intent["body"].clone())
+/// A journaled request's URL and body; an error naming the row when its intent is not JSON.
+fn parse(entry: &Entry) -> Result<(String, Value), RowError> {
+    let intent = entry.intent_json()?;
+    Ok((text(&intent["url"]), intent["body"].clone()))
 }
 
 /// The member ids a create or PATCH binds.
@@ -159,16 +159,20 @@ fn judged(verification: Verification, note: impl Into<String>) -> Judged {
 
 /// The tenant's rollback plan for the `entries` of a wave (tenant entries that may have
 /// happened, in journal order), against `view` (None: not read, every change unverified).
+/// An entry whose intent or before-image is not JSON is an error naming its row.
 pub fn plan(
     entries: &[Entry],
     view: Option<&TenantView>,
     context: &Context,
     scope: Scope<'_>,
-) -> Vec<Undo<GraphRequest>> {
+) -> Result<Vec<Undo<GraphRequest>>, RowError> {
     let live = view.map(Live::new);
     let live = live.as_ref();
-    let entries: Vec<(&Entry, (String, Value))> =
-        entries.iter().filter(|e| e.system == System::Tenant && e.may_have_happened()).map(|e| (e, parse(e))).collect();
+    let entries: Vec<(&Entry, (String, Value))> = entries
+        .iter()
+        .filter(|e| e.system == System::Tenant && e.may_have_happened())
+        .map(|e| Ok((e, parse(e)?)))
+        .collect::<Result<_, RowError>>()?;
     let key_of = |e: &Entry| e.anchor.clone().unwrap_or_default();
     let municipality_of_key =
         |key: &str, fallback: &str| context.municipality_of.get(key).cloned().unwrap_or_else(|| fallback.to_string());
@@ -310,7 +314,7 @@ pub fn plan(
                 }
             }
             journal::Action::SetManager if scope.includes(&e.municipality) => {
-                let before: Value = e.before.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+                let before = e.before_json()?.unwrap_or_default();
                 let before = before["manager"].as_str().map(str::to_string);
                 let after = body["@odata.id"].as_str().map(last_segment).unwrap_or_default();
                 let user_id = live.and_then(|l| l.id(&key)).map(str::to_string).unwrap_or_else(|| segment(url, 1));
@@ -388,7 +392,7 @@ pub fn plan(
                 out.push(Undo { municipality: e.municipality.clone(), item: it, op });
             }
             journal::Action::UpdateUser if scope.includes(&e.municipality) => {
-                let before: Value = e.before.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+                let before = e.before_json()?.unwrap_or_default();
                 let slot = updates.entry(key).or_insert_with(|| (e, url, BTreeMap::new(), BTreeMap::new()));
                 for (k, v) in flatten(&before) {
                     slot.2.entry(k).or_insert(v);
@@ -458,7 +462,7 @@ pub fn plan(
             op.municipality = u.municipality.clone();
         }
     }
-    in_order(out)
+    Ok(in_order(out))
 }
 
 #[cfg(test)]
@@ -470,6 +474,16 @@ mod tests {
 
     const BJUV: &str = "bjuv";
     const KLIPPAN: &str = "klippan";
+
+    /// The plan of entries that are all as samla writes them.
+    fn plan(
+        entries: &[Entry],
+        view: Option<&TenantView>,
+        context: &Context,
+        scope: Scope<'_>,
+    ) -> Vec<Undo<GraphRequest>> {
+        super::plan(entries, view, context, scope).unwrap()
+    }
 
     fn anchor(n: u8) -> Anchor {
         Anchor(ObjectGuid::parse(&format!("00000000-0000-0000-0000-0000000000{n:02x}")).unwrap())
@@ -897,7 +911,7 @@ mod tests {
 
         let mut bare = view.clone();
         bare.users.insert(anchor(2), live_user(2, "IT"));
-        let undone = super::plan(&entries[..1], Some(&bare), &Context::default(), Scope(None));
+        let undone = super::plan(&entries[..1], Some(&bare), &Context::default(), Scope(None)).unwrap();
         assert_eq!(undone[0].item.verification, Verification::Undone);
     }
 
@@ -1078,5 +1092,23 @@ mod tests {
         // No view.members entry for g11: the look could not read its members (TenantView's docs).
         let plan = plan(&entries, Some(&view), &Context::default(), Scope(None));
         assert_ne!(plan[0].item.verification, Verification::Undone, "{:#?}", plan[0].item);
+    }
+
+    #[test]
+    fn a_corrupt_intent_or_before_image_is_an_error_naming_the_row() {
+        let mut corrupt = create_user(2, BJUV, 2, "IT");
+        corrupt.intent = "{\"method\": \"PO".into();
+        let entries = vec![create_user(1, BJUV, 1, "IT"), corrupt.clone()];
+        let e = super::plan(&entries, None, &Context::default(), Scope(None)).unwrap_err().to_string();
+        assert!(e.starts_with("journal row 2 (run 7), column intent: not JSON: "), "{e}");
+
+        let mut update = update_user(3, BJUV, 1, json!({"department": "A"}), json!({"department": "B"}));
+        update.before = Some("{department".into());
+        let e = super::plan(&[update], None, &Context::default(), Scope(None)).unwrap_err().to_string();
+        assert!(e.starts_with("journal row 3 (run 7), column before: not JSON: "), "{e}");
+
+        // A create the tenant refused changed nothing: its intent is not needed, nor read.
+        (corrupt.state, corrupt.status) = (OpState::Failed, Some(400));
+        assert!(super::plan(&[corrupt], None, &Context::default(), Scope(None)).unwrap().is_empty());
     }
 }

@@ -4,7 +4,7 @@
 use super::graph::Context;
 use super::{Scope, Step, Undo, Verification, in_order, item};
 use crate::execute::shared_ad::AdView;
-use crate::journal::{Action, Entry, System};
+use crate::journal::{Action, Entry, RowError, System};
 use crate::model::Dn;
 use crate::render::ldap::{Change as LdapChange, ModKind, Value};
 use serde_json::Value as Json;
@@ -75,8 +75,9 @@ fn bytes_of(v: &Json) -> Vec<u8> {
     }
 }
 
-fn parse(entry: &Entry) -> Parsed {
-    let j: Json = serde_json::from_str(&entry.intent).unwrap_or_default();
+/// The intent of `entry`; an error naming the row when it is not JSON.
+fn parse(entry: &Entry) -> Result<Parsed, RowError> {
+    let j = entry.intent_json()?;
     let add = j["changetype"] == "add";
     let dn = j["dn"].as_str().and_then(|d| Dn::parse(d).ok());
     let list = if add { &j["attrs"] } else { &j["changes"] };
@@ -92,7 +93,7 @@ fn parse(entry: &Entry) -> Parsed {
             Some((kind.to_string(), name.as_str()?.to_string(), vals))
         })
         .collect();
-    Parsed { add, dn, values }
+    Ok(Parsed { add, dn, values })
 }
 
 fn key_of_bytes(v: &[u8]) -> String {
@@ -108,10 +109,11 @@ fn set(values: &[Vec<u8>]) -> BTreeSet<Vec<u8>> {
     values.iter().cloned().collect()
 }
 
-/// The before-image of a modification: attribute -> values.
-fn before_of(entry: &Entry) -> BTreeMap<String, Vec<Vec<u8>>> {
-    let j: Json = entry.before.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
-    j.as_object()
+/// The before-image of a modification: attribute -> values; an error naming the row when it
+/// is not JSON.
+fn before_of(entry: &Entry) -> Result<BTreeMap<String, Vec<Vec<u8>>>, RowError> {
+    let j = entry.before_json()?.unwrap_or_default();
+    Ok(j.as_object()
         .into_iter()
         .flatten()
         .map(|(k, v)| {
@@ -122,7 +124,7 @@ fn before_of(entry: &Entry) -> BTreeMap<String, Vec<Vec<u8>>> {
             };
             (k.clone(), vals)
         })
-        .collect()
+        .collect())
 }
 
 fn text_values(values: &[Vec<u8>]) -> Vec<Value> {
@@ -134,12 +136,18 @@ fn judged(v: Verification, note: impl Into<String>) -> (Verification, String) {
 }
 
 /// The shared AD's rollback plan for the `entries` of a wave against `view` (None: not read).
-pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: Scope<'_>) -> Vec<Undo<AdInverse>> {
+/// An entry whose intent or before-image is not JSON is an error naming its row.
+pub fn plan(
+    entries: &[Entry],
+    view: Option<&AdView>,
+    context: &Context,
+    scope: Scope<'_>,
+) -> Result<Vec<Undo<AdInverse>>, RowError> {
     let entries: Vec<(&Entry, Parsed)> = entries
         .iter()
         .filter(|e| e.system == System::SharedAd && e.may_have_happened())
-        .map(|e| (e, parse(e)))
-        .collect();
+        .map(|e| Ok((e, parse(e)?)))
+        .collect::<Result<_, RowError>>()?;
     let found_by_key: HashMap<String, &crate::client::ldap::Found> =
         view.map(|v| v.objects.iter().map(|(a, f)| (a.0.to_string(), f)).collect()).unwrap_or_default();
     let anchor_of_dn: HashMap<String, String> = found_by_key.iter().map(|(k, f)| (f.dn.key(), k.clone())).collect();
@@ -293,7 +301,7 @@ pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: 
                     out.push(Undo { municipality: m, item: it, op });
                 }
             } else if !p.add && kind == "replace" && scope.includes(&e.municipality) {
-                let before = before_of(e);
+                let before = before_of(e)?;
                 let slot = restores
                     .entry((dn.key(), e.action == Action::SetManager))
                     .or_insert_with(|| (e, dn.clone(), BTreeMap::new(), BTreeMap::new()));
@@ -359,7 +367,7 @@ pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: 
             out.push(Undo { municipality: e.municipality.clone(), item: it, op });
         }
     }
-    in_order(out)
+    Ok(in_order(out))
 }
 
 #[cfg(test)]
@@ -374,6 +382,10 @@ mod tests {
     const BJUV: &str = "bjuv";
     const KLIPPAN: &str = "klippan";
 
+    /// The plan of entries that are all as samla writes them.
+    fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: Scope<'_>) -> Vec<Undo<AdInverse>> {
+        super::plan(entries, view, context, scope).unwrap()
+    }
     const BASE: &str = "OU=Kommuner,DC=samverkan,DC=test";
 
     fn anchor(n: u8) -> Anchor {
@@ -831,6 +843,27 @@ mod tests {
         assert!(plan.iter().all(|u| u.item.verification == Verification::Unverified && u.op.is_none()));
         let steps: Vec<u32> = plan.iter().map(|u| u.item.step).collect();
         assert_eq!(steps, [1, 3, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_corrupt_intent_or_before_image_is_an_error_naming_the_row() {
+        let mut corrupt = create_user(2, BJUV, 2);
+        corrupt.intent = "{\"changetype\": ".into();
+        let e = super::plan(&[create_user(1, BJUV, 1), corrupt], None, &Context::default(), Scope(None))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("journal row 2 (run 3), column intent: not JSON: "), "{e}");
+
+        let mut manager = entry(
+            4,
+            "set_manager",
+            BJUV,
+            Some(1),
+            &modify(&user_dn(1, BJUV), &[(ModKind::Replace, "manager", &["CN=M"])]),
+        );
+        manager.before = Some("[".into());
+        let e = super::plan(&[manager], None, &Context::default(), Scope(None)).unwrap_err().to_string();
+        assert!(e.starts_with("journal row 4 (run 3), column before: not JSON: "), "{e}");
     }
 
     #[test]
