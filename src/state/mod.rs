@@ -5,7 +5,7 @@
 //! is visible only once complete, and a process killed mid-write leaves nothing half-done.
 //! The schema is versioned with `PRAGMA user_version`; later stages add their tables as
 //! further migrations, all of them here: the state owns the schema, and the modules that
-//! read and write their tables (such as [`crate::journal`]) use the state, never the reverse.
+//! read and write their tables (such as the journal) use the state, never the reverse.
 
 pub mod snapshot;
 pub mod unified;
@@ -96,9 +96,9 @@ CREATE TABLE unified_objects (
 );
 ",
     r"
--- The journal (see crate::journal): runs, the operations they sent, and the target objects
--- samla knows. Their text values are crate::journal's enums (System, Action, OpState,
--- RunKind, RunStatus, TargetKind).
+-- The journal: runs, the operations they sent, and the target objects samla knows. Their
+-- text columns hold the journal's enums (System, Action, OpState, RunKind, RunStatus,
+-- TargetKind), written and read back as this text.
 CREATE TABLE wave_runs (
     id           INTEGER PRIMARY KEY,
     wave         INTEGER NOT NULL,
