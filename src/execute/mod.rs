@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use journal::Journal;
 pub use progress::{Progress, municipality_totals};
-pub use retry::{FIRST_WAIT, RETRY_PASSES, wait_before};
+pub use retry::{RETRY_PASSES, wait_before};
 
 /// What a run did to one municipality in one system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
