@@ -8,10 +8,11 @@
 //! here, put into the request that creates the user and nowhere else: the journal keeps the
 //! `{password}` placeholder.
 
-use super::{Journal, Progress};
+use super::journal::Journal;
+use super::progress::Progress;
 use crate::client::graph::{GraphClient, Outcome};
 use crate::config::secret::Secret;
-use crate::journal::{Completion, Intent, System};
+use crate::journal::{Completion, Intent, System, TargetKind};
 use crate::render::graph::{self, Batch, GraphRequest, Placeholder};
 use crate::state::StateError;
 use std::collections::{HashMap, HashSet};
@@ -186,7 +187,7 @@ pub async fn send(
                 system: System::Tenant,
                 pass: journal.pass,
                 op_key: r.id.clone(),
-                action: super::serde_name(r.action),
+                action: r.action.into(),
                 municipality: r.municipality.clone(),
                 anchor: r
                     .anchor
@@ -235,14 +236,18 @@ fn settle(
             let id = outcome.id().map(str::to_string);
             if let (Some(p), Some(id)) = (req.creates(), &id) {
                 ids.insert(p.clone(), id.clone());
-                let (key, kind) = match &p {
-                    Placeholder::Id(a) => {
-                        (a.0.to_string(), if req.action == graph::Action::CreateUser { "user" } else { "group" })
-                    }
-                    Placeholder::LicenceGroup(c) => (format!("licence-group:{c}"), "licence_group"),
-                    _ => (String::new(), ""),
+                let created = match &p {
+                    Placeholder::Id(a) => Some((
+                        a.0.to_string(),
+                        if req.action == graph::Action::CreateUser { TargetKind::User } else { TargetKind::Group },
+                    )),
+                    Placeholder::LicenceGroup(c) => Some((format!("licence-group:{c}"), TargetKind::LicenceGroup)),
+                    // A create names its object by id or licence group only.
+                    _ => None,
                 };
-                journal.remember(System::Tenant, &key, id, kind, true)?;
+                if let Some((key, kind)) = created {
+                    journal.remember(System::Tenant, &key, id, kind, true)?;
+                }
             }
             completions.push(Completion {
                 row: *row,

@@ -19,108 +19,20 @@
 
 pub mod graph;
 pub mod graph_pass;
+pub mod journal;
+pub mod progress;
+pub mod retry;
 pub mod shared_ad;
 
 use crate::config::target::Thresholds;
-use crate::journal::{Completion, Intent, System};
-use crate::state::{State, StateError};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::journal::{System, TargetKind};
+use crate::state::StateError;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::time::Duration;
 
-/// Rounds of looking again at what failed, after the first pass.
-pub const RETRY_PASSES: u32 = 5;
-/// The first wait before a retry pass; it doubles each round (0.25 + 0.5 + ... + 4 s: Graph's
-/// replication lag is seconds).
-pub const FIRST_WAIT: Duration = Duration::from_millis(250);
-
-/// The journal of one run, as the passes write it.
-pub struct Journal<'a> {
-    pub state: &'a mut State,
-    pub run: i64,
-    pub target: String,
-    pub wave: u32,
-    pub pass: u32,
-}
-
-impl Journal<'_> {
-    pub fn path(&self) -> PathBuf {
-        self.state.path.clone()
-    }
-
-    pub fn record_intents(&mut self, intents: &[Intent]) -> Result<Vec<i64>, StateError> {
-        self.state.record_intents(self.run, intents)
-    }
-
-    pub fn record_completions(&mut self, done: &[Completion]) -> Result<(), StateError> {
-        self.state.record_completions(done)
-    }
-
-    /// Remembers an object samla created (`created`) or found.
-    pub fn remember(
-        &mut self,
-        system: System,
-        key: &str,
-        object_id: &str,
-        kind: &str,
-        created: bool,
-    ) -> Result<(), StateError> {
-        let by = if created { Some(self.run) } else { self.state.create_intent_run(&self.target, system, key)? };
-        let object = crate::journal::TargetObject { system, key, object_id, kind, wave: self.wave, created_by_run: by };
-        self.state.remember_object(&self.target, &object)
-    }
-}
-
-/// Progress per municipality: done, rate, time left; the message carries throttling.
-pub struct Progress {
-    bars: HashMap<String, ProgressBar>,
-    _multi: MultiProgress,
-}
-
-impl Progress {
-    /// One bar per municipality with its number of operations; hidden when `hidden` (JSON
-    /// output) or when stderr is not a terminal.
-    pub fn new(system: &str, totals: &BTreeMap<String, u64>, hidden: bool) -> Progress {
-        let multi = MultiProgress::with_draw_target(if hidden {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        });
-        let style =
-            ProgressStyle::with_template("{prefix:24} {bar:28} {pos:>6}/{len:6} {per_sec:>10} ETA {eta:>4} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-        let bars = totals
-            .iter()
-            .map(|(m, n)| {
-                let bar = multi.add(ProgressBar::new(*n).with_style(style.clone()));
-                let name = if m.is_empty() { "(shared)" } else { m.as_str() };
-                bar.set_prefix(format!("{system} {name}"));
-                (m.clone(), bar)
-            })
-            .collect();
-        Progress { bars, _multi: multi }
-    }
-
-    pub fn tick(&self, municipality: &str) {
-        if let Some(b) = self.bars.get(municipality) {
-            b.inc(1);
-        }
-    }
-
-    pub fn message(&self, text: &str) {
-        for b in self.bars.values() {
-            b.set_message(text.to_string());
-        }
-    }
-
-    pub fn finish(&self) {
-        for b in self.bars.values() {
-            b.finish();
-        }
-    }
-}
+pub use journal::Journal;
+pub use progress::{Progress, municipality_totals};
+pub use retry::{RETRY_PASSES, wait_before};
 
 /// What a run did to one municipality in one system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -200,7 +112,7 @@ fn again<T: Clone>(all: &[(usize, T)], origins: impl Iterator<Item = usize>) -> 
     origins.into_iter().filter_map(|o| all.get(o).cloned()).collect()
 }
 
-/// A serde enum's name as it is written (`create_user`), for journal rows and reports.
+/// A serde enum's name as it is written (`create_user`), for reports.
 pub fn serde_name<T: Serialize>(value: T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
@@ -269,15 +181,6 @@ pub enum ExecError {
     Ldap(#[from] crate::client::ldap::LdapClientError),
 }
 
-/// Operations per municipality, for progress bars.
-pub fn municipality_totals<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap<String, u64> {
-    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    for m in items {
-        *totals.entry(m.to_string()).or_default() += 1;
-    }
-    totals
-}
-
 /// Runs the tenant's side of a wave to the end (see the module docs); returns what it did
 /// and the first comparison's changes.
 #[allow(clippy::too_many_arguments)]
@@ -307,9 +210,13 @@ pub async fn converge_tenant(
         let found = view
             .users
             .iter()
-            .map(|(a, o)| (Placeholder::Id(*a), o, "user"))
-            .chain(view.groups.iter().map(|(a, o)| (Placeholder::Id(*a), o, "group")))
-            .chain(view.licence_groups.iter().map(|(c, o)| (Placeholder::LicenceGroup(c.clone()), o, "licence_group")));
+            .map(|(a, o)| (Placeholder::Id(*a), o, TargetKind::User))
+            .chain(view.groups.iter().map(|(a, o)| (Placeholder::Id(*a), o, TargetKind::Group)))
+            .chain(
+                view.licence_groups
+                    .iter()
+                    .map(|(c, o)| (Placeholder::LicenceGroup(c.clone()), o, TargetKind::LicenceGroup)),
+            );
         let mut learned = Vec::new();
         for (p, o, kind) in found {
             if let (false, Some(id)) = (ids.contains_key(&p), o["id"].as_str()) {
@@ -377,7 +284,7 @@ fn tenant_failure(names: &graph::Names, f: &graph_pass::Failed) -> Failure {
         system: System::Tenant,
         municipality: f.request.municipality.clone(),
         object: names.of(&f.request),
-        action: serde_name(f.request.action),
+        action: crate::journal::Action::from(f.request.action).as_str().to_string(),
         reason: f.reason.clone(),
     }
 }
@@ -407,7 +314,7 @@ pub async fn converge_shared_ad(
         for (a, f) in &view.objects {
             let key = a.0.to_string();
             if !known.contains_key(&key) {
-                journal.remember(System::SharedAd, &key, f.dn.as_str(), "object", false)?;
+                journal.remember(System::SharedAd, &key, f.dn.as_str(), TargetKind::Object, false)?;
             }
         }
         let rec = shared_ad::reconcile(&subset, &view);
@@ -469,11 +376,6 @@ fn ad_failure(f: &shared_ad::Failed) -> Failure {
     }
 }
 
-/// The wait before retry pass `n` (1-based).
-pub fn wait_before(pass: u32) -> Duration {
-    FIRST_WAIT * 2u32.saturating_pow(pass.saturating_sub(1)).min(64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,12 +411,5 @@ mod tests {
                 .starts_with("orkelljunga: 41 accounts created is 102% of its 40 people, more than max_creates_share"),
             "{over:?}"
         );
-    }
-
-    #[test]
-    fn waits_grow_and_stay_bounded() {
-        assert_eq!(wait_before(1), Duration::from_millis(250));
-        assert_eq!(wait_before(3), Duration::from_secs(1));
-        assert!(wait_before(40) <= Duration::from_secs(32));
     }
 }

@@ -10,9 +10,10 @@
 //! reports it and leaves it to a person.
 
 use super::graph::Change;
-use super::{Journal, Progress};
+use super::journal::Journal;
+use super::progress::Progress;
 use crate::client::ldap::{Found, LdapClientError, SharedAdClient};
-use crate::journal::{Completion, Intent, System};
+use crate::journal::{Completion, Intent, System, TargetKind};
 use crate::model::Dn;
 use crate::model::unified::Anchor;
 use crate::render::ldap::{Change as LdapChange, LdapOp, ModKind, OpKind, Value};
@@ -298,21 +299,23 @@ pub async fn apply(
         let chunk: Vec<(usize, LdapOp)> = ops.by_ref().take(CHUNK).collect();
         let intents: Vec<Intent> = chunk
             .iter()
-            .map(|(_, op)| Intent {
-                system: System::SharedAd,
-                pass: journal.pass,
-                op_key: op.dn().key(),
-                action: super::serde_name(op.kind),
-                municipality: op.municipality.clone(),
-                anchor: op.anchor.map(|a| a.0.to_string()),
-                object: op.dn().as_str().to_string(),
-                intent: serde_json::to_string(&op.change).unwrap_or_default(),
-                before: match (&op.change, &op.note) {
-                    (LdapChange::Modify { .. }, Some(note)) => Some(note.clone()),
-                    _ => None,
-                },
+            .map(|(_, op)| -> Result<Intent, StateError> {
+                Ok(Intent {
+                    system: System::SharedAd,
+                    pass: journal.pass,
+                    op_key: op.dn().key(),
+                    action: op.kind.into(),
+                    municipality: op.municipality.clone(),
+                    anchor: op.anchor.map(|a| a.0.to_string()),
+                    object: op.dn().as_str().to_string(),
+                    intent: serde_json::to_string(&op.change)?,
+                    before: match (&op.change, &op.note) {
+                        (LdapChange::Modify { .. }, Some(note)) => Some(note.clone()),
+                        _ => None,
+                    },
+                })
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let rows = journal.record_intents(&intents)?;
         let mut completions = Vec::with_capacity(rows.len());
         for (row, (origin, op)) in rows.into_iter().zip(chunk) {
@@ -328,10 +331,16 @@ pub async fn apply(
             match result {
                 Ok(()) => {
                     if let (LdapChange::Add { dn, .. }, Some(a)) = (&op.change, op.anchor) {
-                        let kind = if op.kind == OpKind::CreateUser { "user" } else { "group" };
+                        let kind = if op.kind == OpKind::CreateUser { TargetKind::User } else { TargetKind::Group };
                         journal.remember(System::SharedAd, &a.0.to_string(), dn.as_str(), kind, true)?;
                     } else if let (LdapChange::Add { dn, .. }, OpKind::CreateOu) = (&op.change, op.kind) {
-                        journal.remember(System::SharedAd, &format!("ou:{}", dn.key()), dn.as_str(), "ou", true)?;
+                        journal.remember(
+                            System::SharedAd,
+                            &format!("ou:{}", dn.key()),
+                            dn.as_str(),
+                            TargetKind::Ou,
+                            true,
+                        )?;
                     }
                     completions.push(Completion {
                         row,

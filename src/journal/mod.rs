@@ -1,7 +1,7 @@
 //! The journal: what samla did to which target, when, for whom, and what it looked like
 //! before, in the state file.
 //!
-//! Three tables, added as a migration of the state ([`MIGRATION`]):
+//! Three tables, created by the state's third migration (the state owns the schema):
 //! - `wave_runs`: one row per `samla wave run` (who ran it, from which host, with which
 //!   command, the wave file's hash, start, end and outcome) — the traceability the
 //!   cooperation's policy asks for;
@@ -17,78 +17,24 @@
 //! disk syncs per batch rather than per request. Secrets never reach these rows: requests are
 //! journaled with the `{password}` placeholder still in place.
 
+mod values;
+
+pub use values::{Action, OpState, Problem, RowError, RunKind, RunStatus, System, TargetKind, Text};
+
 use crate::state::{State, StateError};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::path::PathBuf;
+use values::decode;
 
-/// The journal's tables; appended to the state's migrations.
-pub const MIGRATION: &str = r"
-CREATE TABLE wave_runs (
-    id           INTEGER PRIMARY KEY,
-    wave         INTEGER NOT NULL,
-    wave_name    TEXT NOT NULL,
-    wave_file    TEXT NOT NULL,
-    wave_hash    TEXT NOT NULL,
-    target       TEXT NOT NULL,
-    kind         TEXT NOT NULL CHECK (kind IN ('run', 'rollback')),
-    operator     TEXT NOT NULL,
-    host         TEXT NOT NULL,
-    command      TEXT NOT NULL,
-    started_at   TEXT NOT NULL,
-    finished_at  TEXT,
-    status       TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
-    summary      TEXT
-);
-CREATE INDEX wave_runs_by_wave ON wave_runs (target, wave, id);
-CREATE TABLE journal (
-    id            INTEGER PRIMARY KEY,
-    run_id        INTEGER NOT NULL REFERENCES wave_runs (id),
-    system        TEXT NOT NULL CHECK (system IN ('tenant', 'shared_ad')),
-    pass          INTEGER NOT NULL,
-    op_key        TEXT NOT NULL,
-    action        TEXT NOT NULL,
-    municipality  TEXT NOT NULL,
-    anchor        TEXT,
-    object        TEXT NOT NULL,
-    intent        TEXT NOT NULL,
-    before        TEXT,
-    state         TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed', 'in_doubt')),
-    status        INTEGER,
-    result        TEXT,
-    object_id     TEXT,
-    sent_at       TEXT NOT NULL,
-    finished_at   TEXT
-);
-CREATE INDEX journal_by_run ON journal (run_id, state);
-CREATE INDEX journal_by_anchor ON journal (anchor);
-CREATE TABLE target_objects (
-    target          TEXT NOT NULL,
-    system          TEXT NOT NULL,
-    key             TEXT NOT NULL,
-    object_id       TEXT NOT NULL,
-    kind            TEXT NOT NULL,
-    wave            INTEGER NOT NULL,
-    created_by_run  INTEGER,
-    PRIMARY KEY (target, system, key)
-) WITHOUT ROWID;
-";
-
-/// Which target system an operation went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum System {
-    Tenant,
-    SharedAd,
-}
-
-impl System {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            System::Tenant => "tenant",
-            System::SharedAd => "shared_ad",
-        }
-    }
+/// Why the journal could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("state file {}: {source}", path.display())]
+    Row { path: PathBuf, source: RowError },
 }
 
 /// Who started a run, and how.
@@ -110,7 +56,7 @@ pub struct Intent {
     pub system: System,
     pub pass: u32,
     pub op_key: String,
-    pub action: String,
+    pub action: Action,
     pub municipality: String,
     pub anchor: Option<String>,
     /// What a person recognises: a UPN, a DN, a group's name.
@@ -139,7 +85,7 @@ pub struct TargetObject<'a> {
     pub key: &'a str,
     /// The Graph id or the DN.
     pub object_id: &'a str,
-    pub kind: &'a str,
+    pub kind: TargetKind,
     pub wave: u32,
     /// The run that created it; None when samla found it.
     pub created_by_run: Option<i64>,
@@ -153,16 +99,16 @@ pub struct RunRow {
     pub wave_name: String,
     pub wave_hash: String,
     pub target: String,
-    pub kind: String,
+    pub kind: RunKind,
     pub operator: String,
     pub host: String,
     pub command: String,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub summary: Option<serde_json::Value>,
     /// Operations by (system, state).
-    pub operations: Vec<(String, String, u64)>,
+    pub operations: Vec<(System, OpState, u64)>,
 }
 
 /// One journal row with the run that sent it: what `wave status` lists and a rollback undoes.
@@ -170,15 +116,15 @@ pub struct RunRow {
 pub struct Entry {
     pub id: i64,
     pub run_id: i64,
-    pub system: String,
-    pub action: String,
+    pub system: System,
+    pub action: Action,
     pub municipality: String,
     pub anchor: Option<String>,
     pub object: String,
     /// The request as sent (JSON), secrets as placeholders.
     pub intent: String,
     pub before: Option<String>,
-    pub state: String,
+    pub state: OpState,
     pub status: Option<u16>,
     /// The answer, or why it failed.
     pub result: Option<String>,
@@ -192,11 +138,62 @@ impl Entry {
     /// Whether the operation may have taken effect: it succeeded, or its answer never came
     /// (in doubt, or unanswered). A refusal (a status from the server) changed nothing.
     pub fn may_have_happened(&self) -> bool {
-        match self.state.as_str() {
-            "done" | "in_doubt" | "sent" => true,
-            _ => matches!(self.status, None | Some(0)),
+        match self.state {
+            OpState::Done | OpState::InDoubt | OpState::Sent => true,
+            OpState::Failed => matches!(self.status, None | Some(0)),
         }
     }
+
+    /// The request as sent, parsed; an error naming the row when it is not JSON.
+    pub fn intent_json(&self) -> Result<serde_json::Value, RowError> {
+        serde_json::from_str(&self.intent).map_err(|e| self.error("intent", Problem::NotJson(e)))
+    }
+
+    /// The before-image, parsed (None when the row has none); an error naming the row when it
+    /// is not JSON.
+    pub fn before_json(&self) -> Result<Option<serde_json::Value>, RowError> {
+        self.before
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| self.error("before", Problem::NotJson(e)))
+    }
+
+    fn error(&self, column: &'static str, problem: Problem) -> RowError {
+        RowError::Journal { row: self.id, run: self.run_id, column, problem }
+    }
+}
+
+/// One row of [`State::entries`]'s query (its columns in order); the inner error names a row
+/// holding a text samla does not know.
+fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, RowError>> {
+    let (id, run_id): (i64, i64) = (r.get(0)?, r.get(1)?);
+    let at = |column| move |problem| RowError::Journal { row: id, run: run_id, column, problem };
+    let (system, action, state): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(9)?);
+    let decoded: Result<(System, Action, OpState), RowError> =
+        (|| Ok((decode(system, at("system"))?, decode(action, at("action"))?, decode(state, at("state"))?)))();
+    let (system, action, state) = match decoded {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(Entry {
+        id,
+        run_id,
+        system,
+        action,
+        municipality: r.get(4)?,
+        anchor: r.get(5)?,
+        object: r.get(6)?,
+        intent: r.get(7)?,
+        before: r.get(8)?,
+        state,
+        status: r.get(10)?,
+        result: r.get(11)?,
+        object_id: r.get(12)?,
+        sent_at: r.get(13)?,
+        operator: r.get(14)?,
+        wave_hash: r.get(15)?,
+    }))
 }
 
 fn now() -> String {
@@ -206,26 +203,26 @@ fn now() -> String {
 impl State {
     /// Starts a run; earlier runs of this target still marked running died mid-way: they are
     /// closed as failed and their in-flight operations marked in doubt.
-    pub fn start_run(&mut self, start: &RunStart, kind: &str) -> Result<i64, StateError> {
+    pub fn start_run(&mut self, start: &RunStart, kind: RunKind) -> Result<i64, StateError> {
         let path = self.path.clone();
         let e = |source| StateError::Sqlite { path: path.clone(), source };
         self.conn.pragma_update(None, "synchronous", "FULL").map_err(e)?;
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute(
-            "UPDATE journal SET state = 'in_doubt' WHERE state = 'sent' AND run_id IN
-               (SELECT id FROM wave_runs WHERE target = ?1 AND status = 'running')",
-            params![start.target],
+            "UPDATE journal SET state = ?2 WHERE state = ?3 AND run_id IN
+               (SELECT id FROM wave_runs WHERE target = ?1 AND status = ?4)",
+            params![start.target, OpState::InDoubt, OpState::Sent, RunStatus::Running],
         )
         .map_err(e)?;
         tx.execute(
-            "UPDATE wave_runs SET status = 'failed', finished_at = ?2,
-               summary = '{\"interrupted\":true}' WHERE target = ?1 AND status = 'running'",
-            params![start.target, now()],
+            "UPDATE wave_runs SET status = ?3, finished_at = ?2,
+               summary = '{\"interrupted\":true}' WHERE target = ?1 AND status = ?4",
+            params![start.target, now(), RunStatus::Failed, RunStatus::Running],
         )
         .map_err(e)?;
         tx.execute(
             "INSERT INTO wave_runs (wave, wave_name, wave_file, wave_hash, target, kind, operator, host, command,
-               started_at, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'running')",
+               started_at, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 start.wave,
                 start.wave_name,
@@ -236,7 +233,8 @@ impl State {
                 start.operator,
                 start.host,
                 start.command,
-                now()
+                now(),
+                RunStatus::Running
             ],
         )
         .map_err(e)?;
@@ -247,7 +245,7 @@ impl State {
 
     /// Ends a run with its summary.
     pub fn finish_run(&mut self, run: i64, ok: bool, summary: &serde_json::Value) -> Result<(), StateError> {
-        let status = if ok { "completed" } else { "failed" };
+        let status = if ok { RunStatus::Completed } else { RunStatus::Failed };
         self.conn
             .execute(
                 "UPDATE wave_runs SET status = ?2, finished_at = ?3, summary = ?4 WHERE id = ?1",
@@ -269,7 +267,7 @@ impl State {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO journal (run_id, system, pass, op_key, action, municipality, anchor, object, intent,
-                       before, state, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'sent', ?11)",
+                       before, state, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(e)?;
             let at = now();
@@ -277,7 +275,7 @@ impl State {
                 insert
                     .execute(params![
                         run,
-                        i.system.as_str(),
+                        i.system,
                         i.pass,
                         i.op_key,
                         i.action,
@@ -286,6 +284,7 @@ impl State {
                         i.object,
                         i.intent,
                         i.before,
+                        OpState::Sent,
                         at
                     ])
                     .map_err(e)?;
@@ -310,7 +309,7 @@ impl State {
                 .map_err(e)?;
             let at = now();
             for c in done {
-                let state = if c.ok { "done" } else { "failed" };
+                let state = if c.ok { OpState::Done } else { OpState::Failed };
                 update.execute(params![c.row, state, c.status, c.result, c.object_id, at]).map_err(e)?;
             }
         }
@@ -328,7 +327,7 @@ impl State {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (target, system, key) DO UPDATE SET object_id = excluded.object_id,
                    created_by_run = coalesce(target_objects.created_by_run, excluded.created_by_run)",
-                params![target, o.system.as_str(), o.key, o.object_id, o.kind, o.wave, o.created_by_run],
+                params![target, o.system, o.key, o.object_id, o.kind, o.wave, o.created_by_run],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -341,7 +340,7 @@ impl State {
             .query_row(
                 "SELECT min(j.run_id) FROM journal j JOIN wave_runs r ON r.id = j.run_id
                  WHERE r.target = ?1 AND j.system = ?2 AND j.anchor = ?3 AND j.action LIKE 'create%'",
-                params![target, system.as_str(), key],
+                params![target, system, key],
                 |r| r.get::<_, Option<i64>>(0),
             )
             .optional()
@@ -356,14 +355,14 @@ impl State {
             .conn
             .prepare("SELECT key, object_id FROM target_objects WHERE target = ?1 AND system = ?2")
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![target, system.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        stmt.query_map(params![target, system], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(|e| self.err(e))?
             .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))
     }
 
     /// The runs of a wave against a target (all targets when None), newest last.
-    pub fn runs(&self, wave: u32, target: Option<&str>) -> Result<Vec<RunRow>, StateError> {
+    pub fn runs(&self, wave: u32, target: Option<&str>) -> Result<Vec<RunRow>, ReadError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -372,83 +371,88 @@ impl State {
                  ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        let mut runs: Vec<RunRow> = stmt
+        let rows: Vec<Result<RunRow, RowError>> = stmt
             .query_map(params![wave, target], |r| {
+                let id: i64 = r.get(0)?;
+                let at = |column| move |problem| RowError::Run { run: id, column, problem };
+                let (kind, status): (String, String) = (r.get(5)?, r.get(11)?);
+                let decoded: Result<(RunKind, RunStatus), RowError> =
+                    (|| Ok((decode(kind, at("kind"))?, decode(status, at("status"))?)))();
+                let (kind, status) = match decoded {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Err(e)),
+                };
                 let summary: Option<String> = r.get(12)?;
-                Ok(RunRow {
-                    id: r.get(0)?,
+                Ok(Ok(RunRow {
+                    id,
                     wave: r.get(1)?,
                     wave_name: r.get(2)?,
                     wave_hash: r.get(3)?,
                     target: r.get(4)?,
-                    kind: r.get(5)?,
+                    kind,
                     operator: r.get(6)?,
                     host: r.get(7)?,
                     command: r.get(8)?,
                     started_at: r.get(9)?,
                     finished_at: r.get(10)?,
-                    status: r.get(11)?,
+                    status,
                     summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
                     operations: Vec::new(),
-                })
+                }))
             })
             .map_err(|e| self.err(e))?
             .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))?;
+        let mut runs = self.decoded(rows)?;
         let mut count = self
             .conn
             .prepare("SELECT system, state, count(*) FROM journal WHERE run_id = ?1 GROUP BY system, state")
             .map_err(|e| self.err(e))?;
         for run in &mut runs {
-            run.operations = count
-                .query_map(params![run.id], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64)))
+            let id = run.id;
+            let at = |column| move |problem| RowError::RunOperations { run: id, column, problem };
+            let counts: Vec<Result<(System, OpState, u64), RowError>> = count
+                .query_map(params![id], |r| {
+                    let (system, state): (String, String) = (r.get(0)?, r.get(1)?);
+                    let n = r.get::<_, i64>(2)?.max(0) as u64;
+                    Ok((|| Ok((decode(system, at("system"))?, decode(state, at("state"))?, n)))())
+                })
                 .map_err(|e| self.err(e))?
                 .collect::<Result<_, _>>()
                 .map_err(|e| self.err(e))?;
+            run.operations = self.decoded(counts)?;
         }
         Ok(runs)
     }
 
     /// Every operation the runs (not rollbacks) of `wave` sent to `target`, in the order sent.
-    pub fn wave_entries(&self, target: &str, wave: u32) -> Result<Vec<Entry>, StateError> {
-        self.entries("r.target = ?1 AND r.wave = ?2 AND r.kind = 'run'", params![target, wave])
+    pub fn wave_entries(&self, target: &str, wave: u32) -> Result<Vec<Entry>, ReadError> {
+        self.entries("r.target = ?1 AND r.wave = ?2 AND r.kind = ?3", params![target, wave, RunKind::Run])
     }
 
     /// The journal rows of a run, in the order they were sent.
-    pub fn operations(&self, run: i64) -> Result<Vec<Entry>, StateError> {
+    pub fn operations(&self, run: i64) -> Result<Vec<Entry>, ReadError> {
         self.entries("j.run_id = ?1", params![run])
     }
 
-    fn entries(&self, filter: &str, values: impl rusqlite::Params) -> Result<Vec<Entry>, StateError> {
+    fn entries(&self, filter: &str, values: impl rusqlite::Params) -> Result<Vec<Entry>, ReadError> {
         let sql = format!(
             "SELECT j.id, j.run_id, j.system, j.action, j.municipality, j.anchor, j.object, j.intent, j.before,
                j.state, j.status, j.result, j.object_id, j.sent_at, r.operator, r.wave_hash
              FROM journal j JOIN wave_runs r ON r.id = j.run_id WHERE {filter} ORDER BY j.id"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        stmt.query_map(values, |r| {
-            Ok(Entry {
-                id: r.get(0)?,
-                run_id: r.get(1)?,
-                system: r.get(2)?,
-                action: r.get(3)?,
-                municipality: r.get(4)?,
-                anchor: r.get(5)?,
-                object: r.get(6)?,
-                intent: r.get(7)?,
-                before: r.get(8)?,
-                state: r.get(9)?,
-                status: r.get(10)?,
-                result: r.get(11)?,
-                object_id: r.get(12)?,
-                sent_at: r.get(13)?,
-                operator: r.get(14)?,
-                wave_hash: r.get(15)?,
-            })
-        })
-        .map_err(|e| self.err(e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| self.err(e))
+        let rows: Vec<Result<Entry, RowError>> = stmt
+            .query_map(values, entry)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        self.decoded(rows)
+    }
+
+    /// The rows read, or the first that holds a text samla does not know.
+    fn decoded<T>(&self, rows: Vec<Result<T, RowError>>) -> Result<Vec<T>, ReadError> {
+        rows.into_iter().collect::<Result<_, _>>().map_err(|source| ReadError::Row { path: self.path.clone(), source })
     }
 }
 
@@ -474,7 +478,7 @@ mod tests {
             system: System::Tenant,
             pass: 1,
             op_key: key.into(),
-            action: "create_user".into(),
+            action: Action::CreateUser,
             municipality: "bjuv".into(),
             anchor: Some(key.into()),
             object: format!("{key}@bjuv.se"),
@@ -487,7 +491,7 @@ mod tests {
     fn intents_completions_and_a_run_that_died() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = State::open(&dir.path().join("s.db")).unwrap();
-        let run = s.start_run(&start("lab"), "run").unwrap();
+        let run = s.start_run(&start("lab"), RunKind::Run).unwrap();
         let rows = s.record_intents(run, &[intent("a"), intent("b")]).unwrap();
         s.record_completions(&[Completion {
             row: rows[0],
@@ -500,20 +504,20 @@ mod tests {
         assert_eq!(s.create_intent_run("lab", System::Tenant, "b").unwrap(), Some(run));
         assert_eq!(s.create_intent_run("prod", System::Tenant, "b").unwrap(), None);
         // The process dies here; the next run finds the first still running.
-        let next = s.start_run(&start("lab"), "run").unwrap();
+        let next = s.start_run(&start("lab"), RunKind::Run).unwrap();
         let runs = s.runs(1, Some("lab")).unwrap();
         assert_eq!(runs.len(), 2);
-        assert_eq!(runs[0].status, "failed");
-        assert!(runs[0].operations.contains(&("tenant".into(), "in_doubt".into(), 1)));
-        assert!(runs[0].operations.contains(&("tenant".into(), "done".into(), 1)));
+        assert_eq!(runs[0].status, RunStatus::Failed);
+        assert!(runs[0].operations.contains(&(System::Tenant, OpState::InDoubt, 1)));
+        assert!(runs[0].operations.contains(&(System::Tenant, OpState::Done, 1)));
         assert_eq!(runs[1].id, next);
         s.finish_run(next, true, &serde_json::json!({"created": 0})).unwrap();
-        assert_eq!(s.runs(1, None).unwrap()[1].status, "completed");
+        assert_eq!(s.runs(1, None).unwrap()[1].status, RunStatus::Completed);
         let mut o = TargetObject {
             system: System::Tenant,
             key: "a",
             object_id: "id-a",
-            kind: "user",
+            kind: TargetKind::User,
             wave: 1,
             created_by_run: Some(run),
         };
@@ -523,5 +527,107 @@ mod tests {
         let created: Option<i64> =
             s.conn.query_row("SELECT created_by_run FROM target_objects WHERE key = 'a'", [], |r| r.get(0)).unwrap();
         assert_eq!(created, Some(run), "once samla's, always samla's");
+    }
+
+    /// The text a column holds.
+    fn column(s: &State, sql: &str, id: i64) -> String {
+        s.conn.query_row(sql, [id], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn every_value_is_written_as_its_text_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("s.db")).unwrap();
+        for kind in RunKind::ALL {
+            let run = s.start_run(&start(kind.as_str()), *kind).unwrap();
+            assert_eq!(column(&s, "SELECT kind FROM wave_runs WHERE id = ?1", run), kind.as_str());
+            assert_eq!(s.runs(1, Some(kind.as_str())).unwrap()[0].kind, *kind);
+        }
+        for (ok, status) in [(true, RunStatus::Completed), (false, RunStatus::Failed)] {
+            let run = s.start_run(&start("lab"), RunKind::Run).unwrap();
+            assert_eq!(s.runs(1, Some("lab")).unwrap().last().unwrap().status, RunStatus::Running);
+            s.finish_run(run, ok, &serde_json::json!({})).unwrap();
+            assert_eq!(column(&s, "SELECT status FROM wave_runs WHERE id = ?1", run), status.as_str());
+            assert_eq!(s.runs(1, Some("lab")).unwrap().last().unwrap().status, status);
+        }
+
+        let run = s.start_run(&start("lab"), RunKind::Run).unwrap();
+        let intents: Vec<Intent> = System::ALL
+            .iter()
+            .flat_map(|system| Action::ALL.iter().map(move |action| (*system, *action)))
+            .map(|(system, action)| Intent { system, action, ..intent(&format!("{system}-{action}")) })
+            .collect();
+        let rows = s.record_intents(run, &intents).unwrap();
+        for (row, i) in rows.iter().zip(&intents) {
+            assert_eq!(column(&s, "SELECT system FROM journal WHERE id = ?1", *row), i.system.as_str());
+            assert_eq!(column(&s, "SELECT action FROM journal WHERE id = ?1", *row), i.action.as_str());
+            assert_eq!(column(&s, "SELECT state FROM journal WHERE id = ?1", *row), "sent");
+        }
+        let read: Vec<(System, Action, OpState)> =
+            s.operations(run).unwrap().iter().map(|e| (e.system, e.action, e.state)).collect();
+        let written: Vec<(System, Action, OpState)> =
+            intents.iter().map(|i| (i.system, i.action, OpState::Sent)).collect();
+        assert_eq!(read, written);
+
+        let done = |row: i64, ok: bool| Completion { row, ok, status: None, result: String::new(), object_id: None };
+        s.record_completions(&[done(rows[0], true), done(rows[1], false)]).unwrap();
+        s.start_run(&start("lab"), RunKind::Run).unwrap();
+        let states: Vec<OpState> = s.operations(run).unwrap().iter().take(3).map(|e| e.state).collect();
+        assert_eq!(states, [OpState::Done, OpState::Failed, OpState::InDoubt]);
+        for (row, state) in rows.iter().zip(OpState::ALL.iter().filter(|s| **s != OpState::Sent)) {
+            assert_eq!(column(&s, "SELECT state FROM journal WHERE id = ?1", *row), state.as_str());
+        }
+        let counts = &s.runs(1, Some("lab")).unwrap()[2].operations;
+        assert!(counts.contains(&(System::Tenant, OpState::Done, 1)), "{counts:?}");
+
+        for kind in TargetKind::ALL {
+            let o = TargetObject {
+                system: System::SharedAd,
+                key: kind.as_str(),
+                object_id: "x",
+                kind: *kind,
+                wave: 1,
+                created_by_run: None,
+            };
+            s.remember_object("lab", &o).unwrap();
+            let text: String = s
+                .conn
+                .query_row("SELECT kind FROM target_objects WHERE key = ?1", [kind.as_str()], |r| r.get(0))
+                .unwrap();
+            assert_eq!(text, kind.as_str());
+        }
+    }
+
+    #[test]
+    fn a_row_samla_does_not_know_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("s.db")).unwrap();
+        let run = s.start_run(&start("lab"), RunKind::Run).unwrap();
+        let rows = s.record_intents(run, &[intent("a"), intent("b")]).unwrap();
+        s.conn.execute("UPDATE journal SET action = 'frobnicate' WHERE id = ?1", [rows[1]]).unwrap();
+        let e = s.operations(run).unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!(
+                "journal row {} (run {run}), column action: 'frobnicate' is not a value samla writes",
+                rows[1]
+            )),
+            "{e}"
+        );
+        assert!(e.contains("s.db"), "names the state file: {e}");
+        assert!(s.wave_entries("lab", 1).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_intent_or_before_image_names_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("s.db")).unwrap();
+        let run = s.start_run(&start("lab"), RunKind::Run).unwrap();
+        let row = s.record_intents(run, &[intent("a")]).unwrap()[0];
+        s.conn.execute("UPDATE journal SET intent = '{\"method\": \"PO', before = 'x' WHERE id = ?1", [row]).unwrap();
+        let entry = &s.wave_entries("lab", 1).unwrap()[0];
+        let e = entry.intent_json().unwrap_err().to_string();
+        assert!(e.starts_with(&format!("journal row {row} (run {run}), column intent: not JSON: ")), "{e}");
+        let e = entry.before_json().unwrap_err().to_string();
+        assert!(e.starts_with(&format!("journal row {row} (run {run}), column before: not JSON: ")), "{e}");
     }
 }

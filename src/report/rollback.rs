@@ -10,6 +10,7 @@
 //! script, nothing fetched).
 
 use super::html::{esc, px};
+use crate::journal::{RunKind, RunStatus, System};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -33,12 +34,12 @@ pub struct RollbackReport {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunLine {
     pub id: i64,
-    pub kind: String,
+    pub kind: RunKind,
     pub operator: String,
     pub host: String,
     pub command: String,
     pub started_at: String,
-    pub status: String,
+    pub status: RunStatus,
     pub wave_hash: String,
 }
 
@@ -47,8 +48,8 @@ pub struct RunLine {
 pub struct UndoItem {
     /// The order in which inverses run: step 1 first (memberships/managers, then licences, then restores, then group deletes, user deletes, OU deletes).
     pub step: u32,
-    /// "tenant" or "shared_ad".
-    pub system: String,
+    /// The system the change was made in ("tenant" or "shared_ad").
+    pub system: System,
     /// A UPN, a group's mail nickname or a DN.
     pub object: String,
     /// The forward change: "create_user", "create_group", "add_member", "update", "set_manager", "assign_licence", "create_ou"...
@@ -148,7 +149,7 @@ pub fn write(report: &RollbackReport, dir: &Path) -> Result<Vec<PathBuf>, String
     let rows = items.iter().map(|i| {
         vec![
             i.step.to_string(),
-            i.system.clone(),
+            i.system.as_str().to_string(),
             i.object.clone(),
             i.change.clone(),
             i.attribute.clone(),
@@ -209,12 +210,13 @@ fn shown(municipality: &str) -> &str {
     if municipality.is_empty() { "(shared)" } else { municipality }
 }
 
-/// The items in the order the inverses run: by step, then system, object and attribute; items
-/// equal in all four keep the order they came in.
+/// The items in the order the inverses run: by step, then system (by its text: the shared AD's
+/// before the tenant's), object and attribute; items equal in all four keep the order they came
+/// in.
 fn in_step_order(items: &[UndoItem]) -> Vec<&UndoItem> {
     let mut sorted: Vec<&UndoItem> = items.iter().collect();
     sorted.sort_by(|a, b| {
-        (a.step, &a.system, &a.object, &a.attribute).cmp(&(b.step, &b.system, &b.object, &b.attribute))
+        (a.step, a.system.as_str(), &a.object, &a.attribute).cmp(&(b.step, b.system.as_str(), &b.object, &b.attribute))
     });
     sorted
 }
@@ -516,12 +518,12 @@ fn runs_table(out: &mut String, runs: &[RunLine]) {
             "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>\
              <td class=\"nw\">{}</td><td>{}</td><td><code>{}</code></td></tr>",
             r.id,
-            esc(&r.kind),
+            esc(r.kind.as_str()),
             esc(&r.operator),
             esc(&r.host),
             esc(&r.command),
             esc(&r.started_at),
-            esc(&r.status),
+            esc(r.status.as_str()),
             esc(&r.wave_hash)
         );
     }
@@ -561,7 +563,7 @@ fn items_table(out: &mut String, items: &[&UndoItem]) {
              style=\"background:{}\"></span>{}</td><td>{}</td><td class=\"nw\">{}</td><td>{}</td></tr>",
             i.verification.as_str(),
             i.step,
-            esc(&i.system),
+            esc(i.system.as_str()),
             esc(&i.object),
             esc(&i.change),
             esc(&i.attribute),
@@ -580,10 +582,10 @@ fn items_table(out: &mut String, items: &[&UndoItem]) {
 mod tests {
     use super::*;
 
-    fn item(step: u32, system: &str, object: &str, change: &str, attribute: &str, v: Verification) -> UndoItem {
+    fn item(step: u32, system: System, object: &str, change: &str, attribute: &str, v: Verification) -> UndoItem {
         UndoItem {
             step,
-            system: system.into(),
+            system,
             object: object.into(),
             change: change.into(),
             attribute: attribute.into(),
@@ -600,26 +602,32 @@ mod tests {
     }
 
     fn report(municipality: &str) -> RollbackReport {
-        let mut manager = item(1, "tenant", "asa.oberg@bjuv.se", "set_manager", "manager", Verification::Drifted);
+        let mut manager = item(1, System::Tenant, "asa.oberg@bjuv.se", "set_manager", "manager", Verification::Drifted);
         manager.after = "göran.ström@bjuv.se".into();
         manager.note = "manager is now <script>alert('x')</script> & \"Lärka\"".into();
         let mut member = item(
             1,
-            "shared_ad",
+            System::SharedAd,
             "CN=Hemtjänst,OU=Grupper,DC=skane,DC=local",
             "add_member",
             "member",
             Verification::Applied,
         );
         member.inverse = "remove member CN=Åsa Öberg,OU=Bjuv from CN=Hemtjänst,OU=Grupper".into();
-        let mut licence = item(2, "tenant", "asa.oberg@bjuv.se", "assign_licence", "E3", Verification::Covered);
+        let mut licence = item(2, System::Tenant, "asa.oberg@bjuv.se", "assign_licence", "E3", Verification::Covered);
         licence.note = "covered by deleting the user".into();
-        let mut user = item(5, "tenant", "asa.oberg@bjuv.se", "create_user", "", Verification::Applied);
+        let mut user = item(5, System::Tenant, "asa.oberg@bjuv.se", "create_user", "", Verification::Applied);
         user.inverse = "DELETE /users/8f1e…".into();
-        let mut ad_user =
-            item(5, "shared_ad", "CN=Åsa Öberg,OU=Bjuv,DC=skane,DC=local", "create_user", "", Verification::Undone);
+        let mut ad_user = item(
+            5,
+            System::SharedAd,
+            "CN=Åsa Öberg,OU=Bjuv,DC=skane,DC=local",
+            "create_user",
+            "",
+            Verification::Undone,
+        );
         ad_user.inverse = "delete CN=Åsa Öberg,OU=Bjuv,DC=skane,DC=local".into();
-        let ou = item(6, "shared_ad", "OU=Bjuv,DC=skane,DC=local", "create_ou", "", Verification::Kept);
+        let ou = item(6, System::SharedAd, "OU=Bjuv,DC=skane,DC=local", "create_ou", "", Verification::Kept);
         RollbackReport {
             wave: 3,
             wave_name: "Vård & omsorg".into(),
@@ -629,12 +637,12 @@ mod tests {
             verified_live: true,
             runs: vec![RunLine {
                 id: 7,
-                kind: "execute".into(),
+                kind: RunKind::Run,
                 operator: "märta.ek".into(),
                 host: "adm01".into(),
                 command: "samla execute --wave 3".into(),
                 started_at: "2026-11-21T09:00:00+01:00".into(),
-                status: "ok".into(),
+                status: RunStatus::Completed,
                 wave_hash: "sha256:9c0ffee".into(),
             }],
             // Deliberately out of step order.

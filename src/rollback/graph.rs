@@ -3,7 +3,7 @@
 
 use super::{Scope, Step, Undo, Verification, in_order, item};
 use crate::execute::graph::{TenantView, text, user_differences};
-use crate::journal::Entry;
+use crate::journal::{self, Entry, RowError, System};
 use crate::model::ids::ObjectGuid;
 use crate::model::unified::Anchor;
 use crate::render::graph::{Action, GRAPH_ROOT, GraphRequest};
@@ -136,9 +136,10 @@ fn request(id: String, action: Action, method: &str, url: String, body: Option<V
     }
 }
 
-fn parse(entry: &Entry) -> (String, String, Value) {
-    let intent: Value = serde_json::from_str(&entry.intent).unwrap_or_default();
-    (text(&intent["method"]), text(&intent["url"]), intent["body"].clone())
+/// A journaled request's URL and body; an error naming the row when its intent is not JSON.
+fn parse(entry: &Entry) -> Result<(String, Value), RowError> {
+    let intent = entry.intent_json()?;
+    Ok((text(&intent["url"]), intent["body"].clone()))
 }
 
 /// The member ids a create or PATCH binds.
@@ -158,15 +159,20 @@ fn judged(verification: Verification, note: impl Into<String>) -> Judged {
 
 /// The tenant's rollback plan for the `entries` of a wave (tenant entries that may have
 /// happened, in journal order), against `view` (None: not read, every change unverified).
+/// An entry whose intent or before-image is not JSON is an error naming its row.
 pub fn plan(
     entries: &[Entry],
     view: Option<&TenantView>,
     context: &Context,
     scope: Scope<'_>,
-) -> Vec<Undo<GraphRequest>> {
+) -> Result<Vec<Undo<GraphRequest>>, RowError> {
     let live = view.map(Live::new);
     let live = live.as_ref();
-    let entries: Vec<&Entry> = entries.iter().filter(|e| e.system == "tenant" && e.may_have_happened()).collect();
+    let entries: Vec<(&Entry, (String, Value))> = entries
+        .iter()
+        .filter(|e| e.system == System::Tenant && e.may_have_happened())
+        .map(|e| Ok((e, parse(e)?)))
+        .collect::<Result<_, RowError>>()?;
     let key_of = |e: &Entry| e.anchor.clone().unwrap_or_default();
     let municipality_of_key =
         |key: &str, fallback: &str| context.municipality_of.get(key).cloned().unwrap_or_else(|| fallback.to_string());
@@ -176,19 +182,18 @@ pub fn plan(
     // the members it added to each group, by key.
     let mut created_bodies: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
     let mut added: HashMap<String, HashSet<String>> = HashMap::new();
-    for e in &entries {
-        let (_, _, body) = parse(e);
-        match e.action.as_str() {
-            "create_user" => {
-                created_bodies.entry(key_of(e)).or_insert_with(|| flatten(&body));
+    for (e, (_, body)) in &entries {
+        match e.action {
+            journal::Action::CreateUser => {
+                created_bodies.entry(key_of(e)).or_insert_with(|| flatten(body));
             }
-            "update_user" => {
+            journal::Action::UpdateUser => {
                 if let Some(b) = created_bodies.get_mut(&key_of(e)) {
-                    b.extend(flatten(&body));
+                    b.extend(flatten(body));
                 }
             }
-            "create_group" | "create_licence_group" | "add_members" => {
-                added.entry(key_of(e)).or_default().extend(binds(&body));
+            journal::Action::CreateGroup | journal::Action::CreateLicenceGroup | journal::Action::AddMembers => {
+                added.entry(key_of(e)).or_default().extend(binds(body));
             }
             _ => {}
         }
@@ -197,10 +202,12 @@ pub fn plan(
     // Deletions first: they decide which other inverses are covered.
     let mut deleted: HashSet<String> = HashSet::new();
     let mut seen: HashSet<String> = HashSet::new();
-    for e in &entries {
-        let kind = match e.action.as_str() {
-            "create_user" => "user",
-            "create_group" | "create_licence_group" => "group",
+    for (e, _) in &entries {
+        let (step, path, inverse) = match e.action {
+            journal::Action::CreateUser => (Step::DeleteUsers, "users", Action::DeleteUser),
+            journal::Action::CreateGroup | journal::Action::CreateLicenceGroup => {
+                (Step::DeleteGroups, "groups", Action::DeleteGroup)
+            }
             _ => continue,
         };
         let key = key_of(e);
@@ -208,13 +215,12 @@ pub fn plan(
             continue;
         }
         let journal_id = e.object_id.clone().unwrap_or_else(|| "(id unknown: in doubt)".into());
-        let (step, path) = if kind == "user" { (Step::DeleteUsers, "users") } else { (Step::DeleteGroups, "groups") };
         let mut it = item(e, step, &e.object, "", String::new(), "created".into());
         let j = match live {
             None => judged(Verification::Unverified, ""),
             Some(l) => match l.objects.get(&key) {
                 None => judged(Verification::Undone, "not in the tenant"),
-                Some(o) if kind == "user" => {
+                Some(o) if step == Step::DeleteUsers => {
                     let expected: Map<String, Value> = unflatten(created_bodies.get(&key).unwrap_or(&BTreeMap::new()))
                         .as_object()
                         .cloned()
@@ -254,21 +260,19 @@ pub fn plan(
         it.note = j.note;
         let op = (j.verification == Verification::Applied).then(|| {
             deleted.insert(key.clone());
-            let action = if kind == "user" { Action::DeleteUser } else { Action::DeleteGroup };
-            request(format!("undo-{}", e.id), action, "DELETE", format!("/{path}/{id}"), None, &key)
+            request(format!("undo-{}", e.id), inverse, "DELETE", format!("/{path}/{id}"), None, &key)
         });
         out.push(Undo { municipality: e.municipality.clone(), item: it, op });
     }
 
     // Everything else, in journal order.
-    let mut updates: BTreeMap<String, (&Entry, Props, Props)> = BTreeMap::new();
-    for e in &entries {
-        let (_, url, body) = parse(e);
+    let mut updates: BTreeMap<String, (&Entry, &str, Props, Props)> = BTreeMap::new();
+    for (e, (url, body)) in &entries {
         let key = key_of(e);
         let covered = |k: &str| deleted.contains(k);
-        match e.action.as_str() {
-            "create_group" | "create_licence_group" | "add_members" => {
-                for member in binds(&body) {
+        match e.action {
+            journal::Action::CreateGroup | journal::Action::CreateLicenceGroup | journal::Action::AddMembers => {
+                for member in binds(body) {
                     let member_key = live.and_then(|l| l.key_of_id.get(&member).cloned());
                     let m = member_key
                         .as_deref()
@@ -276,8 +280,7 @@ pub fn plan(
                     if !scope.includes(&m) {
                         continue;
                     }
-                    let group_id =
-                        live.and_then(|l| l.id(&key)).map(str::to_string).unwrap_or_else(|| segment(&url, 1));
+                    let group_id = live.and_then(|l| l.id(&key)).map(str::to_string).unwrap_or_else(|| segment(url, 1));
                     let name = member_key
                         .as_ref()
                         .map(|k| context.name_of.get(k).unwrap_or(k).clone())
@@ -310,11 +313,11 @@ pub fn plan(
                     out.push(Undo { municipality: m, item: it, op });
                 }
             }
-            "set_manager" if scope.includes(&e.municipality) => {
-                let before: Value = e.before.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+            journal::Action::SetManager if scope.includes(&e.municipality) => {
+                let before = e.before_json()?.unwrap_or_default();
                 let before = before["manager"].as_str().map(str::to_string);
                 let after = body["@odata.id"].as_str().map(last_segment).unwrap_or_default();
-                let user_id = live.and_then(|l| l.id(&key)).map(str::to_string).unwrap_or_else(|| segment(&url, 1));
+                let user_id = live.and_then(|l| l.id(&key)).map(str::to_string).unwrap_or_else(|| segment(url, 1));
                 let mut it =
                     item(e, Step::Links, &e.object, "manager", before.clone().unwrap_or_default(), after.clone());
                 let (method, body) = match &before {
@@ -354,14 +357,14 @@ pub fn plan(
                 });
                 out.push(Undo { municipality: e.municipality.clone(), item: it, op });
             }
-            "assign_user_licence" | "assign_group_licence" => {
+            journal::Action::AssignUserLicence | journal::Action::AssignGroupLicence => {
                 let shared = e.municipality.is_empty();
                 if !scope.includes(&e.municipality) && !shared {
                     continue;
                 }
                 let sku = body["addLicenses"][0]["skuId"].as_str().unwrap_or_default().to_string();
-                let path = if e.action == "assign_user_licence" { "users" } else { "groups" };
-                let owner = live.and_then(|l| l.id(&key)).map(str::to_string).unwrap_or_else(|| segment(&url, 1));
+                let path = if e.action == journal::Action::AssignUserLicence { "users" } else { "groups" };
+                let owner = live.and_then(|l| l.id(&key)).map(str::to_string).unwrap_or_else(|| segment(url, 1));
                 let mut it = item(e, Step::Licences, &e.object, "licence", String::new(), sku.clone());
                 it.inverse = format!("POST /{path}/{owner}/assignLicense removeLicenses {sku}");
                 let j = match live {
@@ -388,20 +391,20 @@ pub fn plan(
                 });
                 out.push(Undo { municipality: e.municipality.clone(), item: it, op });
             }
-            "update_user" if scope.includes(&e.municipality) => {
-                let before: Value = e.before.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
-                let slot = updates.entry(key).or_insert_with(|| (e, BTreeMap::new(), BTreeMap::new()));
+            journal::Action::UpdateUser if scope.includes(&e.municipality) => {
+                let before = e.before_json()?.unwrap_or_default();
+                let slot = updates.entry(key).or_insert_with(|| (e, url, BTreeMap::new(), BTreeMap::new()));
                 for (k, v) in flatten(&before) {
-                    slot.1.entry(k).or_insert(v);
+                    slot.2.entry(k).or_insert(v);
                 }
-                slot.2.extend(flatten(&body));
+                slot.3.extend(flatten(body));
             }
             _ => {}
         }
     }
 
     // Updates: one restore per user, judged as a whole (a drifted user is left as it is).
-    for (key, (e, before, after)) in updates {
+    for (key, (e, url, before, after)) in updates {
         let object = live.and_then(|l| l.objects.get(&key).copied());
         let drifted: Vec<String> = object
             .map(|o| {
@@ -431,8 +434,7 @@ pub fn plan(
             (Some(_), Some(_)) if pending.is_empty() => judged(Verification::Undone, ""),
             _ => judged(Verification::Applied, ""),
         };
-        let user_id =
-            object.and_then(|o| o["id"].as_str()).map(str::to_string).unwrap_or_else(|| segment(&parse(e).1, 1));
+        let user_id = object.and_then(|o| o["id"].as_str()).map(str::to_string).unwrap_or_else(|| segment(url, 1));
         let restore = unflatten(&before);
         let mut first = true;
         for (k, b) in &before {
@@ -460,17 +462,28 @@ pub fn plan(
             op.municipality = u.municipality.clone();
         }
     }
-    in_order(out)
+    Ok(in_order(out))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::OpState;
     use crate::rollback::UndoItem;
     use crate::rollback::find;
 
     const BJUV: &str = "bjuv";
     const KLIPPAN: &str = "klippan";
+
+    /// The plan of entries that are all as samla writes them.
+    fn plan(
+        entries: &[Entry],
+        view: Option<&TenantView>,
+        context: &Context,
+        scope: Scope<'_>,
+    ) -> Vec<Undo<GraphRequest>> {
+        super::plan(entries, view, context, scope).unwrap()
+    }
 
     fn anchor(n: u8) -> Anchor {
         Anchor(ObjectGuid::parse(&format!("00000000-0000-0000-0000-0000000000{n:02x}")).unwrap())
@@ -485,14 +498,14 @@ mod tests {
         Entry {
             id,
             run_id: 7,
-            system: "tenant".into(),
-            action: action.into(),
+            system: System::Tenant,
+            action: journal::Action::parse(action).unwrap(),
             municipality: municipality.into(),
             anchor: Some(key.into()),
             object: object.into(),
             intent: intent.to_string(),
             before: None,
-            state: "done".into(),
+            state: OpState::Done,
             status: Some(200),
             result: None,
             object_id: None,
@@ -712,13 +725,13 @@ mod tests {
     #[test]
     fn absent_users_are_undone_refused_creates_ignored_and_in_doubt_ones_judged() {
         let mut refused = create_user(2, BJUV, 2, "IT");
-        (refused.state, refused.status, refused.object_id) = ("failed".into(), Some(400), None);
+        (refused.state, refused.status, refused.object_id) = (OpState::Failed, Some(400), None);
         let mut in_doubt = create_user(3, BJUV, 3, "IT");
-        (in_doubt.state, in_doubt.status, in_doubt.object_id) = ("in_doubt".into(), None, None);
+        (in_doubt.state, in_doubt.status, in_doubt.object_id) = (OpState::InDoubt, None, None);
         let mut unanswered = create_user(4, BJUV, 4, "IT");
-        (unanswered.state, unanswered.status, unanswered.object_id) = ("failed".into(), None, None);
+        (unanswered.state, unanswered.status, unanswered.object_id) = (OpState::Failed, None, None);
         let mut lost = create_user(5, BJUV, 5, "IT");
-        (lost.state, lost.status, lost.object_id) = ("in_doubt".into(), None, None);
+        (lost.state, lost.status, lost.object_id) = (OpState::InDoubt, None, None);
         let entries = vec![create_user(1, BJUV, 1, "IT"), refused, in_doubt, unanswered, lost];
         let mut view = TenantView::default();
         view.users.insert(anchor(2), live_user(2, "IT"));
@@ -745,7 +758,7 @@ mod tests {
     #[test]
     fn a_create_journaled_twice_is_undone_once() {
         let mut first = create_user(1, BJUV, 1, "IT");
-        (first.state, first.status) = ("in_doubt".into(), None);
+        (first.state, first.status) = (OpState::InDoubt, None);
         let entries = vec![first, create_user(2, BJUV, 1, "IT")];
         let mut view = TenantView::default();
         view.users.insert(anchor(1), live_user(1, "IT"));
@@ -898,7 +911,7 @@ mod tests {
 
         let mut bare = view.clone();
         bare.users.insert(anchor(2), live_user(2, "IT"));
-        let undone = super::plan(&entries[..1], Some(&bare), &Context::default(), Scope(None));
+        let undone = super::plan(&entries[..1], Some(&bare), &Context::default(), Scope(None)).unwrap();
         assert_eq!(undone[0].item.verification, Verification::Undone);
     }
 
@@ -1079,5 +1092,23 @@ mod tests {
         // No view.members entry for g11: the look could not read its members (TenantView's docs).
         let plan = plan(&entries, Some(&view), &Context::default(), Scope(None));
         assert_ne!(plan[0].item.verification, Verification::Undone, "{:#?}", plan[0].item);
+    }
+
+    #[test]
+    fn a_corrupt_intent_or_before_image_is_an_error_naming_the_row() {
+        let mut corrupt = create_user(2, BJUV, 2, "IT");
+        corrupt.intent = "{\"method\": \"PO".into();
+        let entries = vec![create_user(1, BJUV, 1, "IT"), corrupt.clone()];
+        let e = super::plan(&entries, None, &Context::default(), Scope(None)).unwrap_err().to_string();
+        assert!(e.starts_with("journal row 2 (run 7), column intent: not JSON: "), "{e}");
+
+        let mut update = update_user(3, BJUV, 1, json!({"department": "A"}), json!({"department": "B"}));
+        update.before = Some("{department".into());
+        let e = super::plan(&[update], None, &Context::default(), Scope(None)).unwrap_err().to_string();
+        assert!(e.starts_with("journal row 3 (run 7), column before: not JSON: "), "{e}");
+
+        // A create the tenant refused changed nothing: its intent is not needed, nor read.
+        (corrupt.state, corrupt.status) = (OpState::Failed, Some(400));
+        assert!(super::plan(&[corrupt], None, &Context::default(), Scope(None)).unwrap().is_empty());
     }
 }

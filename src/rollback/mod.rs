@@ -71,9 +71,9 @@ pub struct Undo<Op> {
 fn item(entry: &Entry, step: Step, object: &str, attribute: &str, before: String, after: String) -> UndoItem {
     UndoItem {
         step: step as u32,
-        system: entry.system.clone(),
+        system: entry.system,
         object: object.to_string(),
-        change: entry.action.clone(),
+        change: entry.action.as_str().to_string(),
         attribute: attribute.to_string(),
         before,
         after,

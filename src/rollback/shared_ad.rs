@@ -4,7 +4,7 @@
 use super::graph::Context;
 use super::{Scope, Step, Undo, Verification, in_order, item};
 use crate::execute::shared_ad::AdView;
-use crate::journal::Entry;
+use crate::journal::{Action, Entry, RowError, System};
 use crate::model::Dn;
 use crate::render::ldap::{Change as LdapChange, ModKind, Value};
 use serde_json::Value as Json;
@@ -22,13 +22,36 @@ type Values = BTreeMap<String, Vec<Vec<u8>>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdInverse {
     Delete(Dn),
-    Modify(LdapChange),
+    /// A modification putting back what the wave changed.
+    Modify(Undoes, LdapChange),
+}
+
+/// What a modifying inverse undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undoes {
+    /// Members the wave added (they are removed).
+    AddMember,
+    /// Values the wave replaced (the before-image is put back).
+    Update,
+    /// A manager the wave set (the one before is put back, or none).
+    SetManager,
 }
 
 impl AdInverse {
     pub fn dn(&self) -> &Dn {
         match self {
-            AdInverse::Delete(dn) | AdInverse::Modify(LdapChange::Modify { dn, .. } | LdapChange::Add { dn, .. }) => dn,
+            AdInverse::Delete(dn)
+            | AdInverse::Modify(_, LdapChange::Modify { dn, .. } | LdapChange::Add { dn, .. }) => dn,
+        }
+    }
+
+    /// How the journal names the inverse.
+    pub fn action(&self) -> Action {
+        match self {
+            AdInverse::Delete(_) => Action::Delete,
+            AdInverse::Modify(Undoes::AddMember, _) => Action::UndoAddMember,
+            AdInverse::Modify(Undoes::Update, _) => Action::UndoUpdate,
+            AdInverse::Modify(Undoes::SetManager, _) => Action::UndoSetManager,
         }
     }
 }
@@ -52,8 +75,9 @@ fn bytes_of(v: &Json) -> Vec<u8> {
     }
 }
 
-fn parse(entry: &Entry) -> Parsed {
-    let j: Json = serde_json::from_str(&entry.intent).unwrap_or_default();
+/// The intent of `entry`; an error naming the row when it is not JSON.
+fn parse(entry: &Entry) -> Result<Parsed, RowError> {
+    let j = entry.intent_json()?;
     let add = j["changetype"] == "add";
     let dn = j["dn"].as_str().and_then(|d| Dn::parse(d).ok());
     let list = if add { &j["attrs"] } else { &j["changes"] };
@@ -69,7 +93,7 @@ fn parse(entry: &Entry) -> Parsed {
             Some((kind.to_string(), name.as_str()?.to_string(), vals))
         })
         .collect();
-    Parsed { add, dn, values }
+    Ok(Parsed { add, dn, values })
 }
 
 fn key_of_bytes(v: &[u8]) -> String {
@@ -85,10 +109,11 @@ fn set(values: &[Vec<u8>]) -> BTreeSet<Vec<u8>> {
     values.iter().cloned().collect()
 }
 
-/// The before-image of a modification: attribute -> values.
-fn before_of(entry: &Entry) -> BTreeMap<String, Vec<Vec<u8>>> {
-    let j: Json = entry.before.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
-    j.as_object()
+/// The before-image of a modification: attribute -> values; an error naming the row when it
+/// is not JSON.
+fn before_of(entry: &Entry) -> Result<BTreeMap<String, Vec<Vec<u8>>>, RowError> {
+    let j = entry.before_json()?.unwrap_or_default();
+    Ok(j.as_object()
         .into_iter()
         .flatten()
         .map(|(k, v)| {
@@ -99,7 +124,7 @@ fn before_of(entry: &Entry) -> BTreeMap<String, Vec<Vec<u8>>> {
             };
             (k.clone(), vals)
         })
-        .collect()
+        .collect())
 }
 
 fn text_values(values: &[Vec<u8>]) -> Vec<Value> {
@@ -111,9 +136,18 @@ fn judged(v: Verification, note: impl Into<String>) -> (Verification, String) {
 }
 
 /// The shared AD's rollback plan for the `entries` of a wave against `view` (None: not read).
-pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: Scope<'_>) -> Vec<Undo<AdInverse>> {
-    let entries: Vec<(&Entry, Parsed)> =
-        entries.iter().filter(|e| e.system == "shared_ad" && e.may_have_happened()).map(|e| (e, parse(e))).collect();
+/// An entry whose intent or before-image is not JSON is an error naming its row.
+pub fn plan(
+    entries: &[Entry],
+    view: Option<&AdView>,
+    context: &Context,
+    scope: Scope<'_>,
+) -> Result<Vec<Undo<AdInverse>>, RowError> {
+    let entries: Vec<(&Entry, Parsed)> = entries
+        .iter()
+        .filter(|e| e.system == System::SharedAd && e.may_have_happened())
+        .map(|e| Ok((e, parse(e)?)))
+        .collect::<Result<_, RowError>>()?;
     let found_by_key: HashMap<String, &crate::client::ldap::Found> =
         view.map(|v| v.objects.iter().map(|(a, f)| (a.0.to_string(), f)).collect()).unwrap_or_default();
     let anchor_of_dn: HashMap<String, String> = found_by_key.iter().map(|(k, f)| (f.dn.key(), k.clone())).collect();
@@ -132,7 +166,7 @@ pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: 
             } else if p.add {
                 written.entry(dn.key()).or_default().insert(lower, vals.clone());
             } else if let (Some(w), "replace", false) =
-                (written.get_mut(&dn.key()), kind.as_str(), e.action == "set_manager")
+                (written.get_mut(&dn.key()), kind.as_str(), e.action == Action::SetManager)
             {
                 w.insert(lower, vals.clone());
             }
@@ -147,9 +181,9 @@ pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: 
         if !seen.insert(dn.key()) || (!scope.includes(&e.municipality) && !e.municipality.is_empty()) {
             continue;
         }
-        let step = match e.action.as_str() {
-            "create_ou" => Step::DeleteOus,
-            "create_group" => Step::DeleteGroups,
+        let step = match e.action {
+            Action::CreateOu => Step::DeleteOus,
+            Action::CreateGroup => Step::DeleteGroups,
             _ => Step::DeleteUsers,
         };
         let mut it = item(e, step, dn.as_str(), "", String::new(), "created".into());
@@ -256,17 +290,20 @@ pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: 
                     it.verification = verification;
                     it.note = note;
                     let op = (verification == Verification::Applied).then(|| {
-                        AdInverse::Modify(LdapChange::Modify {
-                            dn: dn.clone(),
-                            changes: vec![(ModKind::Delete, "member".into(), vec![Value::Text(member.clone())])],
-                        })
+                        AdInverse::Modify(
+                            Undoes::AddMember,
+                            LdapChange::Modify {
+                                dn: dn.clone(),
+                                changes: vec![(ModKind::Delete, "member".into(), vec![Value::Text(member.clone())])],
+                            },
+                        )
                     });
                     out.push(Undo { municipality: m, item: it, op });
                 }
             } else if !p.add && kind == "replace" && scope.includes(&e.municipality) {
-                let before = before_of(e);
+                let before = before_of(e)?;
                 let slot = restores
-                    .entry((dn.key(), e.action == "set_manager"))
+                    .entry((dn.key(), e.action == Action::SetManager))
                     .or_insert_with(|| (e, dn.clone(), BTreeMap::new(), BTreeMap::new()));
                 slot.2
                     .entry(lower.clone())
@@ -313,6 +350,7 @@ pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: 
                 }
             })
             .collect();
+        let undoes = if is_manager { Undoes::SetManager } else { Undoes::Update };
         let mut first = true;
         for (n, b) in &before {
             let step = if is_manager { Step::Links } else { Step::Restore };
@@ -324,24 +362,30 @@ pub fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: 
             it.verification = verification;
             it.note = note.clone();
             let op = (first && verification == Verification::Applied)
-                .then(|| AdInverse::Modify(LdapChange::Modify { dn: dn.clone(), changes: changes.clone() }));
+                .then(|| AdInverse::Modify(undoes, LdapChange::Modify { dn: dn.clone(), changes: changes.clone() }));
             first = false;
             out.push(Undo { municipality: e.municipality.clone(), item: it, op });
         }
     }
-    in_order(out)
+    Ok(in_order(out))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::client::ldap::Found;
+    use crate::journal::OpState;
     use crate::model::ObjectGuid;
     use crate::model::unified::Anchor;
     use crate::rollback::find;
 
     const BJUV: &str = "bjuv";
     const KLIPPAN: &str = "klippan";
+
+    /// The plan of entries that are all as samla writes them.
+    fn plan(entries: &[Entry], view: Option<&AdView>, context: &Context, scope: Scope<'_>) -> Vec<Undo<AdInverse>> {
+        super::plan(entries, view, context, scope).unwrap()
+    }
     const BASE: &str = "OU=Kommuner,DC=samverkan,DC=test";
 
     fn anchor(n: u8) -> Anchor {
@@ -374,14 +418,14 @@ mod tests {
         Entry {
             id,
             run_id: 3,
-            system: "shared_ad".into(),
-            action: action.into(),
+            system: System::SharedAd,
+            action: Action::parse(action).unwrap(),
             municipality: municipality.into(),
             anchor: anchor.map(key),
             object: object.clone(),
             intent: serde_json::to_string(change).unwrap(),
             before: None,
-            state: "done".into(),
+            state: OpState::Done,
             status: Some(0),
             result: None,
             object_id: Some(object),
@@ -515,9 +559,9 @@ mod tests {
     #[test]
     fn a_refused_add_is_ignored_and_an_in_doubt_one_judged() {
         let mut refused = create_user(1, BJUV, 1);
-        (refused.state, refused.status) = ("failed".into(), Some(68));
+        (refused.state, refused.status) = (OpState::Failed, Some(68));
         let mut in_doubt = create_user(2, BJUV, 2);
-        (in_doubt.state, in_doubt.status) = ("in_doubt".into(), None);
+        (in_doubt.state, in_doubt.status) = (OpState::InDoubt, None);
         let mut view = AdView::default();
         view.objects.insert(anchor(1), found_user(&user_dn(1, BJUV), 1, "IT"));
         view.objects.insert(anchor(2), found_user(&user_dn(2, BJUV), 2, "IT"));
@@ -571,10 +615,13 @@ mod tests {
         let removal = plan.iter().find(|u| u.item.change == "add_member" && u.op.is_some()).unwrap();
         assert_eq!(
             removal.op,
-            Some(AdInverse::Modify(LdapChange::Modify {
-                dn: dn(&existing),
-                changes: vec![(ModKind::Delete, "member".into(), text(&[&u2]))],
-            }))
+            Some(AdInverse::Modify(
+                Undoes::AddMember,
+                LdapChange::Modify {
+                    dn: dn(&existing),
+                    changes: vec![(ModKind::Delete, "member".into(), text(&[&u2]))],
+                }
+            ))
         );
         assert_eq!((removal.item.step, removal.municipality.as_str()), (Step::Links as u32, BJUV));
         assert_eq!(removal.item.inverse, format!("remove member {u2} from {existing}"));
@@ -686,13 +733,16 @@ mod tests {
         let ops: Vec<&AdInverse> = applied.iter().filter_map(|u| u.op.as_ref()).collect();
         assert_eq!(
             ops,
-            [&AdInverse::Modify(LdapChange::Modify {
-                dn: dn(&at),
-                changes: vec![
-                    (ModKind::Replace, "department".into(), text(&["Ekonomi"])),
-                    (ModKind::Delete, "title".into(), Vec::new()),
-                ],
-            })],
+            [&AdInverse::Modify(
+                Undoes::Update,
+                LdapChange::Modify {
+                    dn: dn(&at),
+                    changes: vec![
+                        (ModKind::Replace, "department".into(), text(&["Ekonomi"])),
+                        (ModKind::Delete, "title".into(), Vec::new()),
+                    ],
+                }
+            )],
             "one modify per object"
         );
 
@@ -738,18 +788,18 @@ mod tests {
         assert_eq!(restored.item.step, Step::Links as u32);
         assert_eq!(
             restored.op,
-            Some(AdInverse::Modify(LdapChange::Modify {
-                dn: dn(&at),
-                changes: vec![(ModKind::Replace, "manager".into(), text(&[&m0]))]
-            }))
+            Some(AdInverse::Modify(
+                Undoes::SetManager,
+                LdapChange::Modify { dn: dn(&at), changes: vec![(ModKind::Replace, "manager".into(), text(&[&m0]))] }
+            ))
         );
         let cleared = judge(&[], &[&m1]);
         assert_eq!(
             cleared.op,
-            Some(AdInverse::Modify(LdapChange::Modify {
-                dn: dn(&at),
-                changes: vec![(ModKind::Delete, "manager".into(), Vec::new())]
-            }))
+            Some(AdInverse::Modify(
+                Undoes::SetManager,
+                LdapChange::Modify { dn: dn(&at), changes: vec![(ModKind::Delete, "manager".into(), Vec::new())] }
+            ))
         );
         assert_eq!(judge(&[&m0], &[&m0]).item.verification, Verification::Undone);
         assert_eq!(judge(&[], &[]).item.verification, Verification::Undone);
@@ -793,5 +843,59 @@ mod tests {
         assert!(plan.iter().all(|u| u.item.verification == Verification::Unverified && u.op.is_none()));
         let steps: Vec<u32> = plan.iter().map(|u| u.item.step).collect();
         assert_eq!(steps, [1, 3, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_corrupt_intent_or_before_image_is_an_error_naming_the_row() {
+        let mut corrupt = create_user(2, BJUV, 2);
+        corrupt.intent = "{\"changetype\": ".into();
+        let e = super::plan(&[create_user(1, BJUV, 1), corrupt], None, &Context::default(), Scope(None))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("journal row 2 (run 3), column intent: not JSON: "), "{e}");
+
+        let mut manager = entry(
+            4,
+            "set_manager",
+            BJUV,
+            Some(1),
+            &modify(&user_dn(1, BJUV), &[(ModKind::Replace, "manager", &["CN=M"])]),
+        );
+        manager.before = Some("[".into());
+        let e = super::plan(&[manager], None, &Context::default(), Scope(None)).unwrap_err().to_string();
+        assert!(e.starts_with("journal row 4 (run 3), column before: not JSON: "), "{e}");
+    }
+
+    #[test]
+    fn inverses_are_journaled_with_the_actions_they_always_had() {
+        let (at, existing, u2) = (user_dn(1, BJUV), group_dn(20), user_dn(2, BJUV));
+        let mut manager =
+            entry(2, "set_manager", BJUV, Some(1), &modify(&at, &[(ModKind::Replace, "manager", &["CN=M,DC=x"])]));
+        manager.before = Some(serde_json::json!({"manager": []}).to_string());
+        let entries = vec![
+            update(serde_json::json!({"department": ["Ekonomi"], "title": []})),
+            manager,
+            add_members(3, BJUV, &existing, &[&u2]),
+            create_user(4, BJUV, 3),
+        ];
+        let mut view = AdView::default();
+        let attrs: &[(&str, &[&str])] = &[("department", &["IT"]), ("title", &["Chef"]), ("manager", &["CN=M,DC=x"])];
+        view.objects.insert(anchor(1), found(&at, attrs));
+        view.objects.insert(anchor(3), found_user(&user_dn(3, BJUV), 3, "IT"));
+        view.members.insert(dn(&existing).key(), member_keys(&[&u2]));
+        let plan = plan(&entries, Some(&view), &Context::default(), Scope(None));
+        let mut actions = Vec::new();
+        for u in &plan {
+            let Some(op) = &u.op else { continue };
+            // What the rollback journaled before the actions were an enum.
+            let before = match op {
+                AdInverse::Delete(_) => "delete".to_string(),
+                AdInverse::Modify(..) => format!("undo_{}", u.item.change),
+            };
+            assert_eq!(op.action().as_str(), before);
+            actions.push(op.action());
+        }
+        actions.sort();
+        assert_eq!(actions, [Action::Delete, Action::UndoAddMember, Action::UndoUpdate, Action::UndoSetManager]);
     }
 }

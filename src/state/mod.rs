@@ -4,7 +4,8 @@
 //! state/samla.db`) and because SQLite's transactions give crash safety for free: a snapshot
 //! is visible only once complete, and a process killed mid-write leaves nothing half-done.
 //! The schema is versioned with `PRAGMA user_version`; later stages add their tables as
-//! further migrations.
+//! further migrations, all of them here: the state owns the schema, and the modules that
+//! read and write their tables (such as the journal) use the state, never the reverse.
 
 pub mod snapshot;
 pub mod unified;
@@ -94,7 +95,59 @@ CREATE TABLE unified_objects (
     PRIMARY KEY (run_id, kind, key)
 );
 ",
-    crate::journal::MIGRATION,
+    r"
+-- The journal: runs, the operations they sent, and the target objects samla knows. Their
+-- text columns hold the journal's enums (System, Action, OpState, RunKind, RunStatus,
+-- TargetKind), written and read back as this text.
+CREATE TABLE wave_runs (
+    id           INTEGER PRIMARY KEY,
+    wave         INTEGER NOT NULL,
+    wave_name    TEXT NOT NULL,
+    wave_file    TEXT NOT NULL,
+    wave_hash    TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('run', 'rollback')),
+    operator     TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    command      TEXT NOT NULL,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    status       TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+    summary      TEXT
+);
+CREATE INDEX wave_runs_by_wave ON wave_runs (target, wave, id);
+CREATE TABLE journal (
+    id            INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL REFERENCES wave_runs (id),
+    system        TEXT NOT NULL CHECK (system IN ('tenant', 'shared_ad')),
+    pass          INTEGER NOT NULL,
+    op_key        TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    municipality  TEXT NOT NULL,
+    anchor        TEXT,
+    object        TEXT NOT NULL,
+    intent        TEXT NOT NULL,
+    before        TEXT,
+    state         TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed', 'in_doubt')),
+    status        INTEGER,
+    result        TEXT,
+    object_id     TEXT,
+    sent_at       TEXT NOT NULL,
+    finished_at   TEXT
+);
+CREATE INDEX journal_by_run ON journal (run_id, state);
+CREATE INDEX journal_by_anchor ON journal (anchor);
+CREATE TABLE target_objects (
+    target          TEXT NOT NULL,
+    system          TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    object_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    wave            INTEGER NOT NULL,
+    created_by_run  INTEGER,
+    PRIMARY KEY (target, system, key)
+) WITHOUT ROWID;
+",
     r"
 -- The unified directory in chunks: each holds consecutive rows of one kind, in canonical
 -- order, as zstd-compressed lines `key TAB json`. A million people as one row each wrote

@@ -52,6 +52,11 @@ pub enum WaveError {
     Project(#[from] crate::project::error::ProjectError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// The journal cannot be read back (a row samla did not write, or a damaged state).
+    #[error(transparent)]
+    Journal(#[from] crate::journal::ReadError),
+    #[error(transparent)]
+    JournalRow(#[from] crate::journal::RowError),
     /// A run or rollback stopped early: its journal could not be written, or a target failed.
     #[error(transparent)]
     Execute(#[from] crate::execute::ExecError),
@@ -96,6 +101,8 @@ impl Classified for WaveError {
             | Incomplete { .. }
             | RollbackIncomplete { .. }
             | State(_)
+            | Journal(_)
+            | JournalRow(_)
             | Execute(_)
             | Stored(_)
             | Render(_)

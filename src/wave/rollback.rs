@@ -16,7 +16,7 @@ use crate::client::graph::GraphClient;
 use crate::client::ldap::SharedAdClient;
 use crate::config::Config;
 use crate::execute::{self, Journal, Progress, RETRY_PASSES, graph as tenant, graph_pass, serde_name};
-use crate::journal::{Completion, Intent, System};
+use crate::journal::{Completion, Intent, RunKind, System};
 use crate::render::graph::GraphRequest;
 use crate::rollback::shared_ad::AdInverse;
 use crate::rollback::{Scope, Undo};
@@ -113,7 +113,7 @@ pub fn rollback(
         within_thresholds(config, &first.impact(), &prepared.population)?;
         operator.approve(&format!("Roll back wave {number} in target {target}?"))?;
         let start = run_start(&prepared, target)?;
-        let run = state.start_run(&start, "rollback")?;
+        let run = state.start_run(&start, RunKind::Rollback)?;
         summary.run = Some(run);
         let mut journal = Journal { state: &mut *state, run, target: target.to_string(), wave: number, pass: 1 };
         let names = tenant::Names::new(&prepared.content, &prepared.targets);
@@ -215,33 +215,34 @@ async fn undo_shared_ad(
     let progress = Progress::new("shared AD", &totals, hidden);
     let (mut failures, mut kept) = (Vec::new(), Vec::new());
     for chunk in ops.chunks(50) {
-        let intents: Vec<Intent> = chunk
+        let intents = chunk
             .iter()
-            .map(|(u, op)| Intent {
-                system: System::SharedAd,
-                pass: journal.pass,
-                op_key: op.dn().key(),
-                action: match op {
-                    AdInverse::Delete(_) => "delete".into(),
-                    AdInverse::Modify(_) => format!("undo_{}", u.item.change),
-                },
-                municipality: u.municipality.clone(),
-                anchor: None,
-                object: op.dn().as_str().to_string(),
-                intent: match op {
-                    AdInverse::Delete(dn) => serde_json::json!({"changetype": "delete", "dn": dn.as_str()}).to_string(),
-                    AdInverse::Modify(change) => serde_json::to_string(change).unwrap_or_default(),
-                },
-                before: Some(serde_json::json!({"before": u.item.before, "after": u.item.after}).to_string()),
+            .map(|(u, op)| -> Result<Intent, WaveError> {
+                Ok(Intent {
+                    system: System::SharedAd,
+                    pass: journal.pass,
+                    op_key: op.dn().key(),
+                    action: op.action(),
+                    municipality: u.municipality.clone(),
+                    anchor: None,
+                    object: op.dn().as_str().to_string(),
+                    intent: match op {
+                        AdInverse::Delete(dn) => {
+                            serde_json::json!({"changetype": "delete", "dn": dn.as_str()}).to_string()
+                        }
+                        AdInverse::Modify(_, change) => serde_json::to_string(change)?,
+                    },
+                    before: Some(serde_json::json!({"before": u.item.before, "after": u.item.after}).to_string()),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let rows = journal.record_intents(&intents)?;
         let mut completions = Vec::with_capacity(rows.len());
         for (row, (u, op)) in rows.into_iter().zip(chunk) {
             progress.tick(&u.municipality);
             let result = match op {
                 AdInverse::Delete(dn) => client.delete(dn).await,
-                AdInverse::Modify(change) => client.apply(change).await,
+                AdInverse::Modify(_, change) => client.apply(change).await,
             };
             let (ok, text) = match result {
                 Ok(()) => (true, "ok".to_string()),

@@ -7,7 +7,7 @@ use super::connect::Connected;
 use super::error::WaveError;
 use super::prepare::Prepared;
 use crate::execute;
-use crate::journal::Entry;
+use crate::journal::{Entry, System};
 use crate::render::graph::{Action, GraphRequest};
 use crate::report::rollback::{RunLine, UndoItem};
 use crate::rollback::graph::Context;
@@ -108,12 +108,12 @@ pub async fn plan(
         }
         None => (None, None),
     };
-    let has = |system: &str| inputs.entries.iter().any(|e| e.system == system);
-    if has("tenant") {
-        out.tenant = crate::rollback::graph::plan(&inputs.entries, tenant_view.as_ref(), &inputs.context, scope);
+    let has = |system: System| inputs.entries.iter().any(|e| e.system == system);
+    if has(System::Tenant) {
+        out.tenant = crate::rollback::graph::plan(&inputs.entries, tenant_view.as_ref(), &inputs.context, scope)?;
     }
-    if has("shared_ad") {
-        out.shared_ad = crate::rollback::shared_ad::plan(&inputs.entries, ad_view.as_ref(), &inputs.context, scope);
+    if has(System::SharedAd) {
+        out.shared_ad = crate::rollback::shared_ad::plan(&inputs.entries, ad_view.as_ref(), &inputs.context, scope)?;
     }
     Ok(out)
 }

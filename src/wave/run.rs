@@ -11,7 +11,7 @@ use super::prepare::{Prepared, Purpose, prepare};
 use super::report;
 use crate::config::Config;
 use crate::execute::{self, Impact, Journal, SystemResult, graph as tenant};
-use crate::journal::RunStart;
+use crate::journal::{RunKind, RunStart};
 use crate::model::settings::NewAccounts;
 use crate::render::{graph, ldap};
 use crate::state::State;
@@ -107,7 +107,7 @@ pub fn run(
         operator.preview(Preview::Run { wave: &prepared.file, target: &target.name, comparison: &comparison });
         within_thresholds(config, &comparison.impact(), &prepared.population)?;
         operator.approve(&format!("Run wave {} against target {}?", prepared.file.number, target.name))?;
-        let run = state.start_run(&start, "run")?;
+        let run = state.start_run(&start, RunKind::Run)?;
         let mut journal =
             Journal { state: &mut *state, run, target: target.name.clone(), wave: prepared.file.number, pass: 1 };
         let random_passwords = prepared.targets.shared_ad.new_accounts == NewAccounts::RandomPassword;

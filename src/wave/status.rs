@@ -4,7 +4,7 @@
 use super::error::WaveError;
 use super::prepare::wave_number;
 use crate::config::Config;
-use crate::journal::{Entry, RunRow};
+use crate::journal::{Entry, OpState, RunRow};
 use crate::state::State;
 
 /// How many failed operations of a run are listed.
@@ -29,7 +29,7 @@ pub fn status(
         let unsettled = state
             .operations(run.id)?
             .into_iter()
-            .filter(|o| o.state == "failed" || o.state == "in_doubt")
+            .filter(|o| matches!(o.state, OpState::Failed | OpState::InDoubt))
             .take(FAILURES_SHOWN)
             .collect();
         out.push(RunStatus { run, unsettled });
