@@ -231,10 +231,8 @@ fn imports(files: &BTreeMap<Module, PathBuf>) -> BTreeMap<Module, BTreeSet<Modul
         let code = without_tests_and_reexports(&code_only(&std::fs::read_to_string(file).unwrap()));
         let mut deps = BTreeSet::new();
         let mut add = |p: Vec<String>| {
-            if let Some(target) = absolute(module, &p, files) {
-                if &target != module {
-                    deps.insert(target);
-                }
+            if let Some(target) = absolute(module, &p, files).filter(|t| t != module) {
+                deps.insert(target);
             }
         };
         for m in use_stmt.captures_iter(&code) {
