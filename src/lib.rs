@@ -12,6 +12,7 @@
 //!   every entry becomes a model object through one pure conversion.
 //! - [`state`]: the one embedded SQLite file that holds snapshots (and, later, the journal).
 //! - [`config`]: `samla.toml`, validated once at the edge.
+//! - [`error`]: the exit class (usage or work) every error that reaches the command line has.
 //! - [`estate`]: the deterministic sample estate of five municipalities, for demos, tests and benchmarks.
 //! - [`cli`]: the thin command-line front end.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented)]
@@ -20,6 +21,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod error;
 pub mod estate;
 pub mod execute;
 pub mod journal;

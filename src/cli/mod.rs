@@ -14,6 +14,7 @@ pub mod run;
 pub mod wave;
 
 use crate::config::Config;
+use crate::error::Classified;
 use crate::estate::{EstateOptions, Flavor};
 use crate::source::{SourceOutcome, discover};
 use crate::state::{SnapshotSummary, State};
@@ -195,6 +196,13 @@ impl Failure {
     }
     fn work(message: impl ToString) -> Failure {
         Failure { code: 1, message: message.to_string() }
+    }
+}
+
+/// Any classified error, with the exit code of its class: lets commands use `?`.
+impl<E: Classified + std::fmt::Display> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure { code: error.exit_class().code(), message: error.to_string() }
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod secret;
 pub mod target;
 
+use crate::error::{Classified, ExitClass};
 use crate::model::Dn;
 use secret::SecretSource;
 use serde::Deserialize;
@@ -85,6 +86,13 @@ pub enum ConfigError {
     Read { file: PathBuf, source: std::io::Error },
     #[error("{file}:{line}:{column}: {message}")]
     At { file: PathBuf, line: usize, column: usize, message: String },
+}
+
+impl Classified for ConfigError {
+    /// samla.toml cannot be read or says something wrong: fixing the file fixes it.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Usage
+    }
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@
 
 use super::privacy::PrivacyPolicy;
 use super::transform::{Template, Transform, parse_template};
+use crate::error::{Classified, ExitClass};
 use crate::model::AccountKind;
 use crate::model::convert::extension_attribute_number;
 use serde::Deserialize;
@@ -182,6 +183,13 @@ pub enum SpecError {
     At { file: PathBuf, line: usize, column: usize, message: String },
     #[error("{}: {message}", dir.display())]
     Missing { dir: PathBuf, message: String },
+}
+
+impl Classified for SpecError {
+    /// A mapping file cannot be read or says something wrong.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Usage
+    }
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@ pub mod range;
 
 use crate::config::secret::SecretError;
 use crate::config::{SourceConfig, SourceKind};
+use crate::error::{Classified, ExitClass};
 use crate::model::RawEntry;
 use crate::model::convert::{ConvertError, convert};
 use crate::state::snapshot::SnapshotRow;
@@ -49,6 +50,13 @@ pub enum SourceError {
     State(#[from] StateError),
     #[error("the reader stopped unexpectedly: {0}")]
     Internal(String),
+}
+
+impl Classified for SourceError {
+    /// A source could not be read.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
 }
 
 /// The outcome for one municipality.

@@ -39,6 +39,7 @@ pub mod server;
 pub mod throttle;
 
 use crate::config::secret::Secret;
+use crate::error::{Classified, ExitClass};
 use api::{Shared, State};
 use auth::{AppCertificate, Credentials};
 use directory::{Directory, Settings};
@@ -187,6 +188,13 @@ pub enum TenantError {
     State(String),
     #[error("test tenant server: {0}")]
     Serve(std::io::Error),
+}
+
+impl Classified for TenantError {
+    /// The test tenant could not start or its state could not be read.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
 }
 
 /// A tenant running in this process. Dropping it stops the server.
