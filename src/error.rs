@@ -10,8 +10,7 @@
 //!   could not be reached or refused, the state file could not be written). Running again
 //!   may succeed.
 //!
-//! Apart from the two impls at its end (see there), this module names no other module of
-//! samla, so every module may use it.
+//! This module names no other module of samla, so every module may use it.
 
 /// The class of a failure, which decides the process's exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,23 +34,6 @@ impl ExitClass {
 /// An error that knows its exit class.
 pub trait Classified {
     fn exit_class(&self) -> ExitClass;
-}
-
-// The state's and the executor's own files are being reworked right now; these two impls
-// belong next to their types and move there once those files are free.
-
-impl Classified for crate::state::StateError {
-    /// The state file could not be opened, read or written.
-    fn exit_class(&self) -> ExitClass {
-        ExitClass::Work
-    }
-}
-
-impl Classified for crate::execute::ExecError {
-    /// A run stopped early: the journal or a target failed.
-    fn exit_class(&self) -> ExitClass {
-        ExitClass::Work
-    }
 }
 
 #[cfg(test)]

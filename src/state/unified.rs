@@ -2,11 +2,20 @@
 //! unified directory with the inputs it came from.
 
 use super::{SnapshotId, State, StateError, WAL_AUTOCHECKPOINT_PAGES};
+use crate::error::{Classified, ExitClass};
 use crate::model::ObjectGuid;
 use crate::model::unified::{Anchor, ContentHash, NameBook, Namespace, UnifiedDirectory};
 use rayon::prelude::*;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
+
+// Belongs in state/mod.rs next to StateError; here while that file is being reworked.
+impl Classified for StateError {
+    /// The state file could not be opened, read or written, or holds something damaged.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
+}
 
 /// A stored `samla map` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
