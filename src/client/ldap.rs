@@ -302,7 +302,7 @@ impl SharedAdClient {
         LdapClientError::Transport { url: self.url.clone(), reason }
     }
 
-    fn malformed(&self, reason: String) -> LdapClientError {
+    fn malformed(&self, reason: impl std::fmt::Display) -> LdapClientError {
         LdapClientError::Transport { url: self.url.clone(), reason: format!("unreadable answer: {reason}") }
     }
 
