@@ -610,7 +610,7 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
             let span = t.span();
             let t = t.into_inner();
             t.check(&is_source_attribute, &|table: &str| raw.lookups.contains_key(table))
-                .map_err(|m| place.err(span, m))?;
+                .map_err(|e| place.err(span, e.to_string()))?;
             transforms.push(t);
         }
         if flow.from.is_none() && transforms.is_empty() {
