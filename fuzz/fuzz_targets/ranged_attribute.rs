@@ -26,7 +26,7 @@ fn check(description: &str) {
         }
         Ok(Some(r)) => r,
         Err(e) => {
-            assert!(e.contains("malformed range"), "{e}");
+            assert!(e.to_string().contains("malformed range"), "{e}");
             return;
         }
     };

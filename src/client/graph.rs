@@ -39,6 +39,7 @@
 
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::target::{ClientCredential, TenantTarget};
+use crate::error::{Classified, ExitClass};
 use crate::render::graph::{Batch, BatchBody, BatchItem, MAX_BATCH};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -72,6 +73,13 @@ pub enum ClientError {
     /// Reading the secret/credentials failed or an unusable response body.
     #[error("{0}")]
     Other(String),
+}
+
+impl Classified for ClientError {
+    /// The tenant could not be reached, refused the login or failed a request.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
 }
 
 /// The final answer to one request of a batch after the client's own retries.

@@ -35,6 +35,7 @@
 
 use crate::config::secret::Secret;
 use crate::config::{LdapSource, TlsMode};
+use crate::error::{Classified, ExitClass};
 use crate::model::unified::Anchor;
 use crate::model::{Dn, ObjectGuid, RawEntry};
 use crate::render::ldap::{Change, ModKind, Value};
@@ -80,6 +81,13 @@ pub enum LdapClientError {
     /// is in doubt until the directory is read again.
     #[error("{url}: {reason}")]
     Transport { url: String, reason: String },
+}
+
+impl Classified for LdapClientError {
+    /// The shared AD could not be reached or refused a request.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
 }
 
 impl LdapClientError {
@@ -294,7 +302,7 @@ impl SharedAdClient {
         LdapClientError::Transport { url: self.url.clone(), reason }
     }
 
-    fn malformed(&self, reason: String) -> LdapClientError {
+    fn malformed(&self, reason: impl std::fmt::Display) -> LdapClientError {
         LdapClientError::Transport { url: self.url.clone(), reason: format!("unreadable answer: {reason}") }
     }
 

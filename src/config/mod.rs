@@ -8,22 +8,22 @@
 //! against the config file's folder. Passwords are never in the file: it names an
 //! environment variable or a file to read them from.
 
+pub mod error;
+pub mod ldap;
 pub mod secret;
 pub mod target;
 
-use crate::model::Dn;
-use secret::SecretSource;
+pub use error::ConfigError;
+pub use ldap::{LdapSource, MAX_PAGE_SIZE, TlsMode, is_loopback};
+
+use ldap::{RawLdap, validate_ldap};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use target::{RawTarget, RawThresholds, TargetConfig, Thresholds};
 use toml::Spanned;
 
 /// A municipality's short name (`bjuv`), used in commands, file names and the state.
 pub type MunicipalityName = String;
-
-/// The largest page AD serves (MaxPageSize); asking for more only gets an error from slapd.
-pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -52,41 +52,6 @@ pub enum SourceKind {
     Ldif(PathBuf),
 }
 
-/// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// TLS from the first byte (`ldaps://`, port 636).
-    Ldaps,
-    /// Plain connection upgraded with the StartTLS extended operation before binding.
-    Starttls,
-    /// No TLS: only to loopback, or with `allow_plain = true`.
-    Plain,
-}
-
-#[derive(Debug, Clone)]
-pub struct LdapSource {
-    pub url: String,
-    pub host: String,
-    pub base_dn: Dn,
-    pub bind_dn: String,
-    pub password: SecretSource,
-    pub tls: TlsMode,
-    pub ca_file: Option<PathBuf>,
-    pub verify_certificates: bool,
-    pub page_size: u32,
-    pub timeout: Duration,
-}
-
-/// A configuration mistake, with the file, line and column it was found at.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: {source}")]
-    Read { file: PathBuf, source: std::io::Error },
-    #[error("{file}:{line}:{column}: {message}")]
-    At { file: PathBuf, line: usize, column: usize, message: String },
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -112,28 +77,6 @@ struct RawSource {
     display_name: Option<String>,
     ldap: Option<Spanned<RawLdap>>,
     ldif: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawLdap {
-    url: Spanned<String>,
-    base_dn: Spanned<String>,
-    bind_dn: String,
-    password_env: Option<String>,
-    password_file: Option<PathBuf>,
-    tls: Option<Spanned<TlsMode>>,
-    #[serde(default)]
-    allow_plain: bool,
-    ca_file: Option<PathBuf>,
-    #[serde(default = "yes")]
-    verify_certificates: bool,
-    page_size: Option<Spanned<u32>>,
-    timeout_seconds: Option<u64>,
-}
-
-pub(crate) fn yes() -> bool {
-    true
 }
 
 impl Config {
@@ -197,96 +140,25 @@ impl Config {
     }
 
     /// The target of that name.
-    pub fn target(&self, name: &str) -> Result<&TargetConfig, String> {
-        self.targets.iter().find(|t| t.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
-            format!(
-                "no target named {name:?} in {} (known: {})",
-                self.file.display(),
-                if known.is_empty() { "none; add a [[target]]".to_string() } else { known.join(", ") }
-            )
+    pub fn target(&self, name: &str) -> Result<&TargetConfig, ConfigError> {
+        self.targets.iter().find(|t| t.name == name).ok_or_else(|| ConfigError::UnknownTarget {
+            name: name.to_string(),
+            file: self.file.clone(),
+            known: self.targets.iter().map(|t| t.name.clone()).collect(),
         })
     }
 
     /// The named sources, in config order; all of them when `names` is empty.
-    pub fn select(&self, names: &[String]) -> Result<Vec<&SourceConfig>, String> {
+    pub fn select(&self, names: &[String]) -> Result<Vec<&SourceConfig>, ConfigError> {
         if let Some(unknown) = names.iter().find(|n| !self.sources.iter().any(|s| &s.name == *n)) {
-            let known: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
-            return Err(format!(
-                "no source named {unknown:?} in {} (known: {})",
-                self.file.display(),
-                known.join(", ")
-            ));
+            return Err(ConfigError::UnknownSource {
+                name: unknown.clone(),
+                file: self.file.clone(),
+                known: self.sources.iter().map(|s| s.name.clone()).collect(),
+            });
         }
         Ok(self.sources.iter().filter(|s| names.is_empty() || names.contains(&s.name)).collect())
     }
-}
-
-pub(crate) fn validate_ldap(
-    spanned: Spanned<RawLdap>,
-    at: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
-    resolve: &impl Fn(PathBuf) -> PathBuf,
-) -> Result<LdapSource, ConfigError> {
-    let span = spanned.span();
-    let raw = spanned.into_inner();
-    let url_text = raw.url.get_ref().clone();
-    let url = url::Url::parse(&url_text).map_err(|e| at(raw.url.span(), format!("url {url_text:?}: {e}")))?;
-    let host = url.host_str().unwrap_or_default().to_string();
-    if host.is_empty() {
-        return Err(at(raw.url.span(), format!("url {url_text:?} has no host")));
-    }
-    let scheme_tls = match url.scheme() {
-        "ldaps" => TlsMode::Ldaps,
-        "ldap" => TlsMode::Starttls,
-        other => return Err(at(raw.url.span(), format!("url scheme {other:?} is not ldap or ldaps"))),
-    };
-    let tls = match raw.tls {
-        None => scheme_tls,
-        Some(t) => {
-            let mode = *t.get_ref();
-            if (mode == TlsMode::Ldaps) != (scheme_tls == TlsMode::Ldaps) {
-                return Err(at(t.span(), format!("tls = {mode:?} does not match the url scheme {:?}", url.scheme())));
-            }
-            mode
-        }
-    };
-    if tls == TlsMode::Plain && !raw.allow_plain && !is_loopback(&host) {
-        return Err(at(
-            raw.url.span(),
-            format!(
-                "plain LDAP to {host} would send the password in clear text; use tls = \"ldaps\" or \"starttls\", or set allow_plain = true"
-            ),
-        ));
-    }
-    let base_dn = Dn::parse(raw.base_dn.get_ref()).map_err(|e| at(raw.base_dn.span(), format!("base_dn: {e}")))?;
-    let password = match (raw.password_env, raw.password_file) {
-        (Some(var), None) => SecretSource::Env(var),
-        (None, Some(path)) => SecretSource::File(resolve(path)),
-        _ => return Err(at(span, "give exactly one of password_env or password_file".to_string())),
-    };
-    let page_size = match raw.page_size {
-        None => MAX_PAGE_SIZE,
-        Some(p) if (1..=MAX_PAGE_SIZE).contains(p.get_ref()) => *p.get_ref(),
-        Some(p) => return Err(at(p.span(), format!("page_size must be 1..={MAX_PAGE_SIZE} (AD's MaxPageSize)"))),
-    };
-    Ok(LdapSource {
-        url: url_text,
-        host,
-        base_dn,
-        bind_dn: raw.bind_dn,
-        password,
-        tls,
-        ca_file: raw.ca_file.map(resolve),
-        verify_certificates: raw.verify_certificates,
-        page_size,
-        timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
-    })
-}
-
-/// Loopback hosts: 127.0.0.0/8, ::1 and `localhost`.
-pub fn is_loopback(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The 1-based line and column (in characters) of a byte offset, for `file:line:column`
@@ -370,6 +242,18 @@ ldif = "exports/klippan.ldf"
         assert!(err(big_page).contains("page_size must be"));
         let bad_dn = "[[source]]\nname = \"a\"\nldap = { url = \"ldaps://h\", base_dn = \"DC=a,,\", bind_dn = \"x\", password_env = \"P\" }\n";
         assert!(err(bad_dn).contains("base_dn"));
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(
+            c.target("lab").unwrap_err().to_string(),
+            "no target named \"lab\" in /p/samla.toml (known: none; add a [[target]])"
+        );
+        let e = c.select(&["bjuv".into(), "perstorp".into()]).unwrap_err();
+        assert_eq!(e.to_string(), "no source named \"perstorp\" in /p/samla.toml (known: bjuv, klippan)");
+        assert_eq!(c.select(&["klippan".into()]).unwrap().len(), 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! never printable. [`Secret`]'s `Debug` and `Display` both say `[redacted]`, so a secret that
 //! ends up in a log line, an error or a derived `Debug` of a config leaks nothing.
 
+use crate::error::{Classified, ExitClass};
 use serde::Deserialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -54,6 +55,13 @@ pub enum SecretError {
     File { path: PathBuf, source: std::io::Error },
     #[error("secret file {0} is empty")]
     FileEmpty(PathBuf),
+}
+
+impl Classified for SecretError {
+    /// A secret is read when it is used: reaching a source or a target failed (exit 1, as the source and client errors that carry it).
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
 }
 
 impl SecretSource {

@@ -13,8 +13,9 @@
 //! municipality's people, with defaults that let an ordinary wave through and stop a mass
 //! update or delete.
 
+use super::error::ConfigError;
+use super::ldap::{LdapSource, RawLdap, is_loopback, validate_ldap, yes};
 use super::secret::SecretSource;
-use super::{ConfigError, LdapSource, RawLdap, is_loopback, validate_ldap};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -127,7 +128,7 @@ struct RawTenant {
     max_concurrency: Option<usize>,
     timeout_seconds: Option<u64>,
     ca_file: Option<PathBuf>,
-    #[serde(default = "super::yes")]
+    #[serde(default = "yes")]
     verify_certificates: bool,
 }
 
@@ -163,11 +164,19 @@ impl RawTarget {
 
 type At<'a> = &'a dyn Fn(std::ops::Range<usize>, String) -> ConfigError;
 
-fn limits(raw: RawLimits, base: Limits) -> Result<Limits, String> {
-    let share = |v: Option<f64>, d: f64, name: &str| match v {
+/// A `max_*_share` outside 0..=1; the caller adds the place.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} = {value} is not a share between 0 and 1")]
+struct NotAShare {
+    name: &'static str,
+    value: f64,
+}
+
+fn limits(raw: RawLimits, base: Limits) -> Result<Limits, NotAShare> {
+    let share = |v: Option<f64>, d: f64, name: &'static str| match v {
         None => Ok(d),
         Some(s) if (0.0..=1.0).contains(&s) => Ok(s),
-        Some(s) => Err(format!("{name} = {s} is not a share between 0 and 1")),
+        Some(value) => Err(NotAShare { name, value }),
     };
     Ok(Limits {
         max_creates: raw.max_creates.unwrap_or(base.max_creates),
@@ -191,11 +200,11 @@ pub(super) fn validate_thresholds(raw: Option<Spanned<RawThresholds>>, at: At<'_
         max_deletes: raw.max_deletes,
         max_deletes_share: raw.max_deletes_share,
     };
-    let default = limits(own, Limits::default()).map_err(|m| at(span.clone(), m))?;
+    let default = limits(own, Limits::default()).map_err(|e| at(span.clone(), e.to_string()))?;
     let mut municipality = BTreeMap::new();
     for (name, l) in raw.municipality {
         let span = l.span();
-        municipality.insert(name, limits(l.into_inner(), default).map_err(|m| at(span, m))?);
+        municipality.insert(name, limits(l.into_inner(), default).map_err(|e| at(span, e.to_string()))?);
     }
     Ok(Thresholds { default, municipality })
 }
@@ -280,11 +289,15 @@ pub(super) fn validate_target(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::{Config, ConfigError};
     use std::path::Path;
 
-    fn parse(text: &str) -> Result<Config, String> {
-        Config::parse(Path::new("/p/samla.toml"), text).map_err(|e| e.to_string())
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/p/samla.toml"), text)
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
     }
 
     const LAB: &str = r#"
@@ -324,7 +337,7 @@ max_creates = 3
         assert_eq!((bjuv.max_creates, bjuv.max_updates), (3, 10));
         assert_eq!(c.thresholds.for_municipality("klippan").max_creates, 5_000);
         assert!(c.target("lab").is_ok());
-        assert!(c.target("prod").unwrap_err().contains("lab"));
+        assert!(c.target("prod").unwrap_err().to_string().contains("lab"));
     }
 
     #[test]
@@ -335,12 +348,12 @@ max_creates = 3
         assert_eq!(t.graph_url, super::DEFAULT_GRAPH_URL);
         assert_eq!(t.login_url, super::DEFAULT_LOGIN_URL);
         let remote_http = "[[target]]\nname = \"x\"\ntenant = { tenant_id = \"t\", client_id = \"c\", client_secret_env = \"S\", graph_url = \"http://graph.example\" }\n";
-        assert!(parse(remote_http).unwrap_err().contains(":3:"), "names the line");
-        assert!(parse(remote_http).unwrap_err().contains("clear text"));
+        assert!(err(remote_http).contains(":3:"), "names the line");
+        assert!(err(remote_http).contains("clear text"));
         let two = "[[target]]\nname = \"x\"\ntenant = { tenant_id = \"t\", client_id = \"c\", client_secret_env = \"S\", client_secret_file = \"f\" }\n";
-        assert!(parse(two).unwrap_err().contains("exactly one"));
-        assert!(parse("[[target]]\nname = \"x\"\n").unwrap_err().contains("needs a `tenant`"));
-        assert!(parse("[thresholds]\nmax_updates_share = 2.0\n").unwrap_err().contains("share"));
-        assert!(parse("[thresholds]\nmax_update = 2\n").unwrap_err().contains("unknown field"));
+        assert!(err(two).contains("exactly one"));
+        assert!(err("[[target]]\nname = \"x\"\n").contains("needs a `tenant`"));
+        assert!(err("[thresholds]\nmax_updates_share = 2.0\n").contains("share"));
+        assert!(err("[thresholds]\nmax_update = 2\n").contains("unknown field"));
     }
 }

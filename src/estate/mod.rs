@@ -124,6 +124,7 @@ mod ldif;
 mod names;
 mod plan;
 mod rng;
+mod specials;
 mod write;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! No name holds a space, comma or digit: that keeps "Given Surname" and "Surname, Given"
 //! unambiguous, which the uniqueness of CNs relies on.
 
+use super::specials::SPECIALS;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -269,7 +270,7 @@ pub(crate) struct NameEntry {
 
 impl NameTable {
     fn build() -> NameTable {
-        let extra = super::plan::SPECIALS.iter().flat_map(|s| [s.given, s.sn]);
+        let extra = SPECIALS.iter().flat_map(|s| [s.given, s.sn]);
         let all = GIVEN.iter().chain(SURNAMES).map(|&(n, _)| n).chain(extra);
         let mut table = NameTable { entries: Vec::new(), by_name: HashMap::new() };
         let mut fold_ids: HashMap<String, u32> = HashMap::new();
@@ -429,7 +430,7 @@ mod tests {
         for name in GIVEN.iter().chain(SURNAMES).map(|&(n, _)| n) {
             assert_eq!(t.entry(t.id(name)).name, name);
         }
-        for s in super::super::plan::SPECIALS {
+        for s in SPECIALS {
             assert_eq!(t.entry(t.id(s.given)).name, s.given);
             assert_eq!(t.entry(t.id(s.sn)).name, s.sn);
         }

@@ -9,6 +9,7 @@
 
 use super::privacy::PrivacyPolicy;
 use super::transform::{Template, Transform, parse_template};
+use crate::error::{Classified, ExitClass};
 use crate::model::AccountKind;
 use crate::model::convert::extension_attribute_number;
 use serde::Deserialize;
@@ -182,6 +183,13 @@ pub enum SpecError {
     At { file: PathBuf, line: usize, column: usize, message: String },
     #[error("{}: {message}", dir.display())]
     Missing { dir: PathBuf, message: String },
+}
+
+impl Classified for SpecError {
+    /// A mapping file cannot be read or says something wrong.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Usage
+    }
 }
 
 #[derive(Deserialize)]
@@ -602,7 +610,7 @@ fn parse_municipality(file: &Path, text: &str, target: &TargetSpec) -> Result<Mu
             let span = t.span();
             let t = t.into_inner();
             t.check(&is_source_attribute, &|table: &str| raw.lookups.contains_key(table))
-                .map_err(|m| place.err(span, m))?;
+                .map_err(|e| place.err(span, e.to_string()))?;
             transforms.push(t);
         }
         if flow.from.is_none() && transforms.is_empty() {

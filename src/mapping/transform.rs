@@ -101,6 +101,16 @@ impl TemplateError {
     }
 }
 
+/// What [`Transform::check`] refuses; the caller attaches file, line and column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("unknown lookup table `{0}`")]
+    UnknownTable(String),
+    /// A template naming an unknown attribute or table: its text, and the 1-based character.
+    #[error("template `{template}`, character {column}: {reason}")]
+    Template { template: String, column: usize, reason: String },
+}
+
 const PIPES: &str = "lower, upper, trim, transliterate, truncate:N, lookup:TABLE";
 
 /// Parses `text` and checks that every attribute it names is known.
@@ -397,17 +407,19 @@ impl Transform {
 
     /// The checks deserialisation cannot make: a template's attributes exist in the
     /// municipality's schema, and every lookup table (of `lookup` or of a template's
-    /// `lookup:` pipe) exists. Returns a message; the caller attaches file, line and column.
+    /// `lookup:` pipe) exists. The caller attaches file, line and column to the error.
     pub fn check(
         &self,
         known_attribute: &dyn Fn(&str) -> bool,
         table_exists: &dyn Fn(&str) -> bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), CheckError> {
         match self {
-            Transform::Lookup(t) if !table_exists(t) => Err(format!("unknown lookup table `{t}`")),
-            Transform::Template(t) => t
-                .check(known_attribute, table_exists)
-                .map_err(|e| format!("template `{}`, character {}: {}", t.source(), e.column(t.source()), e.reason)),
+            Transform::Lookup(t) if !table_exists(t) => Err(CheckError::UnknownTable(t.clone())),
+            Transform::Template(t) => t.check(known_attribute, table_exists).map_err(|e| CheckError::Template {
+                template: t.source().to_string(),
+                column: e.column(t.source()),
+                reason: e.reason,
+            }),
             _ => Ok(()),
         }
     }
@@ -756,10 +768,10 @@ mod tests {
         let t = parse_list(r#"t = [{ template = "{givenName}.{surname}" }, { lookup = "nope" }, "trim"]"#).unwrap();
         let tables = |t: &str| t == "units";
         assert_eq!(
-            t[0].check(&known, &tables).unwrap_err(),
+            t[0].check(&known, &tables).unwrap_err().to_string(),
             "template `{givenName}.{surname}`, character 14: unknown attribute `surname`"
         );
-        assert_eq!(t[1].check(&known, &tables).unwrap_err(), "unknown lookup table `nope`");
+        assert_eq!(t[1].check(&known, &tables).unwrap_err().to_string(), "unknown lookup table `nope`");
         t[2].check(&known, &tables).unwrap();
     }
 

@@ -75,7 +75,7 @@ pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> 
         |attribute: &str, reason: String| ConvertError { dn: raw.dn.clone(), attribute: attribute.to_string(), reason };
     let Some(kind) = kind_of(raw) else { return Ok(None) };
     let dn = Dn::parse(&raw.dn).map_err(|e| fail("distinguishedName", format!("offset {}: {}", e.offset, e.reason)))?;
-    let guid_bytes = single(raw, "objectGUID").map_err(|r| fail("objectGUID", r))?;
+    let guid_bytes = single(raw, "objectGUID")?;
     let guid = match guid_bytes {
         Some(b) => ObjectGuid::from_ad_bytes(b).map_err(|e| fail("objectGUID", e.to_string()))?,
         None => return Err(fail("objectGUID", "missing: every object needs one, it is the anchor".into())),
@@ -161,12 +161,17 @@ fn kind_of(raw: &RawEntry) -> Option<ObjectKind> {
     }
 }
 
-fn single<'a>(raw: &'a RawEntry, name: &str) -> Result<Option<&'a [u8]>, String> {
+/// The one value of a single-valued attribute, if present.
+fn single<'a>(raw: &'a RawEntry, name: &str) -> Result<Option<&'a [u8]>, ConvertError> {
     let mut values = raw.values(name);
     let first = values.next();
     match values.count() {
         0 => Ok(first),
-        n => Err(format!("expected one value, got {}", n + 1)),
+        n => Err(ConvertError {
+            dn: raw.dn.clone(),
+            attribute: name.to_string(),
+            reason: format!("expected one value, got {}", n + 1),
+        }),
     }
 }
 
@@ -311,5 +316,7 @@ mod tests {
         let unfinished =
             entry("CN=G,DC=x", &[("objectClass", b"group"), ("objectGUID", GUID), ("member;range=0-1499", b"CN=a")]);
         assert!(convert(&unfinished).unwrap_err().reason.contains("ranged"));
+        let two_guids = entry("CN=G,DC=x", &[("objectClass", b"group"), ("objectGUID", GUID), ("objectGUID", GUID)]);
+        assert_eq!(convert(&two_guids).unwrap_err().to_string(), "CN=G,DC=x: objectGUID: expected one value, got 2");
     }
 }

@@ -12,6 +12,7 @@
 
 use super::waves::Slot;
 use crate::config::line_col;
+use crate::error::{Classified, ExitClass};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,10 +71,25 @@ impl WaveFile {
 /// A wave file that cannot be used, with its place.
 #[derive(Debug, thiserror::Error)]
 pub enum WaveFileError {
+    /// The folder or a wave file could not be read.
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}:{line}:{column}: {message}", path.display())]
     At { path: PathBuf, line: usize, column: usize, message: String },
+    /// A wave file could not be written, renamed into place or removed ([`write_dir`]).
+    #[error("{}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+impl Classified for WaveFileError {
+    /// A wave file that cannot be read or used is the project's to fix; one that cannot be
+    /// written is work that failed.
+    fn exit_class(&self) -> ExitClass {
+        match self {
+            WaveFileError::Io { .. } | WaveFileError::At { .. } => ExitClass::Usage,
+            WaveFileError::Write { .. } => ExitClass::Work,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -376,7 +392,7 @@ fn bare_or_quoted(key: &str) -> String {
 pub fn write_dir(dir: &Path, drafts: &[WaveDraft]) -> Result<Vec<PathBuf>, WaveFileError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| WaveFileError::Io { path, source }
+        move |source| WaveFileError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut written = Vec::new();

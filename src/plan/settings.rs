@@ -5,6 +5,7 @@
 //! hash is recorded in every wave, so changing a weight makes the waves stale until re-planned.
 
 use crate::config::line_col;
+use crate::error::{Classified, ExitClass};
 use crate::model::AccountKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -89,6 +90,13 @@ pub enum SettingsError {
     Read { file: PathBuf, source: std::io::Error },
     #[error("{}:{line}:{column}: {message}", file.display())]
     At { file: PathBuf, line: usize, column: usize, message: String },
+}
+
+impl Classified for SettingsError {
+    /// plan.toml cannot be read or says something wrong.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Usage
+    }
 }
 
 #[derive(Deserialize)]

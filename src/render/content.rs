@@ -3,12 +3,33 @@
 
 use super::{ObjectRef, RefKind, WaveContent};
 
+use crate::error::{Classified, ExitClass};
+use crate::model::ObjectGuid;
 use crate::model::settings::TargetSettings;
 use crate::model::unified::{Anchor, Group, Member, Person};
 use crate::plan::directory::{MemberRef, PlanDirectory};
 use crate::plan::make::Plan;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a wave's content cannot be built: the plan and the unified directory it was read
+/// with disagree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    #[error("there is no wave {0}")]
+    NoWave(u32),
+    #[error("person {0} is not in the unified directory")]
+    MissingPerson(ObjectGuid),
+    #[error("group {0} is not in the unified directory")]
+    MissingGroup(ObjectGuid),
+}
+
+impl Classified for ContentError {
+    /// The stored plan and map run do not fit together: the work failed, not the command.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
+}
 
 /// The anchors whose full records wave `number` needs: what it creates and what it refers to.
 pub fn needed(plan: &Plan, dir: &PlanDirectory, number: u32) -> (BTreeSet<Anchor>, BTreeSet<Anchor>) {
@@ -40,22 +61,22 @@ pub fn build(
     people: &HashMap<Anchor, Person>,
     groups: &HashMap<Anchor, Group>,
     settings: &TargetSettings,
-) -> Result<WaveContent, String> {
+) -> Result<WaveContent, ContentError> {
     let index = number as usize - 1;
-    let work = plan.schedule.waves.get(index).ok_or_else(|| format!("there is no wave {number}"))?;
-    let wave = plan.waves.get(index).ok_or_else(|| format!("there is no wave {number}"))?;
+    let work = plan.schedule.waves.get(index).ok_or(ContentError::NoWave(number))?;
+    let wave = plan.waves.get(index).ok_or(ContentError::NoWave(number))?;
     let person = |p: u32| {
         let a = dir.people[p as usize].anchor;
-        people.get(&a).ok_or_else(|| format!("person {} is not in the unified directory", a.0))
+        people.get(&a).ok_or(ContentError::MissingPerson(a.0))
     };
     let group = |g: u32| {
         let a = dir.groups[g as usize].anchor;
-        groups.get(&a).ok_or_else(|| format!("group {} is not in the unified directory", a.0))
+        groups.get(&a).ok_or(ContentError::MissingGroup(a.0))
     };
     let mut refs = BTreeMap::new();
     let person_wave = |p: u32| plan.schedule.person_wave[p as usize].map_or(0, |w| w + 1);
     let group_wave = |g: u32| plan.schedule.group_wave[g as usize].map_or(0, |w| w + 1);
-    let add_person = |p: u32, refs: &mut BTreeMap<Anchor, ObjectRef>| -> Result<(), String> {
+    let add_person = |p: u32, refs: &mut BTreeMap<Anchor, ObjectRef>| -> Result<(), ContentError> {
         let r = person(p)?;
         let primary = r.affiliations.first();
         refs.insert(
@@ -72,7 +93,7 @@ pub fn build(
         );
         Ok(())
     };
-    let add_group = |g: u32, refs: &mut BTreeMap<Anchor, ObjectRef>| -> Result<(), String> {
+    let add_group = |g: u32, refs: &mut BTreeMap<Anchor, ObjectRef>| -> Result<(), ContentError> {
         let r = group(g)?;
         refs.insert(
             r.anchor,

@@ -20,6 +20,7 @@
 //! on exactly those. Rendering is pure and deterministic: the same wave gives the same bytes.
 
 use super::{ObjectRef, WaveContent};
+use crate::error::{Classified, ExitClass};
 
 use crate::model::Dn;
 use crate::model::dn::DnError;
@@ -198,6 +199,13 @@ pub enum RenderError {
     MissingRef { wave: u32, what: &'static str, anchor: String },
     #[error("wave {wave}: {what} {anchor} is created by a later wave ({later})")]
     LaterWave { wave: u32, what: &'static str, anchor: String, later: u32 },
+}
+
+impl Classified for RenderError {
+    /// A wave could not be rendered (a bug in whoever built it, not the user's input).
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
 }
 
 /// Per-municipality counts of what a wave writes into the shared AD.

@@ -11,18 +11,19 @@
 //! reference or a DDE command, which all need letters (or `!`, `|`, `:`); at worst Excel
 //! computes `-2+3`. Everything else that begins with a trigger, `=1+1` included, gets the `'`.
 
+use super::error::ReportError;
 use std::borrow::Cow;
 use std::path::Path;
 
 /// Writes `rows` under `header` to `path`, every cell defused (see the module docs).
-pub fn write<Row, Cell>(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Row>) -> Result<(), String>
+pub fn write<Row, Cell>(path: &Path, header: &[&str], rows: impl IntoIterator<Item = Row>) -> Result<(), ReportError>
 where
     Row: IntoIterator<Item = Cell>,
     Cell: AsRef<str>,
 {
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let csv_err = |source| ReportError::Csv { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+        std::fs::create_dir_all(dir).map_err(ReportError::io(path))?;
     }
     let mut buf: Vec<u8> = b"\xEF\xBB\xBF".to_vec();
     {
@@ -33,14 +34,14 @@ where
             }
             w.write_record(None::<&[u8]>)
         };
-        record(&mut header.iter().copied()).map_err(|e| err(&e))?;
+        record(&mut header.iter().copied()).map_err(csv_err)?;
         for row in rows {
             let cells: Vec<Cell> = row.into_iter().collect();
-            record(&mut cells.iter().map(AsRef::as_ref)).map_err(|e| err(&e))?;
+            record(&mut cells.iter().map(AsRef::as_ref)).map_err(csv_err)?;
         }
-        w.flush().map_err(|e| err(&e))?;
+        w.flush().map_err(ReportError::io(path))?;
     }
-    std::fs::write(path, buf).map_err(|e| err(&e))
+    std::fs::write(path, buf).map_err(ReportError::io(path))
 }
 
 /// A cell as Excel may safely evaluate it: `'` before one that Excel would read as a formula,
@@ -64,6 +65,17 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
         assert_eq!(String::from_utf8_lossy(&bytes[3..]), "namn;not\nÖberg, Åsa;\"a;b \"\"c\"\"\"\n");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-folder");
+        std::fs::write(&blocker, "").unwrap();
+        let path = blocker.join("r.csv");
+        let e = super::write(&path, &["a"], [["1"]]).unwrap_err();
+        assert!(matches!(e, super::ReportError::Io { .. }));
+        assert!(e.to_string().starts_with(&format!("{}: ", path.display())), "{e}");
     }
 
     #[test]

@@ -3,21 +3,22 @@
 //! rule that allows it), plus the terminal summary.
 
 use super::csv_excel;
+use super::error::ReportError;
 use crate::model::unified::{Finding, Severity, UnifiedDirectory, warmed};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Writes `<dir>/<municipality>-conflicts.csv|json` and `<municipality>-outbound.csv`, the
 /// municipalities in parallel (at a million users each has a few hundred thousand findings).
-pub fn write_reports(dir: &Path, unified: &UnifiedDirectory) -> Result<Vec<PathBuf>, String> {
+pub fn write_reports(dir: &Path, unified: &UnifiedDirectory) -> Result<Vec<PathBuf>, ReportError> {
     use rayon::prelude::*;
     let municipalities: Vec<&String> = unified.summaries.keys().collect();
     let written: Vec<[PathBuf; 3]> =
-        municipalities.par_iter().map(|m| write_municipality(dir, unified, m)).collect::<Result<_, String>>()?;
+        municipalities.par_iter().map(|m| write_municipality(dir, unified, m)).collect::<Result<_, ReportError>>()?;
     Ok(written.into_iter().flatten().collect())
 }
 
-fn write_municipality(dir: &Path, unified: &UnifiedDirectory, municipality: &str) -> Result<[PathBuf; 3], String> {
+fn write_municipality(dir: &Path, unified: &UnifiedDirectory, municipality: &str) -> Result<[PathBuf; 3], ReportError> {
     let findings: Vec<_> = unified.findings.iter().filter(|f| f.municipality == municipality).collect();
     let csv = dir.join(format!("{municipality}-conflicts.csv"));
     let json = dir.join(format!("{municipality}-conflicts.json"));
@@ -32,11 +33,11 @@ fn write_municipality(dir: &Path, unified: &UnifiedDirectory, municipality: &str
             )
         },
         || {
-            let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", json.display());
-            let file = std::fs::File::create(&json).map_err(|e| failed(&e))?;
+            let file = std::fs::File::create(&json).map_err(ReportError::io(&json))?;
             let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
-            serde_json::to_writer_pretty(&mut file, &Warmed(&findings)).map_err(|e| failed(&e))?;
-            std::io::Write::flush(&mut file).map_err(|e| failed(&e))
+            serde_json::to_writer_pretty(&mut file, &Warmed(&findings))
+                .map_err(|source| ReportError::Json { path: json.clone(), source })?;
+            std::io::Write::flush(&mut file).map_err(ReportError::io(&json))
         },
     );
     csv_written?;

@@ -1,5 +1,6 @@
 //! Reports for people: what was found, what mapping decided, and (later) plans and rollbacks.
 pub mod csv_excel;
+pub mod error;
 pub mod html;
 pub mod mapping;
 pub mod overview;

@@ -2,6 +2,8 @@
 //! the waves as a chart (accounts per wave stacked by municipality, and impact per wave) and the
 //! table behind it, plus the same tables as CSV for Excel.
 
+use super::csv_excel;
+use super::error::ReportError;
 use super::html::{esc, px};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -52,8 +54,8 @@ pub struct UnitRow {
 }
 
 /// Writes `waves.html`, `waves.csv` and `units.csv` into `dir`; returns the HTML file's path.
-pub fn write(report: &PlanReport, dir: &Path) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn write(report: &PlanReport, dir: &Path) -> Result<PathBuf, ReportError> {
+    std::fs::create_dir_all(dir).map_err(ReportError::io(dir))?;
     let municipalities = municipalities(report);
 
     let mut header: Vec<&str> = vec!["wave", "name", "status"];
@@ -72,7 +74,7 @@ pub fn write(report: &PlanReport, dir: &Path) -> Result<PathBuf, String> {
         ]);
         row
     });
-    crate::report::csv_excel::write(&dir.join("waves.csv"), &header, rows)?;
+    csv_excel::write(&dir.join("waves.csv"), &header, rows)?;
 
     let rows = report.units.iter().map(|u| {
         vec![
@@ -84,14 +86,10 @@ pub fn write(report: &PlanReport, dir: &Path) -> Result<PathBuf, String> {
             u.note.clone(),
         ]
     });
-    crate::report::csv_excel::write(
-        &dir.join("units.csv"),
-        &["wave", "unit", "municipality", "accounts", "impact", "note"],
-        rows,
-    )?;
+    csv_excel::write(&dir.join("units.csv"), &["wave", "unit", "municipality", "accounts", "impact", "note"], rows)?;
 
     let html = dir.join("waves.html");
-    std::fs::write(&html, render_html(report)).map_err(|e| format!("{}: {e}", html.display()))?;
+    std::fs::write(&html, render_html(report)).map_err(ReportError::io(&html))?;
     Ok(html)
 }
 

@@ -18,7 +18,7 @@
 //! Entries are decoded from BER here without ldap3's `SearchEntry::construct`, which panics on
 //! malformed input and guesses which values are binary; samla keeps every value as bytes.
 
-use super::SourceError;
+use super::error::SourceError;
 use super::range;
 use crate::config::{LdapSource, TlsMode};
 use crate::model::RawEntry;
@@ -63,8 +63,7 @@ impl LdapReader {
         }
         match self.stream.next().await.map_err(|e| search_error(&self.url, &self.base, e))? {
             Some(entry) => {
-                let mut raw =
-                    decode_entry(entry).map_err(|reason| SourceError::Protocol { url: self.url.clone(), reason })?;
+                let mut raw = decode_entry(entry).map_err(|e| self.protocol(e))?;
                 self.complete_ranges(&mut raw).await?;
                 Ok(Some(raw))
             }
@@ -87,7 +86,7 @@ impl LdapReader {
         for (name, mut values) in std::mem::take(&mut raw.attrs) {
             let protocol =
                 |reason: String| SourceError::Protocol { url: url.clone(), reason: format!("{}: {reason}", raw.dn) };
-            let Some(mut ranged) = range::parse(&name).map_err(&protocol)? else {
+            let Some(mut ranged) = range::parse(&name).map_err(|e| protocol(e.to_string()))? else {
                 attrs.push((name, values));
                 continue;
             };
@@ -134,15 +133,19 @@ impl LdapReader {
         let Some(entry) = entries.into_iter().next() else {
             return Ok((None, Vec::new()));
         };
-        let raw = decode_entry(entry).map_err(|reason| SourceError::Protocol { url: self.url.clone(), reason })?;
+        let raw = decode_entry(entry).map_err(|e| self.protocol(e))?;
         for (name, values) in raw.attrs {
-            let parsed =
-                range::parse(&name).map_err(|reason| SourceError::Protocol { url: self.url.clone(), reason })?;
+            let parsed = range::parse(&name).map_err(|e| self.protocol(e))?;
             if let Some(r) = parsed {
                 return Ok((Some(r), values));
             }
         }
         Ok((None, Vec::new()))
+    }
+
+    /// The server sent something that is not what LDAP or AD promise.
+    fn protocol(&self, reason: impl ToString) -> SourceError {
+        SourceError::Protocol { url: self.url.clone(), reason: reason.to_string() }
     }
 }
 
@@ -261,11 +264,16 @@ fn search_error(url: &str, base: &str, e: LdapError) -> SourceError {
     }
 }
 
+/// A search result entry whose BER is not what RFC 4511 says: what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed search result entry: {0}")]
+pub struct MalformedEntry(pub &'static str);
+
 /// Decodes a SearchResultEntry (`[APPLICATION 4] { objectName, attributes }`) keeping every
 /// value as bytes. Malformed BER is an error, never a panic.
-pub fn decode_entry(entry: ResultEntry) -> Result<RawEntry, String> {
+pub fn decode_entry(entry: ResultEntry) -> Result<RawEntry, MalformedEntry> {
     let tag = entry.0;
-    let bad = |what: &str| format!("malformed search result entry: {what}");
+    let bad = MalformedEntry;
     let mut parts = constructed(tag).ok_or_else(|| bad("not constructed"))?.into_iter();
     let dn = parts.next().and_then(primitive).ok_or_else(|| bad("no DN"))?;
     let dn = String::from_utf8(dn).map_err(|_| bad("DN is not UTF-8"))?;

@@ -87,7 +87,7 @@ impl<R: BufRead> LdifReader<R> {
             if matches!(self.logical.first(), None | Some(b'#')) {
                 continue;
             }
-            let (name, value) = parse_line(&self.logical).map_err(|reason| LdifError { line, reason })?;
+            let (name, value) = parse_line(&self.logical).map_err(|e| LdifError { line, reason: e.to_string() })?;
             if name.eq_ignore_ascii_case("dn") {
                 let dn = String::from_utf8(value)
                     .map_err(|_| LdifError { line, reason: "the dn is not valid UTF-8".to_string() })?;
@@ -116,7 +116,7 @@ impl<R: BufRead> LdifReader<R> {
                 Some(b'#') => continue,
                 Some(_) => {}
             }
-            let (name, value) = parse_line(&self.logical).map_err(|reason| LdifError { line, reason })?;
+            let (name, value) = parse_line(&self.logical).map_err(|e| LdifError { line, reason: e.to_string() })?;
             let refusal = if name.eq_ignore_ascii_case("changetype") {
                 if value.eq_ignore_ascii_case(b"add") {
                     continue;
@@ -205,30 +205,41 @@ impl<R: BufRead> Iterator for LdifReader<R> {
 
 impl<R: BufRead> FusedIterator for LdifReader<R> {}
 
+/// Why a logical line is not `name: value`; the reader adds its line number ([`LdifError`]).
+#[derive(Debug, thiserror::Error)]
+enum LineError {
+    #[error("expected `name: value`, found a line without a colon: \"{0}\"")]
+    NoColon(String),
+    #[error("invalid attribute name \"{0}\"")]
+    Name(String),
+    #[error("invalid base64 in the value of {name}: {source}")]
+    Base64 { name: String, source: base64::DecodeError },
+    #[error("`{0}:<` takes its value from a URL; refused, because samla never reads files named by its input")]
+    Url(String),
+    #[error("the value of {0} is not valid UTF-8; binary values must be base64 (`{0}:: ...`)")]
+    NotUtf8(String),
+}
+
 /// Splits a logical line `name: text` or `name:: base64` into the name and the value's bytes.
-fn parse_line(line: &[u8]) -> Result<(&str, Vec<u8>), String> {
+fn parse_line(line: &[u8]) -> Result<(&str, Vec<u8>), LineError> {
     let Some(colon) = line.iter().position(|&b| b == b':') else {
-        return Err(format!("expected `name: value`, found a line without a colon: \"{}\"", excerpt(line)));
+        return Err(LineError::NoColon(excerpt(line)));
     };
     let (name, rest) = (&line[..colon], &line[colon + 1..]);
     let name = std::str::from_utf8(name)
         .ok()
         .filter(|name| is_attribute_name(name))
-        .ok_or_else(|| format!("invalid attribute name \"{}\"", excerpt(name)))?;
+        .ok_or_else(|| LineError::Name(excerpt(name)))?;
     let value = match rest.split_first() {
         Some((b':', encoded)) => {
-            STANDARD.decode(encoded.trim_ascii()).map_err(|e| format!("invalid base64 in the value of {name}: {e}"))
+            STANDARD.decode(encoded.trim_ascii()).map_err(|source| LineError::Base64 { name: name.to_string(), source })
         }
-        Some((b'<', _)) => Err(format!(
-            "`{name}:<` takes its value from a URL; refused, because samla never reads files named by its input"
-        )),
+        Some((b'<', _)) => Err(LineError::Url(name.to_string())),
         _ => {
             let text = &rest[rest.iter().take_while(|&&b| b == b' ').count()..];
             match std::str::from_utf8(text) {
                 Ok(_) => Ok(text.to_vec()),
-                Err(_) => Err(format!(
-                    "the value of {name} is not valid UTF-8; binary values must be base64 (`{name}:: ...`)"
-                )),
+                Err(_) => Err(LineError::NotUtf8(name.to_string())),
             }
         }
     };

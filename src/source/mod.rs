@@ -8,48 +8,21 @@
 //! Each municipality's snapshot succeeds or fails on its own: a failed read leaves no partial
 //! snapshot, and the previous one stays the latest.
 
+pub mod error;
 pub mod ldap;
 pub mod ldif;
 pub mod range;
 
-use crate::config::secret::SecretError;
+pub use error::SourceError;
+
 use crate::config::{SourceConfig, SourceKind};
 use crate::model::RawEntry;
-use crate::model::convert::{ConvertError, convert};
+use crate::model::convert::convert;
 use crate::state::snapshot::SnapshotRow;
 use crate::state::{SnapshotId, SnapshotSummary, State, StateError};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
-
-/// Why reading a source failed. Each variant is one line that names the place.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("cannot reach {url}: {reason}")]
-    Connect { url: String, reason: String },
-    #[error("TLS with {url} failed: {reason}")]
-    Tls { url: String, reason: String },
-    #[error("{url} refused the bind as {bind_dn:?}: {meaning} (LDAP result {code})")]
-    Bind { url: String, bind_dn: String, code: u32, meaning: String },
-    #[error("{url}: base DN {base:?} does not exist on the server ({detail})")]
-    NoSuchBase { url: String, base: String, detail: String },
-    #[error("{url}: search under {base:?} failed: {reason}")]
-    Search { url: String, base: String, reason: String },
-    #[error("{url}: {reason}")]
-    Protocol { url: String, reason: String },
-    #[error("{0}")]
-    Secret(#[from] SecretError),
-    #[error("{}:{line}: {reason}", path.display())]
-    Ldif { path: PathBuf, line: usize, reason: String },
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{origin}: {error}")]
-    Convert { origin: String, error: ConvertError },
-    #[error("{0}")]
-    State(#[from] StateError),
-    #[error("the reader stopped unexpectedly: {0}")]
-    Internal(String),
-}
 
 /// The outcome for one municipality.
 #[derive(Debug)]

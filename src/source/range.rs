@@ -26,10 +26,17 @@ impl RangedAttr {
     }
 }
 
+/// A range option that does not parse; names the whole attribute description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{description:?} has a malformed range option")]
+pub struct MalformedRange {
+    pub description: String,
+}
+
 /// Parses `name;range=low-high` (options in any case, other options kept in the name).
-/// Returns `Ok(None)` for descriptions without a range option, and an error text for a
-/// range option that does not parse.
-pub fn parse(description: &str) -> Result<Option<RangedAttr>, String> {
+/// Returns `Ok(None)` for descriptions without a range option, and an error for a range
+/// option that does not parse.
+pub fn parse(description: &str) -> Result<Option<RangedAttr>, MalformedRange> {
     let mut name_parts = Vec::new();
     let mut range = None;
     for part in description.split(';') {
@@ -39,7 +46,7 @@ pub fn parse(description: &str) -> Result<Option<RangedAttr>, String> {
         }
     }
     let Some(range) = range else { return Ok(None) };
-    let bad = || format!("{description:?} has a malformed range option");
+    let bad = || MalformedRange { description: description.to_string() };
     let (low, high) = range.split_once('-').ok_or_else(bad)?;
     let low: u32 = low.parse().map_err(|_| bad())?;
     let high = match high {
@@ -90,6 +97,10 @@ mod tests {
         for bad in ["member;range=", "member;range=5", "member;range=a-b", "member;range=9-3", "member;range=-1-*"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse("member;range=9-3").unwrap_err().to_string(),
+            "\"member;range=9-3\" has a malformed range option"
+        );
     }
 
     proptest! {

@@ -2,11 +2,49 @@
 //! unified directory with the inputs it came from.
 
 use super::{SnapshotId, State, StateError, WAL_AUTOCHECKPOINT_PAGES};
+use crate::error::{Classified, ExitClass};
 use crate::model::ObjectGuid;
+use crate::model::ids::IdError;
 use crate::model::unified::{Anchor, ContentHash, NameBook, Namespace, UnifiedDirectory};
 use rayon::prelude::*;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
+
+// Belongs in state/mod.rs next to StateError; here while that file is being reworked.
+impl Classified for StateError {
+    /// The state file could not be opened, read or written, or holds something damaged.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
+}
+
+/// Why one stored line or row could not be used; the [`StateError`] around it names the
+/// state file and the chunk.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    #[error("a line without its three fields: {0:?}")]
+    Fields(String),
+    #[error("unknown name namespace {0:?}")]
+    Namespace(String),
+    #[error(transparent)]
+    Anchor(#[from] IdError),
+    #[error("an unknown escape \\{escape} in {line:?}")]
+    Escape { escape: char, line: String },
+    #[error("a row without its key")]
+    NoKey,
+    /// A row whose JSON the reader could not parse.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The reader's own reason for refusing a row, as text.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<String> for RowError {
+    fn from(reason: String) -> RowError {
+        RowError::Refused(reason)
+    }
+}
 
 /// A stored `samla map` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,13 +181,13 @@ fn push_name_line(text: &mut Vec<u8>, ns: Namespace, anchor: Anchor, name: &str)
 }
 
 /// The parts of a line [`push_name_line`] wrote, or why it is not one.
-fn parse_name_line(line: &str) -> Result<(Namespace, Anchor, std::borrow::Cow<'_, str>), String> {
+fn parse_name_line(line: &str) -> Result<(Namespace, Anchor, std::borrow::Cow<'_, str>), RowError> {
     let mut parts = line.splitn(3, '\t');
     let (Some(ns), Some(anchor), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("a line without its three fields: {line:?}"));
+        return Err(RowError::Fields(line.to_string()));
     };
     let ns = namespace(ns)?;
-    let anchor = Anchor(ObjectGuid::parse(anchor).map_err(|e| e.to_string())?);
+    let anchor = Anchor(ObjectGuid::parse(anchor)?);
     if !name.contains('\\') {
         return Ok((ns, anchor, name.into()));
     }
@@ -165,14 +203,14 @@ fn parse_name_line(line: &str) -> Result<(Namespace, Anchor, std::borrow::Cow<'_
             Some('t') => '\t',
             Some('n') => '\n',
             Some('r') => '\r',
-            other => return Err(format!("an unknown escape \\{} in {line:?}", other.unwrap_or(' '))),
+            other => return Err(RowError::Escape { escape: other.unwrap_or(' '), line: line.to_string() }),
         });
     }
     Ok((ns, anchor, out.into()))
 }
 
-fn namespace(name: &str) -> Result<Namespace, String> {
-    Namespace::ALL.into_iter().find(|n| n.as_str() == name).ok_or_else(|| format!("unknown name namespace {name:?}"))
+fn namespace(name: &str) -> Result<Namespace, RowError> {
+    Namespace::ALL.into_iter().find(|n| n.as_str() == name).ok_or_else(|| RowError::Namespace(name.to_string()))
 }
 
 impl State {
@@ -189,7 +227,7 @@ impl State {
         for row in rows {
             let (ns, name, anchor) = row.map_err(|e| self.err(e))?;
             let guid = ObjectGuid::parse(&anchor).map_err(|e| invalid(e.to_string()))?;
-            book.insert_existing(namespace(&ns).map_err(&invalid)?, &name, Anchor(guid));
+            book.insert_existing(namespace(&ns).map_err(|e| invalid(e.to_string()))?, &name, Anchor(guid));
         }
         let names: usize = self
             .conn
@@ -306,11 +344,12 @@ impl State {
 
     /// Hands each stored row (key, JSON) of one kind of a map run to `f`, in canonical order, without
     /// holding them all (a million people are most of a gigabyte of JSON): one chunk at a time.
+    /// A row `f` refuses ends the reading with a [`StateError::Invalid`] naming the chunk.
     pub fn for_each_unified_row(
         &self,
         run_id: i64,
         kind: &str,
-        mut f: impl FnMut(&str, &str) -> Result<(), String>,
+        mut f: impl FnMut(&str, &str) -> Result<(), RowError>,
     ) -> Result<(), StateError> {
         let chunked: bool = self
             .conn
@@ -324,7 +363,7 @@ impl State {
             params![run_id, kind],
             &format!("map run {run_id}, {kind} chunk"),
             |line| {
-                let (key, json) = line.split_once('\t').ok_or("a row without its key")?;
+                let (key, json) = line.split_once('\t').ok_or(RowError::NoKey)?;
                 f(key, json)
             },
         )
@@ -338,7 +377,7 @@ impl State {
         sql: &str,
         args: impl rusqlite::Params,
         what: &str,
-        mut line: impl FnMut(&str) -> Result<(), String>,
+        mut line: impl FnMut(&str) -> Result<(), RowError>,
     ) -> Result<(), StateError> {
         let invalid = |message: String| StateError::Invalid { path: self.path.clone(), message };
         let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
@@ -352,7 +391,7 @@ impl State {
             let text = std::str::from_utf8(&text).map_err(|e| damaged(&e.to_string()))?;
             let mut seen = 0u64;
             for l in text.lines() {
-                line(l).map_err(|e| damaged(&e))?;
+                line(l).map_err(|e| damaged(&e.to_string()))?;
                 seen += 1;
             }
             if seen != rows {
@@ -367,7 +406,7 @@ impl State {
         &self,
         run_id: i64,
         kind: &str,
-        mut f: impl FnMut(&str, &str) -> Result<(), String>,
+        mut f: impl FnMut(&str, &str) -> Result<(), RowError>,
     ) -> Result<(), StateError> {
         let mut stmt = self
             .conn
@@ -376,7 +415,8 @@ impl State {
         let mut rows = stmt.query(params![run_id, kind]).map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e));
-            f(text(0)?, text(1)?).map_err(|message| StateError::Invalid { path: self.path.clone(), message })?;
+            f(text(0)?, text(1)?)
+                .map_err(|e| StateError::Invalid { path: self.path.clone(), message: e.to_string() })?;
         }
         Ok(())
     }
@@ -425,6 +465,20 @@ mod tests {
             summaries: Default::default(),
             outbound: Default::default(),
         }
+    }
+
+    #[test]
+    fn damaged_name_lines_say_what_is_wrong() {
+        let guid = "00000000-0000-0000-0000-000000000001";
+        let good = format!("group_name\t{guid}\ta\\tb");
+        let (ns, _, name) = parse_name_line(&good).unwrap();
+        assert_eq!((ns, name.as_ref()), (Namespace::GroupName, "a\tb"));
+        let text = |line: &str| parse_name_line(line).unwrap_err().to_string();
+        assert_eq!(text("group_name\tx"), "a line without its three fields: \"group_name\\tx\"");
+        assert_eq!(text(&format!("nickname\t{guid}\ta")), "unknown name namespace \"nickname\"");
+        assert!(text("group_name\tnot-a-guid\ta").contains("is not a GUID"));
+        let line = format!("group_name\t{guid}\ta\\qb");
+        assert_eq!(text(&line), format!("an unknown escape \\q in {line:?}"));
     }
 
     #[test]

@@ -34,7 +34,8 @@ use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use x509_parser::error::X509Error;
 use x509_parser::public_key::PublicKey;
 
 /// The scope the client-credentials grant must ask for (or Graph's app id form of it).
@@ -77,30 +78,43 @@ impl fmt::Debug for AppCertificate {
     }
 }
 
+/// Why a certificate cannot be registered on the app.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    #[error("certificate {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("no PEM CERTIFICATE section could be read ({0})")]
+    Pem(rustls::pki_types::pem::Error),
+    #[error("not an X.509 certificate: {0}")]
+    X509(x509_parser::nom::Err<X509Error>),
+    /// The certificate's key algorithm (its OID), which is not RSA.
+    #[error("the key is not RSA (algorithm {0}); certificate login takes PS256 assertions")]
+    NotRsa(String),
+    /// A [`CertificateError::Pem`], [`CertificateError::X509`] or [`CertificateError::NotRsa`]
+    /// in the file at `path`.
+    #[error("certificate {path}: {source}")]
+    In { path: PathBuf, source: Box<CertificateError> },
+}
+
 impl AppCertificate {
     /// Reads a certificate file: PEM (its first `CERTIFICATE` section) or DER. Errors name the file.
-    pub fn from_file(path: &Path) -> Result<AppCertificate, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("certificate {}: {e}", path.display()))?;
-        AppCertificate::from_pem_or_der(&bytes).map_err(|e| format!("certificate {}: {e}", path.display()))
+    pub fn from_file(path: &Path) -> Result<AppCertificate, CertificateError> {
+        let bytes =
+            std::fs::read(path).map_err(|source| CertificateError::Read { path: path.to_path_buf(), source })?;
+        AppCertificate::from_pem_or_der(&bytes)
+            .map_err(|e| CertificateError::In { path: path.to_path_buf(), source: Box::new(e) })
     }
 
-    pub fn from_pem_or_der(bytes: &[u8]) -> Result<AppCertificate, String> {
+    pub fn from_pem_or_der(bytes: &[u8]) -> Result<AppCertificate, CertificateError> {
         let der = if bytes.windows(10).any(|w| w == b"-----BEGIN") {
-            CertificateDer::from_pem_slice(bytes)
-                .map_err(|e| format!("no PEM CERTIFICATE section could be read ({e})"))?
-                .as_ref()
-                .to_vec()
+            CertificateDer::from_pem_slice(bytes).map_err(CertificateError::Pem)?.as_ref().to_vec()
         } else {
             bytes.to_vec()
         };
-        let (_, cert) =
-            x509_parser::parse_x509_certificate(&der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(CertificateError::X509)?;
         let spki = cert.public_key();
         if !matches!(spki.parsed(), Ok(PublicKey::RSA(_))) {
-            return Err(format!(
-                "the key is not RSA (algorithm {}); certificate login takes PS256 assertions",
-                spki.algorithm.algorithm
-            ));
+            return Err(CertificateError::NotRsa(spki.algorithm.algorithm.to_string()));
         }
         let validity = cert.validity();
         Ok(AppCertificate {
@@ -754,9 +768,9 @@ mod tests {
             assert_eq!(from_pem.thumbprint, <[u8; 32]>::from(Sha256::digest(der.as_ref())));
             assert!(from_pem.not_after - from_pem.not_before >= 2 * 86_400 - 1);
             assert!(!format!("{from_pem:?}").contains("rsa_public_key"));
-            let missing = AppCertificate::from_file(&dir.path().join("nope.pem")).unwrap_err();
+            let missing = AppCertificate::from_file(&dir.path().join("nope.pem")).unwrap_err().to_string();
             assert!(missing.contains("nope.pem"), "{missing}");
-            let key = AppCertificate::from_file(&dir.path().join("app.key")).unwrap_err();
+            let key = AppCertificate::from_file(&dir.path().join("app.key")).unwrap_err().to_string();
             assert!(key.contains("app.key") && key.contains("CERTIFICATE"), "{key}");
             assert!(AppCertificate::from_pem_or_der(b"not a certificate").is_err());
             let ec_cert = dir.path().join("ec.crt");
@@ -769,7 +783,11 @@ mod tests {
                 .output()
                 .unwrap();
             assert!(out.status.success());
-            assert!(AppCertificate::from_file(&ec_cert).unwrap_err().contains("not RSA"));
+            let ec = AppCertificate::from_file(&ec_cert).unwrap_err().to_string();
+            assert!(
+                ec.starts_with(&format!("certificate {}: the key is not RSA (algorithm ", ec_cert.display())),
+                "{ec}"
+            );
         }
 
         #[test]

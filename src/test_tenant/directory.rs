@@ -130,6 +130,15 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A stored object the directory cannot hold: it takes a unique value another object has.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("object {id}: {}", conflict.message)]
+pub struct InvalidObject {
+    pub id: ObjectId,
+    /// The conflict Graph would answer a write of it with.
+    pub conflict: GraphError,
+}
+
 impl Directory {
     /// A directory holding `objects` (loaded from a state file, or none).
     pub fn new(
@@ -137,7 +146,7 @@ impl Directory {
         settings: Settings,
         objects: Vec<Object>,
         ids: IdStream,
-    ) -> Result<Directory, String> {
+    ) -> Result<Directory, InvalidObject> {
         let seq = objects.iter().map(|o| o.seq).max().unwrap_or(0);
         let mut dir = Directory {
             schema,
@@ -149,8 +158,8 @@ impl Directory {
             dirty: BTreeSet::new(),
         };
         for o in objects {
-            if let Err(e) = dir.check_unique(&o) {
-                return Err(format!("object {}: {}", o.id, e.message));
+            if let Err(conflict) = dir.check_unique(&o) {
+                return Err(InvalidObject { id: o.id, conflict });
             }
             dir.index(None, Some(&o));
             dir.objects.insert(o.id, o);

@@ -44,16 +44,27 @@ pub struct SkuSpec {
     pub units: u64,
 }
 
-impl FromStr for SkuSpec {
-    type Err = String;
+/// Why a `--sku` value is not `PARTNUMBER=COUNT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkuSpecError {
+    #[error("'{0}' is not PARTNUMBER=COUNT")]
+    Shape(String),
+    #[error("'{0}' is not a SKU part number (letters, digits, _)")]
+    Part(String),
+    #[error("'{0}' is not a count")]
+    Count(String),
+}
 
-    fn from_str(s: &str) -> Result<SkuSpec, String> {
-        let (part, units) = s.split_once('=').ok_or_else(|| format!("'{s}' is not PARTNUMBER=COUNT"))?;
+impl FromStr for SkuSpec {
+    type Err = SkuSpecError;
+
+    fn from_str(s: &str) -> Result<SkuSpec, SkuSpecError> {
+        let (part, units) = s.split_once('=').ok_or_else(|| SkuSpecError::Shape(s.to_string()))?;
         let part = part.trim();
         if part.is_empty() || !part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!("'{part}' is not a SKU part number (letters, digits, _)"));
+            return Err(SkuSpecError::Part(part.to_string()));
         }
-        let units = units.trim().parse().map_err(|_| format!("'{units}' is not a count"))?;
+        let units = units.trim().parse().map_err(|_| SkuSpecError::Count(units.to_string()))?;
         Ok(SkuSpec { part: part.to_string(), units })
     }
 }

@@ -39,9 +39,10 @@ pub mod server;
 pub mod throttle;
 
 use crate::config::secret::Secret;
+use crate::error::{Classified, ExitClass};
 use api::{Shared, State};
 use auth::{AppCertificate, Credentials};
-use directory::{Directory, Settings};
+use directory::{Directory, InvalidObject, Settings};
 use faults::{Faults, Rates};
 use ids::IdStream;
 pub use ids::{ClientId, ObjectId, SkuId, TenantId};
@@ -131,17 +132,26 @@ pub struct TenantOptions {
     pub seed: u64,
 }
 
-fn positive(s: &str) -> Result<f64, String> {
+/// A flag's value out of its range (clap prints it after the flag's name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum FlagError {
+    #[error("'{0}' is not a positive number")]
+    NotPositive(String),
+    #[error("'{0}' is not a share between 0 and 1")]
+    NotAShare(String),
+}
+
+fn positive(s: &str) -> Result<f64, FlagError> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("'{s}' is not a positive number")),
+        _ => Err(FlagError::NotPositive(s.to_string())),
     }
 }
 
-fn share(s: &str) -> Result<f64, String> {
+fn share(s: &str) -> Result<f64, FlagError> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("'{s}' is not a share between 0 and 1")),
+        _ => Err(FlagError::NotAShare(s.to_string())),
     }
 }
 
@@ -184,9 +194,16 @@ pub enum TenantError {
     #[error(transparent)]
     Persist(#[from] PersistError),
     #[error("tenant state: {0}")]
-    State(String),
+    State(#[from] InvalidObject),
     #[error("test tenant server: {0}")]
     Serve(std::io::Error),
+}
+
+impl Classified for TenantError {
+    /// The test tenant could not start or its state could not be read.
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
 }
 
 /// A tenant running in this process. Dropping it stops the server.
@@ -319,9 +336,9 @@ fn build(opts: &TenantOptions, base: String) -> Result<Shared, TenantError> {
         None => (None, persist::Loaded::default()),
     };
     let ids = IdStream::new(opts.seed, "objects", loaded.id_counter);
-    let dir = Directory::new(schema, settings.clone(), loaded.objects, ids).map_err(TenantError::State)?;
+    let dir = Directory::new(schema, settings.clone(), loaded.objects, ids)?;
     let certificate = match &opts.certificate {
-        Some(path) => Some(AppCertificate::from_file(path).map_err(TenantError::Options)?),
+        Some(path) => Some(AppCertificate::from_file(path).map_err(|e| TenantError::Options(e.to_string()))?),
         None => None,
     };
     let creds = Credentials {
@@ -450,13 +467,15 @@ mod tests {
         assert_eq!(parsed.skus[1], SkuSpec { part: "DESKLESSPACK".into(), units: 3 });
         let s = settings(&parsed, "http://127.0.0.1:1".into()).unwrap();
         assert_eq!(s.domains, ["bjuv.se", "bjuv.onmicrosoft.com"], "the initial domain is added");
-        for bad in [
-            vec!["serve", "--sku", "SPE_E3"],
-            vec!["serve", "--time-scale", "0"],
-            vec!["serve", "--fault-rate-503", "1.5"],
-            vec!["serve", "--tenant-id", "not-a-guid"],
+        for (bad, says) in [
+            (vec!["serve", "--sku", "SPE_E3"], "'SPE_E3' is not PARTNUMBER=COUNT"),
+            (vec!["serve", "--sku", "E3=x"], "'x' is not a count"),
+            (vec!["serve", "--time-scale", "0"], "'0' is not a positive number"),
+            (vec!["serve", "--fault-rate-503", "1.5"], "'1.5' is not a share between 0 and 1"),
+            (vec!["serve", "--tenant-id", "not-a-guid"], "is not a GUID"),
         ] {
-            assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?}");
+            let e = Cli::try_parse_from(&bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
         }
         let twice = TenantOptions {
             skus: vec!["SPE_E3=1".parse().unwrap(), "spe_e3=2".parse().unwrap()],
