@@ -16,8 +16,8 @@
 use super::clock::{self, DAY, REFERENCE_UNIX};
 use super::names::{self, GIVEN, Pool, SURNAMES, table};
 use super::rng::{Permutation, SplitMix64, derive, keyed_chance, tag};
+use super::spec::{EstateOptions, Flavor, MunicipalitySpec};
 use super::specials::{SPECIALS, Special};
-use super::{EstateOptions, Flavor, MunicipalitySpec};
 use crate::model::dn::escape_value;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -627,7 +627,7 @@ impl Plan {
 
     /// The "Anna Andersson" of the next municipality, as a contact here.
     fn build_colleagues(&self) -> Vec<Colleague> {
-        let all = super::municipalities();
+        let all = super::spec::municipalities();
         let Some(pos) = all.iter().position(|m| m.id == self.muni.id) else {
             return Vec::new();
         };

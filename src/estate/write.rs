@@ -10,7 +10,7 @@ use super::groups::{self, GroupDef, GroupSid, Parent};
 use super::ldif::LdifWriter;
 use super::plan::{self, Kind, NameCounter, Plan, sid_bytes};
 use super::rng::tag;
-use super::{EstateCounts, Flavor};
+use super::spec::{EstateCounts, Flavor};
 use std::io::{self, Write};
 
 const OBJ_OU: u64 = tag("ou");

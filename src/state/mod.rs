@@ -8,12 +8,14 @@
 //! read and write their tables (such as the journal) use the state, never the reverse.
 
 pub mod snapshot;
+mod tally;
 pub mod unified;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
-pub use snapshot::{SnapshotId, SnapshotPart, SnapshotSummary};
+pub use snapshot::{SnapshotPart, SnapshotSummary};
+pub use tally::SnapshotId;
 
 /// A state-file failure, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +185,7 @@ pub struct State {
     pub(crate) path: PathBuf,
     /// Counts and digests of the snapshots being written, kept so finishing one does not
     /// read it back.
-    pub(crate) tallies: std::collections::HashMap<SnapshotId, snapshot::Tally>,
+    pub(crate) tallies: std::collections::HashMap<SnapshotId, tally::Tally>,
 }
 
 impl State {

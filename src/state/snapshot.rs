@@ -6,16 +6,12 @@
 //! transaction. A failed read calls [`State::abort_snapshot`]; a killed process leaves a
 //! `writing` row that the next discover removes ([`State::discard_unfinished`]). The previous snapshot is never touched.
 
+use super::tally::SnapshotId;
 use super::{State, StateError};
 use crate::model::{DirectoryObject, ObjectKind};
 use rusqlite::params;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-
-/// A snapshot's row id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct SnapshotId(pub i64);
 
 /// Consecutive objects of one snapshot, by the first and last of their rowids (see
 /// [`State::snapshot_parts`]).
@@ -102,7 +98,7 @@ impl State {
         tx.commit().map_err(sq)?;
         let tally = self.tallies.entry(id).or_default();
         for row in rows {
-            tally.add(row);
+            tally.add(row.kind, row.members, &row.guid, row.digest);
         }
         Ok(())
     }
@@ -281,38 +277,6 @@ impl SnapshotRow {
             digest: digest.into(),
             members: obj.members.len() as u64,
         })
-    }
-}
-
-/// What finishing a snapshot needs, gathered while it is written.
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
-    /// Per [`ObjectKind::ALL`] position.
-    counts: [u64; 4],
-    memberships: u64,
-    digests: Vec<(String, [u8; 32])>,
-}
-
-impl Tally {
-    fn add(&mut self, row: &SnapshotRow) {
-        if let Some(i) = ObjectKind::ALL.iter().position(|k| *k == row.kind) {
-            self.counts[i] += 1;
-        }
-        if row.kind == ObjectKind::Group {
-            self.memberships += row.members;
-        }
-        self.digests.push((row.guid.clone(), row.digest));
-    }
-
-    /// SHA-256 over the objects' digests (SHA-256 of GUID, NUL, canonical JSON) in GUID order,
-    /// so the order a server returns entries in never changes the hash.
-    fn content_hash(mut self) -> String {
-        self.digests.sort_unstable();
-        let mut hasher = Sha256::new();
-        for (_, digest) in &self.digests {
-            hasher.update(digest);
-        }
-        hex::encode(hasher.finalize())
     }
 }
 
