@@ -39,7 +39,7 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     }
     let config_path = dir.join("samla.toml");
     std::fs::write(&config_path, toml).map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
-    let config = Config::load(&config_path).map_err(Failure::usage)?;
+    let config = Config::load(&config_path)?;
 
     if !json {
         println!(
@@ -49,13 +49,13 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     }
     let outcomes = run_discover(&config, &[], progress)?;
     print_outcomes(&outcomes, json)?;
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    let state = State::open(&config.state_path)?;
     for outcome in &outcomes {
         let summary = outcome.result.as_ref().map_err(|e| Failure::work(format!("{}: {e}", outcome.municipality)))?;
         if json {
             continue;
         }
-        let objects = state.snapshot_objects(summary.id).map_err(Failure::work)?;
+        let objects = state.snapshot_objects(summary.id)?;
         println!("\n{}", Overview::of(&objects).render(&outcome.municipality));
     }
     drop(state);
@@ -86,7 +86,7 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     if !json {
         println!("\nDry-run of wave 1: the exact Graph requests and shared-AD changes, nothing written:\n");
     }
-    let mut state = State::open(&config.state_path).map_err(Failure::work)?;
+    let mut state = State::open(&config.state_path)?;
     let dry_run = |state: &State, config: &Config, target| {
         let request = DryRunRequest { wave: "1", out: None, target };
         wave::print_dry_run(&crate::wave::dry_run::dry_run(config, state, request)?, json)
@@ -196,7 +196,7 @@ impl DemoTenant {
             self.tenant_id, self.client_id, self.graph_url, self.url
         );
         std::fs::write(config_path, toml).map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
-        Config::load(config_path).map_err(Failure::usage)
+        Ok(Config::load(config_path)?)
     }
 
     fn stop(mut self) {

@@ -7,10 +7,10 @@ use crate::state::State;
 
 /// Opens the state and reads the selected sources.
 pub fn run_discover(config: &Config, names: &[String], progress: bool) -> Result<Vec<SourceOutcome>, Failure> {
-    let selected = config.select(names).map_err(Failure::usage)?;
+    let selected = config.select(names)?;
     if selected.is_empty() {
         return Err(Failure::usage(format!("{} defines no sources", config.file.display())));
     }
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
-    discover(state, &selected, progress).map_err(Failure::work)
+    let state = State::open(&config.state_path)?;
+    Ok(discover(state, &selected, progress)?)
 }

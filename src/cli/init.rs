@@ -1,6 +1,7 @@
 //! `samla init DIR`: a commented starting project an IT team fills in.
 
-use std::path::Path;
+use crate::error::{Classified, ExitClass};
+use std::path::{Path, PathBuf};
 
 /// The starting `samla.toml`. Every key is explained; the sources are examples to edit.
 pub const TEMPLATE: &str = r#"# samla.toml: where each municipality's directory is read from, and where samla keeps its state.
@@ -38,13 +39,28 @@ plus target.toml (the shared target's domains, name templates and policies). `sa
 const WAVES_README: &str = "# waves/\n\nOne file per migration wave, written by `samla plan` and reviewed by people \
 (move a unit, pin it, exclude it, rename a wave).\n";
 
+/// Why a starting project was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{} exists already; samla init does not overwrite it", .0.display())]
+    Exists(PathBuf),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl Classified for InitError {
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Work
+    }
+}
+
 /// Writes samla.toml, mappings/ and waves/ into `dir`; refuses to overwrite a samla.toml.
-pub fn write_project(dir: &Path) -> Result<(), String> {
+pub fn write_project(dir: &Path) -> Result<(), InitError> {
     let config = dir.join("samla.toml");
     if config.exists() {
-        return Err(format!("{} exists already; samla init does not overwrite it", config.display()));
+        return Err(InitError::Exists(config));
     }
-    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let io = |path: &Path, source: std::io::Error| InitError::Io { path: path.to_path_buf(), source };
     for sub in ["mappings", "waves", "state"] {
         let d = dir.join(sub);
         std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Maps, stores and reports; blocking findings make it fail after the reports are written.
 pub fn run(config: &Config, out: Option<&Path>, json: bool) -> Result<Mapped, Failure> {
-    let mut state = State::open(&config.state_path).map_err(Failure::work)?;
+    let mut state = State::open(&config.state_path)?;
     let mapped = crate::project::map::map(config, &mut state, out)?;
     let Mapped { unified, run, reports_dir, reports, .. } = &mapped;
     if json {

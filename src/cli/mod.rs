@@ -206,7 +206,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let progress = !cli.quiet && !cli.json && std::io::stderr().is_terminal();
     match cli.command {
         Command::Discover { sources } => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            let config = Config::load(&cli.config)?;
             let outcomes = run_discover(&config, &sources, progress)?;
             print_outcomes(&outcomes, cli.json)?;
             let failed: Vec<String> = outcomes
@@ -219,23 +219,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Snapshots => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
-            let state = State::open(&config.state_path).map_err(Failure::work)?;
-            let list = state.snapshots().map_err(Failure::work)?;
+            let config = Config::load(&cli.config)?;
+            let state = State::open(&config.state_path)?;
+            let list = state.snapshots()?;
             if cli.json { print_json(&list) } else { print_snapshot_table(&list.iter().collect::<Vec<_>>()) }
         }
         Command::Map { out } => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            let config = Config::load(&cli.config)?;
             // The process ends next: handing a million people's allocations back one by one
             // would cost seconds for nothing.
             map::run(&config, out.as_deref(), cli.json).map(std::mem::forget)
         }
         Command::Plan { explain, report } => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            let config = Config::load(&cli.config)?;
             plan::run(&config, explain.as_deref(), report, cli.json)
         }
         Command::Waves => {
-            let config = Config::load(&cli.config).map_err(Failure::usage)?;
+            let config = Config::load(&cli.config)?;
             plan::list(&config, cli.json)
         }
         Command::Wave(WaveCommand::DryRun { wave, out, target }) => {
@@ -270,16 +270,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let (number, runs) = crate::wave::status::status(&config, &state, &wave, target.as_deref())?;
             wave::print_status(number, target.as_deref(), &runs, cli.json)
         }
-        Command::Init { dir } => init::write_project(&dir).map_err(Failure::work),
+        Command::Init { dir } => Ok(init::write_project(&dir)?),
         Command::Demo { dir } => demo::run(&dir, progress, cli.json),
         Command::TestTenant(command) => match *command {
             TestTenantCommand::Serve(opts) => {
                 let runtime = tokio::runtime::Runtime::new().map_err(Failure::work)?;
-                runtime.block_on(crate::test_tenant::serve(opts)).map_err(Failure::work)
+                Ok(runtime.block_on(crate::test_tenant::serve(opts))?)
             }
-            TestTenantCommand::Dump(opts) => {
-                print_json(&crate::test_tenant::dump_state_file(&opts).map_err(Failure::work)?)
-            }
+            TestTenantCommand::Dump(opts) => print_json(&crate::test_tenant::dump_state_file(&opts)?),
         },
         Command::Estate(EstateCommand::Generate { flavor, out, scale, seed }) => {
             if !(scale > 0.0 && scale <= 1000.0) {
@@ -309,7 +307,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Loads samla.toml and opens its state, once per command.
 fn open(config: &std::path::Path) -> Result<(Config, State), Failure> {
-    let config = Config::load(config).map_err(Failure::usage)?;
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    let config = Config::load(config)?;
+    let state = State::open(&config.state_path)?;
     Ok((config, state))
 }

@@ -8,7 +8,7 @@ use crate::state::State;
 
 /// `samla plan [--explain UNIT] [--report]`.
 pub fn run(config: &Config, explain: Option<&str>, report: bool, json: bool) -> Result<(), Failure> {
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    let state = State::open(&config.state_path)?;
     if let Some(unit) = explain {
         return print_explained(&crate::project::plan::explain(config, &state, unit)?, json);
     }
@@ -85,7 +85,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// `samla waves`: every wave file with its counts per municipality and its status.
 pub fn list(config: &Config, json: bool) -> Result<(), Failure> {
-    let state = State::open(&config.state_path).map_err(Failure::work)?;
+    let state = State::open(&config.state_path)?;
     let (statuses, municipalities) = crate::project::plan::statuses(config, &state)?;
     if json {
         return print_json(&statuses);

@@ -117,6 +117,22 @@ fn read_file(path: &std::path::Path) -> Result<String, SecretError> {
     std::fs::read_to_string(path).map_err(|source| SecretError::File { path: path.to_path_buf(), source })
 }
 
+/// The system gave no randomness for a password.
+#[derive(Debug, thiserror::Error)]
+#[error("no random source for passwords: {0}")]
+pub struct NoRandomSource(getrandom::Error);
+
+/// A password Entra accepts (upper, lower, digit, symbol; 24 characters) from the OS's
+/// random source. It lives only in the request that creates the user.
+pub fn random_password() -> Result<Secret, NoRandomSource> {
+    const SETS: [&[u8]; 4] = [b"ABCDEFGHJKLMNPQRSTUVWXYZ", b"abcdefghijkmnopqrstuvwxyz", b"23456789", b"!#%+-.:=?@^_~"];
+    let mut bytes = [0u8; 24];
+    getrandom::getrandom(&mut bytes).map_err(NoRandomSource)?;
+    let password: String =
+        bytes.iter().enumerate().map(|(i, b)| SETS[i % 4][usize::from(*b) % SETS[i % 4].len()] as char).collect();
+    Ok(Secret::new(password))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

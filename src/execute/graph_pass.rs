@@ -11,7 +11,7 @@
 use super::journal::Journal;
 use super::progress::Progress;
 use crate::client::graph::{GraphClient, Outcome};
-use crate::config::secret::Secret;
+use crate::config::secret::random_password;
 use crate::journal::{Completion, Intent, System, TargetKind};
 use crate::render::graph::{self, Batch, GraphRequest, Placeholder};
 use crate::state::StateError;
@@ -35,17 +35,6 @@ pub struct Failed {
 pub struct PassResult {
     pub done: Vec<(usize, GraphRequest, Outcome)>,
     pub failed: Vec<Failed>,
-}
-
-/// A password Entra accepts (upper, lower, digit, symbol; 24 characters) from the OS's
-/// random source. It lives only in the request that creates the user.
-pub fn random_password() -> Result<Secret, String> {
-    const SETS: [&[u8]; 4] = [b"ABCDEFGHJKLMNPQRSTUVWXYZ", b"abcdefghijkmnopqrstuvwxyz", b"23456789", b"!#%+-.:=?@^_~"];
-    let mut bytes = [0u8; 24];
-    getrandom::getrandom(&mut bytes).map_err(|e| format!("no random source for passwords: {e}"))?;
-    let password: String =
-        bytes.iter().enumerate().map(|(i, b)| SETS[i % 4][usize::from(*b) % SETS[i % 4].len()] as char).collect();
-    Ok(Secret::new(password))
 }
 
 fn reason(o: &Outcome) -> String {
@@ -165,8 +154,8 @@ pub async fn send(
             };
             // The journal's copy keeps `{password}`; only the copy sent gets the password.
             let on_wire = if graph::placeholders(r).contains(&Placeholder::Password) {
-                let password =
-                    random_password().map_err(|message| StateError::Invalid { path: journal.path(), message })?;
+                let password = random_password()
+                    .map_err(|e| StateError::Invalid { path: journal.path(), message: e.to_string() })?;
                 let fill = |p: &Placeholder| (*p == Placeholder::Password).then(|| password.expose().to_string());
                 graph::substitute(&for_journal, &fill).map_err(|p| StateError::Invalid {
                     path: journal.path(),

@@ -181,6 +181,13 @@ pub enum ExecError {
     Ldap(#[from] crate::client::ldap::LdapClientError),
 }
 
+impl crate::error::Classified for ExecError {
+    /// A run that stopped early: the work failed (the journal says how far it got).
+    fn exit_class(&self) -> crate::error::ExitClass {
+        crate::error::ExitClass::Work
+    }
+}
+
 /// Runs the tenant's side of a wave to the end (see the module docs); returns what it did
 /// and the first comparison's changes.
 #[allow(clippy::too_many_arguments)]

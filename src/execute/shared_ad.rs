@@ -13,6 +13,7 @@ use super::graph::Change;
 use super::journal::Journal;
 use super::progress::Progress;
 use crate::client::ldap::{Found, LdapClientError, SharedAdClient};
+use crate::config::secret::random_password;
 use crate::journal::{Completion, Intent, System, TargetKind};
 use crate::model::Dn;
 use crate::model::unified::Anchor;
@@ -323,9 +324,9 @@ pub async fn apply(
             let mut result = client.apply(&op.change).await;
             let created_user = op.kind == OpKind::CreateUser && matches!(op.change, LdapChange::Add { .. });
             if result.is_ok() && created_user && random_passwords {
-                result = match super::graph_pass::random_password() {
+                result = match random_password() {
                     Ok(pw) => client.set_initial_password(op.dn(), &pw).await,
-                    Err(message) => return Err(StateError::Invalid { path: journal.path(), message }),
+                    Err(e) => return Err(StateError::Invalid { path: journal.path(), message: e.to_string() }),
                 };
             }
             match result {

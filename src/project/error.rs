@@ -1,14 +1,30 @@
 //! Why mapping, planning or loading a project stopped, with its exit class.
 
+use crate::config::ConfigError;
 use crate::error::{Classified, ExitClass};
+use crate::mapping::overrides::OverridesError;
+use crate::mapping::spec::SpecError;
+use crate::plan::files::WaveFileError;
+use crate::plan::settings::SettingsError;
+use crate::report::error::ReportError;
 use crate::state::StateError;
+use crate::state::unified::RowError;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
-    /// samla.toml, the mapping files, plan.toml or the wave files cannot be used as they are.
-    #[error("{0}")]
-    Configuration(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Overrides(#[from] OverridesError),
+    #[error(transparent)]
+    WaveFile(#[from] WaveFileError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
     #[error("nothing is mapped yet: run `samla map` first")]
     NothingMapped,
     #[error("the newest map run is out of date ({changes}): run `samla map` first")]
@@ -38,20 +54,22 @@ pub enum ProjectError {
     ReaderStopped,
     #[error(transparent)]
     State(#[from] StateError),
-    /// What the state holds cannot be read back.
-    #[error("{0}")]
-    Stored(String),
-    /// A report or wave file could not be written.
-    #[error("{0}")]
-    Write(String),
+    /// A stored row of the unified directory cannot be read back.
+    #[error(transparent)]
+    Row(#[from] RowError),
 }
 
 impl Classified for ProjectError {
     fn exit_class(&self) -> ExitClass {
         use ProjectError::*;
         match self {
-            Configuration(_)
-            | NothingMapped
+            Config(e) => e.exit_class(),
+            Spec(e) => e.exit_class(),
+            Settings(e) => e.exit_class(),
+            Overrides(e) => e.exit_class(),
+            WaveFile(e) => e.exit_class(),
+            Report(e) => e.exit_class(),
+            NothingMapped
             | NoSnapshot { .. }
             | NoMappingFile { .. }
             | NoHashKey { .. }
@@ -64,18 +82,7 @@ impl Classified for ProjectError {
             | NotVerified { .. }
             | ReaderStopped
             | State(_)
-            | Stored(_)
-            | Write(_) => ExitClass::Work,
+            | Row(_) => ExitClass::Work,
         }
-    }
-}
-
-impl ProjectError {
-    pub fn configuration(e: impl std::fmt::Display) -> ProjectError {
-        ProjectError::Configuration(e.to_string())
-    }
-
-    pub fn write(e: impl std::fmt::Display) -> ProjectError {
-        ProjectError::Write(e.to_string())
     }
 }

@@ -10,7 +10,7 @@ use crate::plan::directory::{PlanDirectory, StoredGroup, StoredPerson};
 use crate::plan::files::{self, PlanInputs, WaveFile};
 use crate::plan::settings::{self, PlanSettings};
 use crate::state::State;
-use crate::state::unified::UnifiedRun;
+use crate::state::unified::{RowError, UnifiedRun};
 use std::collections::BTreeMap;
 
 /// Everything planning reads.
@@ -30,9 +30,9 @@ pub struct Loaded {
 pub fn load(config: &Config, state: &State) -> Result<Loaded, ProjectError> {
     let started = std::time::Instant::now();
     let mappings_dir = mappings_dir(config);
-    let settings = settings::load(&mappings_dir).map_err(ProjectError::configuration)?;
+    let settings = settings::load(&mappings_dir)?;
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let mappings = spec::load(&mappings_dir, &names).map_err(ProjectError::configuration)?;
+    let mappings = spec::load(&mappings_dir, &names)?;
     let run = state.latest_unified()?.ok_or(ProjectError::NothingMapped)?;
     let all = state.snapshots()?;
     let run_snapshots: BTreeMap<String, String> = all
@@ -54,13 +54,13 @@ pub fn load(config: &Config, state: &State) -> Result<Loaded, ProjectError> {
     };
     let current = PlanInputs { mappings: mappings.hash, snapshots: latest, ..planned_from.clone() };
     let mut people = Vec::new();
-    state.for_each_unified_row(run.id, "person", |_, json| {
-        people.push(serde_json::from_str::<StoredPerson>(json).map_err(|e| format!("a stored person: {e}"))?);
+    state.for_each_unified_row(run.id, "person", |key, json| {
+        people.push(serde_json::from_str::<StoredPerson>(json).map_err(RowError::decode("person", key))?);
         Ok(())
     })?;
     let mut groups = Vec::new();
-    state.for_each_unified_row(run.id, "group", |_, json| {
-        groups.push(serde_json::from_str::<StoredGroup>(json).map_err(|e| format!("a stored group: {e}"))?);
+    state.for_each_unified_row(run.id, "group", |key, json| {
+        groups.push(serde_json::from_str::<StoredGroup>(json).map_err(RowError::decode("group", key))?);
         Ok(())
     })?;
     tracing::info!(
@@ -77,7 +77,7 @@ pub fn load(config: &Config, state: &State) -> Result<Loaded, ProjectError> {
 /// The wave files of the project, refusing a project without any.
 pub fn wave_files(config: &Config) -> Result<Vec<WaveFile>, ProjectError> {
     let dir = waves_dir(config);
-    let files = files::read_dir(&dir).map_err(ProjectError::configuration)?;
+    let files = files::read_dir(&dir)?;
     if files.is_empty() {
         return Err(ProjectError::NoWaveFiles { dir });
     }

@@ -51,7 +51,7 @@ pub fn map(config: &Config, state: &mut State, out: Option<&Path>) -> Result<Map
         tracing::info!("{what} {}, {rss_mib} MiB resident", stopwatch.since());
     };
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let mappings = spec::load(&mappings_dir(config), &names).map_err(ProjectError::configuration)?;
+    let mappings = spec::load(&mappings_dir(config), &names)?;
     let mut ids = Vec::new();
     let mut newest = String::new();
     for name in &names {
@@ -64,7 +64,7 @@ pub fn map(config: &Config, state: &mut State, out: Option<&Path>) -> Result<Map
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| ProjectError::SnapshotTime { time: newest.clone(), message: e.to_string() })?;
     let overrides = match &mappings.target.overrides {
-        Some(path) => Overrides::load(path).map_err(ProjectError::configuration)?,
+        Some(path) => Overrides::load(path)?,
         None => Overrides::default(),
     };
     let key = match (&mappings.target.privacy_policy, &mappings.target.hash_key_env) {
@@ -88,7 +88,7 @@ pub fn map(config: &Config, state: &mut State, out: Option<&Path>) -> Result<Map
         let checkpoint = scope.spawn(|| State::open(&config.state_path).and_then(|s| s.checkpoint()));
         (write_reports(&dir, &unified), checkpoint.join())
     });
-    let written = written.map_err(ProjectError::write)?;
+    let written = written?;
     match checkpointed {
         Ok(Ok(())) => {}
         // The run is safe in the log; SQLite copies it at the next checkpoint.

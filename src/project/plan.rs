@@ -52,19 +52,18 @@ pub fn plan(config: &Config, state: &State, report: bool) -> Result<Planned, Pro
         return Err(ProjectError::MapOutOfDate { changes: why.join("; ") });
     }
     let waves = waves_dir(config);
-    let existing = files::read_dir(&waves).map_err(ProjectError::configuration)?;
+    let existing = files::read_dir(&waves)?;
     let started = std::time::Instant::now();
-    let plan = make::make(&loaded.dir, &loaded.settings, &loaded.planned_from, &existing)
-        .map_err(ProjectError::configuration)?;
+    let plan = make::make(&loaded.dir, &loaded.settings, &loaded.planned_from, &existing)?;
     tracing::info!("plan: planned in {:.2} s", started.elapsed().as_secs_f64());
     let planned_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let drafts = plan.drafts(&loaded.dir, &loaded.planned_from, &planned_at);
-    let written = files::write_dir(&waves, &drafts).map_err(ProjectError::write)?;
+    let written = files::write_dir(&waves, &drafts)?;
     let rows = wave_rows(&plan, &loaded.dir, |_| "planned".to_string());
     let report = if report {
         let out = project_dir(config).join("reports/plan");
         let r = plan_report(&plan, &loaded, rows.clone(), &planned_at);
-        Some(crate::report::plan::write(&r, &out).map_err(ProjectError::write)?)
+        Some(crate::report::plan::write(&r, &out)?)
     } else {
         None
     };
@@ -200,8 +199,7 @@ pub fn statuses(config: &Config, state: &State) -> Result<(Vec<WaveStatus>, Vec<
     let mut statuses = Vec::new();
     for f in &files {
         if f.inputs == loaded.current {
-            files::check_units(std::slice::from_ref(f), &|s: &Slot| current_slots.contains_key(s))
-                .map_err(ProjectError::configuration)?;
+            files::check_units(std::slice::from_ref(f), &|s: &Slot| current_slots.contains_key(s))?;
         }
         let why = make::staleness(f, &loaded.current, &current_slots);
         let mut accounts: BTreeMap<String, usize> = loaded.dir.municipalities.iter().map(|m| (m.clone(), 0)).collect();

@@ -27,11 +27,3 @@ impl Classified for ReportError {
         ExitClass::Work
     }
 }
-
-/// For the rollback report, which still reports its failures as text (its file is being
-/// changed elsewhere; remove this once it returns a [`ReportError`]).
-impl From<ReportError> for String {
-    fn from(error: ReportError) -> String {
-        error.to_string()
-    }
-}

@@ -9,6 +9,7 @@
 //! for Excel and as JSON for tools, next to a self-contained HTML page (inline style and SVG, no
 //! script, nothing fetched).
 
+use super::error::ReportError;
 use super::html::{esc, px};
 use crate::journal::{RunKind, RunStatus, System};
 use std::fmt::Write as _;
@@ -140,8 +141,8 @@ const VERIFICATIONS: [Verification; 6] = [
 ///
 /// Characters a file name cannot hold on Windows or Unix (`/ \ : * ? " < > |`, control
 /// characters) become `_`; å, ä and ö stay.
-pub fn write(report: &RollbackReport, dir: &Path) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn write(report: &RollbackReport, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(ReportError::io(dir))?;
     let name = file_stem(&report.municipality);
     let items = in_step_order(&report.items);
 
@@ -167,12 +168,13 @@ pub fn write(report: &RollbackReport, dir: &Path) -> Result<Vec<PathBuf>, String
     crate::report::csv_excel::write(&csv, &CSV_HEADER, rows)?;
 
     let json = dir.join(format!("{name}.json"));
-    let mut text = serde_json::to_string_pretty(report).map_err(|e| format!("{}: {e}", json.display()))?;
+    let mut text =
+        serde_json::to_string_pretty(report).map_err(|source| ReportError::Json { path: json.clone(), source })?;
     text.push('\n');
-    std::fs::write(&json, text).map_err(|e| format!("{}: {e}", json.display()))?;
+    std::fs::write(&json, text).map_err(ReportError::io(&json))?;
 
     let html = dir.join(format!("{name}.html"));
-    std::fs::write(&html, render_html(report, &name)).map_err(|e| format!("{}: {e}", html.display()))?;
+    std::fs::write(&html, render_html(report, &name)).map_err(ReportError::io(&html))?;
     Ok(vec![html, csv, json])
 }
 

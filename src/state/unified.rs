@@ -35,14 +35,15 @@ pub enum RowError {
     /// A row whose JSON the reader could not parse.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    /// The reader's own reason for refusing a row, as text.
-    #[error("{0}")]
-    Refused(String),
+    /// A stored person, group or finding that does not decode as one.
+    #[error("stored {what} {key}: {source}")]
+    Decode { what: &'static str, key: String, source: serde_json::Error },
 }
 
-impl From<String> for RowError {
-    fn from(reason: String) -> RowError {
-        RowError::Refused(reason)
+impl RowError {
+    /// For `map_err` where a row of `what` with `key` is decoded.
+    pub fn decode<'k>(what: &'static str, key: &'k str) -> impl FnOnce(serde_json::Error) -> RowError + 'k {
+        move |source| RowError::Decode { what, key: key.to_string(), source }
     }
 }
 

@@ -192,7 +192,7 @@ pub fn rendered_requests(prepared: &Prepared) -> Vec<(usize, graph::GraphRequest
 
 /// The wave's LDAP operations as rendered for an empty shared AD, numbered in order.
 pub fn rendered_ops(prepared: &Prepared) -> Result<Vec<(usize, ldap::LdapOp)>, WaveError> {
-    let ops = ldap::render(&prepared.content, &prepared.targets).map_err(WaveError::render)?;
+    let ops = ldap::render(&prepared.content, &prepared.targets)?;
     Ok(ops.into_iter().enumerate().collect())
 }
 
@@ -215,7 +215,7 @@ pub async fn compare(prepared: &Prepared, clients: &mut Connected) -> Result<Com
 
 /// Connects to `target`, compares, and disconnects: nothing is written to the target.
 pub fn compare_with(config: &Config, prepared: &Prepared, target: &str) -> Result<Comparison, WaveError> {
-    let target = config.target(target).map_err(WaveError::configuration)?;
+    let target = config.target(target)?;
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;
         let c = compare(prepared, &mut clients).await;

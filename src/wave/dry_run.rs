@@ -88,7 +88,7 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
     let writes = graph::count_batched(&requests, &batches);
     let ops = match comparison.as_ref().and_then(|c| c.shared_ad.as_ref()) {
         Some(a) => a.ops.iter().map(|(_, o)| o.clone()).collect(),
-        None => ldap::render(content, targets).map_err(WaveError::render)?,
+        None => ldap::render(content, targets)?,
     };
     tracing::info!("dry-run: rendered after {:.2} s", started.elapsed().as_secs_f64());
     let stem = prepared.file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -117,8 +117,7 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
             Some(c) => c.rows(),
             None => change_rows(content),
         },
-    )
-    .map_err(WaveError::report)?;
+    )?;
     outputs.insert("changes_csv", changes);
 
     let mut municipalities: BTreeMap<String, MunicipalityCounts> = BTreeMap::new();

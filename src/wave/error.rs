@@ -5,15 +5,24 @@
 //! run. A wave, target or municipality that does not exist, or a question that cannot be asked,
 //! is usage (exit 2).
 
+use crate::config::ConfigError;
 use crate::error::{Classified, ExitClass};
+use crate::plan::files::WaveFileError;
+use crate::render::content::ContentError;
+use crate::render::ldap::RenderError;
+use crate::report::error::ReportError;
 use crate::state::StateError;
+use crate::state::unified::RowError;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaveError {
-    /// The mapping or plan files, samla.toml or the wave files cannot be used as they are.
-    #[error("{0}")]
-    Configuration(String),
+    /// samla.toml (an unknown target, say).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The wave files.
+    #[error(transparent)]
+    WaveFile(#[from] WaveFileError),
     #[error("no wave {wanted:?}; the waves are {known}")]
     NoSuchWave { wanted: String, known: String },
     #[error("wave {wave} is stale: {reasons}; re-plan with `samla plan` and review the wave again")]
@@ -60,15 +69,17 @@ pub enum WaveError {
     /// A run or rollback stopped early: its journal could not be written, or a target failed.
     #[error(transparent)]
     Execute(#[from] crate::execute::ExecError),
-    /// What the state holds cannot be read back (a stored person, group or finding).
-    #[error("{0}")]
-    Stored(String),
-    /// What a wave renders cannot be built (a DN that cannot be formed, say).
-    #[error("{0}")]
-    Render(String),
-    /// A report could not be written.
-    #[error("{0}")]
-    Report(String),
+    /// A stored row of the unified directory cannot be read back.
+    #[error(transparent)]
+    Row(#[from] RowError),
+    /// The wave's content cannot be built from the unified directory.
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    /// The wave cannot be rendered for the shared AD (a DN that cannot be formed, say).
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
     #[error("{}: {source}", path.display())]
     File { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
@@ -84,8 +95,12 @@ impl Classified for WaveError {
         use WaveError::*;
         match self {
             Project(e) => e.exit_class(),
-            Configuration(_)
-            | NoSuchWave { .. }
+            Config(e) => e.exit_class(),
+            WaveFile(e) => e.exit_class(),
+            Content(e) => e.exit_class(),
+            Render(e) => e.exit_class(),
+            Report(e) => e.exit_class(),
+            NoSuchWave { .. }
             | NotATerminal
             | NothingToRollBack { .. }
             | NeverRun { .. }
@@ -104,9 +119,7 @@ impl Classified for WaveError {
             | Journal(_)
             | JournalRow(_)
             | Execute(_)
-            | Stored(_)
-            | Render(_)
-            | Report(_)
+            | Row(_)
             | File { .. }
             | Encode(_)
             | Runtime(_)
@@ -116,19 +129,6 @@ impl Classified for WaveError {
 }
 
 impl WaveError {
-    /// A configuration problem, from any error that can say what it is.
-    pub fn configuration(e: impl std::fmt::Display) -> WaveError {
-        WaveError::Configuration(e.to_string())
-    }
-
-    pub fn render(e: impl std::fmt::Display) -> WaveError {
-        WaveError::Render(e.to_string())
-    }
-
-    pub fn report(e: impl std::fmt::Display) -> WaveError {
-        WaveError::Report(e.to_string())
-    }
-
     pub fn tenant(e: impl std::fmt::Display) -> WaveError {
         WaveError::Target { system: "tenant", message: e.to_string() }
     }

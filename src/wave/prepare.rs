@@ -18,6 +18,7 @@ use crate::project::load::{Loaded, load, wave_files};
 use crate::project::waves_dir;
 use crate::render::{WaveContent, content};
 use crate::state::State;
+use crate::state::unified::RowError;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 
@@ -59,7 +60,7 @@ pub fn wave_number(config: &Config, wave: &str) -> Result<u32, WaveError> {
     match wave.parse::<u32>() {
         Ok(n) => Ok(n),
         Err(_) => {
-            let files = files::read_dir(&waves_dir(config)).map_err(WaveError::configuration)?;
+            let files = files::read_dir(&waves_dir(config))?;
             Ok(find(&files, wave)?.number)
         }
     }
@@ -80,7 +81,7 @@ pub fn prepare(config: &Config, state: &State, wave: &str, purpose: Purpose) -> 
     if checks && loaded.run.blocking > 0 {
         return Err(blocking_findings(state, &loaded)?);
     }
-    let plan = make::from_files(&loaded.dir, &loaded.settings, &files).map_err(WaveError::configuration)?;
+    let plan = make::from_files(&loaded.dir, &loaded.settings, &files)?;
     let (people_needed, groups_needed) = content::needed(&plan, &loaded.dir, file.number);
     let mut people: HashMap<Anchor, Person> = HashMap::default();
     let wanted = |key: &str, set: &std::collections::BTreeSet<Anchor>| {
@@ -88,7 +89,7 @@ pub fn prepare(config: &Config, state: &State, wave: &str, purpose: Purpose) -> 
     };
     state.for_each_unified_row(loaded.run.id, "person", |key, json| {
         if wanted(key, &people_needed) {
-            let p: Person = serde_json::from_str(json).map_err(|e| format!("stored person {key}: {e}"))?;
+            let p: Person = serde_json::from_str(json).map_err(RowError::decode("person", key))?;
             people.insert(p.anchor, p);
         }
         Ok(())
@@ -96,15 +97,14 @@ pub fn prepare(config: &Config, state: &State, wave: &str, purpose: Purpose) -> 
     let mut groups: HashMap<Anchor, Group> = HashMap::default();
     state.for_each_unified_row(loaded.run.id, "group", |key, json| {
         if wanted(key, &groups_needed) {
-            let g: Group = serde_json::from_str(json).map_err(|e| format!("stored group {key}: {e}"))?;
+            let g: Group = serde_json::from_str(json).map_err(RowError::decode("group", key))?;
             groups.insert(g.anchor, g);
         }
         Ok(())
     })?;
     let population = population(&loaded);
     let targets = loaded.target.targets;
-    let content =
-        content::build(&plan, &loaded.dir, file.number, &people, &groups, &targets).map_err(WaveError::render)?;
+    let content = content::build(&plan, &loaded.dir, file.number, &people, &groups, &targets)?;
     let verified_domains = loaded.target.verified_domains;
     if checks {
         refused_names(&content, &verified_domains)?;
@@ -127,7 +127,7 @@ fn population(loaded: &Loaded) -> BTreeMap<String, u64> {
 fn blocking_findings(state: &State, loaded: &Loaded) -> Result<WaveError, WaveError> {
     let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
     state.for_each_unified_row(loaded.run.id, "finding", |_, json| {
-        let f: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let f: serde_json::Value = serde_json::from_str(json)?;
         if f["severity"] == "blocking" {
             let key = (
                 f["municipality"].as_str().unwrap_or("").to_string(),

@@ -59,7 +59,7 @@ pub fn write_reports(
             runs: inputs.runs.clone(),
             items,
         };
-        let paths = crate::report::rollback::write(&report, dir).map_err(WaveError::report)?;
+        let paths = crate::report::rollback::write(&report, dir)?;
         written.extend(paths.into_iter().take(1));
     }
     Ok(written)
@@ -116,7 +116,7 @@ pub fn report(
     let prepared = prepare(config, state, wave, Purpose::Undo)?;
     let number = prepared.file.number;
     let target = target_of(state, number, target)?;
-    let target_config = config.target(&target).map_err(WaveError::configuration)?;
+    let target_config = config.target(&target)?;
     let mut summary = runtime()?.block_on(async {
         match connect(target_config).await {
             Ok(mut clients) => {

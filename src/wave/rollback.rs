@@ -78,7 +78,7 @@ pub fn rollback(
     let RollbackRequest { wave, target, municipality, dry_run } = request;
     let prepared = prepare(config, state, wave, Purpose::Undo)?;
     let inputs = inputs(state, &prepared, target)?;
-    let target_config = config.target(target).map_err(WaveError::configuration)?;
+    let target_config = config.target(target)?;
     let scope = Scope(municipality);
     let number = prepared.file.number;
     if inputs.entries.is_empty() {

@@ -98,7 +98,7 @@ pub fn run(
     operator: &mut dyn Operator,
 ) -> Result<RunSummary, WaveError> {
     let prepared = &prepare(config, state, wave, Purpose::Send)?;
-    let target = config.target(target).map_err(WaveError::configuration)?;
+    let target = config.target(target)?;
     let start = run_start(prepared, &target.name)?;
     let hidden = operator.hides_progress();
     runtime()?.block_on(async {
@@ -123,7 +123,7 @@ pub fn run(
         };
         let result: Result<(), WaveError> = async {
             if let Some(client) = &mut clients.shared_ad {
-                let ops = ldap::render(&prepared.content, &prepared.targets).map_err(WaveError::render)?;
+                let ops = ldap::render(&prepared.content, &prepared.targets)?;
                 let first_look = comparison.shared_ad_view.take();
                 let r = execute::converge_shared_ad(client, &mut journal, ops, first_look, random_passwords, hidden)
                     .await?;
