@@ -137,3 +137,35 @@ impl WaveError {
         WaveError::Target { system: "shared AD", message: e.to_string() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::error::ProjectError;
+
+    #[test]
+    fn refusals_are_work_and_what_the_operator_named_wrong_is_usage() {
+        let class = |e: WaveError| e.exit_class();
+        assert_eq!(class(WaveError::Stale { wave: 1, reasons: "x".into() }), ExitClass::Work);
+        assert_eq!(
+            class(WaveError::BeyondThresholds { config: "samla.toml".into(), reasons: "x".into() }),
+            ExitClass::Work
+        );
+        assert_eq!(class(WaveError::NotConfirmed), ExitClass::Work);
+        assert_eq!(class(WaveError::NoSuchWave { wanted: "9".into(), known: "1 (pilot)".into() }), ExitClass::Usage);
+        assert_eq!(class(WaveError::NotATerminal), ExitClass::Usage);
+    }
+
+    #[test]
+    fn a_wrapped_error_keeps_its_own_class_and_text() {
+        let unknown = ConfigError::UnknownTarget { name: "prod".into(), file: "samla.toml".into(), known: vec![] };
+        let text = unknown.to_string();
+        let wrapped = WaveError::from(unknown);
+        assert_eq!((wrapped.exit_class(), wrapped.to_string()), (ExitClass::Usage, text));
+        let unmapped = WaveError::from(ProjectError::NothingMapped);
+        assert_eq!(unmapped.exit_class(), ExitClass::Usage);
+        assert_eq!(unmapped.to_string(), "nothing is mapped yet: run `samla map` first");
+        let blocked = WaveError::from(ProjectError::BlockingFindings { count: 2, reports: "reports/map".into() });
+        assert_eq!(blocked.exit_class(), ExitClass::Work);
+    }
+}
