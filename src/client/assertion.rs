@@ -26,21 +26,102 @@
 //! at Entra with AADSTS700027. Errors name the certificate file and never show key material.
 
 use crate::config::secret::Secret;
+use crate::error::{Classified, ExitClass};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::error::KeyRejected;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use x509_parser::error::X509Error;
 use x509_parser::public_key::PublicKey;
 
 /// The `client_assertion_type` form field that goes with the assertion.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Seconds an assertion is valid (`exp` - `nbf`).
 pub const LIFETIME_SECS: i64 = 600;
+
+/// Why no client assertion could be made. Every message about the certificate or its key
+/// names the certificate file; none quotes key material (a key that is not valid PEM is
+/// reported without the PEM parser's words, which may quote a line of the key).
+#[derive(Debug, thiserror::Error)]
+pub enum AssertionError {
+    #[error("the system clock is before 1970; cannot date a client assertion")]
+    ClockBefore1970,
+    #[error("a client assertion needs the app's client id")]
+    NoClientId,
+    #[error("a client assertion needs the token URL it is for")]
+    NoTokenUrl,
+    /// The certificate file could not be read.
+    #[error("certificate {}: {source}", certificate.display())]
+    ReadCertificate { certificate: PathBuf, source: std::io::Error },
+    /// PEM text (a key file given as the certificate, say) without a `CERTIFICATE` section.
+    #[error("certificate {} has no PEM CERTIFICATE section", certificate.display())]
+    NoPemCertificate { certificate: PathBuf },
+    #[error("certificate {} is not valid PEM: {source}", certificate.display())]
+    CertificatePem { certificate: PathBuf, source: pem::Error },
+    #[error("certificate {} is not an X.509 certificate: {source}", certificate.display())]
+    NotX509 { certificate: PathBuf, source: x509_parser::nom::Err<X509Error> },
+    /// The certificate's key is not RSA; `algorithm` is its algorithm's OID.
+    #[error(
+        "certificate {} does not hold an RSA key (algorithm {algorithm}); Entra's PS256 assertions need RSA",
+        certificate.display()
+    )]
+    NotRsaCertificate { certificate: PathBuf, algorithm: String },
+    #[error(
+        "the private key for certificate {} is encrypted; samla reads an unencrypted PKCS#8 or PKCS#1 PEM key (protect the file instead)",
+        certificate.display()
+    )]
+    EncryptedKey { certificate: PathBuf },
+    #[error("the private key for certificate {} is not an RSA key", certificate.display())]
+    KeyNotRsa { certificate: PathBuf },
+    #[error(
+        "the private key for certificate {} has no PEM PRIVATE KEY or RSA PRIVATE KEY section",
+        certificate.display()
+    )]
+    NoPemKey { certificate: PathBuf },
+    #[error("the private key for certificate {} is not valid PEM", certificate.display())]
+    KeyPem { certificate: PathBuf },
+    /// ring refused the key (too short, inconsistent, ...); ring's reason is a fixed phrase.
+    #[error("the private key for certificate {} was refused: {reason}", certificate.display())]
+    KeyRefused { certificate: PathBuf, reason: KeyRejected },
+    #[error("the private key does not belong to certificate {}", certificate.display())]
+    KeyMismatch { certificate: PathBuf },
+    #[error("signing with the private key of certificate {} failed", certificate.display())]
+    Signing { certificate: PathBuf },
+    #[error("the system random generator failed")]
+    Random,
+}
+
+impl Classified for AssertionError {
+    /// A certificate or key that is not what certificate login needs, or a target without a
+    /// client id or token URL, is bad configuration (exit 2): fixing the files fixes it. A
+    /// certificate file that cannot be read is work that failed (exit 1), as a private key or
+    /// client secret file that cannot be read is ([`crate::config::secret::SecretError`]);
+    /// so are a clock, random generator or signature that fails.
+    fn exit_class(&self) -> ExitClass {
+        use AssertionError::*;
+        match self {
+            NoClientId
+            | NoTokenUrl
+            | NoPemCertificate { .. }
+            | CertificatePem { .. }
+            | NotX509 { .. }
+            | NotRsaCertificate { .. }
+            | EncryptedKey { .. }
+            | KeyNotRsa { .. }
+            | NoPemKey { .. }
+            | KeyPem { .. }
+            | KeyRefused { .. }
+            | KeyMismatch { .. } => ExitClass::Usage,
+            ClockBefore1970 | ReadCertificate { .. } | Signing { .. } | Random => ExitClass::Work,
+        }
+    }
+}
 
 /// A signed client assertion for `client_id` at `token_url`, valid from now for
 /// [`LIFETIME_SECS`]. `private_key` is the PEM text of the certificate's RSA key.
@@ -49,12 +130,12 @@ pub fn client_assertion(
     private_key: &Secret,
     client_id: &str,
     token_url: &str,
-) -> Result<String, String> {
+) -> Result<String, AssertionError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
         .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .ok_or("the system clock is before 1970; cannot date a client assertion")?;
+        .ok_or(AssertionError::ClockBefore1970)?;
     client_assertion_at(certificate, private_key, client_id, token_url, now)
 }
 
@@ -66,17 +147,17 @@ pub fn client_assertion_at(
     client_id: &str,
     token_url: &str,
     now: i64,
-) -> Result<String, String> {
+) -> Result<String, AssertionError> {
     if client_id.trim().is_empty() {
-        return Err("a client assertion needs the app's client id".into());
+        return Err(AssertionError::NoClientId);
     }
     if token_url.trim().is_empty() {
-        return Err("a client assertion needs the token URL it is for".into());
+        return Err(AssertionError::NoTokenUrl);
     }
     let cert = read_certificate(certificate)?;
     let key = key_pair(private_key, certificate)?;
     if key.public().as_ref() != cert.rsa_public_key.as_slice() {
-        return Err(format!("the private key does not belong to certificate {}", certificate.display()));
+        return Err(AssertionError::KeyMismatch { certificate: certificate.to_path_buf() });
     }
     let rng = SystemRandom::new();
     let header = json!({
@@ -97,7 +178,7 @@ pub fn client_assertion_at(
         format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut signature = vec![0u8; key.public().modulus_len()];
     key.sign(&RSA_PSS_SHA256, &rng, signing_input.as_bytes(), &mut signature)
-        .map_err(|_| format!("signing with the private key of certificate {} failed", certificate.display()))?;
+        .map_err(|_| AssertionError::Signing { certificate: certificate.to_path_buf() })?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
@@ -110,64 +191,59 @@ struct Certificate {
 }
 
 /// Reads a certificate file, PEM (the first `CERTIFICATE` section) or DER.
-fn read_certificate(path: &Path) -> Result<Certificate, String> {
-    let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("certificate {shown}: {e}"))?;
+fn read_certificate(path: &Path) -> Result<Certificate, AssertionError> {
+    let certificate = || path.to_path_buf();
+    let bytes =
+        std::fs::read(path).map_err(|source| AssertionError::ReadCertificate { certificate: certificate(), source })?;
     let der = if bytes.windows(10).any(|w| w == b"-----BEGIN") {
         match CertificateDer::from_pem_slice(&bytes) {
             Ok(der) => der.as_ref().to_vec(),
             Err(pem::Error::NoItemsFound) => {
-                return Err(format!("certificate {shown} has no PEM CERTIFICATE section"));
+                return Err(AssertionError::NoPemCertificate { certificate: certificate() });
             }
-            Err(e) => return Err(format!("certificate {shown} is not valid PEM: {e}")),
+            Err(source) => return Err(AssertionError::CertificatePem { certificate: certificate(), source }),
         }
     } else {
         bytes
     };
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| format!("certificate {shown} is not an X.509 certificate: {e}"))?;
+        .map_err(|source| AssertionError::NotX509 { certificate: certificate(), source })?;
     let spki = parsed.public_key();
     match spki.parsed() {
         Ok(PublicKey::RSA(_)) => {}
         _ => {
-            return Err(format!(
-                "certificate {shown} does not hold an RSA key (algorithm {}); Entra's PS256 assertions need RSA",
-                spki.algorithm.algorithm
-            ));
+            return Err(AssertionError::NotRsaCertificate {
+                certificate: certificate(),
+                algorithm: spki.algorithm.algorithm.to_string(),
+            });
         }
     }
     let rsa_public_key = spki.subject_public_key.data.to_vec();
     Ok(Certificate { der, rsa_public_key })
 }
 
-/// The RSA key pair from the PEM text. Messages name the certificate the key is for, and
+/// The RSA key pair from the PEM text. Errors name the certificate the key is for, and
 /// never quote the PEM.
-fn key_pair(private_key: &Secret, certificate: &Path) -> Result<RsaKeyPair, String> {
-    let shown = certificate.display();
+fn key_pair(private_key: &Secret, certificate: &Path) -> Result<RsaKeyPair, AssertionError> {
+    let certificate = || certificate.to_path_buf();
     let pem = private_key.expose().as_bytes();
     if pem.windows(23).any(|w| w == b"ENCRYPTED PRIVATE KEY--") {
-        return Err(format!(
-            "the private key for certificate {shown} is encrypted; samla reads an unencrypted PKCS#8 or PKCS#1 PEM key (protect the file instead)"
-        ));
+        return Err(AssertionError::EncryptedKey { certificate: certificate() });
     }
     let parsed = match PrivateKeyDer::from_pem_slice(pem) {
         Ok(PrivateKeyDer::Pkcs8(der)) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),
         Ok(PrivateKeyDer::Pkcs1(der)) => RsaKeyPair::from_der(der.secret_pkcs1_der()),
-        Ok(_) => return Err(format!("the private key for certificate {shown} is not an RSA key")),
-        Err(pem::Error::NoItemsFound) => {
-            return Err(format!(
-                "the private key for certificate {shown} has no PEM PRIVATE KEY or RSA PRIVATE KEY section"
-            ));
-        }
-        Err(_) => return Err(format!("the private key for certificate {shown} is not valid PEM")),
+        Ok(_) => return Err(AssertionError::KeyNotRsa { certificate: certificate() }),
+        Err(pem::Error::NoItemsFound) => return Err(AssertionError::NoPemKey { certificate: certificate() }),
+        Err(_) => return Err(AssertionError::KeyPem { certificate: certificate() }),
     };
-    parsed.map_err(|rejected| format!("the private key for certificate {shown} was refused: {rejected}"))
+    parsed.map_err(|reason| AssertionError::KeyRefused { certificate: certificate(), reason })
 }
 
 /// A random (version 4) GUID, the `jti` Microsoft's page asks for.
-fn guid(rng: &SystemRandom) -> Result<String, String> {
+fn guid(rng: &SystemRandom) -> Result<String, AssertionError> {
     let mut b = [0u8; 16];
-    rng.fill(&mut b).map_err(|_| "the system random generator failed".to_string())?;
+    rng.fill(&mut b).map_err(|_| AssertionError::Random)?;
     b[6] = (b[6] & 0x0F) | 0x40;
     b[8] = (b[8] & 0x3F) | 0x80;
     let h = hex::encode(b);
@@ -274,8 +350,8 @@ mod tests {
         let (cert, key) = pair(dir.path(), "app", RSA);
         let (other_cert, other_key) = pair(dir.path(), "other", RSA);
         let body_of = |k: &Secret| k.expose().lines().nth(1).unwrap().to_string();
-        let check = |result: Result<String, String>, path: &Path, says: &str| {
-            let e = result.unwrap_err();
+        let check = |result: Result<String, AssertionError>, path: &Path, says: &str| {
+            let e = result.map_err(|e| e.to_string()).unwrap_err();
             assert!(e.contains(&path.display().to_string()), "{e}");
             assert!(e.contains(says), "{e}");
             assert!(!e.contains(&body_of(&key)) && !e.contains(&body_of(&other_key)), "{e}");
@@ -306,8 +382,10 @@ mod tests {
         ]);
         let encrypted = Secret::new(std::fs::read_to_string(encrypted).unwrap());
         check(client_assertion(&cert, &encrypted, CLIENT, TOKEN_URL), &cert, "encrypted");
-        assert!(client_assertion(&cert, &key, " ", TOKEN_URL).unwrap_err().contains("client id"));
-        assert!(client_assertion(&cert, &key, CLIENT, "").unwrap_err().contains("token URL"));
+        let no_client = client_assertion(&cert, &key, " ", TOKEN_URL).map_err(|e| e.to_string());
+        assert!(no_client.unwrap_err().contains("client id"));
+        let no_url = client_assertion(&cert, &key, CLIENT, "").map_err(|e| e.to_string());
+        assert!(no_url.unwrap_err().contains("token URL"));
     }
 
     #[test]
@@ -315,6 +393,80 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = pair(dir.path(), "ec", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
         let e = client_assertion(&cert, &key, CLIENT, TOKEN_URL).unwrap_err();
+        assert!(matches!(&e, AssertionError::NotRsaCertificate { certificate, .. } if certificate == &cert), "{e}");
+        let e = e.to_string();
         assert!(e.contains("RSA") && e.contains("ec.crt"), "{e}");
+    }
+
+    /// The messages, word for word, and their exit classes: a file that is not what
+    /// certificate login needs is usage, a failure at run time is work.
+    #[test]
+    fn messages_and_classes() {
+        let certificate = || PathBuf::from("certs/app.crt");
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let cases = [
+            (AssertionError::ClockBefore1970, "the system clock is before 1970; cannot date a client assertion", 1),
+            (AssertionError::NoClientId, "a client assertion needs the app's client id", 2),
+            (AssertionError::NoTokenUrl, "a client assertion needs the token URL it is for", 2),
+            (
+                AssertionError::ReadCertificate { certificate: certificate(), source: io },
+                "certificate certs/app.crt: entity not found",
+                1,
+            ),
+            (
+                AssertionError::NoPemCertificate { certificate: certificate() },
+                "certificate certs/app.crt has no PEM CERTIFICATE section",
+                2,
+            ),
+            (
+                AssertionError::NotRsaCertificate { certificate: certificate(), algorithm: "1.2.840.10045.2.1".into() },
+                "certificate certs/app.crt does not hold an RSA key (algorithm 1.2.840.10045.2.1); Entra's PS256 assertions need RSA",
+                2,
+            ),
+            (
+                AssertionError::EncryptedKey { certificate: certificate() },
+                "the private key for certificate certs/app.crt is encrypted; samla reads an unencrypted PKCS#8 or PKCS#1 PEM key (protect the file instead)",
+                2,
+            ),
+            (
+                AssertionError::KeyNotRsa { certificate: certificate() },
+                "the private key for certificate certs/app.crt is not an RSA key",
+                2,
+            ),
+            (
+                AssertionError::NoPemKey { certificate: certificate() },
+                "the private key for certificate certs/app.crt has no PEM PRIVATE KEY or RSA PRIVATE KEY section",
+                2,
+            ),
+            (
+                AssertionError::KeyPem { certificate: certificate() },
+                "the private key for certificate certs/app.crt is not valid PEM",
+                2,
+            ),
+            (
+                AssertionError::KeyMismatch { certificate: certificate() },
+                "the private key does not belong to certificate certs/app.crt",
+                2,
+            ),
+            (
+                AssertionError::Signing { certificate: certificate() },
+                "signing with the private key of certificate certs/app.crt failed",
+                1,
+            ),
+            (AssertionError::Random, "the system random generator failed", 1),
+        ];
+        for (e, message, code) in cases {
+            assert_eq!((e.to_string().as_str(), e.exit_class().code()), (message, code));
+        }
+        let pem = AssertionError::CertificatePem { certificate: certificate(), source: pem::Error::NoItemsFound };
+        assert_eq!(
+            pem.to_string(),
+            format!("certificate certs/app.crt is not valid PEM: {}", pem::Error::NoItemsFound)
+        );
+        let x509 = x509_parser::parse_x509_certificate(b"not DER").map(|_| ()).unwrap_err();
+        let shown = x509.to_string();
+        let not = AssertionError::NotX509 { certificate: certificate(), source: x509 };
+        assert_eq!(not.to_string(), format!("certificate certs/app.crt is not an X.509 certificate: {shown}"));
+        assert_eq!(not.exit_class(), ExitClass::Usage);
     }
 }

@@ -37,6 +37,7 @@
 //! bodies (which carry passwords) and headers are never logged or put in an error; the debug
 //! log has method, URL and status only.
 
+use crate::client::assertion::AssertionError;
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::target::{ClientCredential, TenantTarget};
 use crate::error::{Classified, ExitClass};
@@ -73,14 +74,39 @@ pub enum ClientError {
     /// Reading the secret/credentials failed or an unusable response body.
     #[error("{0}")]
     Other(String),
+    /// Certificate login: the client assertion could not be made (the certificate or its key
+    /// is unreadable or wrong, say).
+    #[error("certificate login: {0}")]
+    Assertion(#[from] AssertionError),
 }
 
 impl Classified for ClientError {
-    /// The tenant could not be reached, refused the login or failed a request.
+    /// The tenant could not be reached, refused the login or failed a request; a client
+    /// assertion that could not be made has the class of its reason.
     fn exit_class(&self) -> ExitClass {
-        ExitClass::Work
+        match self {
+            ClientError::Assertion(e) => e.exit_class(),
+            ClientError::Login { .. }
+            | ClientError::Transport { .. }
+            | ClientError::Graph { .. }
+            | ClientError::Other(_) => ExitClass::Work,
+        }
     }
 }
+
+/// A `$batch` answer (HTTP 200) that cannot be read as one: the envelope went unanswered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchAnswerError {
+    /// The body is not JSON or holds no `responses` array.
+    #[error("the $batch answer holds no responses")]
+    NoResponses,
+}
+
+/// A request that got no answer: it could not be sent, or its answer broke off. Shown as
+/// [`describe`] words it, with its causes and without the URL (the caller names it).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe(.0))]
+struct TransportError(#[source] reqwest::Error);
 
 /// The final answer to one request of a batch after the client's own retries.
 #[derive(Debug, Clone, PartialEq)]
@@ -465,7 +491,7 @@ impl GraphClient {
                     tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
                 }
-                Err(reason) => return Err(ClientError::Transport { url: url.clone(), reason }),
+                Err(reason) => return Err(ClientError::Transport { url: url.clone(), reason: reason.to_string() }),
             };
             tracing::debug!("POST {url}: {status}");
             if transient(status) && !last {
@@ -501,7 +527,9 @@ impl GraphClient {
                     tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
                 }
-                Err(reason) => return Err(ClientError::Transport { url: url.to_string(), reason }),
+                Err(reason) => {
+                    return Err(ClientError::Transport { url: url.to_string(), reason: reason.to_string() });
+                }
             };
             tracing::debug!("GET {url}: {status}");
             match status {
@@ -697,7 +725,7 @@ impl GraphClient {
             Err(reason) => {
                 tracing::debug!("POST {url}: {reason} ({} requests, {writes} writes)", pending.len());
                 inner.gate.leave(pass, Signal::Neutral);
-                return Posted::Failed { reason };
+                return Posted::Failed { reason: reason.to_string() };
             }
         };
         tracing::debug!("POST {url}: {status} ({} requests, {writes} writes)", pending.len());
@@ -716,7 +744,7 @@ impl GraphClient {
             Ok(responses) => responses,
             Err(reason) => {
                 inner.gate.leave(pass, Signal::Neutral);
-                return Posted::Failed { reason };
+                return Posted::Failed { reason: reason.to_string() };
             }
         };
         let mut answers: HashMap<&str, Answer> = HashMap::with_capacity(responses.len());
@@ -864,10 +892,10 @@ pub struct BatchResponse {
 /// Reads the body of a `$batch` answer (HTTP 200): its responses that name an id, in order.
 /// A body that is not JSON or holds no `responses` array is an error: the envelope went
 /// unanswered.
-pub fn read_batch_answer(bytes: &[u8]) -> Result<Vec<BatchResponse>, String> {
+pub fn read_batch_answer(bytes: &[u8]) -> Result<Vec<BatchResponse>, BatchAnswerError> {
     let responses = match serde_json::from_slice::<Value>(bytes).ok().as_mut().and_then(|b| b.get_mut("responses")) {
         Some(Value::Array(responses)) => std::mem::take(responses),
-        _ => return Err("the $batch answer holds no responses".to_string()),
+        _ => return Err(BatchAnswerError::NoResponses),
     };
     let mut out = Vec::with_capacity(responses.len());
     for mut r in responses {
@@ -1006,12 +1034,12 @@ fn scrub(bytes: Vec<u8>, token: &Secret) -> Vec<u8> {
 /// Status, Retry-After and the whole body of a response, or why there is none.
 async fn read_response(
     sent: Result<reqwest::Response, reqwest::Error>,
-) -> Result<(u16, Option<Duration>, Vec<u8>), String> {
-    let resp = sent.map_err(|e| describe(&e))?;
+) -> Result<(u16, Option<Duration>, Vec<u8>), TransportError> {
+    let resp = sent.map_err(TransportError)?;
     let status = resp.status().as_u16();
     let retry_after =
         resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-    let bytes = resp.bytes().await.map_err(|e| describe(&e))?;
+    let bytes = resp.bytes().await.map_err(TransportError)?;
     Ok((status, retry_after, bytes.to_vec()))
 }
 
@@ -1074,9 +1102,7 @@ fn certificate_assertion(
     client_id: &str,
     token_url: &str,
 ) -> Result<Secret, ClientError> {
-    crate::client::assertion::client_assertion(certificate, private_key, client_id, token_url)
-        .map(Secret::new)
-        .map_err(|e| ClientError::Other(format!("certificate login: {e}")))
+    Ok(Secret::new(crate::client::assertion::client_assertion(certificate, private_key, client_id, token_url)?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1467,7 +1493,11 @@ mod tests {
         assert_eq!(got, [("1", 201, None), ("2", 429, Some(7)), ("3", NOT_ANSWERED, Some(3))]);
         assert_eq!(read[0].body, Some(json!({"id": "x"})));
         for bad in [&b"<html>"[..], b"{}", b"{\"responses\": {}}"] {
-            assert!(read_batch_answer(bad).is_err());
+            let e = read_batch_answer(bad).unwrap_err();
+            assert_eq!(
+                (e.clone(), e.to_string().as_str()),
+                (BatchAnswerError::NoResponses, "the $batch answer holds no responses")
+            );
         }
         let page = json!({"value": [1, 2], "@odata.nextLink": "https://g/v1.0/users?$skiptoken=a"});
         assert_eq!(
@@ -1495,6 +1525,15 @@ mod tests {
         let bytes = serde_json::to_vec(&body).unwrap();
         let e = read_token("http://login/t", 400, &bytes, Some(&secret)).unwrap_err().to_string();
         assert!(!e.contains(secret.expose()), "{e}");
+    }
+
+    #[test]
+    fn a_client_assertion_that_cannot_be_made_keeps_its_words_and_its_class() {
+        let e = ClientError::from(AssertionError::KeyMismatch { certificate: "certs/app.crt".into() });
+        assert_eq!(e.to_string(), "certificate login: the private key does not belong to certificate certs/app.crt");
+        assert_eq!(e.exit_class(), ExitClass::Usage);
+        assert_eq!(ClientError::from(AssertionError::Random).exit_class(), ExitClass::Work);
+        assert_eq!(ClientError::Other("x".into()).exit_class(), ExitClass::Work);
     }
 
     #[test]
