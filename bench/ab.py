@@ -19,7 +19,7 @@ from report import num, tables  # noqa: E402
 def timed_cells(path):
     """(table number, first cell of the row, column) -> seconds, for every timed cell."""
     out = {}
-    for t, rows in enumerate(tables(open(path, encoding="utf-8").read())):
+    for t, (_, rows) in enumerate(tables(open(path, encoding="utf-8").read())):
         for row in rows:
             label = next(iter(row.values()), "")
             for col, cell in row.items():
