@@ -4,6 +4,10 @@
 //! then runs the same commands a team would: discover, map, plan, dry-run, run wave 1 against
 //! the local test tenant, compare again, and end with the rollback reports (a rollback dry run).
 //!
+//! The folder is a real project afterwards: the tenant keeps its directory in
+//! `state/tenant.db` and listens on the port samla.toml's target `demo` names, and the demo
+//! ends with the command that starts it again there (`samla test-tenant serve --state ...`).
+//!
 //! The mapping files are the repository's `mappings/`, compiled in, so the demo maps the
 //! sample estate exactly as the committed, reviewed files say.
 
@@ -20,7 +24,7 @@ use crate::wave::rollback::RollbackRequest;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
+pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(), Failure> {
     let estate_dir = dir.join("estate");
     let written = estate::write_all(&EstateOptions::default(), Flavor::Ldifde, &estate_dir)
         .map_err(|e| Failure::work(format!("{}: {e}", estate_dir.display())))?;
@@ -92,8 +96,8 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
         wave::print_dry_run(&crate::wave::dry_run::dry_run(config, state, request)?, json)
     };
     dry_run(&state, &config, None)?;
-    let tenant = DemoTenant::start(&mapped.target.verified_domains)?;
-    let config = tenant.add_target(&config_path, dir)?;
+    let tenant = DemoTenant::start(&mapped.target.verified_domains, dir, tenant_port)?;
+    let config = tenant.add_target(&config_path)?;
     if !json {
         println!("\nRunning wave 1 against the local test tenant (target \"demo\" in {}):\n", config_path.display());
     }
@@ -111,11 +115,19 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
     }
     let request = RollbackRequest { wave: "1", target: "demo", municipality: None, dry_run: true };
     wave::print_rollback(&crate::wave::rollback::rollback(&config, &mut state, request, &mut operator)?, json)?;
+    let restart = tenant.restart_command();
     tenant.stop();
-    if !json {
+    if json {
+        eprintln!("The demo's test tenant is stopped; to start it again on its state: {restart}");
+    } else {
         println!(
             "\nState: {} (inspect with sqlite3). Next: `samla snapshots -c {}`.",
             config.state_path.display(),
+            config_path.display()
+        );
+        println!(
+            "\nThe test tenant is stopped; it keeps its directory in its state file. To use target \"demo\" again\n\
+             (`samla -c {} wave dry-run 1 --target demo`), start it on the same state and port with:\n\n  {restart}",
             config_path.display()
         );
     }
@@ -125,6 +137,12 @@ pub fn run(dir: &Path, progress: bool, json: bool) -> Result<(), Failure> {
 /// The local test tenant, served from its own thread for as long as the demo runs.
 struct DemoTenant {
     url: String,
+    /// The tenant's state file (SQLite), so it can be started again after the demo.
+    state_file: std::path::PathBuf,
+    /// The client secret's file, beside the state.
+    secret_file: std::path::PathBuf,
+    listen: std::net::SocketAddr,
+    domains: Vec<String>,
     graph_url: String,
     tenant_id: String,
     client_id: String,
@@ -134,13 +152,26 @@ struct DemoTenant {
 }
 
 impl DemoTenant {
-    fn start(domains: &[String]) -> Result<DemoTenant, Failure> {
+    /// Starts a fresh tenant kept in `dir/state/tenant.db`, on 127.0.0.1:`port` (0: a free port).
+    fn start(domains: &[String], dir: &Path, port: u16) -> Result<DemoTenant, Failure> {
+        let state_dir = dir.join("state");
+        std::fs::create_dir_all(&state_dir).map_err(|e| Failure::work(format!("{}: {e}", state_dir.display())))?;
+        let state_file = state_dir.join("tenant.db");
+        // A new demo starts from an empty tenant.
+        for suffix in ["", "-wal", "-shm"] {
+            let path = state_dir.join(format!("tenant.db{suffix}"));
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Failure::work(format!("{}: {e}", path.display())));
+                }
+                _ => {}
+            }
+        }
         let opts = crate::test_tenant::TenantOptions {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            state: Some(state_file.clone()),
             domains: domains.to_vec(),
-            skus: ["SPE_E3=4000", "SPE_F1=1500", "M365EDU_A3_STUUSEBNFT=2500"]
-                .iter()
-                .filter_map(|s| s.parse().ok())
-                .collect(),
+            skus: DEMO_SKUS.iter().filter_map(|s| s.parse().ok()).collect(),
             ..crate::test_tenant::TenantOptions::default()
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -177,23 +208,57 @@ impl DemoTenant {
             .recv()
             .map_err(|e| Failure::work(format!("test tenant: {e}")))?
             .map_err(|e| Failure::work(format!("test tenant: {e}")))?;
-        Ok(DemoTenant { url, graph_url, tenant_id, client_id, secret, stop: Some(stop_tx), thread: Some(thread) })
+        let listen = url
+            .trim_start_matches("http://")
+            .parse()
+            .map_err(|e| Failure::work(format!("test tenant: its address {url}: {e}")))?;
+        Ok(DemoTenant {
+            url,
+            state_file,
+            secret_file: state_dir.join("demo-tenant-secret"),
+            listen,
+            domains: domains.to_vec(),
+            graph_url,
+            tenant_id,
+            client_id,
+            secret,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The command that starts this tenant again on its state, address and secret.
+    fn restart_command(&self) -> String {
+        let mut command = format!(
+            "SAMLA_TENANT_CLIENT_SECRET=\"$(cat {})\" samla test-tenant serve --state {} --listen {}",
+            self.secret_file.display(),
+            self.state_file.display(),
+            self.listen
+        );
+        for d in &self.domains {
+            let _ = write!(command, " --domain {d}");
+        }
+        for s in DEMO_SKUS {
+            let _ = write!(command, " --sku {s}");
+        }
+        command
     }
 
     /// Adds (or replaces) the `demo` target in samla.toml; the secret goes to a file beside
     /// the state, never into the config.
-    fn add_target(&self, config_path: &Path, dir: &Path) -> Result<Config, Failure> {
-        let secret_file = dir.join("state/demo-tenant-secret");
-        std::fs::write(&secret_file, format!("{}\n", self.secret.expose()))
+    fn add_target(&self, config_path: &Path) -> Result<Config, Failure> {
+        let secret_file = &self.secret_file;
+        std::fs::write(secret_file, format!("{}\n", self.secret.expose()))
             .map_err(|e| Failure::work(format!("{}: {e}", secret_file.display())))?;
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
         let base = text.split("\n# The local test tenant").next().unwrap_or(&text).to_string();
         let toml = format!(
-            "{base}\n# The local test tenant the demo started (its port changes with every demo).\n[[target]]\nname = \"demo\"\n\
+            "{base}\n# The local test tenant the demo started, kept in state/tenant.db; the demo printed the command\n\
+             # that starts it again on this port (run from this folder): samla test-tenant serve --state state/tenant.db --listen {} ...\n[[target]]\nname = \"demo\"\n\
              [target.tenant]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"state/demo-tenant-secret\"\n\
              graph_url = \"{}\"\nlogin_url = \"{}\"\n",
-            self.tenant_id, self.client_id, self.graph_url, self.url
+            self.listen, self.tenant_id, self.client_id, self.graph_url, self.url
         );
         std::fs::write(config_path, toml).map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
         Ok(Config::load(config_path)?)
@@ -208,6 +273,9 @@ impl DemoTenant {
         }
     }
 }
+
+/// The demo tenant's subscribed SKUs.
+const DEMO_SKUS: [&str; 3] = ["SPE_E3=4000", "SPE_F1=1500", "M365EDU_A3_STUUSEBNFT=2500"];
 
 /// The repository's mappings for the sample estate.
 const SAMPLE_MAPPINGS: [(&str, &str); 8] = [

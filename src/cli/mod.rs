@@ -85,6 +85,10 @@ enum Command {
         /// Where the demo project is written.
         #[arg(long, default_value = "samla-demo")]
         dir: PathBuf,
+        /// The port on 127.0.0.1 the demo's test tenant listens on, recorded in samla.toml's
+        /// target "demo" (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        tenant_port: u16,
     },
     /// The deterministic sample estate.
     #[command(subcommand)]
@@ -109,7 +113,8 @@ enum WaveCommand {
     DryRun {
         /// The wave: its number, name or file name (without .toml).
         wave: String,
-        /// Where the requests, LDIF and CSV go (default: reports/waves/<wave file name>).
+        /// Where the requests, LDIF and CSV go (default: reports/waves/<wave file name>, with
+        /// --target its folder against-<target> in there).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Compare with this target of samla.toml (read only): creates, updates with old and
@@ -263,7 +268,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let (config, state) = open(&cli.config)?;
             let summary =
                 crate::wave::report::report(&config, &state, &wave, target.as_deref(), municipality.as_deref())?;
-            wave::print_report(&summary, cli.json)
+            wave::print_report(&summary, cli.json)?;
+            wave::report_verified(&summary)
         }
         Command::Wave(WaveCommand::Status { wave, target }) => {
             let (config, state) = open(&cli.config)?;
@@ -271,7 +277,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             wave::print_status(number, target.as_deref(), &runs, cli.json)
         }
         Command::Init { dir } => Ok(init::write_project(&dir)?),
-        Command::Demo { dir } => demo::run(&dir, progress, cli.json),
+        Command::Demo { dir, tenant_port } => demo::run(&dir, tenant_port, progress, cli.json),
         Command::TestTenant(command) => match *command {
             TestTenantCommand::Serve(opts) => {
                 let runtime = tokio::runtime::Runtime::new().map_err(Failure::work)?;

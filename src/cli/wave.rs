@@ -213,8 +213,18 @@ pub fn print_status(number: u32, target: Option<&str>, runs: &[RunStatus], json:
 
 /// Prints what `samla report rollback` wrote.
 pub fn print_report(s: &ReportSummary, json: bool) -> Result<(), Failure> {
-    if let (Some(why), false) = (&s.unverified_because, json) {
+    if let Some(why) = &s.unverified_because {
         eprintln!("warning: {why}; the reports are written without verification");
+    }
+    if let Some(first) = s.kept_verified.first() {
+        let dir = first.parent().unwrap_or(first);
+        eprintln!(
+            "warning: the verified reports in {} are kept ({} of them, not overwritten); the unverified \
+             reports are written beside them, in {}",
+            dir.display(),
+            s.kept_verified.len(),
+            dir.join("unverified").display()
+        );
     }
     if json {
         return print_json(s);
@@ -228,6 +238,18 @@ pub fn print_report(s: &ReportSummary, json: bool) -> Result<(), Failure> {
         println!("  {}", r.display());
     }
     Ok(())
+}
+
+/// `samla report rollback` fails (exit 1) when nothing verified could be written.
+pub fn report_verified(s: &ReportSummary) -> Result<(), Failure> {
+    if s.verified_live {
+        return Ok(());
+    }
+    Err(Failure::work(format!(
+        "the rollback reports of wave {} are NOT verified: target {} could not be read; \
+         start it (or make it reachable) and run `samla report rollback` again",
+        s.wave, s.target
+    )))
 }
 
 fn print_plan(plan: &RollbackPlan) {

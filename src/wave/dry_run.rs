@@ -63,7 +63,8 @@ pub struct DryRun {
 pub struct DryRunRequest<'a> {
     /// The wave: its number, name or file name.
     pub wave: &'a str,
-    /// Where the requests, LDIF and CSV go (default: reports/waves/<wave file name>).
+    /// Where the requests, LDIF and CSV go (default: reports/waves/<wave file name>, and
+    /// against a target its own folder in there, `against-<target>`: see [`default_dir`]).
     pub out: Option<&'a Path>,
     /// Compare with this target of samla.toml (read only).
     pub target: Option<&'a str>,
@@ -92,8 +93,7 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
     };
     tracing::info!("dry-run: rendered after {:.2} s", started.elapsed().as_secs_f64());
     let stem = prepared.file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir =
-        request.out.map(Path::to_path_buf).unwrap_or_else(|| project_dir(config).join("reports/waves").join(&stem));
+    let dir = request.out.map(Path::to_path_buf).unwrap_or_else(|| default_dir(config, &stem, request.target));
     std::fs::create_dir_all(&dir).map_err(|source| WaveError::File { path: dir.clone(), source })?;
     let write = |name: &str, text: &str| -> Result<PathBuf, WaveError> {
         let path = dir.join(name);
@@ -162,6 +162,18 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
     };
     tracing::info!("dry-run: written after {:.2} s", started.elapsed().as_secs_f64());
     Ok(result)
+}
+
+/// Where a dry-run's files go unless `--out` says otherwise: `reports/waves/<wave file name>`
+/// for the plain dry-run (the whole wave), and `reports/waves/<wave file name>/against-<target>`
+/// for a dry-run against a target (what that target still needs), so a comparison never
+/// overwrites the record of the wave's requests.
+pub fn default_dir(config: &Config, wave_stem: &str, target: Option<&str>) -> PathBuf {
+    let dir = project_dir(config).join("reports/waves").join(wave_stem);
+    match target {
+        Some(t) => dir.join(format!("against-{t}")),
+        None => dir,
+    }
 }
 
 /// One CSV row per attribute of every object the wave creates, and per link it adds. Without a

@@ -1,7 +1,8 @@
 //! The rollback reports of a wave, per municipality: every change the wave's runs made in a
 //! target, its inverse, the order the inverses run in, and whether the target still shows it
 //! or has drifted. Read live when the target can be reached; otherwise written and marked not
-//! verified. Written after every run and rollback, and by `samla report rollback`.
+//! verified, and never over verified ones: those stay, and the unverified reports go beside
+//! them into `unverified/`. Written after every run and rollback, and by `samla report rollback`.
 
 use super::connect::{Connected, connect, runtime};
 use super::error::WaveError;
@@ -27,6 +28,30 @@ pub struct ReportSummary {
     /// Why the target was not read (the reports are then not verified).
     #[serde(skip)]
     pub unverified_because: Option<String>,
+    /// The verified reports (JSON) left in place because the target could not be read: the
+    /// unverified ones were written beside them, in `unverified/`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_verified: Vec<PathBuf>,
+}
+
+/// The reports in `dir` that were verified against the target (their JSON says so).
+pub fn verified_reports(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut verified: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .is_some_and(|v| v["verified_live"] == serde_json::Value::Bool(true))
+        })
+        .collect();
+    verified.sort();
+    verified
 }
 
 /// `reports/rollback/<wave file>/<target>` next to samla.toml.
@@ -90,10 +115,27 @@ pub async fn write_reports_with(
     target: &str,
     clients: Option<&mut Connected>,
 ) -> Result<ReportSummary, WaveError> {
+    let dir = reports_dir(config, prepared, target);
+    let summary = write_reports_into(&dir, state, prepared, target, clients).await?;
+    // Verified reports supersede the unverified ones an unreachable target left beside them.
+    let stale = dir.join("unverified");
+    if summary.verified_live && stale.is_dir() {
+        std::fs::remove_dir_all(&stale).map_err(|source| WaveError::File { path: stale.clone(), source })?;
+    }
+    Ok(summary)
+}
+
+/// [`write_reports_with`] into `dir`.
+async fn write_reports_into(
+    dir: &Path,
+    state: &State,
+    prepared: &Prepared,
+    target: &str,
+    clients: Option<&mut Connected>,
+) -> Result<ReportSummary, WaveError> {
     let inputs = inputs(state, prepared, target)?;
     let plan = plan(&inputs, clients, Scope(None)).await?;
-    let dir = reports_dir(config, prepared, target);
-    let reports = write_reports(&dir, &inputs, target, &plan)?;
+    let reports = write_reports(dir, &inputs, target, &plan)?;
     Ok(ReportSummary {
         wave: prepared.file.number,
         target: target.to_string(),
@@ -101,11 +143,15 @@ pub async fn write_reports_with(
         counts: plan.counts(),
         reports,
         unverified_because: None,
+        kept_verified: Vec::new(),
     })
 }
 
 /// `samla report rollback WAVE [--target NAME] [--municipality NAME]`: the reports of the
-/// wave, live when the target can be read.
+/// wave, live when the target can be read. When it cannot, the reports are written marked not
+/// verified (`verified_live` false, `unverified_because` says why), and if verified reports
+/// are already there they are kept and the unverified ones go into `unverified/` beside them
+/// (`kept_verified` lists them).
 pub fn report(
     config: &Config,
     state: &State,
@@ -125,14 +171,19 @@ pub fn report(
                 written
             }
             Err(e) => {
-                let mut written = write_reports_with(config, state, &prepared, &target, None).await?;
+                let dir = reports_dir(config, &prepared, &target);
+                let kept = verified_reports(&dir);
+                let into = if kept.is_empty() { dir } else { dir.join("unverified") };
+                let mut written = write_reports_into(&into, state, &prepared, &target, None).await?;
                 written.unverified_because = Some(e.to_string());
+                written.kept_verified = kept;
                 Ok(written)
             }
         }
     })?;
     if let Some(m) = municipality {
         summary.reports.retain(|p| p.file_stem().is_some_and(|s| s == m));
+        summary.kept_verified.retain(|p| p.file_stem().is_some_and(|s| s == m));
         if summary.reports.is_empty() {
             return Err(WaveError::NothingOfMunicipality { wave: number, municipality: m.to_string(), target });
         }

@@ -75,3 +75,89 @@ fn the_password_is_nowhere_after_a_failed_bind() {
         .concat();
     assert!(!String::from_utf8_lossy(&all).contains(secret));
 }
+
+/// Issue 30: the demo folder is a real project afterwards. Wave 1's dry-run files keep its
+/// requests (the comparison against `demo` goes to its own folder); the rollback reports the
+/// demo verified are not replaced by unverified ones when the tenant is down; and the printed
+/// command brings the tenant back on the same state and port.
+#[test]
+fn demo_project_keeps_its_dry_run_its_verified_reports_and_can_restart_its_tenant() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let out = samla().args(["demo", "--dir"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let config = dir.path().join("samla.toml");
+
+    // 1. The plain dry-run's files hold the wave; the comparison has its own folder.
+    let wave_dir = dir.path().join("reports/waves/01-pilot");
+    let requests = std::fs::read_to_string(wave_dir.join("graph-requests.jsonl")).unwrap();
+    assert!(!requests.trim().is_empty(), "graph-requests.jsonl is empty");
+    let changes = std::fs::read_to_string(wave_dir.join("changes.csv")).unwrap();
+    assert!(changes.contains("create user"), "no create rows in changes.csv:\n{}", &changes[..changes.len().min(2000)]);
+    let against = wave_dir.join("against-demo");
+    for f in ["graph-requests.jsonl", "graph-batches.json", "shared-ad.ldif", "changes.csv"] {
+        assert!(against.join(f).exists(), "{f} missing in {}", against.display());
+    }
+    assert!(std::fs::read_to_string(against.join("graph-requests.jsonl")).unwrap().trim().is_empty());
+
+    // 3. With the tenant stopped, the verified rollback reports stay as they are.
+    let reports = dir.path().join("reports/rollback/01-pilot/demo");
+    let verified = |path: &std::path::Path| {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["verified_live"] == true
+    };
+    let jsons: Vec<_> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert!(!jsons.is_empty());
+    assert!(jsons.iter().all(|p| verified(p)));
+    let before: Vec<String> = jsons.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    let down = samla().arg("-c").arg(&config).args(["report", "rollback", "1"]).output().unwrap();
+    assert_eq!(down.status.code(), Some(1), "{}", String::from_utf8_lossy(&down.stdout));
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(stderr.contains("verified") && stderr.contains("unverified"), "{stderr}");
+    let after: Vec<String> = jsons.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    assert_eq!(before, after, "the verified reports were overwritten");
+    let beside: Vec<_> = std::fs::read_dir(reports.join("unverified"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(beside.len(), jsons.len());
+    assert!(beside.iter().all(|p| !verified(p)));
+
+    // 2. The printed command starts the tenant again on the same state and port.
+    let line = text.lines().find(|l| l.contains("samla test-tenant serve")).unwrap_or_else(|| panic!("{text}"));
+    let command = line.split("samla test-tenant serve").nth(1).unwrap().trim().trim_end_matches('`');
+    assert!(command.contains("--listen 127.0.0.1:"), "{line}");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    let port = command.split("--listen 127.0.0.1:").nth(1).unwrap().split_whitespace().next().unwrap();
+    assert!(toml.contains(&format!("127.0.0.1:{port}")), "{toml}");
+    assert!(line.contains("SAMLA_TENANT_CLIENT_SECRET=\"$(cat "), "{line}");
+    let secret = std::fs::read_to_string(dir.path().join("state/demo-tenant-secret")).unwrap();
+    let mut tenant = std::process::Command::new(assert_cmd::cargo::cargo_bin("samla"))
+        .args(["test-tenant", "serve"])
+        .args(command.split_whitespace())
+        .env("SAMLA_TENANT_CLIENT_SECRET", secret.trim())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufReader::new(tenant.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    let dry = samla().arg("-c").arg(&config).args(["wave", "dry-run", "1", "--target", "demo", "--json"]).output();
+    // With the tenant back, the reports are verified again and the unverified ones go.
+    let up = samla().arg("-c").arg(&config).args(["report", "rollback", "1", "--json"]).output();
+    let _ = tenant.kill();
+    let _ = tenant.wait();
+    let dry = dry.unwrap();
+    assert!(dry.status.success(), "{ready}\n{}", String::from_utf8_lossy(&dry.stderr));
+    let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(dry["nothing_to_do"], true, "{dry}");
+    let up = up.unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert!(jsons.iter().all(|p| verified(p)));
+    assert!(!reports.join("unverified").exists());
+}
