@@ -1,8 +1,9 @@
 #!/bin/bash
 # tests/run.sh -- the one test command: `bash tests/run.sh [extra cargo test args]`.
 #
-# On a fresh Debian 12 (as root) it installs slapd, Samba, ldap-utils, openssl, and Chromium with
-# chromedriver (for the report rendering tests) if missing (one `apt-get update` first;
+# On a fresh Debian 12 (as root) it installs slapd, Samba, ldap-utils, openssl, Chromium with
+# chromedriver and fonts-liberation (for the report rendering tests) and g++ (for the fuzzing
+# smoke) if missing (one `apt-get update` first;
 # policy-rc.d keeps the packaged daemons from starting on all interfaces),
 # builds samla, starts the real test directories (tests/directory/slapd.sh and samba.sh), generates
 # the sample estate with `samla estate generate` and loads it into them, runs
@@ -35,8 +36,8 @@
 # instead of generating them).
 # Concurrent runs on one machine wait for each other (flock): they share ports.
 # Measured (shared 2-core Debian 12, 2026-11, packages present, build warm): slapd up 0.3 s, Samba up
-# 14-43 s (idle vs. busy machine), estate generation 0.5 s, loading both (in parallel) 16-21 s,
-# whole script ~1.5-2.5 min with the tests. At --scale 5 (35,700 entries) loading took slapd 7 s,
+# 14-43 s (idle vs. busy machine), estate generation 0.5 s, loading both (in parallel) 16-21 s;
+# the whole script, with cargo test --all-targets and the fuzzing smoke, about 20-30 min on two cores. At --scale 5 (35,700 entries) loading took slapd 7 s,
 # Samba 75 s (~480 adds/s over five DCs), so Samba would need ~35 min for a million: keep CI at 1.0.
 set -euo pipefail
 cd "$(dirname "$0")/.."

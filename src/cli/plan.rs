@@ -56,6 +56,10 @@ fn print_explained(e: &Explained, json: bool) -> Result<(), Failure> {
 }
 
 fn print_wave_table(rows: &[WaveRow], municipalities: &[String]) {
+    println!(
+        "Per municipality: people planned, each once in the municipality of their primary affiliation (the map's\n\
+         accounts count a person matched across municipalities in each; its people column matches these totals)."
+    );
     let mut header = format!("{:>4}  {:<24} {:<8}", "wave", "name", "status");
     for m in municipalities {
         header.push_str(&format!(" {:>11}", truncate(m, 11)));

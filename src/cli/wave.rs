@@ -69,14 +69,34 @@ pub fn print_dry_run(r: &DryRun, json: bool) -> Result<(), Failure> {
     }
     println!("Wave {} ({}): dry-run, nothing was written. {}\n", r.wave, r.name, r.file.display());
     println!(
-        "{:<14} {:>7} {:>7} {:>12} {:>9} {:>15} {:>13}",
-        "municipality", "people", "groups", "memberships", "managers", "graph requests", "ldap changes"
+        "What the wave holds, in the municipality of the person or group: people and groups to create, member\n\
+         links (one per member of a group, licence groups not included; counted in the member's municipality),\n\
+         manager links; then the Graph requests, the member links they add (licence groups included, in the\n\
+         group's municipality, as the comparison and the run count them) and the LDAP operations rendered."
+    );
+    println!(
+        "{:<14} {:>7} {:>7} {:>12} {:>13} {:>15} {:>12} {:>13}",
+        "municipality",
+        "people",
+        "groups",
+        "member links",
+        "manager links",
+        "graph requests",
+        "graph links",
+        "ldap changes"
     );
     for (m, c) in &r.municipalities {
         let m = if m.is_empty() { "(shared)" } else { m };
         println!(
-            "{:<14} {:>7} {:>7} {:>12} {:>9} {:>15} {:>13}",
-            m, c.people, c.groups, c.memberships, c.manager_links, c.graph_requests, c.ldap_operations
+            "{:<14} {:>7} {:>7} {:>12} {:>13} {:>15} {:>12} {:>13}",
+            m,
+            c.people,
+            c.groups,
+            c.memberships,
+            c.manager_links,
+            c.graph_requests,
+            c.tenant_member_links,
+            c.ldap_operations
         );
     }
     let g = &r.graph;
@@ -113,14 +133,37 @@ pub fn print_dry_run(r: &DryRun, json: bool) -> Result<(), Failure> {
 /// Prints the comparison per system and municipality.
 pub fn print_comparison(c: &Comparison) {
     println!(
-        "{:<10} {:<14} {:>7} {:>7} {:>10} {:>12} {:>9} {:>9} {:>11}",
-        "target", "municipality", "create", "update", "unchanged", "add members", "managers", "licences", "left alone"
+        "Objects to create, update or leave unchanged; groups gaining members and the member links they gain\n\
+         (licence groups included); users given a manager; licence assignments; in the object's (the group's)\n\
+         municipality."
+    );
+    println!(
+        "{:<10} {:<14} {:>7} {:>7} {:>10} {:>14} {:>13} {:>9} {:>9} {:>11}",
+        "target",
+        "municipality",
+        "create",
+        "update",
+        "unchanged",
+        "groups gaining",
+        "member links",
+        "managers",
+        "licences",
+        "left alone"
     );
     for ((system, m), n) in c.counts() {
         let m = if m.is_empty() { "(shared)".to_string() } else { m };
         println!(
-            "{:<10} {:<14} {:>7} {:>7} {:>10} {:>12} {:>9} {:>9} {:>11}",
-            system, m, n.create, n.update, n.unchanged, n.add_members, n.set_manager, n.assign_licence, n.left_alone
+            "{:<10} {:<14} {:>7} {:>7} {:>10} {:>14} {:>13} {:>9} {:>9} {:>11}",
+            system,
+            m,
+            n.create,
+            n.update,
+            n.unchanged,
+            n.add_members,
+            n.member_links,
+            n.set_manager,
+            n.assign_licence,
+            n.left_alone
         );
     }
     if c.nothing_to_do() {
@@ -140,14 +183,35 @@ pub fn print_run(s: &RunSummary, json: bool) -> Result<(), Failure> {
         let Some(r) = r else { continue };
         println!("\n{system}: {} pass(es), {:.1} s", r.passes, r.seconds);
         println!(
-            "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>9} {:>9} {:>7}",
-            "municipality", "created", "updated", "unchanged", "add members", "managers", "licences", "failed"
+            "  Objects created, updated, unchanged; member links added (bound at create or added later, licence\n  \
+             groups included, in the group's municipality) and the requests adding members to existing groups;\n  \
+             managers set; licences assigned; failures."
+        );
+        println!(
+            "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7}",
+            "municipality",
+            "created",
+            "updated",
+            "unchanged",
+            "member links",
+            "member requests",
+            "managers",
+            "licences",
+            "failed"
         );
         for (m, t) in &r.municipalities {
             let m = if m.is_empty() { "(shared)" } else { m };
             println!(
-                "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>9} {:>9} {:>7}",
-                m, t.created, t.updated, t.unchanged, t.member_additions, t.managers_set, t.licences_assigned, t.failed
+                "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7}",
+                m,
+                t.created,
+                t.updated,
+                t.unchanged,
+                t.member_links,
+                t.member_additions,
+                t.managers_set,
+                t.licences_assigned,
+                t.failed
             );
         }
         if let Some(g) = &r.graph {
@@ -253,6 +317,10 @@ pub fn report_verified(s: &ReportSummary) -> Result<(), Failure> {
 }
 
 fn print_plan(plan: &RollbackPlan) {
+    println!(
+        "Changes the journal holds, one per object or link (add_member: one per member link, licence groups\n\
+         included, in the member's municipality), with what the target shows now:"
+    );
     println!("{:<10} {:<14} {:<22} {:<20} {:>6}", "target", "municipality", "change", "verification", "count");
     let mut rows: BTreeMap<(&str, &str, &str, &str), usize> = BTreeMap::new();
     for (m, i) in plan.items() {

@@ -40,8 +40,12 @@ pub struct Tally {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
-    /// Operations adding members (each carries up to 20 in Graph, 500 in the shared AD).
+    /// Requests adding members to an existing group (each carries up to 20 in Graph, 500 in the
+    /// shared AD); members bound when a group is created are not counted here.
     pub member_additions: u64,
+    /// Member links added: one per member, whether bound when its group was created or added
+    /// later, counted in the group's municipality (what the comparison's `member_links` counts).
+    pub member_links: u64,
     pub managers_set: u64,
     pub licences_assigned: u64,
     /// A rollback's: objects deleted, objects whose values were put back, links removed
@@ -261,6 +265,9 @@ pub async fn converge_tenant(
         progress.finish();
         for (_, req, _) in &outcome.done {
             let t = result.municipalities.entry(req.municipality.clone()).or_default();
+            if matches!(req.action, Action::AddMembers | Action::CreateGroup | Action::CreateLicenceGroup) {
+                t.member_links += req.members() as u64;
+            }
             match req.action {
                 Action::CreateUser | Action::CreateGroup | Action::CreateLicenceGroup => t.created += 1,
                 Action::UpdateUser => t.updated += 1,
@@ -352,6 +359,9 @@ pub async fn converge_shared_ad(
         progress.finish();
         for (_, op) in &done {
             let t = result.municipalities.entry(op.municipality.clone()).or_default();
+            if matches!(op.kind, OpKind::AddMembers | OpKind::CreateGroup) {
+                t.member_links += op.member_values() as u64;
+            }
             match (op.kind, &op.change) {
                 (OpKind::CreateOu, _) => {}
                 (OpKind::CreateUser | OpKind::CreateGroup, crate::render::ldap::Change::Add { .. }) => t.created += 1,

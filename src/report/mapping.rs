@@ -5,6 +5,7 @@
 use super::csv_excel;
 use super::error::ReportError;
 use crate::model::unified::{Finding, Severity, UnifiedDirectory, warmed};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -71,15 +72,42 @@ fn severity(s: Severity) -> &'static str {
 
 /// The terminal summary, one line per municipality.
 pub fn summary(unified: &UnifiedDirectory) -> String {
-    let mut s = format!(
-        "{:<14} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7} {:>11} {:>9}\n",
-        "municipality", "people", "groups", "excluded", "collisions", "matches", "merges", "violations", "blocking"
+    let mut s = String::from(
+        "accounts: the municipality's accounts that became people (a person matched across municipalities\n\
+         counts in each); people: each person once, in the municipality of their primary affiliation (what\n\
+         `samla plan` counts)\n",
     );
+    let _ = writeln!(
+        s,
+        "{:<14} {:>8} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7} {:>11} {:>9}",
+        "municipality",
+        "accounts",
+        "people",
+        "groups",
+        "excluded",
+        "collisions",
+        "matches",
+        "merges",
+        "violations",
+        "blocking"
+    );
+    let mut primary: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in unified.people.iter().filter_map(|p| p.affiliations.first()) {
+        *primary.entry(a.municipality.as_str()).or_default() += 1;
+    }
     for (m, x) in &unified.summaries {
         let _ = writeln!(
             s,
-            "{m:<14} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7} {:>11} {:>9}",
-            x.people, x.groups, x.excluded, x.collisions, x.matches, x.merges, x.violations, x.blocking
+            "{m:<14} {:>8} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7} {:>11} {:>9}",
+            x.people,
+            primary.get(m.as_str()).copied().unwrap_or(0),
+            x.groups,
+            x.excluded,
+            x.collisions,
+            x.matches,
+            x.merges,
+            x.violations,
+            x.blocking
         );
     }
     let _ = write!(s, "unified: {} people, {} groups", unified.people.len(), unified.groups.len());

@@ -24,14 +24,18 @@ pub struct Comparison {
     pub shared_ad_view: Option<shared_ad::AdView>,
 }
 
-/// Per municipality and system: creates, updates, unchanged, member additions, managers,
-/// licences, left alone.
+/// Per municipality and system: objects created, updated, unchanged; groups gaining members and
+/// the member links they gain; users given a manager; licence assignments; operations left alone.
+/// Counted in the municipality of the object changed (for links, the group's).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
     pub create: u64,
     pub update: u64,
     pub unchanged: u64,
+    /// Groups gaining members (each counted once, however many members it gains).
     pub add_members: u64,
+    /// Member links to add (one per member of a group, whether bound at create or added later).
+    pub member_links: u64,
     pub set_manager: u64,
     pub assign_licence: u64,
     pub left_alone: u64,
@@ -49,6 +53,10 @@ impl Comparison {
         for (system, changes) in systems {
             let mut seen: HashSet<(&str, K)> = HashSet::new();
             for c in changes.into_iter().flatten() {
+                if c.change == K::AddMembers {
+                    let links = c.after.parse::<u64>().unwrap_or(0);
+                    out.entry((system, c.municipality.clone())).or_default().member_links += links;
+                }
                 if !seen.insert((c.object.as_str(), c.change)) {
                     continue;
                 }

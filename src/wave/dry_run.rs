@@ -18,12 +18,19 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Per-municipality counts of a dry-run.
+/// Per-municipality counts of a dry-run: people and groups in the municipality they belong to,
+/// links in the municipality of the member (memberships) or the person (manager links).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MunicipalityCounts {
     pub people: usize,
     pub groups: usize,
+    /// Member links the wave holds: one per member of a group (licence groups not included),
+    /// in the member's municipality.
     pub memberships: usize,
+    /// Member links the Graph requests add (bound when a group is created or added later,
+    /// licence groups included), in the group's municipality: what a comparison's and a run's
+    /// `member_links` count for the tenant.
+    pub tenant_member_links: usize,
     pub manager_links: usize,
     pub graph_requests: usize,
     pub ldap_operations: usize,
@@ -135,7 +142,14 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
         municipalities.entry(municipality_of(p)).or_default().manager_links += 1;
     }
     for r in &requests {
-        municipalities.entry(r.municipality.clone()).or_default().graph_requests += 1;
+        let m = municipalities.entry(r.municipality.clone()).or_default();
+        m.graph_requests += 1;
+        if matches!(
+            r.action,
+            graph::Action::AddMembers | graph::Action::CreateGroup | graph::Action::CreateLicenceGroup
+        ) {
+            m.tenant_member_links += r.members();
+        }
     }
     for o in &ops {
         municipalities.entry(o.municipality().to_string()).or_default().ldap_operations += 1;

@@ -29,6 +29,9 @@ pub struct RunSummary {
     pub ok: bool,
     pub shared_ad: Option<SystemResult>,
     pub tenant: Option<SystemResult>,
+    /// What the comparison before the run found, per `system/municipality` (as a dry-run's
+    /// `comparison`): what the run set out to do.
+    pub compared: BTreeMap<String, super::compare::Counts>,
     /// The rollback reports written at the end of the run (HTML, one per municipality).
     pub rollback_reports: Vec<PathBuf>,
     /// Why the rollback reports could not be written, when they could not.
@@ -118,6 +121,7 @@ pub fn run(
             ok: true,
             shared_ad: None,
             tenant: None,
+            compared: comparison.counts().into_iter().map(|((s, m), n)| (format!("{s}/{m}"), n)).collect(),
             rollback_reports: Vec::new(),
             reports_not_written: None,
         };

@@ -161,3 +161,43 @@ fn demo_project_keeps_its_dry_run_its_verified_reports_and_can_restart_its_tenan
     assert!(jsons.iter().all(|p| verified(p)));
     assert!(!reports.join("unverified").exists());
 }
+
+/// Issue 30: the tables of one wave count member links the same way. In the demo's wave 1, the
+/// dry-run's Graph member links per municipality equal what the comparison before the run
+/// (against an empty tenant) found, equal what the run reports as added, and their sum equals
+/// the rollback reports' `add_member` items.
+#[test]
+fn demo_counts_member_links_the_same_in_the_dry_run_the_comparison_the_run_and_the_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = samla().args(["demo", "--json", "--dir"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let values: Vec<serde_json::Value> =
+        serde_json::Deserializer::from_slice(&out.stdout).into_iter().collect::<Result<_, _>>().unwrap();
+    let dry = values.iter().find(|v| v.get("outputs").is_some() && v.get("comparison").is_none()).unwrap();
+    let run = values.iter().find(|v| v.get("compared").is_some() && v.get("rollback_reports").is_some()).unwrap();
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let mut total = 0;
+    for (m, c) in dry["municipalities"].as_object().unwrap() {
+        let planned = n(&c["tenant_member_links"]);
+        let compared = n(&run["compared"][format!("tenant/{m}")]["member_links"]);
+        let added = n(&run["tenant"]["municipalities"][m]["member_links"]);
+        assert_eq!((planned, planned), (compared, added), "{m}: dry-run, comparison, run");
+        total += planned;
+    }
+    assert!(total > 0);
+    let reports = dir.path().join("reports/rollback/01-pilot/demo");
+    let mut rollback = 0;
+    for entry in std::fs::read_dir(&reports).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            rollback += report["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["system"] == "tenant" && i["change"] == "add_member")
+                .count() as u64;
+        }
+    }
+    assert_eq!(rollback, total, "the rollback reports' add_member items");
+}
