@@ -184,7 +184,7 @@ impl DemoTenant {
     /// the state, never into the config.
     fn add_target(&self, config_path: &Path, dir: &Path) -> Result<Config, Failure> {
         let secret_file = dir.join("state/demo-tenant-secret");
-        std::fs::write(&secret_file, format!("{}\n", self.secret.expose()))
+        crate::config::secret::write_secret_file(&secret_file, &format!("{}\n", self.secret.expose()))
             .map_err(|e| Failure::work(format!("{}: {e}", secret_file.display())))?;
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
