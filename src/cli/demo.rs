@@ -248,8 +248,15 @@ impl DemoTenant {
     /// the state, never into the config.
     fn add_target(&self, config_path: &Path) -> Result<Config, Failure> {
         let secret_file = &self.secret_file;
-        std::fs::write(secret_file, format!("{}\n", self.secret.expose()))
-            .map_err(|e| Failure::work(format!("{}: {e}", secret_file.display())))?;
+        crate::config::secret::write_secret_file(
+            secret_file,
+            &format!(
+                "{}
+",
+                self.secret.expose()
+            ),
+        )
+        .map_err(|e| Failure::work(format!("{}: {e}", secret_file.display())))?;
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
         let base = text.split("\n# The local test tenant").next().unwrap_or(&text).to_string();

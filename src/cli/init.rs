@@ -34,7 +34,16 @@ path = "state/samla.db"
 "#;
 
 const MAPPINGS_README: &str = "# mappings/\n\nOne TOML file per municipality (how its attributes flow into the shared schema) \
-plus target.toml (the shared target's domains, name templates and policies). `samla map` reads them.\n";
+plus target.toml (the shared target's domains, name templates and policies). `samla map` reads them.\n\n\
+target.toml is a commented template: replace its example names with yours. For each [[source]] in \
+samla.toml, copy municipality.toml.example to <source name>.toml and fill it in.\n";
+
+/// The commented starting `mappings/target.toml`.
+pub const TARGET_TEMPLATE: &str = include_str!("templates/target.toml");
+
+/// The commented starting mapping of one municipality, `mappings/municipality.toml.example`
+/// (copied to `mappings/<source name>.toml` per municipality).
+pub const MUNICIPALITY_TEMPLATE: &str = include_str!("templates/municipality.toml");
 
 const WAVES_README: &str = "# waves/\n\nOne file per migration wave, written by `samla plan` and reviewed by people \
 (move a unit, pin it, exclude it, rename a wave).\n";
@@ -54,7 +63,8 @@ impl Classified for InitError {
     }
 }
 
-/// Writes samla.toml, mappings/ and waves/ into `dir`; refuses to overwrite a samla.toml.
+/// Writes samla.toml, mappings/ (target.toml, a municipality's template, plan.toml) and waves/
+/// into `dir`; refuses to overwrite a samla.toml.
 pub fn write_project(dir: &Path) -> Result<(), InitError> {
     let config = dir.join("samla.toml");
     if config.exists() {
@@ -70,6 +80,8 @@ pub fn write_project(dir: &Path) -> Result<(), InitError> {
         (dir.join("mappings/README.md"), MAPPINGS_README),
         (dir.join("waves/README.md"), WAVES_README),
         (dir.join("mappings/plan.toml"), include_str!("../../mappings/plan.toml")),
+        (dir.join("mappings/target.toml"), TARGET_TEMPLATE),
+        (dir.join("mappings/municipality.toml.example"), MUNICIPALITY_TEMPLATE),
     ] {
         std::fs::write(&path, text).map_err(|e| io(&path, e))?;
     }
@@ -81,6 +93,71 @@ pub fn write_project(dir: &Path) -> Result<(), InitError> {
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn the_mapping_templates_parse_with_the_mapping_loader() {
+        let dir = tempfile::tempdir().unwrap();
+        write_project(dir.path()).unwrap();
+        let mappings = dir.path().join("mappings");
+        for f in ["target.toml", "municipality.toml.example", "plan.toml"] {
+            assert!(mappings.join(f).exists(), "{f}");
+        }
+        // target.toml as written, and a municipality once its file is named after its source.
+        crate::mapping::spec::load(&mappings, &[]).unwrap();
+        let named = MUNICIPALITY_TEMPLATE.replace("municipality = \"bjuv\"", "municipality = \"lund\"");
+        std::fs::write(mappings.join("lund.toml"), named).unwrap();
+        let target = TARGET_TEMPLATE.replace("priority = []", "priority = [\"lund\"]");
+        std::fs::write(mappings.join("target.toml"), target).unwrap();
+        let loaded = crate::mapping::spec::load(&mappings, &["lund".to_string()]).unwrap();
+        assert_eq!(loaded.municipalities.len(), 1);
+        // With their examples taken in (a key already set keeps its value; upn_by_kind needs a
+        // second verified domain), the templates still load.
+        let uncomment = |text: &str| {
+            // Keys set per table (a table is known by the line of its header).
+            let mut table = 0;
+            let mut active: Vec<(usize, &str)> = Vec::new();
+            for (i, l) in text.lines().enumerate() {
+                let t = l.strip_prefix("# ").filter(|r| r.starts_with('[')).unwrap_or(l);
+                if t.starts_with('[') {
+                    table = i;
+                } else if let Some((k, _)) = l.split_once(" = ") {
+                    active.push((table, k));
+                }
+            }
+            let mut table = 0;
+            let mut out = Vec::new();
+            for (i, l) in text.lines().enumerate() {
+                let t = l.strip_prefix("# ").filter(|r| r.starts_with('[')).unwrap_or(l);
+                if t.starts_with('[') {
+                    table = i;
+                    out.push(t);
+                    continue;
+                }
+                out.push(match l.strip_prefix("# ").and_then(|r| r.split_once(" = ").map(|(k, _)| (k, r))) {
+                    Some((k, r)) if !active.contains(&(table, k)) && k != "upn_by_kind" && !k.contains(' ') => r,
+                    _ => l,
+                });
+            }
+            out.join("\n")
+        };
+        std::fs::write(
+            mappings.join("lund.toml"),
+            uncomment(&std::fs::read_to_string(mappings.join("lund.toml")).unwrap()),
+        )
+        .unwrap();
+        std::fs::write(
+            mappings.join("target.toml"),
+            uncomment(&std::fs::read_to_string(mappings.join("target.toml")).unwrap()),
+        )
+        .unwrap();
+        let full = crate::mapping::spec::load(&mappings, &["lund".to_string()]).unwrap();
+        assert!(
+            full.target.targets.shared_ad.base_dn == "DC=samverkan,DC=example"
+                && full.target.licences.contains_key("E3")
+        );
+        // The project's samla.toml still loads.
+        Config::load(&dir.path().join("samla.toml")).unwrap();
+    }
 
     #[test]
     fn the_template_parses_with_and_without_its_examples() {

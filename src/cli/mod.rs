@@ -72,14 +72,18 @@ enum Command {
     },
     /// List the wave files with their counts per municipality and status (planned, stale).
     Waves,
-    /// Work with one wave: dry-run it (what it will send and change).
+    /// Work with one wave: dry-run it (what it will send and change), run it against a target,
+    /// roll it back, and show its runs (status).
     #[command(subcommand)]
     Wave(WaveCommand),
     /// Reports for people.
     #[command(subcommand)]
     Report(ReportCommand),
-    /// Write a commented starting project (samla.toml, mappings/, waves/) into DIR.
-    Init { dir: PathBuf },
+    /// Write a commented starting project (samla.toml, mappings/ with templates, waves/) into DIR.
+    Init {
+        /// The project folder (created when missing; an existing samla.toml is never overwritten).
+        dir: PathBuf,
+    },
     /// Run samla's whole job on the bundled sample estate of five municipalities.
     Demo {
         /// Where the demo project is written.
@@ -126,6 +130,7 @@ enum WaveCommand {
     /// thresholds, asks for confirmation, journals every operation before it is sent.
     /// Safe to run again: finished work is seen in the target and not repeated.
     Run {
+        /// The wave: its number, name or file name (without .toml).
         wave: String,
         /// The `[[target]]` to run against.
         #[arg(long)]
@@ -138,7 +143,9 @@ enum WaveCommand {
     /// restored, created groups, users and OUs deleted, in that order. What someone changed
     /// since the wave (drift) is reported and left alone. Journaled; run again to resume.
     Rollback {
+        /// The wave: its number, name or file name (without .toml).
         wave: String,
+        /// The `[[target]]` of samla.toml to undo the wave in.
         #[arg(long)]
         target: String,
         /// Only this municipality's people and groups (shared groups keep the others' members).
@@ -153,7 +160,9 @@ enum WaveCommand {
     },
     /// The journal's runs of a wave: who ran it, when, from which wave file, what happened.
     Status {
+        /// The wave: its number, name or file name (without .toml).
         wave: String,
+        /// Only the runs against this `[[target]]` of samla.toml (default: all targets).
         #[arg(long)]
         target: Option<String>,
     },
@@ -165,10 +174,12 @@ enum ReportCommand {
     /// inverses run in, and whether the target still shows it or has drifted (read live when
     /// the target can be reached). CSV, JSON and HTML in reports/rollback.
     Rollback {
+        /// The wave: its number, name or file name (without .toml).
         wave: String,
         /// The target (default: the only one the wave ran against).
         #[arg(long)]
         target: Option<String>,
+        /// Only this municipality's changes (default: every municipality the wave touched).
         #[arg(long)]
         municipality: Option<String>,
     },
@@ -178,13 +189,16 @@ enum ReportCommand {
 enum EstateCommand {
     /// Write one LDIF file per municipality into OUT.
     Generate {
+        /// Which consumer the LDIF is for: ldifde (an AD export), slapd or samba (for ldapadd).
         #[arg(long, value_enum, default_value = "ldifde")]
         flavor: Flavor,
+        /// The folder the LDIF files are written into (created when missing).
         #[arg(long)]
         out: PathBuf,
         /// 1.0 is about 7,000 users in all; 140 about a million.
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// The seed: the same seed and scale give the same estate, byte for byte.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },

@@ -6,6 +6,11 @@ use std::path::PathBuf;
 /// A configuration mistake, naming the file, and the line and column where it was found.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// There is no samla.toml where the command looked.
+    #[error(
+        "samla.toml was not found at {file}: give its path with `-c FILE`, or start a project with `samla init DIR`"
+    )]
+    NotFound { file: PathBuf },
     #[error("{file}: {source}")]
     Read { file: PathBuf, source: std::io::Error },
     #[error("{file}:{line}:{column}: {message}")]

@@ -82,8 +82,10 @@ struct RawSource {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(file).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::NotFound { file: file.to_path_buf() },
+            _ => ConfigError::Read { file: file.to_path_buf(), source },
+        })?;
         Config::parse(file, &text)
     }
 

@@ -18,9 +18,11 @@ impl Progress {
         } else {
             ProgressDrawTarget::stderr()
         });
-        let style =
-            ProgressStyle::with_template("{prefix:24} {bar:28} {pos:>6}/{len:6} {per_sec:>10} ETA {eta:>4} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template("{prefix:24} {bar:28} {pos:>6}/{len:6} {rate:>10} ETA {eta:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&rate(state.per_sec()));
+            });
         let bars = totals
             .iter()
             .map(|(m, n)| {
@@ -52,6 +54,17 @@ impl Progress {
     }
 }
 
+/// Operations per second as people read them: one decimal ("13.2/s"); whole numbers from 100.
+pub fn rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec < 0.0 {
+        "-/s".into()
+    } else if per_sec >= 100.0 {
+        format!("{per_sec:.0}/s")
+    } else {
+        format!("{per_sec:.1}/s")
+    }
+}
+
 /// Operations per municipality, for progress bars.
 pub fn municipality_totals<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap<String, u64> {
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
@@ -59,4 +72,15 @@ pub fn municipality_totals<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap
         *totals.entry(m.to_string()).or_default() += 1;
     }
     totals
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_rate_has_one_decimal_at_most() {
+        assert_eq!(super::rate(13.1629003862), "13.2/s");
+        assert_eq!(super::rate(0.0), "0.0/s");
+        assert_eq!(super::rate(1234.56), "1235/s");
+        assert_eq!(super::rate(f64::INFINITY), "-/s");
+    }
 }

@@ -151,13 +151,14 @@ fn finish(
     }
     let renamed: BTreeMap<u32, &WaveFile> =
         existing.iter().filter(|f| f.name != f.planned_name).map(|f| (f.number, f)).collect();
-    let mut planned: Vec<PlannedWave> = assignment
-        .waves
-        .iter()
+    let defaults: Vec<String> = assignment.waves.iter().map(|members| default_name(members, &slots, dir)).collect();
+    let taken: std::collections::BTreeSet<&str> = renamed.values().map(|f| f.name.as_str()).collect();
+    let mut planned: Vec<PlannedWave> = unique_names(&defaults, &taken)
+        .into_iter()
+        .zip(&assignment.waves)
         .enumerate()
-        .map(|(w, members)| {
+        .map(|(w, (planned_name, members))| {
             let number = w as u32 + 1;
-            let planned_name = default_name(members, &slots, dir);
             let name = renamed.get(&number).map_or_else(|| planned_name.clone(), |f| f.name.clone());
             PlannedWave { number, name, planned_name, slots: members.clone(), excluded: Vec::new() }
         })
@@ -171,6 +172,28 @@ fn finish(
     }
     let digests = slots.iter().map(|s| digest(s.people.iter().map(|&p| &dir.people[p as usize].anchor))).collect();
     Ok(Plan { impacts, slots, assignment, schedule, waves: planned, digests, notices })
+}
+
+/// Makes the planner's names unique: the first wave of a name keeps it, the later ones get
+/// "-2", "-3" and so on ("pilot", "pilot-2", "pilot-3"), skipping any name in `taken` (names
+/// people gave waves, which are kept as they are).
+fn unique_names(defaults: &[String], taken: &std::collections::BTreeSet<&str>) -> Vec<String> {
+    let mut used: std::collections::BTreeSet<String> = taken.iter().map(|s| s.to_string()).collect();
+    let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+    defaults
+        .iter()
+        .map(|base| {
+            let n = seen.entry(base.as_str()).or_insert(0);
+            *n += 1;
+            let mut name = if *n == 1 { base.clone() } else { format!("{base}-{n}") };
+            while *n > 1 && used.contains(&name) {
+                *n += 1;
+                name = format!("{base}-{n}");
+            }
+            used.insert(name.clone());
+            name
+        })
+        .collect()
 }
 
 /// "pilot", "admin-accounts", or the municipalities of the wave ("bjuv-perstorp").
@@ -418,6 +441,32 @@ mod tests {
         assert_eq!(layout(&first), layout(&again));
         assert_eq!(files_of(&again, &dir, &inputs()), files);
         assert_eq!(layout(&first)[0], ["a/IT"], "the pilot comes first");
+    }
+
+    #[test]
+    fn planned_wave_names_are_unique_and_a_persons_name_is_kept() {
+        // Three IT units over a limit of two accounts: the pilot takes three waves.
+        let mut people = Vec::new();
+        for (unit, n) in [("a/IT", 2), ("b/IT", 2), ("c/IT", 2), ("a/Skola", 2), ("b/Skola", 2)] {
+            for _ in 0..n {
+                people.push((unit, AccountKind::Person, None));
+            }
+        }
+        let dir = directory(&people, &[]);
+        let mut s = settings();
+        s.limits.max_users = 2;
+        let plan = make(&dir, &s, &inputs(), &[]).unwrap();
+        let names: Vec<&str> = plan.waves.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names[..3], ["pilot", "pilot-2", "pilot-3"], "{names:?}");
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        // Replanning keeps them; a name a person gave is kept even if it repeats one.
+        let mut files = files_of(&plan, &dir, &inputs());
+        assert_eq!(files[1].path, std::path::Path::new("02-pilot-2.toml"));
+        files[2].name = "pilot".into();
+        let again = make(&dir, &s, &inputs(), &files).unwrap();
+        let names: Vec<&str> = again.waves.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names[..3], ["pilot", "pilot-2", "pilot"], "{names:?}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub enum WaveError {
     WaveFile(#[from] WaveFileError),
     #[error("no wave {wanted:?}; the waves are {known}")]
     NoSuchWave { wanted: String, known: String },
+    #[error("{wanted:?} names more than one wave: {candidates}; give the wave's number or file name")]
+    AmbiguousWave { wanted: String, candidates: String },
     #[error("wave {wave} is stale: {reasons}; re-plan with `samla plan` and review the wave again")]
     Stale { wave: u32, reasons: String },
     #[error(
@@ -101,6 +103,7 @@ impl Classified for WaveError {
             Render(e) => e.exit_class(),
             Report(e) => e.exit_class(),
             NoSuchWave { .. }
+            | AmbiguousWave { .. }
             | NotATerminal
             | NothingToRollBack { .. }
             | NeverRun { .. }

@@ -43,16 +43,26 @@ pub struct Prepared {
     pub verified_domains: Vec<String>,
 }
 
-/// Finds a wave by number, name or file stem.
+/// Finds a wave by number, name or file stem; a name more than one wave has is refused with
+/// the candidates (their numbers and file names pick one).
 pub fn find<'a>(files: &'a [WaveFile], wave: &str) -> Result<&'a WaveFile, WaveError> {
     let stem = |f: &WaveFile| f.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    files
-        .iter()
-        .find(|f| wave.parse::<u32>().is_ok_and(|n| n == f.number) || f.name == wave || stem(f) == wave)
-        .ok_or_else(|| {
+    let matches: Vec<&WaveFile> = match wave.parse::<u32>() {
+        Ok(n) => files.iter().filter(|f| f.number == n).collect(),
+        Err(_) => files.iter().filter(|f| f.name == wave || stem(f) == wave).collect(),
+    };
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => {
             let known: Vec<String> = files.iter().map(|f| format!("{} ({})", f.number, f.name)).collect();
-            WaveError::NoSuchWave { wanted: wave.to_string(), known: known.join(", ") }
-        })
+            Err(WaveError::NoSuchWave { wanted: wave.to_string(), known: known.join(", ") })
+        }
+        many => {
+            let candidates: Vec<String> =
+                many.iter().map(|f| format!("{} ({}, {})", f.number, f.name, f.path.display())).collect();
+            Err(WaveError::AmbiguousWave { wanted: wave.to_string(), candidates: candidates.join(", ") })
+        }
+    }
 }
 
 /// The number of the wave `wave` names (a number needs no wave files).
@@ -186,4 +196,46 @@ fn refused_names(content: &WaveContent, verified: &[String]) -> Result<(), WaveE
         count: problems.len(),
         shown: format!("{}{}", shown.join("; "), if problems.len() > 20 { "; ..." } else { "" }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Classified;
+    use crate::plan::files::PlanInputs;
+
+    fn wave(number: u32, name: &str, file: &str) -> WaveFile {
+        WaveFile {
+            path: std::path::PathBuf::from("waves").join(file),
+            number,
+            name: name.into(),
+            planned_name: name.into(),
+            planned_at: String::new(),
+            inputs: PlanInputs {
+                unified: String::new(),
+                mappings: String::new(),
+                plan_settings: String::new(),
+                snapshots: BTreeMap::new(),
+            },
+            units: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_name_two_waves_share_is_refused_with_both() {
+        let files = [wave(1, "pilot", "01-pilot.toml"), wave(2, "pilot", "02-pilot.toml"), wave(3, "b", "03-b.toml")];
+        let e = find(&files, "pilot").unwrap_err();
+        assert!(matches!(e, WaveError::AmbiguousWave { .. }), "{e}");
+        assert_eq!(e.exit_class(), crate::error::ExitClass::Usage);
+        let text = e.to_string();
+        assert!(
+            text.contains("1 (pilot, waves/01-pilot.toml)") && text.contains("2 (pilot, waves/02-pilot.toml)"),
+            "{text}"
+        );
+        // A number or a file name still picks one.
+        assert_eq!(find(&files, "2").unwrap().number, 2);
+        assert_eq!(find(&files, "02-pilot").unwrap().number, 2);
+        assert_eq!(find(&files, "b").unwrap().number, 3);
+        assert!(matches!(find(&files, "c"), Err(WaveError::NoSuchWave { .. })));
+    }
 }

@@ -16,6 +16,13 @@ fn demo_discovers_the_five_municipalities_of_the_bundled_estate() {
     assert!(text.contains("unified: "), "{text}");
     assert!(text.contains("licence class E3 (SPE_E3): "), "{text}");
 
+    // The test tenant's secret is the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = std::fs::metadata(dir.path().join("state/demo-tenant-secret")).unwrap();
+        assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+    }
     // The demo leaves a real project behind: its state lists the five snapshots.
     let listed = samla().arg("-c").arg(dir.path().join("samla.toml")).args(["snapshots", "--json"]).output().unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
@@ -200,4 +207,56 @@ fn demo_counts_member_links_the_same_in_the_dry_run_the_comparison_the_run_and_t
         }
     }
     assert_eq!(rollback, total, "the rollback reports' add_member items");
+}
+
+#[test]
+fn a_missing_samla_toml_says_where_it_looked_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("samla.toml");
+    let out = samla().arg("-c").arg(&config).arg("snapshots").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("samla.toml was not found at {}", config.display())), "{err}");
+    assert!(err.contains("-c FILE") && err.contains("samla init DIR"), "{err}");
+    assert!(!err.contains("No such file or directory"), "{err}");
+}
+
+#[test]
+fn the_wave_commands_and_their_arguments_are_described() {
+    let help = |args: &[&str], flag: &str| {
+        let out = samla().args(args).arg(flag).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let wave = help(&["wave"], "--help");
+    for sub in ["dry-run", "run", "rollback", "status"] {
+        let line = wave.lines().find(|l| l.trim_start().starts_with(&format!("{sub} "))).unwrap_or_default();
+        assert!(line.trim().len() > sub.len() + 5, "{sub} is not described in:\n{wave}");
+    }
+    // The command list and `wave --help` itself say all it does, not only dry-runs.
+    let top = help(&[], "-h");
+    let line = top.lines().find(|l| l.trim_start().starts_with("wave ")).unwrap_or_default();
+    for word in ["dry-run", "run", "roll", "status"] {
+        assert!(line.contains(word), "{line:?} lacks {word}");
+        assert!(wave.lines().next().unwrap_or_default().contains(word), "{wave}");
+    }
+    // Every argument says what it is (the short help puts it on the argument's line).
+    for args in [
+        &["wave", "run"][..],
+        &["wave", "dry-run"],
+        &["wave", "rollback"],
+        &["wave", "status"],
+        &["init"],
+        &["estate", "generate"],
+    ] {
+        let text = help(args, "-h");
+        let mut lines = text.lines().skip_while(|l| !l.starts_with("Arguments:") && !l.starts_with("Options:"));
+        for l in lines.by_ref() {
+            let t = l.trim_start();
+            if (t.starts_with('<') || t.starts_with("--") || t.starts_with('-')) && !t.starts_with("-h") {
+                let described = t.split("  ").filter(|p| !p.trim().is_empty()).count() > 1;
+                assert!(described, "{args:?}: {l:?} has no help text in:\n{text}");
+            }
+        }
+    }
 }
