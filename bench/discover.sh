@@ -52,7 +52,7 @@ chmod +x "$WORK/ldapsearch5.sh"
 
 count=$("$SAMLA" -c "$WORK/samla.toml" discover --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(r["snapshot"]["users"] for r in d), sum(r["snapshot"]["users"]+r["snapshot"]["groups"]+r["snapshot"]["contacts"]+r["snapshot"]["ous"] for r in d))')
 out="bench/results/discover-$(date +%Y%m%d-%H%M).md"
-hyperfine --warmup 1 --runs ${RUNS:-5} --export-markdown "$WORK/hyperfine.md" \
+hyperfine --time-unit second --warmup 1 --runs ${RUNS:-5} --export-markdown "$WORK/hyperfine.md" \
   --prepare "rm -rf $WORK/state" \
   -n "samla discover (5 sources)" "SLAPD_PASS=secret $SAMLA -q -c $WORK/samla.toml discover" \
   -n "5 x ldapsearch -E pr=1000" "$WORK/ldapsearch5.sh" >&2
