@@ -48,6 +48,8 @@ pub enum ProjectError {
     BlockingFindings { count: u64, reports: PathBuf },
     #[error("test tenant: {0}")]
     TestTenant(String),
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
     #[error("{upn} is not verified in the tenant")]
     NotVerified { upn: String },
     #[error("a snapshot reader stopped")]
@@ -79,10 +81,18 @@ impl Classified for ProjectError {
             SnapshotTime { .. }
             | BlockingFindings { .. }
             | TestTenant(_)
+            | File { .. }
             | NotVerified { .. }
             | ReaderStopped
             | State(_)
             | Row(_) => ExitClass::Work,
         }
+    }
+}
+
+impl ProjectError {
+    /// For `map_err` on an I/O failure at `path`.
+    pub fn file(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ProjectError + '_ {
+        move |source| ProjectError::File { path: path.to_path_buf(), source }
     }
 }

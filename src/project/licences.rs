@@ -26,10 +26,7 @@ pub fn check_against_test_tenant(
     runtime.block_on(async {
         let opts = TenantOptions {
             domains: target.verified_domains.clone(),
-            skus: ["SPE_E3=4000", "SPE_F1=1500", "M365EDU_A3_STUUSEBNFT=2500"]
-                .iter()
-                .filter_map(|s| s.parse().ok())
-                .collect(),
+            skus: super::demo_tenant::DEMO_SKUS.iter().filter_map(|s| s.parse().ok()).collect(),
             ..TenantOptions::default()
         };
         let tenant = crate::test_tenant::start(opts).await.map_err(|e| ProjectError::TestTenant(e.to_string()))?;

@@ -6,6 +6,7 @@
 //! A project is the folder samla.toml is in: `mappings/` (what the directories become),
 //! `waves/` (the reviewed wave files), `reports/` (what people read), and the state file.
 
+pub mod demo_tenant;
 pub mod error;
 pub mod licences;
 pub mod load;
