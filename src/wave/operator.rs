@@ -23,17 +23,3 @@ pub trait Operator {
     /// Whether progress bars stay hidden (machine-readable output, scripts).
     fn hides_progress(&self) -> bool;
 }
-
-/// An operator that has approved everything in advance and watches nothing: for scripts and
-/// tests that call the application layer directly.
-pub struct Approved;
-
-impl Operator for Approved {
-    fn preview(&mut self, _: Preview<'_>) {}
-    fn approve(&mut self, _: &str) -> Result<(), WaveError> {
-        Ok(())
-    }
-    fn hides_progress(&self) -> bool {
-        true
-    }
-}
