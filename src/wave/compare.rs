@@ -194,12 +194,12 @@ pub async fn observe(
 }
 
 /// The wave's Graph requests as rendered for an empty tenant, numbered in order.
-pub fn rendered_requests(prepared: &Prepared) -> Vec<(usize, graph::GraphRequest)> {
+fn rendered_requests(prepared: &Prepared) -> Vec<(usize, graph::GraphRequest)> {
     graph::render_wave(&prepared.content, &prepared.targets).requests.into_iter().enumerate().collect()
 }
 
 /// The wave's LDAP operations as rendered for an empty shared AD, numbered in order.
-pub fn rendered_ops(prepared: &Prepared) -> Result<Vec<(usize, ldap::LdapOp)>, WaveError> {
+fn rendered_ops(prepared: &Prepared) -> Result<Vec<(usize, ldap::LdapOp)>, WaveError> {
     let ops = ldap::render(&prepared.content, &prepared.targets)?;
     Ok(ops.into_iter().enumerate().collect())
 }
