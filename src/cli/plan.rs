@@ -26,6 +26,12 @@ pub fn run(config: &Config, explain: Option<&str>, report: bool, json: bool) -> 
             "not in any wave (they depend on excluded units): {} groups, {} memberships, {} manager links",
             u.groups, u.memberships, u.manager_links
         );
+        const SHOWN: usize = 10;
+        if !u.group_names.is_empty() {
+            let more = u.group_names.len().saturating_sub(SHOWN);
+            let tail = if more > 0 { format!(" and {more} more (samla plan --json lists all)") } else { String::new() };
+            println!("  groups not in any wave: {}{tail}", u.group_names[..u.group_names.len().min(SHOWN)].join(", "));
+        }
     }
     println!("{} wave files in {}", files.len(), waves_dir.display());
     if let Some(p) = report {

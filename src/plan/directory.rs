@@ -54,6 +54,10 @@ pub struct StoredGroup {
     pub anchor: Anchor,
     pub name: String,
     pub members: Vec<crate::model::unified::Member>,
+    /// The municipality of each source group it was merged from (their GUIDs and DNs are
+    /// skipped).
+    #[serde(default)]
+    pub sources: Vec<(String, serde::de::IgnoredAny, serde::de::IgnoredAny)>,
 }
 
 /// A member of a group, by index.
@@ -80,6 +84,9 @@ pub struct PlanGroup {
     pub anchor: Anchor,
     pub name: String,
     pub members: Vec<MemberRef>,
+    /// The municipalities it comes from, as indexes into [`PlanDirectory::municipalities`]
+    /// (those with people), sorted: where a group without people of its own is created.
+    pub municipalities: Vec<u32>,
 }
 
 /// The planning view of one unified directory.
@@ -148,6 +155,16 @@ impl PlanDirectory {
                         crate::model::unified::Member::Group(a) => group_index.get(a).map(|&i| MemberRef::Group(i)),
                     })
                     .collect(),
+                municipalities: {
+                    let mut of: Vec<u32> = g
+                        .sources
+                        .iter()
+                        .filter_map(|(m, _, _)| municipalities.binary_search(m).ok().map(|i| i as u32))
+                        .collect();
+                    of.sort_unstable();
+                    of.dedup();
+                    of
+                },
                 name: g.name,
             })
             .collect();

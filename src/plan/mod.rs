@@ -52,6 +52,7 @@ pub(crate) mod testing {
                 anchor: anchor(0x1000_0000 + i as u32),
                 name: name.to_string(),
                 members: members.iter().map(|&p| Member::Person(anchor(p))).collect(),
+                sources: Vec::new(),
             })
             .collect();
         PlanDirectory::build(stored, stored_groups)

@@ -284,8 +284,7 @@ pub fn schedule(dir: &PlanDirectory, slots: &[SlotInfo], assignment: &Assignment
             }
         }
     }
-    // A group's wave: the earliest of its members' waves, through nested groups (propagated
-    // until nothing changes; cycles are harmless since a minimum settles).
+    // A group's wave: the earliest of its members' waves, through nested groups.
     let mut group_wave: Vec<Option<u32>> = dir
         .groups
         .iter()
@@ -299,29 +298,19 @@ pub fn schedule(dir: &PlanDirectory, slots: &[SlotInfo], assignment: &Assignment
                 .min()
         })
         .collect();
-    loop {
-        let mut changed = false;
-        for (gi, g) in dir.groups.iter().enumerate() {
-            for m in &g.members {
-                if let MemberRef::Group(h) = m
-                    && let Some(hw) = group_wave[*h as usize]
-                    && group_wave[gi].is_none_or(|gw| hw < gw)
-                {
-                    group_wave[gi] = Some(hw);
-                    changed = true;
-                }
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    // An empty group is still part of the directory: the last wave creates it.
+    earliest_through_nesting(dir, &mut group_wave);
+    // A group without people, itself or through nested groups (an empty group, groups that
+    // hold only such groups, a nesting cycle of them), is still part of the directory: it is
+    // created in the first wave of a municipality it comes from, so that rolling back one
+    // municipality's wave never removes another's groups. Its parents may then come earlier.
+    let first_wave_of = first_wave_of_municipality(dir, slots, assignment);
+    let peopled = with_people(dir);
     for (gi, g) in dir.groups.iter().enumerate() {
-        if g.members.is_empty() && n_waves > 0 {
-            group_wave[gi] = Some(n_waves as u32 - 1);
+        if !peopled[gi] {
+            group_wave[gi] = g.municipalities.iter().filter_map(|&m| first_wave_of[m as usize]).min();
         }
     }
+    earliest_through_nesting(dir, &mut group_wave);
     let mut waves = vec![WaveWork::default(); n_waves];
     for (p, w) in person_wave.iter().enumerate() {
         if let Some(w) = w {
@@ -358,6 +347,62 @@ pub fn schedule(dir: &PlanDirectory, slots: &[SlotInfo], assignment: &Assignment
     out.person_wave = person_wave;
     out.group_wave = group_wave;
     out
+}
+
+/// Lowers each group's wave to the earliest wave of a group nested in it, until nothing changes
+/// (cycles are harmless since a minimum settles).
+fn earliest_through_nesting(dir: &PlanDirectory, group_wave: &mut [Option<u32>]) {
+    loop {
+        let mut changed = false;
+        for (gi, g) in dir.groups.iter().enumerate() {
+            for m in &g.members {
+                if let MemberRef::Group(h) = m
+                    && let Some(hw) = group_wave[*h as usize]
+                    && group_wave[gi].is_none_or(|gw| hw < gw)
+                {
+                    group_wave[gi] = Some(hw);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Whether each group holds a person, directly or through nested groups.
+fn with_people(dir: &PlanDirectory) -> Vec<bool> {
+    let mut peopled: Vec<bool> =
+        dir.groups.iter().map(|g| g.members.iter().any(|m| matches!(m, MemberRef::Person(_)))).collect();
+    loop {
+        let mut changed = false;
+        for (gi, g) in dir.groups.iter().enumerate() {
+            if !peopled[gi] && g.members.iter().any(|m| matches!(m, MemberRef::Group(h) if peopled[*h as usize])) {
+                peopled[gi] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    peopled
+}
+
+/// The first wave (index) holding a slot of each municipality, or none when all of it is excluded.
+fn first_wave_of_municipality(dir: &PlanDirectory, slots: &[SlotInfo], assignment: &Assignment) -> Vec<Option<u32>> {
+    let mut first = vec![None; dir.municipalities.len()];
+    for (w, members) in assignment.waves.iter().enumerate() {
+        for &s in members {
+            if let Some(slot) = first.get_mut(slots[s].municipality as usize)
+                && slot.is_none()
+            {
+                *slot = Some(w as u32);
+            }
+        }
+    }
+    first
 }
 
 /// Every dependency a wave has on something not created in it or before it. Empty for every
@@ -492,6 +537,7 @@ mod tests {
         );
         let mut dir = dir;
         dir.groups[1].members.push(MemberRef::Group(0));
+        dir.groups[2].municipalities = vec![1];
         let s = settings();
         let impacts = crate::plan::impact::all(&dir, &s);
         let slots = slots(&dir, &impacts, &s);
@@ -502,10 +548,46 @@ mod tests {
             places: vec![Place { wave: 1, kept: None }; 3],
         };
         let sch = schedule(&dir, &slots, &assignment);
-        assert_eq!(sch.group_wave, vec![Some(1), Some(1), Some(2)]);
+        // G2 is empty and from b: b's first wave, not the last wave (which is a's).
+        assert_eq!(sch.group_wave, vec![Some(1), Some(1), Some(1)]);
         assert_eq!(sch.waves[1].memberships, vec![(0, MemberRef::Person(2)), (1, MemberRef::Group(0))]);
         assert_eq!(sch.waves[2].memberships, vec![(0, MemberRef::Person(1))]);
         assert_eq!(sch.waves[2].manager_links, vec![(1, 0)]);
+        assert!(check(&dir, &sch).is_empty());
+    }
+
+    #[test]
+    fn groups_without_people_come_in_their_own_municipalitys_first_wave() {
+        // a/X in wave 1, b/Z in wave 2, c/Q excluded. G0 {} from b; G1 {G2}, G2 {G1} (a cycle of
+        // group-only groups) from a; G3 {G0} from a and b; G4 {} from c (all excluded); G5
+        // {p0, G0}: its people put it in wave 1, and G0's membership waits for wave 2.
+        let mut dir = directory(
+            &[
+                ("a/X", AccountKind::Person, None),
+                ("b/Z", AccountKind::Person, None),
+                ("c/Q", AccountKind::Person, None),
+            ],
+            &[("G0", &[]), ("G1", &[]), ("G2", &[]), ("G3", &[]), ("G4", &[]), ("G5", &[0])],
+        );
+        dir.groups[1].members.push(MemberRef::Group(2));
+        dir.groups[2].members.push(MemberRef::Group(1));
+        dir.groups[3].members.push(MemberRef::Group(0));
+        dir.groups[5].members.push(MemberRef::Group(0));
+        for (g, of) in [(0, vec![1]), (1, vec![0]), (2, vec![0]), (3, vec![0, 1]), (4, vec![2]), (5, vec![0])] {
+            dir.groups[g].municipalities = of;
+        }
+        let s = settings();
+        let impacts = crate::plan::impact::all(&dir, &s);
+        let slots = slots(&dir, &impacts, &s);
+        let order = |u: &str| slots.iter().position(|s| s.slot.unit.0 == u).unwrap();
+        let assignment = Assignment {
+            waves: vec![vec![order("a/X")], vec![order("b/Z")]],
+            places: vec![Place { wave: 1, kept: None }; 3],
+        };
+        let sch = schedule(&dir, &slots, &assignment);
+        assert_eq!(sch.group_wave, vec![Some(1), Some(0), Some(0), Some(0), None, Some(0)]);
+        assert_eq!(sch.unplanned_groups, 1);
+        assert_eq!(sch.waves[1].memberships, vec![(3, MemberRef::Group(0)), (5, MemberRef::Group(0))]);
         assert!(check(&dir, &sch).is_empty());
     }
 

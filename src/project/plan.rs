@@ -22,6 +22,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Serialize)]
 pub struct Unplanned {
     pub groups: usize,
+    /// Those groups by name, sorted: each one is named, never skipped silently.
+    pub group_names: Vec<String>,
     pub memberships: usize,
     pub manager_links: usize,
 }
@@ -74,6 +76,14 @@ pub fn plan(config: &Config, state: &State, report: bool) -> Result<Planned, Pro
         files: written,
         unplanned: Unplanned {
             groups: s.unplanned_groups,
+            group_names: {
+                let mut names: Vec<String> = (s.group_wave.iter().zip(&loaded.dir.groups))
+                    .filter(|(wave, _)| wave.is_none())
+                    .map(|(_, g)| g.name.clone())
+                    .collect();
+                names.sort_unstable();
+                names
+            },
             memberships: s.unplanned_memberships,
             manager_links: s.unplanned_manager_links,
         },

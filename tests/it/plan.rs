@@ -90,10 +90,10 @@ fn the_sample_estate_is_planned_pilot_first_within_limits_without_forward_refere
     let loaded = samla::plan::make::make(&directory(&p), &settings, &files[0].inputs, &files).unwrap();
     assert!(samla::plan::waves::check(&directory(&p), &loaded.schedule).is_empty());
     let groups_created: usize = waves.iter().map(|w| w["groups_created"].as_u64().unwrap() as usize).sum();
-    assert_eq!(
-        groups_created + plan["unplanned"]["groups"].as_u64().unwrap() as usize,
-        state.unified_rows(run.id, "group").unwrap().len()
-    );
+    // Nothing is excluded, so every group is in a wave, and the plan names what is not.
+    assert_eq!(plan["unplanned"]["groups"], 0, "{}", plan["unplanned"]);
+    assert_eq!(plan["unplanned"]["group_names"], serde_json::json!([]));
+    assert_eq!(groups_created, state.unified_rows(run.id, "group").unwrap().len());
     // Planning again changes nothing but the time stamp.
     let before: Vec<String> = files.iter().map(|f| std::fs::read_to_string(&f.path).unwrap()).collect();
     plan_json(&p);
