@@ -34,12 +34,12 @@ pub fn print_outcomes(outcomes: &[SourceOutcome], json: bool) -> Result<(), Fail
         let rows: Vec<serde_json::Value> = outcomes
             .iter()
             .map(|o| match &o.result {
-                Ok(s) => serde_json::json!({
-                    "municipality": o.municipality,
-                    "ok": o.failure().is_none(),
-                    "snapshot": s,
-                    "error": o.failure(),
-                }),
+                Ok(s) => match o.failure() {
+                    None => serde_json::json!({"municipality": o.municipality, "ok": true, "snapshot": s}),
+                    Some(held) => serde_json::json!({
+                        "municipality": o.municipality, "ok": false, "snapshot": s, "error": held
+                    }),
+                },
                 Err(e) => serde_json::json!({"municipality": o.municipality, "ok": false, "error": e.to_string()}),
             })
             .collect();

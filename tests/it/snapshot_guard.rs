@@ -1,7 +1,7 @@
 //! Snapshot sanity: an empty export is refused, and a snapshot that shrinks beyond its
 //! source's limit is stored but held until someone accepts it; nothing uses a held snapshot.
 
-use crate::support::{Project, mapped_project, samla, stderr};
+use crate::support::{Project, samla, stderr};
 use serde_json::Value;
 use std::path::Path;
 
@@ -122,9 +122,10 @@ fn an_empty_export_is_refused_naming_municipality_and_file() {
 
 #[test]
 fn a_cut_export_is_held_and_map_keeps_the_previous_snapshot_until_it_is_accepted() {
-    let p = mapped_project("0.05");
+    let p = crate::dry_run::planned("0.05");
     let before = of(&snapshots(&p), "perstorp")[0]["id"].as_i64().unwrap();
     assert!(mapped_ids(&p).contains(&before));
+    let waves = |p: &Project| json(&p.samla(&["waves", "--json"]).output().unwrap());
     let (users, kept) = cut_in_half(&p.path().join("estate/perstorp.ldif"));
 
     let out = p.samla(&["discover", "-q", "--source", "perstorp"]).output().unwrap();
@@ -149,7 +150,9 @@ fn a_cut_export_is_held_and_map_keeps_the_previous_snapshot_until_it_is_accepted
     let row = table.lines().find(|l| l.trim_start().starts_with(&format!("{id} "))).unwrap();
     assert!(row.contains("held") && row.contains(&format!("users {users} -> {kept}")), "{table}");
 
-    // map, and the waves' staleness check, use the accepted one.
+    // The waves' staleness check, dry-run and map use the accepted one.
+    assert!(waves(&p).as_array().unwrap().iter().all(|w| w["status"] == "planned"), "{}", waves(&p));
+    p.samla(&["wave", "dry-run", "1", "-q"]).assert().success();
     let mapped = mapped_ids(&p);
     assert!(mapped.contains(&before) && !mapped.contains(&id), "{mapped:?}");
 
@@ -159,6 +162,9 @@ fn a_cut_export_is_held_and_map_keeps_the_previous_snapshot_until_it_is_accepted
     assert_eq!(accepted["acceptance"]["state"], "accepted_shrink", "{accepted}");
     assert!(!accepted["acceptance"]["by"].as_str().unwrap().is_empty());
     assert!(!accepted["acceptance"]["at"].as_str().unwrap().is_empty());
+    // Accepted, it is what the waves were not planned from, and what map maps.
+    assert!(waves(&p).to_string().contains("perstorp's snapshot changed"), "{}", waves(&p));
+    assert_eq!(p.samla(&["wave", "dry-run", "1", "-q"]).output().unwrap().status.code(), Some(1));
     assert!(mapped_ids(&p).contains(&id));
     // Accepting twice, or a snapshot that does not exist, is refused.
     let again = p.samla(&["snapshots", "accept", &id.to_string()]).output().unwrap();
