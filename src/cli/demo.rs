@@ -52,11 +52,14 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
             estate_dir.display()
         );
     }
-    let outcomes = run_discover(&config, &[], progress)?;
+    let outcomes = run_discover(&config, &[], false, progress)?;
     print_outcomes(&outcomes, json)?;
     let state = State::open(&config.state_path)?;
     for outcome in &outcomes {
-        let summary = outcome.result.as_ref().map_err(|e| Failure::work(format!("{}: {e}", outcome.municipality)))?;
+        if let Some(why) = outcome.failure() {
+            return Err(Failure::work(format!("{}: {why}", outcome.municipality)));
+        }
+        let Ok(summary) = &outcome.result else { continue };
         if json {
             continue;
         }

@@ -31,6 +31,8 @@ path = "state/samla.db"
 # name = "klippan"
 # display_name = "Klippans kommun"
 # ldif = "exports/klippan.ldf"
+# max_shrink = 0.10                         # any source: a new snapshot whose users, groups or memberships
+#                                           # shrank more than this share is held until `samla snapshots accept`
 "#;
 
 const MAPPINGS_README: &str = "# mappings/\n\nOne TOML file per municipality (how its attributes flow into the shared schema) \

@@ -52,9 +52,16 @@ enum Command {
         /// A source name from samla.toml; repeat for several.
         #[arg(long = "source", value_name = "NAME")]
         sources: Vec<String>,
+        /// Accept a snapshot that shrank beyond its source's max_shrink at once, instead of
+        /// holding it for `samla snapshots accept`.
+        #[arg(long)]
+        accept_shrink: bool,
     },
-    /// List the snapshots in the state.
-    Snapshots,
+    /// List the snapshots in the state, each accepted or held (see `samla snapshots accept`).
+    Snapshots {
+        #[command(subcommand)]
+        command: Option<SnapshotsCommand>,
+    },
     /// Map the newest snapshots into one unified directory and report every conflict.
     Map {
         /// Where the per-municipality reports go (default: reports/map next to samla.toml).
@@ -100,6 +107,16 @@ enum Command {
     /// A local tenant that behaves like Microsoft Graph, for rehearsals and demos.
     #[command(subcommand)]
     TestTenant(Box<TestTenantCommand>),
+}
+
+#[derive(Subcommand)]
+enum SnapshotsCommand {
+    /// Accept a held snapshot (one that shrank beyond its source's max_shrink): map, plan and
+    /// the waves use it from now on. Records who accepted it and when.
+    Accept {
+        /// The snapshot's id, as `samla snapshots` lists it.
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -224,24 +241,27 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Failure> {
     let progress = !cli.quiet && !cli.json && std::io::stderr().is_terminal();
     match cli.command {
-        Command::Discover { sources } => {
+        Command::Discover { sources, accept_shrink } => {
             let config = Config::load(&cli.config)?;
-            let outcomes = run_discover(&config, &sources, progress)?;
+            let outcomes = run_discover(&config, &sources, accept_shrink, progress)?;
             print_outcomes(&outcomes, cli.json)?;
-            let failed: Vec<String> = outcomes
-                .iter()
-                .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.municipality)))
-                .collect();
+            let failed: Vec<String> =
+                outcomes.iter().filter_map(|o| o.failure().map(|e| format!("{}: {e}", o.municipality))).collect();
             match failed.len() {
                 0 => Ok(()),
                 _ => Err(Failure::work(failed.join("\nsamla: "))),
             }
         }
-        Command::Snapshots => {
+        Command::Snapshots { command: None } => {
             let config = Config::load(&cli.config)?;
             let state = State::open(&config.state_path)?;
             let list = state.snapshots()?;
             if cli.json { print_json(&list) } else { print_snapshot_table(&list.iter().collect::<Vec<_>>()) }
+        }
+        Command::Snapshots { command: Some(SnapshotsCommand::Accept { id }) } => {
+            let (_, mut state) = open(&cli.config)?;
+            let accepted = discover::accept(&mut state, id)?;
+            if cli.json { print_json(&accepted) } else { print_snapshot_table(&[&accepted]) }
         }
         Command::Map { out } => {
             let config = Config::load(&cli.config)?;

@@ -34,7 +34,12 @@ pub fn print_outcomes(outcomes: &[SourceOutcome], json: bool) -> Result<(), Fail
         let rows: Vec<serde_json::Value> = outcomes
             .iter()
             .map(|o| match &o.result {
-                Ok(s) => serde_json::json!({"municipality": o.municipality, "ok": true, "snapshot": s}),
+                Ok(s) => match o.failure() {
+                    None => serde_json::json!({"municipality": o.municipality, "ok": true, "snapshot": s}),
+                    Some(held) => serde_json::json!({
+                        "municipality": o.municipality, "ok": false, "snapshot": s, "error": held
+                    }),
+                },
                 Err(e) => serde_json::json!({"municipality": o.municipality, "ok": false, "error": e.to_string()}),
             })
             .collect();
@@ -53,12 +58,12 @@ pub fn print_snapshot_table(rows: &[&SnapshotSummary]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let mut line = |s: String| writeln!(out, "{s}").map_err(Failure::work);
     line(format!(
-        "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {}",
-        "id", "municipality", "users", "groups", "contacts", "ous", "memberships", "taken", "hash"
+        "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {:<12}  {}",
+        "id", "municipality", "users", "groups", "contacts", "ous", "memberships", "taken", "hash", "acceptance"
     ))?;
     for s in rows {
         line(format!(
-            "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {}",
+            "{:>4}  {:<14} {:>8} {:>7} {:>8} {:>5} {:>11}  {:<20}  {:<12}  {}",
             s.id.0,
             s.municipality,
             s.users,
@@ -67,7 +72,8 @@ pub fn print_snapshot_table(rows: &[&SnapshotSummary]) -> Result<(), Failure> {
             s.ous,
             s.memberships,
             s.finished_at,
-            s.content_hash.get(..12).unwrap_or_default()
+            s.content_hash.get(..12).unwrap_or_default(),
+            s.acceptance
         ))?;
     }
     Ok(())

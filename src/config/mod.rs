@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod ldap;
+pub mod operator;
 pub mod secret;
 pub mod target;
 
@@ -21,6 +22,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use target::{RawTarget, RawThresholds, TargetConfig, Thresholds};
 use toml::Spanned;
+
+/// The share a source's users, groups or memberships may shrink by against the previous
+/// accepted snapshot before a new one is held (`max_shrink` of a `[[source]]`).
+pub const DEFAULT_MAX_SHRINK: f64 = 0.10;
 
 /// A municipality's short name (`bjuv`), used in commands, file names and the state.
 pub type MunicipalityName = String;
@@ -44,6 +49,9 @@ pub struct SourceConfig {
     pub name: MunicipalityName,
     pub display_name: String,
     pub kind: SourceKind,
+    /// The share its users, groups or memberships may shrink by against the previous accepted
+    /// snapshot before a new one is held (`max_shrink`, default 0.10).
+    pub max_shrink: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +85,7 @@ struct RawSource {
     display_name: Option<String>,
     ldap: Option<Spanned<RawLdap>>,
     ldif: Option<PathBuf>,
+    max_shrink: Option<Spanned<f64>>,
 }
 
 impl Config {
@@ -126,7 +135,19 @@ impl Config {
                     return Err(at(span, format!("source {name:?} needs an `ldap` table or an `ldif` file")));
                 }
             };
-            sources.push(SourceConfig { display_name: src.display_name.unwrap_or_else(|| name.clone()), name, kind });
+            let max_shrink = match src.max_shrink {
+                None => DEFAULT_MAX_SHRINK,
+                Some(m) if (0.0..=1.0).contains(m.get_ref()) => *m.get_ref(),
+                Some(m) => {
+                    return Err(at(m.span(), format!("max_shrink = {} is not a share between 0 and 1", m.get_ref())));
+                }
+            };
+            sources.push(SourceConfig {
+                display_name: src.display_name.unwrap_or_else(|| name.clone()),
+                name,
+                kind,
+                max_shrink,
+            });
         }
         let mut targets: Vec<TargetConfig> = Vec::new();
         for spanned in raw.targets {
@@ -244,6 +265,10 @@ ldif = "exports/klippan.ldf"
         assert!(err(big_page).contains("page_size must be"));
         let bad_dn = "[[source]]\nname = \"a\"\nldap = { url = \"ldaps://h\", base_dn = \"DC=a,,\", bind_dn = \"x\", password_env = \"P\" }\n";
         assert!(err(bad_dn).contains("base_dn"));
+        let shrink = "[[source]]\nname = \"a\"\nldif = \"x\"\nmax_shrink = 1.5\n";
+        assert!(err(shrink).contains(":4:14: max_shrink = 1.5 is not a share"), "{}", err(shrink));
+        assert_eq!(parse(&shrink.replace("1.5", "0.05")).unwrap().sources[0].max_shrink, 0.05);
+        assert_eq!(parse(GOOD).unwrap().sources[0].max_shrink, 0.10);
     }
 
     #[test]

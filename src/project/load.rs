@@ -20,7 +20,7 @@ pub struct Loaded {
     pub dir: PlanDirectory,
     /// The inputs of the newest map run (what a plan made now records).
     pub planned_from: PlanInputs,
-    /// The inputs as they are now: the newest snapshots and the mapping files on disk.
+    /// The inputs as they are now: the newest accepted snapshots and the mapping files on disk.
     pub current: PlanInputs,
     /// target.toml as on disk (domains, and what waves become for the targets).
     pub target: spec::TargetSpec,

@@ -1,5 +1,6 @@
-//! Mapping: the edge around [`crate::mapping::unify`]. Reads the newest snapshots, the mapping
-//! files, the overrides and the name book; stores the result and writes the reports.
+//! Mapping: the edge around [`crate::mapping::unify`]. Reads the newest accepted snapshots,
+//! the mapping files, the overrides and the name book; stores the result and writes the
+//! reports.
 
 use super::error::ProjectError;
 use super::mappings_dir;
@@ -38,7 +39,7 @@ impl Mapped {
     }
 }
 
-/// Maps the newest snapshot of every source, stores the result and writes the reports into
+/// Maps the newest accepted snapshot of every source (never a held one), stores the result and writes the reports into
 /// `out` (default: reports/map next to samla.toml).
 pub fn map(config: &Config, state: &mut State, out: Option<&Path>) -> Result<Mapped, ProjectError> {
     let stopwatch = crate::model::stopwatch::Stopwatch::start("map");

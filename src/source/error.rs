@@ -29,6 +29,10 @@ pub enum SourceError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{origin}: {error}")]
     Convert { origin: String, error: ConvertError },
+    #[error(
+        "{origin}: no users in what the source gave; an empty source is refused (the previous snapshot stays in use)"
+    )]
+    Empty { origin: String },
     #[error("{0}")]
     State(#[from] StateError),
     #[error("the reader stopped unexpectedly: {0}")]

@@ -16,10 +16,10 @@ pub mod range;
 pub use error::SourceError;
 
 use crate::config::{SourceConfig, SourceKind};
-use crate::model::RawEntry;
 use crate::model::convert::convert;
+use crate::model::{ObjectKind, RawEntry};
 use crate::state::snapshot::SnapshotRow;
-use crate::state::{SnapshotId, SnapshotSummary, State, StateError};
+use crate::state::{ShrinkGuard, SnapshotId, SnapshotSummary, State, StateError};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
@@ -31,14 +31,37 @@ pub struct SourceOutcome {
     pub result: Result<SnapshotSummary, SourceError>,
 }
 
+impl SourceOutcome {
+    /// Why this municipality has no new snapshot in use: its read failed, or what it read
+    /// shrank beyond the source's limit and is held.
+    pub fn failure(&self) -> Option<String> {
+        match &self.result {
+            Ok(summary) => summary.held().map(|held| held.to_string()),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+}
+
+/// What discover does with a snapshot that shrank beyond its source's `max_shrink`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnShrink {
+    /// Store it held, for someone to check and accept (`samla snapshots accept`).
+    Hold,
+    /// Accept it at once (`--accept-shrink`), recording who did.
+    AcceptBy(String),
+}
+
 /// Objects handed to the writer at a time: large enough to amortise a transaction,
 /// small enough that five readers in flight stay well under a few MB.
 const BATCH: usize = 2000;
 
-/// Reads the given sources concurrently, each into a new snapshot.
+/// Reads the given sources concurrently, each into a new snapshot. A source without users is
+/// refused; a snapshot that shrank beyond its source's limit is held unless `on_shrink`
+/// accepts it.
 pub fn discover(
     mut state: State,
     sources: &[&SourceConfig],
+    on_shrink: &OnShrink,
     progress: bool,
 ) -> Result<Vec<SourceOutcome>, SourceError> {
     state.discard_unfinished()?;
@@ -62,9 +85,19 @@ pub fn discover(
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 let src = (*src).clone();
                 let tx = tx.clone();
+                let guard = ShrinkGuard {
+                    limit: src.max_shrink,
+                    accept_by: match on_shrink {
+                        OnShrink::Hold => None,
+                        OnShrink::AcceptBy(who) => Some(who.clone()),
+                    },
+                };
                 tokio::spawn(async move {
-                    let result = read_source(&src, &tx, &bar).await;
+                    let result = read_source(&src, guard, &tx, &bar).await;
                     match &result {
+                        Ok(s) if s.acceptance.is_held() => {
+                            bar.abandon_with_message(format!("held: {} users, {} groups", s.users, s.groups))
+                        }
                         Ok(s) => bar.finish_with_message(format!("done: {} users, {} groups", s.users, s.groups)),
                         Err(_) => bar.abandon_with_message("failed"),
                     }
@@ -102,6 +135,7 @@ pub fn describe(src: &SourceConfig) -> String {
 
 async fn read_source(
     src: &SourceConfig,
+    guard: ShrinkGuard,
     tx: &mpsc::Sender<WriterMsg>,
     bar: &ProgressBar,
 ) -> Result<SnapshotSummary, SourceError> {
@@ -110,10 +144,14 @@ async fn read_source(
         let mut entries = EntrySource::open(&src.kind).await?;
         let mut batch = Vec::with_capacity(BATCH);
         let mut skipped = 0u64;
+        let mut users = 0u64;
         while let Some(raw) = entries.next_entry().await? {
             bar.inc(1);
             match convert(&raw).map_err(|error| SourceError::Convert { origin: describe(src), error })? {
-                Some(obj) => batch.push(SnapshotRow::of(&obj).map_err(|e| SourceError::Internal(e.to_string()))?),
+                Some(obj) => {
+                    users += u64::from(obj.kind == ObjectKind::User);
+                    batch.push(SnapshotRow::of(&obj).map_err(|e| SourceError::Internal(e.to_string()))?)
+                }
                 None => skipped += 1,
             }
             if batch.len() == BATCH {
@@ -121,8 +159,12 @@ async fn read_source(
                     .await?;
             }
         }
+        // An empty export (a failed ldifde, a base DN without people) is never a directory.
+        if users == 0 {
+            return Err(SourceError::Empty { origin: describe(src) });
+        }
         send(tx, WriterMsg::Rows { id, rows: batch }).await?;
-        ask(tx, |reply| WriterMsg::Finish { id, skipped, reply }).await
+        ask(tx, |reply| WriterMsg::Finish { id, skipped, guard, reply }).await
     };
     let result = read.await;
     if result.is_err() {
@@ -172,10 +214,24 @@ fn read_ldif(path: &Path, file: std::fs::File, tx: &mpsc::Sender<Result<RawEntry
 }
 
 enum WriterMsg {
-    Begin { municipality: String, source: String, reply: oneshot::Sender<Result<SnapshotId, StateError>> },
-    Rows { id: SnapshotId, rows: Vec<SnapshotRow> },
-    Finish { id: SnapshotId, skipped: u64, reply: oneshot::Sender<Result<SnapshotSummary, StateError>> },
-    Abort { id: SnapshotId },
+    Begin {
+        municipality: String,
+        source: String,
+        reply: oneshot::Sender<Result<SnapshotId, StateError>>,
+    },
+    Rows {
+        id: SnapshotId,
+        rows: Vec<SnapshotRow>,
+    },
+    Finish {
+        id: SnapshotId,
+        skipped: u64,
+        guard: ShrinkGuard,
+        reply: oneshot::Sender<Result<SnapshotSummary, StateError>>,
+    },
+    Abort {
+        id: SnapshotId,
+    },
 }
 
 async fn send(tx: &mpsc::Sender<WriterMsg>, msg: WriterMsg) -> Result<(), SourceError> {
@@ -207,13 +263,13 @@ fn run_writer(mut state: State, mut rx: mpsc::Receiver<WriterMsg>) {
                     failed.push((id, e));
                 }
             }
-            WriterMsg::Finish { id, skipped, reply } => {
+            WriterMsg::Finish { id, skipped, guard, reply } => {
                 let result = match failed.iter().position(|(f, _)| *f == id) {
                     Some(i) => {
                         let (_, e) = failed.swap_remove(i);
                         state.abort_snapshot(id).and(Err(e))
                     }
-                    None => state.finish_snapshot(id, skipped),
+                    None => state.finish_snapshot(id, skipped, &guard),
                 };
                 let _ = reply.send(result);
             }

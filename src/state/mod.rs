@@ -7,6 +7,7 @@
 //! further migrations, all of them here: the state owns the schema, and the modules that
 //! read and write their tables (such as the journal) use the state, never the reverse.
 
+pub mod acceptance;
 pub mod snapshot;
 mod tally;
 pub mod unified;
@@ -14,6 +15,7 @@ pub mod unified;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
+pub use acceptance::{Acceptance, ShrinkGuard};
 pub use snapshot::{SnapshotPart, SnapshotSummary};
 pub use tally::SnapshotId;
 
@@ -176,6 +178,17 @@ CREATE TABLE name_chunks (
     rows         INTEGER NOT NULL,
     data         BLOB NOT NULL
 );
+",
+    r"
+-- Whether a snapshot may be used (state::acceptance): one that shrank beyond its source's
+-- limit is held until someone accepts it. Snapshots stored before count as accepted. `shrink`
+-- is the JSON of what shrank (a Shrinkage), `accepted_by` and `accepted_at` say who accepted
+-- a shrunk one and when.
+ALTER TABLE snapshots ADD COLUMN acceptance TEXT NOT NULL DEFAULT 'accepted'
+    CHECK (acceptance IN ('accepted', 'accepted_shrink', 'held'));
+ALTER TABLE snapshots ADD COLUMN shrink TEXT;
+ALTER TABLE snapshots ADD COLUMN accepted_by TEXT;
+ALTER TABLE snapshots ADD COLUMN accepted_at TEXT;
 ",
 ];
 

@@ -5,7 +5,11 @@
 //! [`State::finish_snapshot`] marks it `complete` with its counts and content hash in one
 //! transaction. A failed read calls [`State::abort_snapshot`]; a killed process leaves a
 //! `writing` row that the next discover removes ([`State::discard_unfinished`]). The previous snapshot is never touched.
+//!
+//! A finished snapshot that shrank beyond its source's limit is complete but held
+//! ([`super::acceptance`]): listed, never picked by [`State::latest_snapshot`] until accepted.
 
+use super::acceptance::{AcceptError, Acceptance, Counts, ShrinkGuard, Shrinkage, shrinkage};
 use super::tally::SnapshotId;
 use super::{State, StateError};
 use crate::model::{DirectoryObject, ObjectKind};
@@ -23,7 +27,7 @@ pub struct SnapshotPart {
 }
 
 /// What `samla snapshots` lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnapshotSummary {
     pub id: SnapshotId,
     pub municipality: String,
@@ -39,7 +43,24 @@ pub struct SnapshotSummary {
     pub skipped: u64,
     /// SHA-256 over the objects in GUID order: equal directories give equal hashes.
     pub content_hash: String,
+    /// Whether it is in use, or held for shrinking.
+    pub acceptance: Acceptance,
 }
+
+impl SnapshotSummary {
+    /// Why this snapshot is not in use, when it is held.
+    pub fn held(&self) -> Option<super::acceptance::SnapshotHeld> {
+        match &self.acceptance {
+            Acceptance::Held { shrink } => {
+                Some(super::acceptance::SnapshotHeld { id: self.id, shrink: shrink.clone() })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The snapshots that may be used: complete and not held.
+const ACCEPTED: &str = "status = 'complete' AND acceptance <> 'held'";
 
 impl State {
     /// Starts a snapshot; it stays invisible until finished.
@@ -103,17 +124,54 @@ impl State {
         Ok(())
     }
 
-    /// Makes the snapshot visible with its counts and content hash, atomically.
-    pub fn finish_snapshot(&mut self, id: SnapshotId, skipped: u64) -> Result<SnapshotSummary, StateError> {
+    /// Makes the snapshot visible with its counts and content hash, atomically. Compared
+    /// with the latest accepted snapshot of its municipality, it is held when its users,
+    /// groups or memberships shrank beyond `guard.limit`, unless `guard.accept_by` accepts it.
+    pub fn finish_snapshot(
+        &mut self,
+        id: SnapshotId,
+        skipped: u64,
+        guard: &ShrinkGuard,
+    ) -> Result<SnapshotSummary, StateError> {
         let tally = self.tallies.remove(&id).unwrap_or_default();
         let [ous, users, contacts, groups] = tally.counts;
         let memberships = tally.memberships;
         let hash = tally.content_hash();
+        let municipality: String = self
+            .conn
+            .query_row("SELECT municipality FROM snapshots WHERE id = ?1", params![id.0], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        // This one is still `writing`: the latest accepted is the previous one.
+        let previous = self
+            .latest_snapshot(&municipality)?
+            .map(|p| (p.id, Counts { users: p.users, groups: p.groups, memberships: p.memberships }));
+        let shrunk = previous.and_then(|p| shrinkage(p, Counts { users, groups, memberships }, guard.limit));
+        let acceptance = match (shrunk, &guard.accept_by) {
+            (None, _) => Acceptance::Accepted,
+            (Some(shrink), Some(by)) => Acceptance::AcceptedShrink { shrink, by: by.clone(), at: now() },
+            (Some(shrink), None) => Acceptance::Held { shrink },
+        };
+        let Stored { shrink, by, at } = stored(&acceptance)?;
         self.conn
             .execute(
                 "UPDATE snapshots SET status = 'complete', finished_at = ?2, users = ?3, groups = ?4, contacts = ?5,
-                 ous = ?6, memberships = ?7, skipped = ?8, content_hash = ?9 WHERE id = ?1 AND status = 'writing'",
-                params![id.0, now(), users, groups, contacts, ous, memberships, skipped, hash],
+                 ous = ?6, memberships = ?7, skipped = ?8, content_hash = ?9, acceptance = ?10, shrink = ?11,
+                 accepted_by = ?12, accepted_at = ?13 WHERE id = ?1 AND status = 'writing'",
+                params![
+                    id.0,
+                    now(),
+                    users,
+                    groups,
+                    contacts,
+                    ous,
+                    memberships,
+                    skipped,
+                    hash,
+                    acceptance.as_str(),
+                    shrink,
+                    by,
+                    at
+                ],
             )
             .map_err(|e| self.err(e))?;
         self.snapshot(id)?.ok_or_else(|| StateError::Invalid {
@@ -143,14 +201,34 @@ impl State {
         self.query_summaries("WHERE status = 'complete' ORDER BY id", params![])
     }
 
-    /// The newest complete snapshot of a municipality.
+    /// The newest accepted snapshot of a municipality: the one everything after discover
+    /// uses (map, the staleness of wave files, dry-run and run). A held snapshot is never it.
     pub fn latest_snapshot(&self, municipality: &str) -> Result<Option<SnapshotSummary>, StateError> {
         Ok(self
             .query_summaries(
-                "WHERE status = 'complete' AND municipality = ?1 ORDER BY id DESC LIMIT 1",
+                &format!("WHERE {ACCEPTED} AND municipality = ?1 ORDER BY id DESC LIMIT 1"),
                 params![municipality],
             )?
             .pop())
+    }
+
+    /// Accepts a held snapshot, recording who and when; from now on it is in use when it is
+    /// its municipality's newest accepted one.
+    pub fn accept_snapshot(&mut self, id: SnapshotId, by: &str) -> Result<SnapshotSummary, AcceptError> {
+        let summary = self.snapshot(id)?.ok_or(AcceptError::Unknown(id.0))?;
+        let Acceptance::Held { shrink } = summary.acceptance else {
+            return Err(AcceptError::NotHeld { id: id.0, acceptance: summary.acceptance.to_string() });
+        };
+        let accepted = Acceptance::AcceptedShrink { shrink, by: by.to_string(), at: now() };
+        let Stored { shrink, by, at } = stored(&accepted)?;
+        self.conn
+            .execute(
+                "UPDATE snapshots SET acceptance = ?2, shrink = ?3, accepted_by = ?4, accepted_at = ?5
+                 WHERE id = ?1 AND acceptance = 'held'",
+                params![id.0, accepted.as_str(), shrink, by, at],
+            )
+            .map_err(|e| self.err(e))?;
+        self.snapshot(id)?.ok_or(AcceptError::Unknown(id.0))
     }
 
     pub fn snapshot(&self, id: SnapshotId) -> Result<Option<SnapshotSummary>, StateError> {
@@ -225,7 +303,8 @@ impl State {
 
     fn query_summaries(&self, tail: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SnapshotSummary>, StateError> {
         let sql = format!(
-            "SELECT id, municipality, source, started_at, finished_at, users, groups, contacts, ous, memberships, skipped, content_hash
+            "SELECT id, municipality, source, started_at, finished_at, users, groups, contacts, ous, memberships, skipped, content_hash,
+             acceptance, shrink, accepted_by, accepted_at
              FROM snapshots {tail}"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -244,6 +323,7 @@ impl State {
                     memberships: r.get(9)?,
                     skipped: r.get(10)?,
                     content_hash: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                    acceptance: acceptance(r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -280,6 +360,45 @@ impl SnapshotRow {
     }
 }
 
+/// An acceptance's columns besides its state: `shrink` (JSON), `accepted_by`, `accepted_at`.
+struct Stored<'a> {
+    shrink: Option<String>,
+    by: Option<&'a str>,
+    at: Option<&'a str>,
+}
+
+fn stored(acceptance: &Acceptance) -> Result<Stored<'_>, StateError> {
+    let json = |shrink| serde_json::to_string(shrink).map(Some);
+    Ok(match acceptance {
+        Acceptance::Accepted => Stored { shrink: None, by: None, at: None },
+        Acceptance::AcceptedShrink { shrink, by, at } => Stored { shrink: json(shrink)?, by: Some(by), at: Some(at) },
+        Acceptance::Held { shrink } => Stored { shrink: json(shrink)?, by: None, at: None },
+    })
+}
+
+/// An acceptance read back from its four columns.
+fn acceptance(
+    state: String,
+    shrink: Option<String>,
+    by: Option<String>,
+    at: Option<String>,
+) -> rusqlite::Result<Acceptance> {
+    let bad =
+        |message: String| rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, message.into());
+    let shrink = || -> rusqlite::Result<Shrinkage> {
+        let text = shrink.as_deref().ok_or_else(|| bad(format!("a snapshot {state} without what shrank")))?;
+        serde_json::from_str(text).map_err(|e| bad(format!("what shrank: {e}")))
+    };
+    match state.as_str() {
+        "accepted" => Ok(Acceptance::Accepted),
+        "accepted_shrink" => {
+            Ok(Acceptance::AcceptedShrink { shrink: shrink()?, by: by.unwrap_or_default(), at: at.unwrap_or_default() })
+        }
+        "held" => Ok(Acceptance::Held { shrink: shrink()? }),
+        other => Err(bad(format!("unknown acceptance {other:?}"))),
+    }
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -288,6 +407,10 @@ fn now() -> String {
 mod tests {
     use super::*;
     use crate::model::{Dn, ObjectGuid};
+
+    fn guard() -> ShrinkGuard {
+        ShrinkGuard { limit: 0.10, accept_by: None }
+    }
 
     fn obj(kind: ObjectKind, dn: &str, guid_byte: u8) -> DirectoryObject {
         DirectoryObject::new(kind, Dn::parse(dn).unwrap(), ObjectGuid::from_ad_bytes(&[guid_byte; 16]).unwrap())
@@ -304,16 +427,78 @@ mod tests {
         let first = state.begin_snapshot("bjuv", "ldif:x").unwrap();
         state.add_objects(first, &[a.clone(), g.clone()]).unwrap();
         assert!(state.snapshots().unwrap().is_empty());
-        let s1 = state.finish_snapshot(first, 3).unwrap();
+        let s1 = state.finish_snapshot(first, 3, &guard()).unwrap();
         assert_eq!((s1.users, s1.groups, s1.memberships, s1.skipped), (1, 1, 1, 3));
 
         let second = state.begin_snapshot("bjuv", "ldif:x").unwrap();
         state.add_objects(second, &[g.clone()]).unwrap();
         state.add_objects(second, std::slice::from_ref(&a)).unwrap();
-        let s2 = state.finish_snapshot(second, 3).unwrap();
+        let s2 = state.finish_snapshot(second, 3, &guard()).unwrap();
         assert_eq!(s1.content_hash, s2.content_hash);
         assert_eq!(state.latest_snapshot("bjuv").unwrap().unwrap().id, second);
         assert_eq!(state.snapshot_objects(second).unwrap(), vec![a.clone(), g.clone()]);
+    }
+
+    /// A snapshot with `users` users and one group holding them all.
+    fn take(state: &mut State, users: u8, guard: &ShrinkGuard) -> SnapshotSummary {
+        let id = state.begin_snapshot("bjuv", "ldif:x").unwrap();
+        let people: Vec<DirectoryObject> =
+            (1..=users).map(|i| obj(ObjectKind::User, &format!("CN=u{i},DC=x"), i)).collect();
+        let mut g = obj(ObjectKind::Group, "CN=g,DC=x", 200);
+        g.members = people.iter().map(|p| p.dn.clone()).collect();
+        state.add_objects(id, &people).unwrap();
+        state.add_objects(id, &[g]).unwrap();
+        state.finish_snapshot(id, 0, guard).unwrap()
+    }
+
+    #[test]
+    fn a_shrunk_snapshot_is_held_until_accepted_and_never_the_latest_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::open(&dir.path().join("samla.db")).unwrap();
+        let first = take(&mut state, 20, &guard());
+        assert_eq!(first.acceptance, Acceptance::Accepted, "the first one has nothing to shrink against");
+        let held = take(&mut state, 10, &guard());
+        let Acceptance::Held { shrink } = &held.acceptance else { panic!("{:?}", held.acceptance) };
+        assert_eq!(shrink.against, first.id);
+        assert_eq!(shrink.shrunk.len(), 2, "users and memberships: {shrink:?}");
+        assert_eq!(state.latest_snapshot("bjuv").unwrap().unwrap().id, first.id);
+        assert_eq!(state.snapshots().unwrap().len(), 2, "listed all the same");
+        // Growing against the accepted one (not the held one) is accepted.
+        let grown = take(&mut state, 21, &guard());
+        assert_eq!(grown.acceptance, Acceptance::Accepted);
+        assert_eq!(state.latest_snapshot("bjuv").unwrap().unwrap().id, grown.id);
+
+        let accepted = state.accept_snapshot(held.id, "alice").unwrap();
+        let Acceptance::AcceptedShrink { by, .. } = &accepted.acceptance else { panic!("{:?}", accepted.acceptance) };
+        assert_eq!(by, "alice");
+        assert_eq!(state.latest_snapshot("bjuv").unwrap().unwrap().id, grown.id, "still the newest accepted");
+        assert!(matches!(state.accept_snapshot(held.id, "alice"), Err(AcceptError::NotHeld { .. })));
+        assert!(matches!(state.accept_snapshot(SnapshotId(999), "alice"), Err(AcceptError::Unknown(999))));
+
+        let at_once = take(&mut state, 2, &ShrinkGuard { limit: 0.1, accept_by: Some("bob".into()) });
+        assert!(matches!(at_once.acceptance, Acceptance::AcceptedShrink { ref by, .. } if by == "bob"));
+        assert_eq!(state.latest_snapshot("bjuv").unwrap().unwrap().id, at_once.id);
+    }
+
+    #[test]
+    fn snapshots_stored_before_the_guard_count_as_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samla.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let before = super::super::MIGRATIONS.iter().position(|m| m.contains("ADD COLUMN acceptance")).unwrap();
+        for sql in &super::super::MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before).unwrap();
+        conn.execute_batch(
+            "INSERT INTO snapshots (municipality, source, started_at, finished_at, status, users, content_hash)
+             VALUES ('bjuv', 'x', '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 'complete', 5, 'h')",
+        )
+        .unwrap();
+        drop(conn);
+        let state = State::open(&path).unwrap();
+        let old = state.latest_snapshot("bjuv").unwrap().unwrap();
+        assert_eq!((old.users, old.acceptance), (5, Acceptance::Accepted));
     }
 
     #[test]
@@ -353,7 +538,7 @@ mod tests {
         writer.add_objects(id, &[obj(ObjectKind::User, "CN=a,DC=x", 1)]).unwrap();
         let reader = State::open(&path).unwrap();
         assert!(reader.snapshots().unwrap().is_empty());
-        let done = writer.finish_snapshot(id, 0).unwrap();
+        let done = writer.finish_snapshot(id, 0, &guard()).unwrap();
         assert_eq!(done.users, 1);
         assert_eq!(reader.snapshots().unwrap().len(), 1);
     }
@@ -366,7 +551,7 @@ mod tests {
         let a = obj(ObjectKind::User, "CN=a,DC=x", 1);
         let good = state.begin_snapshot("bjuv", "x").unwrap();
         state.add_objects(good, std::slice::from_ref(&a)).unwrap();
-        state.finish_snapshot(good, 0).unwrap();
+        state.finish_snapshot(good, 0, &guard()).unwrap();
 
         let failed = state.begin_snapshot("bjuv", "x").unwrap();
         let dup = obj(ObjectKind::User, "CN=b,DC=x", 1);

@@ -29,14 +29,15 @@ fn config_with_an_unknown_key_names_key_and_line() {
 #[test]
 fn malformed_ldif_names_file_and_line_and_keeps_the_previous_snapshot() {
     let p = Project::new("[[source]]\nname = \"bjuv\"\nldif = \"bjuv.ldif\"\n");
-    let good = "version: 1\n\ndn: OU=IT,DC=bjuv,DC=test\nobjectClass: organizationalUnit\nobjectGUID:: ESIzRFVmd4iZqrvM3e7/AA==\n\n";
+    let good = "version: 1\n\ndn: OU=IT,DC=bjuv,DC=test\nobjectClass: organizationalUnit\nobjectGUID:: ESIzRFVmd4iZqrvM3e7/AA==\n\n\
+                dn: CN=b,OU=IT,DC=bjuv,DC=test\nobjectClass: user\nobjectGUID:: ESIzRFVmd4iZqrvM3e7/AQ==\n\n";
     std::fs::write(p.path().join("bjuv.ldif"), good).unwrap();
     p.samla(&["discover", "-q"]).assert().success();
     let first = p.snapshot("bjuv");
 
     std::fs::write(p.path().join("bjuv.ldif"), format!("{good}dn: CN=a,DC=bjuv,DC=test\nobjectClass user\n")).unwrap();
     let out = p.samla(&["discover", "-q"]).output().unwrap();
-    one_line_error(&out, 1, &["bjuv: ", "bjuv.ldif:8:"]);
+    one_line_error(&out, 1, &["bjuv: ", "bjuv.ldif:12:"]);
     assert_eq!(p.snapshot("bjuv"), first);
     let list = p.samla(&["snapshots", "--json"]).output().unwrap();
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
