@@ -211,6 +211,9 @@ pub async fn converge_tenant(
     let mut subset = all.clone();
     let mut result = SystemResult::default();
     let mut pending: Vec<graph_pass::Failed> = Vec::new();
+    // Creates someone else got to first: failures of this run even when a later look finds the
+    // object and the run carries on with it.
+    let mut taken: BTreeMap<usize, graph_pass::Failed> = BTreeMap::new();
     let mut ids: HashMap<Placeholder, String> = HashMap::new();
     for pass in 1..=1 + RETRY_PASSES {
         result.begin_pass(pass, journal).await;
@@ -279,6 +282,10 @@ pub async fn converge_tenant(
                 Action::RemoveMember | Action::RestoreManager | Action::RemoveLicence => t.links_removed += 1,
             }
         }
+        for (origin, _, _) in &outcome.done {
+            taken.remove(origin);
+        }
+        taken.extend(outcome.failed.iter().filter(|f| f.taken_by_another_writer()).map(|f| (f.origin, f.clone())));
         let (retry, permanent): (Vec<_>, Vec<_>) = outcome.failed.into_iter().partition(|f| f.retry);
         result.failures.extend(permanent.iter().map(|f| tenant_failure(names, f)));
         if retry.is_empty() {
@@ -287,7 +294,14 @@ pub async fn converge_tenant(
         subset = again(&all, retry.iter().map(|f| f.origin));
         pending = retry;
     }
+    for f in &pending {
+        taken.remove(&f.origin);
+    }
     result.failures.extend(pending.iter().map(|f| tenant_failure(names, f)));
+    result.failures.extend(taken.values().map(|f| Failure {
+        reason: format!("{}; the object was made by another writer, not by this run", f.reason),
+        ..tenant_failure(names, f)
+    }));
     result.graph = Some(client.stats());
     result.close(started);
     Ok(result)

@@ -333,14 +333,17 @@ impl State {
         Ok(())
     }
 
-    /// Whether any run against `target` journaled a create of `key` (so an object found with
-    /// that key was, or may have been, made by samla), and the first such run.
+    /// Whether any run against `target` journaled a create of `key` that may have taken effect
+    /// (so an object found with that key was, or may have been, made by samla), and the first
+    /// such run. A create the target refused (a failed row with the target's status, such as
+    /// "already exists") made nothing: the object found is someone else's.
     pub fn create_intent_run(&self, target: &str, system: System, key: &str) -> Result<Option<i64>, StateError> {
         self.conn
             .query_row(
                 "SELECT min(j.run_id) FROM journal j JOIN wave_runs r ON r.id = j.run_id
-                 WHERE r.target = ?1 AND j.system = ?2 AND j.anchor = ?3 AND j.action LIKE 'create%'",
-                params![target, system, key],
+                 WHERE r.target = ?1 AND j.system = ?2 AND j.anchor = ?3 AND j.action LIKE 'create%'
+                   AND (j.state != ?4 OR coalesce(j.status, 0) = 0)",
+                params![target, system, key, OpState::Failed],
                 |r| r.get::<_, Option<i64>>(0),
             )
             .optional()
