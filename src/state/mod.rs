@@ -177,6 +177,12 @@ CREATE TABLE name_chunks (
     data         BLOB NOT NULL
 );
 ",
+    r"
+-- The systems a run's target name stood for (JSON: the tenant's id and Graph URL, the shared
+-- AD's URL and base DN), so that a name pointed at another tenant is noticed. NULL for runs
+-- recorded before this column.
+ALTER TABLE wave_runs ADD COLUMN identity TEXT;
+",
 ];
 
 /// An open state file.

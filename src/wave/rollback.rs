@@ -5,7 +5,7 @@
 //! tenant first, then the shared AD. Running it again resumes it: the next plan sees what is
 //! undone already. The reports are written before and after.
 
-use super::connect::{connect, runtime};
+use super::connect::{connect, runtime, same_target};
 use super::error::WaveError;
 use super::operator::{Operator, Preview};
 use super::prepare::{Purpose, prepare};
@@ -79,6 +79,7 @@ pub fn rollback(
     let prepared = prepare(config, state, wave, Purpose::Undo)?;
     let inputs = inputs(state, &prepared, target)?;
     let target_config = config.target(target)?;
+    let identity = same_target(state, target_config)?;
     let scope = Scope(municipality);
     let number = prepared.file.number;
     if inputs.entries.is_empty() {
@@ -112,7 +113,7 @@ pub fn rollback(
         }
         within_thresholds(config, &first.impact(), &prepared.population)?;
         operator.approve(&format!("Roll back wave {number} in target {target}?"))?;
-        let start = run_start(&prepared, target)?;
+        let start = run_start(&prepared, target, identity)?;
         let run = state.start_run(&start, RunKind::Rollback)?;
         summary.run = Some(run);
         let mut journal = Journal { state: &mut *state, run, target: target.to_string(), wave: number, pass: 1 };
