@@ -114,7 +114,7 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
         println!("\nThe rollback reports: what wave 1 changed per municipality and how it would be undone");
         println!("(a dry run of `samla wave rollback 1 --target demo`: nothing is changed).\n");
     }
-    let request = RollbackRequest { wave: "1", target: "demo", municipality: None, dry_run: true };
+    let request = RollbackRequest { wave: "1", target: "demo", municipality: None, dry_run: true, cascade: &[] };
     wave::print_rollback(&crate::wave::rollback::rollback(&config, &mut state, request, &mut operator)?, json)?;
     let restart = tenant.restart_command();
     tenant.stop();

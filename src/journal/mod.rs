@@ -547,7 +547,8 @@ mod tests {
         assert!(s.recorded_identity("prod").unwrap().is_none());
         // A refused create made nothing: it does not make an object found later samla's.
         let rows = s.record_intents(run, &[intent("c")]).unwrap();
-        let refused = Completion { row: rows[0], ok: false, status: Some(400), result: "exists".into(), object_id: None };
+        let refused =
+            Completion { row: rows[0], ok: false, status: Some(400), result: "exists".into(), object_id: None };
         s.record_completions(&[refused]).unwrap();
         assert_eq!(s.create_intent_run("lab", System::Tenant, "c").unwrap(), None);
     }

@@ -49,10 +49,10 @@ pub async fn connect(target: &TargetConfig) -> Result<Connected, WaveError> {
 /// The systems `target` stands for, as samla.toml names them.
 pub fn identity(target: &TargetConfig) -> TargetIdentity {
     TargetIdentity {
-        tenant: target.tenant.as_ref().map(|t| TenantIdentity {
-            tenant_id: t.tenant_id.trim().to_lowercase(),
-            graph_url: t.graph_url.clone(),
-        }),
+        tenant: target
+            .tenant
+            .as_ref()
+            .map(|t| TenantIdentity { tenant_id: t.tenant_id.trim().to_lowercase(), graph_url: t.graph_url.clone() }),
         shared_ad: target
             .shared_ad
             .as_ref()

@@ -62,6 +62,17 @@ pub enum WaveError {
          gives {current}. Give the other systems a target name of their own, or put {target} back"
     )]
     TargetChanged { target: String, run: i64, recorded: Box<TargetIdentity>, current: Box<TargetIdentity> },
+    /// The wave refers to objects of waves that are not in the target.
+    #[error(
+        "wave {wave} refers to objects of {missing}, not in target {target}: run that wave first; nothing was sent"
+    )]
+    DependsOnMissing { wave: u32, target: String, missing: String },
+    /// Later waves in the target refer to the objects of the wave to roll back.
+    #[error(
+        "wave {wave} cannot be rolled back in target {target}: {dependents} refer(s) to its objects; roll \
+         them back first, or give --cascade {cascade} to roll them back first (newest first) and then wave {wave}"
+    )]
+    DependentWaves { wave: u32, target: String, dependents: String, cascade: String },
     #[error("wave {wave} did not complete; see the failures above and `samla wave status {wave}`")]
     Incomplete { wave: u32 },
     #[error("the rollback of wave {wave} did not complete; run it again to resume")]
@@ -124,6 +135,8 @@ impl Classified for WaveError {
             | NotConfirmed
             | Connect { .. }
             | Target { .. }
+            | DependsOnMissing { .. }
+            | DependentWaves { .. }
             | Incomplete { .. }
             | RollbackIncomplete { .. }
             | State(_)

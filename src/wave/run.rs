@@ -5,6 +5,7 @@
 
 use super::compare::{Comparison, compare};
 use super::connect::{connect, runtime, same_target};
+use super::dependencies::required_in_target;
 use super::error::WaveError;
 use super::operator::{Operator, Preview};
 use super::prepare::{Prepared, Purpose, prepare};
@@ -128,6 +129,7 @@ pub fn run(
     let prepared = &prepare(config, state, wave, Purpose::Send)?;
     let target = config.target(target)?;
     let start = run_start(prepared, &target.name, same_target(state, target)?)?;
+    required_in_target(state, &prepared.content, &target.name)?;
     let hidden = operator.hides_progress();
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;

@@ -224,56 +224,54 @@ fn a_target_pointed_at_another_tenant_is_refused_naming_both() {
     assert_eq!(runs[0]["identity"]["tenant"]["tenant_id"], first.as_str(), "{}", runs[0]);
 }
 
-/// Point 9: wave 2 adds to objects wave 1 creates. After wave 1 was rolled back, wave 2 is
-/// refused (dry-run against the target and run) naming wave 1, and nothing is sent. A
-/// rollback of wave 1 while wave 2 is in the target is refused naming wave 2; with
-/// `--cascade 2` both go, newest first, and the tenant is as before wave 1.
+/// Point 9: wave 2 adds to objects wave 1 creates. Wave 2 before wave 1 is refused naming
+/// wave 1, nothing sent. A rollback of wave 1 while wave 2 is in the target is refused naming
+/// wave 2; with `--cascade 2` both go, wave 2 first, and the tenant is as before wave 1. Then
+/// wave 2 (dry-run against the target, run) is refused naming wave 1, and nothing is sent.
 #[test]
 fn waves_depending_on_a_wave_not_in_the_target_are_refused_and_cascade_rolls_back_newest_first() {
-    let lab = TenantLab::new("0.05");
+    let lab = TenantLab::new("0.3");
     let empty = lab.tenant_objects();
-    // Wave 2 before wave 1 ever ran: refused, nothing sent.
-    let out = lab.samla(&["wave", "run", "2", "--target", "lab", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("wave 1"), "{}", stderr(&out));
-    assert_eq!(lab.tenant_objects(), empty);
+    let refused = |why: &str| {
+        let dump = lab.tenants[0].dump();
+        for args in
+            [&["wave", "dry-run", "2", "--target", "lab"][..], &["wave", "run", "2", "--target", "lab", "--yes"]]
+        {
+            let out = lab.samla(args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(
+                err.contains("wave 1 (") && err.contains(why) && err.contains("not in target lab"),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains("e.g. "), "an example object: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}: refused before any table");
+        }
+        assert_eq!(lab.tenants[0].dump(), dump, "nothing was sent");
+    };
+    refused("never run");
     assert_eq!(lab.run("1")["ok"], true);
-    let after1 = lab.tenant_objects();
     assert_eq!(lab.run("2")["ok"], true);
 
     // Wave 1 cannot go while wave 2, which refers to its objects, is in the target.
+    let dump = lab.tenants[0].dump();
     let out = lab.rollback(&["1"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("wave 2") && stderr(&out).contains("--cascade"), "{}", stderr(&out));
-    // Wave 2 alone may go; then wave 1; then wave 2 is refused before anything is sent.
-    let out = lab.rollback(&["2"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(lab.tenant_objects(), after1);
-    let out = lab.rollback(&["1"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dump = lab.tenants[0].dump();
-    for args in [&["wave", "dry-run", "2", "--target", "lab"][..], &["wave", "run", "2", "--target", "lab", "--yes"]] {
-        let out = lab.samla(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-        let err = stderr(&out);
-        assert!(err.contains("wave 1") && err.contains("not in target lab"), "{args:?}: {err}");
-        assert!(out.stdout.is_empty(), "{args:?}: refused before any table");
-    }
-    assert_eq!(lab.tenants[0].dump(), dump, "nothing was sent");
+    assert!(stderr(&out).contains("wave 2 (") && stderr(&out).contains("--cascade 2"), "{}", stderr(&out));
+    assert_eq!(lab.tenants[0].dump(), dump, "a refused rollback sends nothing");
 
-    // Both again, then wave 1 with --cascade 2: wave 2 first, then wave 1, each journaled.
-    assert_eq!(lab.run("1")["ok"], true);
-    assert_eq!(lab.run("2")["ok"], true);
+    // With --cascade 2: wave 2 first, then wave 1, each journaled as a rollback.
     let out = lab.rollback(&["1", "--cascade", "2"]);
     assert!(out.status.success(), "{}\n{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["wave"].as_u64(), summary["cascaded"][0]["wave"].as_u64()), (Some(1), Some(2)), "{summary}");
     assert_eq!(lab.tenant_objects(), empty, "the tenant is as before wave 1");
-    let kinds = |wave: &str| -> Vec<(String, i64)> {
-        status(&lab, &lab.project.config(), wave)
-            .iter()
-            .map(|r| (r["kind"].as_str().unwrap().to_string(), r["id"].as_i64().unwrap()))
-            .collect()
+    let rollback_of = |wave: &str| -> i64 {
+        let runs = status(&lab, &lab.project.config(), wave);
+        runs.iter().rev().find(|r| r["kind"] == "rollback").unwrap()["id"].as_i64().unwrap()
     };
-    let (two, one) = (kinds("2"), kinds("1"));
-    let last_rollback = |runs: &[(String, i64)]| runs.iter().rev().find(|(k, _)| k == "rollback").unwrap().1;
-    assert!(last_rollback(&two) < last_rollback(&one), "wave 2 rolled back before wave 1: {two:?} {one:?}");
+    assert!(rollback_of("2") < rollback_of("1"), "wave 2 rolled back before wave 1");
+
+    // Wave 1 is no longer in the target: wave 2 is refused before anything is sent.
+    refused("rolled back");
 }
