@@ -126,7 +126,7 @@ pub fn rollback(
         let newest = state.runs(p.file.number, Some(request.target))?.last().map_or(0, |r| r.id);
         order.push((newest, p));
     }
-    order.sort_by(|a, b| b.0.cmp(&a.0));
+    order.sort_by_key(|(newest, _)| std::cmp::Reverse(*newest));
     let mut cascaded = Vec::with_capacity(order.len());
     for (_, p) in order {
         match rollback_one(config, state, p, request, identity.clone(), operator) {
