@@ -97,7 +97,12 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
         wave::print_dry_run(&crate::wave::dry_run::dry_run(config, state, request)?, json)
     };
     dry_run(&state, &config, None)?;
-    let tenant = DemoTenant::start(&mapped.target.verified_domains, dir, tenant_port)?;
+    // Where target `demo` was before (when no port is asked for), else a free port.
+    let domains = &mapped.target.verified_domains;
+    let tenant = match crate::project::demo_tenant::recorded_port(&state).filter(|_| tenant_port == 0) {
+        Some(port) => DemoTenant::start(domains, dir, port).or_else(|_| DemoTenant::start(domains, dir, 0))?,
+        None => DemoTenant::start(domains, dir, tenant_port)?,
+    };
     let config = tenant.add_target(&config_path)?;
     if !json {
         println!("\nRunning wave 1 against the local test tenant (target \"demo\" in {}):\n", config_path.display());
