@@ -103,7 +103,8 @@ pub fn rollback(
         waves.push((p, dependents));
     }
     for (p, dependents) in &waves {
-        let missing: Vec<u32> = dependents.keys().copied().filter(|w| !request.cascade.contains(w)).collect();
+        let missing: Vec<u32> =
+            dependents.keys().copied().filter(|w| *w != number && !request.cascade.contains(w)).collect();
         if !missing.is_empty() {
             let mut cascade: Vec<u32> = request.cascade.iter().copied().chain(missing.iter().copied()).collect();
             cascade.retain(|&w| w != number);
