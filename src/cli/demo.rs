@@ -100,7 +100,12 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
         wave::print_dry_run(&crate::wave::dry_run::dry_run(config, state, request)?, json)
     };
     dry_run(&state, &config, None)?;
-    let tenant = DemoTenant::start(&mapped.target.verified_domains, dir, tenant_port)?;
+    // Where target `demo` was before (when no port is asked for), else a free port.
+    let domains = &mapped.target.verified_domains;
+    let tenant = match crate::project::demo_tenant::recorded_port(&state).filter(|_| tenant_port == 0) {
+        Some(port) => DemoTenant::start(domains, dir, port).or_else(|_| DemoTenant::start(domains, dir, 0))?,
+        None => DemoTenant::start(domains, dir, tenant_port)?,
+    };
     let config = tenant.add_target(&config_path)?;
     if !json {
         println!("\nRunning wave 1 against the local test tenant (target \"demo\" in {}):\n", config_path.display());
@@ -117,7 +122,7 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
         println!("\nThe rollback reports: what wave 1 changed per municipality and how it would be undone");
         println!("(a dry run of `samla wave rollback 1 --target demo`: nothing is changed).\n");
     }
-    let request = RollbackRequest { wave: "1", target: "demo", municipality: None, dry_run: true };
+    let request = RollbackRequest { wave: "1", target: "demo", municipality: None, dry_run: true, cascade: &[] };
     wave::print_rollback(&crate::wave::rollback::rollback(&config, &mut state, request, &mut operator)?, json)?;
     let restart = tenant.restart_command();
     tenant.stop();

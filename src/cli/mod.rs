@@ -174,6 +174,10 @@ enum WaveCommand {
         /// Do not ask for confirmation (for scripts).
         #[arg(long)]
         yes: bool,
+        /// Later waves that refer to this wave's objects (by number, comma-separated): rolled
+        /// back first, newest first. Without them such a rollback is refused.
+        #[arg(long, value_delimiter = ',', value_name = "WAVES")]
+        cascade: Vec<u32>,
     },
     /// The journal's runs of a wave: who ran it, when, from which wave file, what happened.
     Status {
@@ -289,11 +293,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             wave::print_run(&summary, cli.json)?;
             summary.completed().map(drop).map_err(Failure::from)
         }
-        Command::Wave(WaveCommand::Rollback { wave, target, municipality, dry_run, yes }) => {
+        Command::Wave(WaveCommand::Rollback { wave, target, municipality, dry_run, yes, cascade }) => {
             let (config, mut state) = open(&cli.config)?;
             let mut operator = wave::Terminal { json: cli.json, yes };
-            let request =
-                RollbackRequest { wave: &wave, target: &target, municipality: municipality.as_deref(), dry_run };
+            let municipality = municipality.as_deref();
+            let request = RollbackRequest { wave: &wave, target: &target, municipality, dry_run, cascade: &cascade };
             let summary = crate::wave::rollback::rollback(&config, &mut state, request, &mut operator)?;
             wave::print_rollback(&summary, cli.json)?;
             summary.completed().map(drop).map_err(Failure::from)

@@ -340,6 +340,11 @@ pub fn print_rollback(s: &RollbackSummary, json: bool) -> Result<(), Failure> {
     if json {
         return print_json(s);
     }
+    for c in &s.cascaded {
+        println!("Wave {} (--cascade), rolled back before wave {}:", c.wave, s.wave);
+        print_rollback(c, false)?;
+        println!("\nWave {}:", s.wave);
+    }
     if s.run.is_none() {
         println!("{}", if s.dry_run { "Dry run: nothing was changed." } else { "Nothing to roll back." });
     }

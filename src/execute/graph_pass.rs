@@ -28,6 +28,22 @@ pub struct Failed {
     pub status: u16,
     /// Whether a later pass, after a fresh look at the tenant, may succeed.
     pub retry: bool,
+    /// How many times the client sent it (0: not sent).
+    pub attempts: u32,
+}
+
+impl Failed {
+    /// A create the tenant refused at its first sending because the object is there already
+    /// ("already exists"): no earlier attempt of this run can have made it, so someone else
+    /// did (another run, another state file, a person). A later look may find the object and
+    /// carry on with it, but this run did not create it: the run is not complete.
+    pub fn taken_by_another_writer(&self) -> bool {
+        use graph::Action;
+        matches!(self.request.action, Action::CreateUser | Action::CreateGroup | Action::CreateLicenceGroup)
+            && self.status == 400
+            && self.attempts == 1
+            && self.reason.contains("already exist")
+    }
 }
 
 /// What one pass did.
@@ -122,6 +138,7 @@ pub async fn send(
                 reason: format!("not sent: waits for {}", waits_for.join(", ")),
                 status: 0,
                 retry: true,
+                attempts: 0,
             });
         }
         let mut ready = ready;
@@ -148,6 +165,7 @@ pub async fn send(
                         reason: format!("not sent: {p} is unknown in this tenant"),
                         status: 0,
                         retry: false,
+                        attempts: 0,
                     });
                     continue;
                 }
@@ -262,6 +280,7 @@ fn settle(
                 reason: why,
                 status: outcome.status,
                 retry,
+                attempts: outcome.attempts,
             });
         }
     }

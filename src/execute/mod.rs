@@ -110,6 +110,32 @@ impl SystemResult {
     }
 }
 
+/// Creates someone else got to first (refused as "already exists" at their first sending), by
+/// origin: failures of the run even when a later look finds the object and the run carries on
+/// with it, since the run did not make it. A create that went through later in the run, or
+/// that is still failing at the end (reported as such), is not counted here.
+#[derive(Default)]
+struct Taken(BTreeMap<usize, Failure>);
+
+impl Taken {
+    fn done(&mut self, origins: impl Iterator<Item = usize>) {
+        for o in origins {
+            self.0.remove(&o);
+        }
+    }
+
+    fn add(&mut self, origin: usize, mut failure: Failure) {
+        failure.reason = format!("{}; the object was made by another writer, not by this run", failure.reason);
+        self.0.insert(origin, failure);
+    }
+
+    /// The failures to report, once the `pending` origins (reported as they are) are left out.
+    fn into_failures(mut self, pending: impl Iterator<Item = usize>) -> impl Iterator<Item = Failure> {
+        self.done(pending);
+        self.0.into_values()
+    }
+}
+
 /// The rendered items whose `origins` go round again, each once, in render order.
 fn again<T: Clone>(all: &[(usize, T)], origins: impl Iterator<Item = usize>) -> Vec<(usize, T)> {
     let origins: std::collections::BTreeSet<usize> = origins.collect();
@@ -211,6 +237,7 @@ pub async fn converge_tenant(
     let mut subset = all.clone();
     let mut result = SystemResult::default();
     let mut pending: Vec<graph_pass::Failed> = Vec::new();
+    let mut taken = Taken::default();
     let mut ids: HashMap<Placeholder, String> = HashMap::new();
     for pass in 1..=1 + RETRY_PASSES {
         result.begin_pass(pass, journal).await;
@@ -279,6 +306,10 @@ pub async fn converge_tenant(
                 Action::RemoveMember | Action::RestoreManager | Action::RemoveLicence => t.links_removed += 1,
             }
         }
+        taken.done(outcome.done.iter().map(|(origin, _, _)| *origin));
+        for f in outcome.failed.iter().filter(|f| f.taken_by_another_writer()) {
+            taken.add(f.origin, tenant_failure(names, f));
+        }
         let (retry, permanent): (Vec<_>, Vec<_>) = outcome.failed.into_iter().partition(|f| f.retry);
         result.failures.extend(permanent.iter().map(|f| tenant_failure(names, f)));
         if retry.is_empty() {
@@ -288,6 +319,7 @@ pub async fn converge_tenant(
         pending = retry;
     }
     result.failures.extend(pending.iter().map(|f| tenant_failure(names, f)));
+    result.failures.extend(taken.into_failures(pending.iter().map(|f| f.origin)));
     result.graph = Some(client.stats());
     result.close(started);
     Ok(result)
@@ -318,6 +350,7 @@ pub async fn converge_shared_ad(
     let mut subset = all.clone();
     let mut result = SystemResult::default();
     let mut pending: Vec<shared_ad::Failed> = Vec::new();
+    let mut taken = Taken::default();
     for pass in 1..=1 + RETRY_PASSES {
         result.begin_pass(pass, journal).await;
         let view = match first_look.take() {
@@ -370,6 +403,10 @@ pub async fn converge_shared_ad(
                 (OpKind::SetManager, _) => t.managers_set += 1,
             }
         }
+        taken.done(done.iter().map(|(origin, _)| *origin));
+        for f in failed.iter().filter(|f| f.taken) {
+            taken.add(f.origin, ad_failure(f));
+        }
         let (retry, permanent): (Vec<_>, Vec<_>) = failed.into_iter().partition(|f| f.retry);
         result.failures.extend(permanent.iter().map(ad_failure));
         if retry.is_empty() {
@@ -379,6 +416,7 @@ pub async fn converge_shared_ad(
         pending = retry;
     }
     result.failures.extend(pending.iter().map(ad_failure));
+    result.failures.extend(taken.into_failures(pending.iter().map(|f| f.origin)));
     result.close(started);
     Ok(result)
 }

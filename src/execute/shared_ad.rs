@@ -273,6 +273,10 @@ pub struct Failed {
     pub op: LdapOp,
     pub reason: String,
     pub retry: bool,
+    /// An add of a user or group refused because the entry exists (68): samla sends an add
+    /// once and never resends it by itself, so someone else made the entry (see
+    /// `Taken` in [`super`]).
+    pub taken: bool,
 }
 
 /// Whether a refused operation may succeed after a fresh look: the entry exists already (an
@@ -362,7 +366,10 @@ pub async fn apply(
                         object_id: None,
                     });
                     let retry = worth_retrying(&e);
-                    failed.push(Failed { origin, op, reason, retry });
+                    let taken = e.code() == Some(68)
+                        && matches!(op.change, LdapChange::Add { .. })
+                        && matches!(op.kind, OpKind::CreateUser | OpKind::CreateGroup);
+                    failed.push(Failed { origin, op, reason, retry, taken });
                 }
             }
         }

@@ -17,8 +17,10 @@
 //! disk syncs per batch rather than per request. Secrets never reach these rows: requests are
 //! journaled with the `{password}` placeholder still in place.
 
+mod identity;
 mod values;
 
+pub use identity::{SharedAdIdentity, TargetIdentity, TenantIdentity};
 pub use values::{Action, OpState, Problem, RowError, RunKind, RunStatus, System, TargetKind, Text};
 
 use crate::state::{State, StateError};
@@ -48,6 +50,8 @@ pub struct RunStart {
     pub operator: String,
     pub host: String,
     pub command: String,
+    /// The systems the target name stands for now.
+    pub identity: TargetIdentity,
 }
 
 /// An operation about to be sent.
@@ -107,6 +111,8 @@ pub struct RunRow {
     pub finished_at: Option<String>,
     pub status: RunStatus,
     pub summary: Option<serde_json::Value>,
+    /// The systems the target name stood for (None: a run recorded before samla kept it).
+    pub identity: Option<TargetIdentity>,
     /// Operations by (system, state).
     pub operations: Vec<(System, OpState, u64)>,
 }
@@ -196,6 +202,11 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, RowError>> {
     }))
 }
 
+/// A run's recorded identity, read back from its JSON.
+fn identity_of(text: Option<String>) -> Result<Option<TargetIdentity>, Problem> {
+    text.map(|t| serde_json::from_str(&t).map_err(Problem::NotJson)).transpose()
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -222,7 +233,7 @@ impl State {
         .map_err(e)?;
         tx.execute(
             "INSERT INTO wave_runs (wave, wave_name, wave_file, wave_hash, target, kind, operator, host, command,
-               started_at, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+               started_at, status, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 start.wave,
                 start.wave_name,
@@ -234,7 +245,8 @@ impl State {
                 start.host,
                 start.command,
                 now(),
-                RunStatus::Running
+                RunStatus::Running,
+                serde_json::to_string(&start.identity)?
             ],
         )
         .map_err(e)?;
@@ -333,14 +345,17 @@ impl State {
         Ok(())
     }
 
-    /// Whether any run against `target` journaled a create of `key` (so an object found with
-    /// that key was, or may have been, made by samla), and the first such run.
+    /// Whether any run against `target` journaled a create of `key` that may have taken effect
+    /// (so an object found with that key was, or may have been, made by samla), and the first
+    /// such run. A create the target refused (a failed row with the target's status, such as
+    /// "already exists") made nothing: the object found is someone else's.
     pub fn create_intent_run(&self, target: &str, system: System, key: &str) -> Result<Option<i64>, StateError> {
         self.conn
             .query_row(
                 "SELECT min(j.run_id) FROM journal j JOIN wave_runs r ON r.id = j.run_id
-                 WHERE r.target = ?1 AND j.system = ?2 AND j.anchor = ?3 AND j.action LIKE 'create%'",
-                params![target, system, key],
+                 WHERE r.target = ?1 AND j.system = ?2 AND j.anchor = ?3 AND j.action LIKE 'create%'
+                   AND (j.state != ?4 OR coalesce(j.status, 0) = 0)",
+                params![target, system, key, OpState::Failed],
                 |r| r.get::<_, Option<i64>>(0),
             )
             .optional()
@@ -367,7 +382,7 @@ impl State {
             .conn
             .prepare(
                 "SELECT id, wave, wave_name, wave_hash, target, kind, operator, host, command, started_at,
-                   finished_at, status, summary FROM wave_runs WHERE wave = ?1 AND (?2 IS NULL OR target = ?2)
+                   finished_at, status, summary, identity FROM wave_runs WHERE wave = ?1 AND (?2 IS NULL OR target = ?2)
                  ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -376,9 +391,15 @@ impl State {
                 let id: i64 = r.get(0)?;
                 let at = |column| move |problem| RowError::Run { run: id, column, problem };
                 let (kind, status): (String, String) = (r.get(5)?, r.get(11)?);
-                let decoded: Result<(RunKind, RunStatus), RowError> =
-                    (|| Ok((decode(kind, at("kind"))?, decode(status, at("status"))?)))();
-                let (kind, status) = match decoded {
+                let identity: Option<String> = r.get(13)?;
+                let decoded: Result<(RunKind, RunStatus, Option<TargetIdentity>), RowError> = (|| {
+                    Ok((
+                        decode(kind, at("kind"))?,
+                        decode(status, at("status"))?,
+                        identity_of(identity).map_err(at("identity"))?,
+                    ))
+                })();
+                let (kind, status, identity) = match decoded {
                     Ok(v) => v,
                     Err(e) => return Ok(Err(e)),
                 };
@@ -397,6 +418,7 @@ impl State {
                     finished_at: r.get(10)?,
                     status,
                     summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+                    identity,
                     operations: Vec::new(),
                 }))
             })
@@ -423,6 +445,26 @@ impl State {
             run.operations = self.decoded(counts)?;
         }
         Ok(runs)
+    }
+
+    /// The identity the newest run against `target` recorded, with that run (None when no run
+    /// recorded one: none was made, or all before samla kept identities).
+    pub fn recorded_identity(&self, target: &str) -> Result<Option<(i64, TargetIdentity)>, ReadError> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, identity FROM wave_runs WHERE target = ?1 AND identity IS NOT NULL ORDER BY id DESC LIMIT 1",
+                params![target],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((run, text)) = row else { return Ok(None) };
+        let at = |problem| RowError::Run { run, column: "identity", problem };
+        match identity_of(Some(text)) {
+            Ok(identity) => Ok(identity.map(|i| (run, i))),
+            Err(problem) => Err(ReadError::Row { path: self.path.clone(), source: at(problem) }),
+        }
     }
 
     /// Every operation the runs (not rollbacks) of `wave` sent to `target`, in the order sent.
@@ -470,6 +512,7 @@ mod tests {
             operator: "anna".into(),
             host: "h".into(),
             command: "samla wave run 1 --target lab".into(),
+            identity: TargetIdentity { tenant: None, shared_ad: None },
         }
     }
 
@@ -485,6 +528,29 @@ mod tests {
             intent: "{\"password\":\"{password}\"}".into(),
             before: None,
         }
+    }
+
+    #[test]
+    fn a_run_records_its_targets_identity_and_runs_from_before_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("s.db")).unwrap();
+        let old = s.start_run(&start("lab"), RunKind::Run).unwrap();
+        // A run recorded before the identity was kept.
+        s.conn.execute("UPDATE wave_runs SET identity = NULL WHERE id = ?1", [old]).unwrap();
+        assert!(s.recorded_identity("lab").unwrap().is_none());
+        assert_eq!(s.runs(1, Some("lab")).unwrap()[0].identity, None);
+        let mut with = start("lab");
+        with.identity.tenant = Some(TenantIdentity { tenant_id: "t1".into(), graph_url: "http://g".into() });
+        let run = s.start_run(&with, RunKind::Run).unwrap();
+        assert_eq!(s.recorded_identity("lab").unwrap(), Some((run, with.identity.clone())));
+        assert_eq!(s.runs(1, Some("lab")).unwrap()[1].identity, Some(with.identity));
+        assert!(s.recorded_identity("prod").unwrap().is_none());
+        // A refused create made nothing: it does not make an object found later samla's.
+        let rows = s.record_intents(run, &[intent("c")]).unwrap();
+        let refused =
+            Completion { row: rows[0], ok: false, status: Some(400), result: "exists".into(), object_id: None };
+        s.record_completions(&[refused]).unwrap();
+        assert_eq!(s.create_intent_run("lab", System::Tenant, "c").unwrap(), None);
     }
 
     #[test]

@@ -24,6 +24,15 @@ pub struct DemoTenant {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The port the demo's tenant listened on when the journal last recorded target `demo` (its
+/// Graph URL): a demo run again in its folder listens there again, so that target `demo`
+/// keeps its identity (a refused run otherwise: the journal's runs would be another tenant's).
+pub fn recorded_port(state: &crate::state::State) -> Option<u16> {
+    let (_, identity) = state.recorded_identity("demo").ok().flatten()?;
+    let url = url::Url::parse(&identity.tenant?.graph_url).ok()?;
+    url.port()
+}
+
 impl DemoTenant {
     /// Starts a fresh tenant kept in `dir/state/tenant.db`, on 127.0.0.1:`port` (0: a free port).
     pub fn start(domains: &[String], dir: &Path, port: u16) -> Result<DemoTenant, ProjectError> {

@@ -190,6 +190,12 @@ ALTER TABLE snapshots ADD COLUMN shrink TEXT;
 ALTER TABLE snapshots ADD COLUMN accepted_by TEXT;
 ALTER TABLE snapshots ADD COLUMN accepted_at TEXT;
 ",
+    r"
+-- The systems a run's target name stood for (JSON: the tenant's id and Graph URL, the shared
+-- AD's URL and base DN), so that a name pointed at another tenant is noticed. NULL for runs
+-- recorded before this column.
+ALTER TABLE wave_runs ADD COLUMN identity TEXT;
+",
 ];
 
 /// An open state file.

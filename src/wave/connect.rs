@@ -1,10 +1,17 @@
 //! The clients of one `[[target]]` of samla.toml, connected and logged in, and the runtime
 //! they run on. Every operation that reads or writes a target opens them here, once.
+//!
+//! A target's identity (its tenant's id and Graph URL, its shared AD's URL and base DN) is
+//! recorded with every run; comparing with, running against or rolling back in a target
+//! whose identity is not the one its earlier runs recorded is refused ([`same_target`]). The
+//! tenant id is samla.toml's: the test tenant has no `GET /organization` to read it from.
 
 use super::error::WaveError;
 use crate::client::graph::GraphClient;
 use crate::client::ldap::SharedAdClient;
 use crate::config::target::TargetConfig;
+use crate::journal::{SharedAdIdentity, TargetIdentity, TenantIdentity};
+use crate::state::State;
 
 /// The target's clients, connected and logged in.
 pub struct Connected {
@@ -37,6 +44,36 @@ pub async fn connect(target: &TargetConfig) -> Result<Connected, WaveError> {
         None => None,
     };
     Ok(Connected { tenant, shared_ad })
+}
+
+/// The systems `target` stands for, as samla.toml names them.
+pub fn identity(target: &TargetConfig) -> TargetIdentity {
+    TargetIdentity {
+        tenant: target
+            .tenant
+            .as_ref()
+            .map(|t| TenantIdentity { tenant_id: t.tenant_id.trim().to_lowercase(), graph_url: t.graph_url.clone() }),
+        shared_ad: target
+            .shared_ad
+            .as_ref()
+            .map(|a| SharedAdIdentity { url: a.url.clone(), base_dn: a.base_dn.as_str().to_string() }),
+    }
+}
+
+/// `target`'s identity, when it is the one the newest run against its name recorded (or no
+/// run recorded one: none yet, or only runs from before samla kept identities); else refused,
+/// naming both.
+pub fn same_target(state: &State, target: &TargetConfig) -> Result<TargetIdentity, WaveError> {
+    let current = identity(target);
+    match state.recorded_identity(&target.name)? {
+        Some((run, recorded)) if recorded != current => Err(WaveError::TargetChanged {
+            target: target.name.clone(),
+            run,
+            recorded: Box::new(recorded),
+            current: Box::new(current),
+        }),
+        _ => Ok(current),
+    }
 }
 
 /// The runtime the clients run on.

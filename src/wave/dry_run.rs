@@ -6,6 +6,8 @@
 //! target still needs, compared by anchor, and the thresholds say whether a run would go on.
 
 use super::compare::{Comparison, Counts, compare_with};
+use super::connect::same_target;
+use super::dependencies::required_in_target;
 use super::error::WaveError;
 use super::prepare::{Purpose, prepare};
 use crate::config::Config;
@@ -82,6 +84,10 @@ pub struct DryRunRequest<'a> {
 pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Result<DryRun, WaveError> {
     let started = std::time::Instant::now();
     let prepared = prepare(config, state, request.wave, Purpose::Send)?;
+    if let Some(t) = request.target {
+        same_target(state, config.target(t)?)?;
+        required_in_target(state, &prepared.content, t)?;
+    }
     let comparison = request.target.map(|t| compare_with(config, &prepared, t)).transpose()?;
     tracing::info!("dry-run: prepared after {:.2} s", started.elapsed().as_secs_f64());
     let targets = &prepared.targets;

@@ -7,6 +7,7 @@
 
 use crate::config::ConfigError;
 use crate::error::{Classified, ExitClass};
+use crate::journal::TargetIdentity;
 use crate::plan::files::WaveFileError;
 use crate::render::content::ContentError;
 use crate::render::ldap::RenderError;
@@ -55,6 +56,23 @@ pub enum WaveError {
     WhichTarget { wave: u32, targets: String },
     #[error("wave {wave} changed nothing of municipality {municipality} in target {target}")]
     NothingOfMunicipality { wave: u32, municipality: String, target: String },
+    /// The target name stands for other systems than its earlier runs were made against.
+    #[error(
+        "target {target} is not the one its runs were made against: run {run} recorded {recorded}; samla.toml now \
+         gives {current}. Give the other systems a target name of their own, or put {target} back"
+    )]
+    TargetChanged { target: String, run: i64, recorded: Box<TargetIdentity>, current: Box<TargetIdentity> },
+    /// The wave refers to objects of waves that are not in the target.
+    #[error(
+        "wave {wave} refers to objects of {missing}, not in target {target}: run that wave first; nothing was sent"
+    )]
+    DependsOnMissing { wave: u32, target: String, missing: String },
+    /// Later waves in the target refer to the objects of the wave to roll back.
+    #[error(
+        "wave {wave} cannot be rolled back in target {target}: {dependents} refer(s) to its objects; roll \
+         them back first, or give --cascade {cascade} to roll them back first (newest first) and then wave {wave}"
+    )]
+    DependentWaves { wave: u32, target: String, dependents: String, cascade: String },
     #[error("wave {wave} did not complete; see the failures above and `samla wave status {wave}`")]
     Incomplete { wave: u32 },
     #[error("the rollback of wave {wave} did not complete; run it again to resume")]
@@ -108,7 +126,8 @@ impl Classified for WaveError {
             | NothingToRollBack { .. }
             | NeverRun { .. }
             | WhichTarget { .. }
-            | NothingOfMunicipality { .. } => ExitClass::Usage,
+            | NothingOfMunicipality { .. }
+            | TargetChanged { .. } => ExitClass::Usage,
             Stale { .. }
             | BlockingFindings { .. }
             | RefusedNames { .. }
@@ -116,6 +135,8 @@ impl Classified for WaveError {
             | NotConfirmed
             | Connect { .. }
             | Target { .. }
+            | DependsOnMissing { .. }
+            | DependentWaves { .. }
             | Incomplete { .. }
             | RollbackIncomplete { .. }
             | State(_)

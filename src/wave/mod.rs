@@ -6,7 +6,9 @@
 //! Every operation starts from what [`crate::project::load`] reads. In the order a wave lives:
 //! - [`prepare`]: the wave's content, after the checks that stop a wave (stale, blocking
 //!   findings, names a target refuses).
-//! - [`connect`]: a target's clients, connected once.
+//! - [`connect`]: a target's clients, connected once; the target's identity, checked against
+//!   the one its earlier runs recorded.
+//! - [`dependencies`]: which waves a wave refers to, and whether they are in a target.
 //! - [`compare`]: the wave against what a target holds.
 //! - [`dry_run`]: the exact requests and LDIF, written to files.
 //! - [`run`]: the wave sent, journaled and resumable.
@@ -18,6 +20,7 @@
 
 pub mod compare;
 pub mod connect;
+pub mod dependencies;
 pub mod dry_run;
 pub mod error;
 pub mod operator;

@@ -7,6 +7,7 @@
 //! those checks: the journal says what to undo, the wave only which objects to look at, so a
 //! wave gone stale since it ran is still rolled back.
 
+use super::dependencies::referrers;
 use super::error::WaveError;
 use crate::config::Config;
 use crate::model::names;
@@ -41,6 +42,8 @@ pub struct Prepared {
     pub population: BTreeMap<String, u64>,
     /// The UPN domains target.toml says are verified in the tenant.
     pub verified_domains: Vec<String>,
+    /// The other waves that refer to objects this wave creates ([`referrers`]).
+    pub referrers: std::collections::BTreeSet<u32>,
 }
 
 /// Finds a wave by number, name or file stem; a name more than one wave has is refused with
@@ -115,11 +118,12 @@ pub fn prepare(config: &Config, state: &State, wave: &str, purpose: Purpose) -> 
     let population = population(&loaded);
     let targets = loaded.target.targets;
     let content = content::build(&plan, &loaded.dir, file.number, &people, &groups, &targets)?;
+    let referrers = referrers(&plan, file.number);
     let verified_domains = loaded.target.verified_domains;
     if checks {
         refused_names(&content, &verified_domains)?;
     }
-    Ok(Prepared { file, targets, content, population, verified_domains })
+    Ok(Prepared { file, targets, content, population, verified_domains, referrers })
 }
 
 /// People per municipality in the unified directory.

@@ -4,7 +4,7 @@
 //! verified, and never over verified ones: those stay, and the unverified reports go beside
 //! them into `unverified/`. Written after every run and rollback, and by `samla report rollback`.
 
-use super::connect::{Connected, connect, runtime};
+use super::connect::{Connected, connect, runtime, same_target};
 use super::error::WaveError;
 use super::prepare::{Prepared, Purpose, prepare};
 use super::rollback_plan::{RollbackInputs, RollbackPlan, inputs, plan};
@@ -163,6 +163,7 @@ pub fn report(
     let number = prepared.file.number;
     let target = target_of(state, number, target)?;
     let target_config = config.target(&target)?;
+    same_target(state, target_config)?;
     let mut summary = runtime()?.block_on(async {
         match connect(target_config).await {
             Ok(mut clients) => {

@@ -5,10 +5,11 @@
 //! tenant first, then the shared AD. Running it again resumes it: the next plan sees what is
 //! undone already. The reports are written before and after.
 
-use super::connect::{connect, runtime};
+use super::connect::{connect, runtime, same_target};
+use super::dependencies::dependents_in_target;
 use super::error::WaveError;
 use super::operator::{Operator, Preview};
-use super::prepare::{Purpose, prepare};
+use super::prepare::{Prepared, Purpose, prepare};
 use super::report::{reports_dir, write_reports};
 use super::rollback_plan::{inputs, plan};
 use super::run::{run_start, within_thresholds};
@@ -16,7 +17,7 @@ use crate::client::graph::GraphClient;
 use crate::client::ldap::SharedAdClient;
 use crate::config::Config;
 use crate::execute::{self, Journal, Progress, RETRY_PASSES, graph as tenant, graph_pass, serde_name};
-use crate::journal::{Completion, Intent, RunKind, System};
+use crate::journal::{Completion, Intent, RunKind, System, TargetIdentity};
 use crate::render::graph::GraphRequest;
 use crate::rollback::shared_ad::AdInverse;
 use crate::rollback::{Scope, Undo};
@@ -45,12 +46,20 @@ pub struct RollbackSummary {
     /// OUs left because something else is in them.
     pub kept: Vec<String>,
     pub reports: Vec<PathBuf>,
+    /// The later waves `--cascade` rolled back first, newest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cascaded: Vec<RollbackSummary>,
 }
 
 impl RollbackSummary {
-    /// The summary when everything was undone (or nothing was to be sent), else why not.
+    /// The summary when everything was undone (or nothing was to be sent), the cascaded
+    /// waves' too, else why not.
     pub fn completed(self) -> Result<RollbackSummary, WaveError> {
-        if self.ok { Ok(self) } else { Err(WaveError::RollbackIncomplete { wave: self.wave }) }
+        match self.cascaded.iter().find(|c| !c.ok) {
+            Some(c) => Err(WaveError::RollbackIncomplete { wave: c.wave }),
+            None if !self.ok => Err(WaveError::RollbackIncomplete { wave: self.wave }),
+            None => Ok(self),
+        }
     }
 }
 
@@ -64,19 +73,86 @@ pub struct RollbackRequest<'a> {
     pub municipality: Option<&'a str>,
     /// Show the plan and write the reports; change nothing.
     pub dry_run: bool,
+    /// Later waves that refer to this wave's objects, to roll back first (newest first):
+    /// without them, a rollback such waves depend on is refused.
+    pub cascade: &'a [u32],
 }
 
 /// Rolls a wave back in a target: memberships, managers and licences removed, changed values
 /// restored, created groups, users and OUs deleted, in that order. What someone changed since
-/// the wave (drift) is reported and left alone.
+/// the wave (drift) is reported and left alone. Refused when later waves in the target refer
+/// to the wave's objects, unless `request.cascade` names them all: they are then rolled back
+/// first, newest first, each journaled as its own rollback.
 pub fn rollback(
     config: &Config,
     state: &mut State,
     request: RollbackRequest<'_>,
     operator: &mut dyn Operator,
 ) -> Result<RollbackSummary, WaveError> {
-    let RollbackRequest { wave, target, municipality, dry_run } = request;
-    let prepared = prepare(config, state, wave, Purpose::Undo)?;
+    let prepared = prepare(config, state, request.wave, Purpose::Undo)?;
+    let target_config = config.target(request.target)?;
+    let identity = same_target(state, target_config)?;
+    // Every wave to roll back, with the waves in the target that refer to it: each of those
+    // must be rolled back too, before it.
+    let number = prepared.file.number;
+    let dependents = dependents_in_target(state, &prepared.referrers, request.target)?;
+    let mut waves = vec![(prepared, dependents)];
+    for &w in request.cascade.iter().filter(|&&w| w != number) {
+        let p = prepare(config, state, &w.to_string(), Purpose::Undo)?;
+        let dependents = dependents_in_target(state, &p.referrers, request.target)?;
+        waves.push((p, dependents));
+    }
+    for (p, dependents) in &waves {
+        let missing: Vec<u32> =
+            dependents.keys().copied().filter(|w| *w != number && !request.cascade.contains(w)).collect();
+        if !missing.is_empty() {
+            let mut cascade: Vec<u32> = request.cascade.iter().copied().chain(missing.iter().copied()).collect();
+            cascade.retain(|&w| w != number);
+            cascade.sort_unstable();
+            cascade.dedup();
+            let shown: Vec<String> = missing.iter().map(|w| format!("wave {w} ({})", dependents[w])).collect();
+            let cascade: Vec<String> = cascade.iter().map(u32::to_string).collect();
+            return Err(WaveError::DependentWaves {
+                wave: p.file.number,
+                target: request.target.to_string(),
+                dependents: shown.join(", "),
+                cascade: cascade.join(","),
+            });
+        }
+    }
+    let (first, _) = waves.remove(0);
+    // Newest first: the wave whose newest run came last goes first.
+    let mut order = Vec::with_capacity(waves.len());
+    for (p, _) in waves {
+        let newest = state.runs(p.file.number, Some(request.target))?.last().map_or(0, |r| r.id);
+        order.push((newest, p));
+    }
+    order.sort_by_key(|(newest, _)| std::cmp::Reverse(*newest));
+    let mut cascaded = Vec::with_capacity(order.len());
+    for (_, p) in order {
+        match rollback_one(config, state, p, request, identity.clone(), operator) {
+            Ok(s) if s.ok || s.dry_run => cascaded.push(s),
+            // A cascaded wave not (fully) undone: the wave it depends on stays.
+            Ok(s) => return s.completed(),
+            Err(WaveError::NothingToRollBack { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut summary = rollback_one(config, state, first, request, identity, operator)?;
+    summary.cascaded = cascaded;
+    Ok(summary)
+}
+
+/// Rolls one prepared wave back (see [`rollback`]).
+fn rollback_one(
+    config: &Config,
+    state: &mut State,
+    prepared: Prepared,
+    request: RollbackRequest<'_>,
+    identity: TargetIdentity,
+    operator: &mut dyn Operator,
+) -> Result<RollbackSummary, WaveError> {
+    let RollbackRequest { target, municipality, dry_run, .. } = request;
     let inputs = inputs(state, &prepared, target)?;
     let target_config = config.target(target)?;
     let scope = Scope(municipality);
@@ -103,6 +179,7 @@ pub fn rollback(
             failures: Vec::new(),
             kept: Vec::new(),
             reports: write_reports(&dir, &inputs, target, &first)?,
+            cascaded: Vec::new(),
         };
         operator.preview(Preview::Rollback { wave: &prepared.file, target, municipality, plan: &first });
         if dry_run || first.pending() == 0 {
@@ -112,7 +189,7 @@ pub fn rollback(
         }
         within_thresholds(config, &first.impact(), &prepared.population)?;
         operator.approve(&format!("Roll back wave {number} in target {target}?"))?;
-        let start = run_start(&prepared, target)?;
+        let start = run_start(&prepared, target, identity)?;
         let run = state.start_run(&start, RunKind::Rollback)?;
         summary.run = Some(run);
         let mut journal = Journal { state: &mut *state, run, target: target.to_string(), wave: number, pass: 1 };

@@ -4,7 +4,8 @@
 //! everyone from. The rollback reports are written after every run, whatever its outcome.
 
 use super::compare::{Comparison, compare};
-use super::connect::{connect, runtime};
+use super::connect::{connect, runtime, same_target};
+use super::dependencies::required_in_target;
 use super::error::WaveError;
 use super::operator::{Operator, Preview};
 use super::prepare::{Prepared, Purpose, prepare};
@@ -12,7 +13,7 @@ use super::report;
 use crate::config::Config;
 use crate::config::operator::who;
 use crate::execute::{self, Impact, Journal, SystemResult, graph as tenant};
-use crate::journal::{RunKind, RunStart};
+use crate::journal::{RunKind, RunStart, TargetIdentity};
 use crate::model::settings::NewAccounts;
 use crate::render::{graph, ldap};
 use crate::state::State;
@@ -47,9 +48,10 @@ impl RunSummary {
     }
 }
 
-/// Who starts an operation on `prepared`'s wave against `target`, from where, with which wave
-/// file (its SHA-256, so the journal says exactly what was run).
-pub fn run_start(prepared: &Prepared, target: &str) -> Result<RunStart, WaveError> {
+/// Who starts an operation on `prepared`'s wave against `target` (whose systems are
+/// `identity`), from where, with which wave file (its SHA-256, so the journal says exactly
+/// what was run).
+pub fn run_start(prepared: &Prepared, target: &str, identity: TargetIdentity) -> Result<RunStart, WaveError> {
     let wave_hash = std::fs::read(&prepared.file.path)
         .map(|b| hex::encode(sha2::Sha256::digest(&b)))
         .map_err(|source| WaveError::File { path: prepared.file.path.clone(), source })?;
@@ -63,6 +65,7 @@ pub fn run_start(prepared: &Prepared, target: &str) -> Result<RunStart, WaveErro
         operator,
         host,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        identity,
     })
 }
 
@@ -91,7 +94,8 @@ pub fn run(
 ) -> Result<RunSummary, WaveError> {
     let prepared = &prepare(config, state, wave, Purpose::Send)?;
     let target = config.target(target)?;
-    let start = run_start(prepared, &target.name)?;
+    let start = run_start(prepared, &target.name, same_target(state, target)?)?;
+    required_in_target(state, &prepared.content, &target.name)?;
     let hidden = operator.hides_progress();
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;

@@ -15,6 +15,7 @@ mod plan;
 mod plan_report;
 mod ranged;
 mod rollback;
+mod safe_wave;
 mod samba;
 mod security;
 mod shared_ad;
