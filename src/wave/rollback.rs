@@ -76,6 +76,9 @@ pub fn rollback(
     operator: &mut dyn Operator,
 ) -> Result<RollbackSummary, WaveError> {
     let RollbackRequest { wave, target, municipality, dry_run } = request;
+    if !dry_run {
+        state.backup(config.state_backups)?;
+    }
     let prepared = prepare(config, state, wave, Purpose::Undo)?;
     let inputs = inputs(state, &prepared, target)?;
     let target_config = config.target(target)?;

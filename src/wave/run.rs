@@ -69,13 +69,7 @@ pub fn run_start(prepared: &Prepared, target: &str) -> Result<RunStart, WaveErro
 fn who() -> (String, String) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let user = env("USER").or_else(login_name).or_else(|| env("USERNAME")).unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into());
-    (user, host)
+    (user, crate::state::host_name())
 }
 
 /// The login name of the effective user, from the system's user database.
@@ -123,6 +117,7 @@ pub fn run(
     target: &str,
     operator: &mut dyn Operator,
 ) -> Result<RunSummary, WaveError> {
+    state.backup(config.state_backups)?;
     let prepared = &prepare(config, state, wave, Purpose::Send)?;
     let target = config.target(target)?;
     let start = run_start(prepared, &target.name)?;
