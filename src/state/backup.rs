@@ -3,9 +3,11 @@
 //! `samla state backup` and before every wave run and rollback; README ("Backups") says how
 //! to restore one.
 
+use super::files::prefix;
+pub use super::files::{folder, list, newest};
 use super::{State, StateError};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A backup just made, and the older ones removed to keep N.
 #[derive(Debug, Clone, Serialize)]
@@ -13,35 +15,6 @@ pub struct BackupMade {
     pub file: PathBuf,
     pub bytes: u64,
     pub removed: Vec<PathBuf>,
-}
-
-/// `state/backups` for `state/samla.db`.
-pub fn folder(state: &Path) -> PathBuf {
-    state.parent().unwrap_or(Path::new(".")).join("backups")
-}
-
-/// `samla-` for `state/samla.db`: what the names of its backups start with.
-fn prefix(state: &Path) -> String {
-    format!("{}-", state.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
-}
-
-/// The backups of the state at `state`, oldest first (their names sort by time).
-pub fn list(state: &Path) -> Vec<PathBuf> {
-    let prefix = prefix(state);
-    let Ok(entries) = std::fs::read_dir(folder(state)) else { return Vec::new() };
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".db"))
-        })
-        .collect();
-    found.sort();
-    found
-}
-
-/// The newest backup of the state at `state`, if any.
-pub fn newest(state: &Path) -> Option<PathBuf> {
-    list(state).pop()
 }
 
 impl State {

@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod check;
+mod files;
 mod lock;
 pub mod snapshot;
 mod tally;
@@ -17,16 +18,10 @@ pub mod unified;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 
+pub use files::sidecar;
 pub use lock::{WriterLock, lock_path};
 pub use snapshot::{SnapshotPart, SnapshotSummary};
 pub use tally::SnapshotId;
-
-/// `<state><suffix>`: SQLite's `-wal` and `-shm` files beside a state.
-pub fn sidecar(state: &Path, suffix: &str) -> PathBuf {
-    let mut name = state.as_os_str().to_os_string();
-    name.push(suffix);
-    PathBuf::from(name)
-}
 
 /// This computer's name, for the journal and the writer's lock.
 pub fn host_name() -> String {
@@ -261,8 +256,8 @@ fn damaged(path: &Path, findings: String) -> StateError {
 
 /// Names the newest backup for a message that suggests restoring it.
 fn newest_backup(path: &Path) -> String {
-    backup::newest(path).map_or_else(
-        || format!("there is no backup in {}", backup::folder(path).display()),
+    files::newest(path).map_or_else(
+        || format!("there is no backup in {}", files::folder(path).display()),
         |b| format!("the newest backup is {}", b.display()),
     )
 }

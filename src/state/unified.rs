@@ -181,6 +181,13 @@ fn push_name_line(text: &mut Vec<u8>, ns: Namespace, anchor: Anchor, name: &str)
     text.push(b'\n');
 }
 
+/// A chunk of the name book ready to store: its names, compressed, and their digest.
+struct NameChunk {
+    rows: usize,
+    data: Vec<u8>,
+    digest: String,
+}
+
 /// SHA-256 (hex) of a name chunk's lines before compression, stored beside it (states from
 /// before it have none) and verified by `samla state check`.
 pub(crate) fn name_chunk_digest(text: &[u8]) -> String {
@@ -293,7 +300,7 @@ impl State {
                 .map_err(sq)?;
             // Made and compressed in parallel (a million people are three million names),
             // stored in order.
-            let chunks: Vec<Result<(usize, Vec<u8>, String), StateError>> = book
+            let chunks: Vec<Result<NameChunk, StateError>> = book
                 .added_batches(NAME_CHUNK_ROWS)
                 .into_par_iter()
                 .map(|(ns, anchors)| {
@@ -301,11 +308,15 @@ impl State {
                     for &anchor in anchors {
                         push_name_line(&mut text, ns, anchor, book.name_of(ns, anchor).unwrap_or(""));
                     }
-                    Ok((anchors.len(), compress(&path, &text)?, name_chunk_digest(&text)))
+                    Ok(NameChunk {
+                        rows: anchors.len(),
+                        data: compress(&path, &text)?,
+                        digest: name_chunk_digest(&text),
+                    })
                 })
                 .collect();
             for chunk in chunks {
-                let (rows, data, digest) = chunk?;
+                let NameChunk { rows, data, digest } = chunk?;
                 insert.execute(params![now, rows, data, digest]).map_err(sq)?;
             }
         }
