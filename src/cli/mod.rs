@@ -314,7 +314,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             wave::print_status(number, target.as_deref(), &runs, cli.json)
         }
         Command::State(StateCommand::Check) => {
-            let (_, state) = open_read(&cli.config)?;
+            let (_, state) = open_existing(&cli.config)?;
             let report = state.check();
             output::print_check(&report, cli.json)?;
             match report.ok() {
@@ -326,7 +326,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::State(StateCommand::Backup { keep }) => {
-            let (config, state) = open_read(&cli.config)?;
+            let (config, state) = open_existing(&cli.config)?;
             let keep = keep.map_or(config.state_backups, |k| k as usize);
             let made = state.backup(keep)?;
             if cli.json {
@@ -379,6 +379,15 @@ fn open_read(config: &std::path::Path) -> Result<(Config, State), Failure> {
     let config = Config::load(config)?;
     let state = open_state_for_reading(&config)?;
     Ok((config, state))
+}
+
+/// [`open_read`] for commands about the state file itself, which must exist.
+fn open_existing(config: &std::path::Path) -> Result<(Config, State), Failure> {
+    let (config, state) = open_read(config)?;
+    match config.state_path.exists() {
+        true => Ok((config, state)),
+        false => Err(Failure::work(format!("there is no state file {}", config.state_path.display()))),
+    }
 }
 
 /// Loads samla.toml, takes the state's writer lock (held until the returned lock drops, at
