@@ -6,6 +6,11 @@
 //! The schema is versioned with `PRAGMA user_version`; later stages add their tables as
 //! further migrations, all of them here: the state owns the schema, and the modules that
 //! read and write their tables (such as the journal) use the state, never the reverse.
+//!
+//! A handle's [`Access`] is chosen once, when it is opened: [`State::open_read`] for commands
+//! that only read (SQLite's read-only flag: no write gets through, a read-only file works), and
+//! [`State::open_write`] for the one writer, which must hold the state's [`WriterLock`] and
+//! gets a state checked with `PRAGMA quick_check` before anything is written to it.
 
 pub mod backup;
 pub mod check;
@@ -270,7 +275,7 @@ impl State {
     /// migrated, and neither the state file nor its folder is written to (see
     /// [`State::read_connection`] for how the write-ahead log is handled). A missing state reads
     /// as an empty one (nothing is created); a state of an older schema is read from a copy in
-    /// memory, migrated there.
+    /// memory, migrated there (a write could only ever reach that copy, never the file).
     pub fn open_read(path: &Path) -> Result<State, StateError> {
         let sq = |source| StateError::Sqlite { path: path.to_path_buf(), source };
         let conn = match std::fs::metadata(path) {
