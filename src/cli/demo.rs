@@ -18,8 +18,8 @@ use crate::config::Config;
 use crate::estate::{self, EstateOptions, Flavor};
 use crate::project::demo_tenant::DemoTenant;
 use crate::project::licences::Capacity;
+use crate::project::{lock_state, open_state_for_writing};
 use crate::report::overview::Overview;
-use crate::state::State;
 use crate::wave::dry_run::DryRunRequest;
 use crate::wave::rollback::RollbackRequest;
 use std::fmt::Write as _;
@@ -45,6 +45,7 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
     let config_path = dir.join("samla.toml");
     std::fs::write(&config_path, toml).map_err(|e| Failure::work(format!("{}: {e}", config_path.display())))?;
     let config = Config::load(&config_path)?;
+    let lock = lock_state(&config, "demo")?;
 
     if !json {
         println!(
@@ -52,9 +53,9 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
             estate_dir.display()
         );
     }
-    let outcomes = run_discover(&config, &[], false, progress)?;
+    let outcomes = run_discover(&config, &lock, &[], false, progress)?;
     print_outcomes(&outcomes, json)?;
-    let state = State::open(&config.state_path)?;
+    let state = open_state_for_writing(&config, &lock)?;
     for outcome in &outcomes {
         if let Some(why) = outcome.failure() {
             return Err(Failure::work(format!("{}: {why}", outcome.municipality)));
@@ -76,7 +77,7 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
     if !json {
         println!("\nMapping into one shared directory (mappings in {}):\n", mappings.display());
     }
-    let crate::project::map::Mapped { mappings: mapped, unified, .. } = map::run(&config, None, json)?;
+    let crate::project::map::Mapped { mappings: mapped, unified, .. } = map::run(&config, &lock, None, json)?;
     let capacity = crate::project::licences::check_against_test_tenant(&mapped.target, &unified)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&capacity).map_err(Failure::work)?);
@@ -94,8 +95,8 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
     if !json {
         println!("\nDry-run of wave 1: the exact Graph requests and shared-AD changes, nothing written:\n");
     }
-    let mut state = State::open(&config.state_path)?;
-    let dry_run = |state: &State, config: &Config, target| {
+    let mut state = open_state_for_writing(&config, &lock)?;
+    let dry_run = |state: &crate::state::State, config: &Config, target| {
         let request = DryRunRequest { wave: "1", out: None, target };
         wave::print_dry_run(&crate::wave::dry_run::dry_run(config, state, request)?, json)
     };

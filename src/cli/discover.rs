@@ -4,13 +4,15 @@
 use super::output::Failure;
 use crate::config::Config;
 use crate::config::operator::who;
+use crate::project::open_state_for_writing;
 use crate::source::{OnShrink, SourceOutcome, discover};
-use crate::state::{SnapshotId, SnapshotSummary, State};
+use crate::state::{SnapshotId, SnapshotSummary, State, WriterLock};
 
-/// Opens the state and reads the selected sources; `accept_shrink` accepts a snapshot that
-/// shrank beyond its source's limit at once, in the operator's name.
+/// Opens the state (the caller holds its lock) and reads the selected sources; `accept_shrink`
+/// accepts a snapshot that shrank beyond its source's limit at once, in the operator's name.
 pub fn run_discover(
     config: &Config,
+    lock: &WriterLock,
     names: &[String],
     accept_shrink: bool,
     progress: bool,
@@ -19,7 +21,7 @@ pub fn run_discover(
     if selected.is_empty() {
         return Err(Failure::usage(format!("{} defines no sources", config.file.display())));
     }
-    let state = State::open(&config.state_path)?;
+    let state = open_state_for_writing(config, lock)?;
     let on_shrink = if accept_shrink { OnShrink::AcceptBy(who().0) } else { OnShrink::Hold };
     Ok(discover(state, &selected, &on_shrink, progress)?)
 }

@@ -14,7 +14,8 @@ mod wave;
 
 use crate::config::Config;
 use crate::estate::{EstateOptions, Flavor};
-use crate::state::State;
+use crate::project::{lock_state, open_state_for_reading, open_state_for_writing};
+use crate::state::{State, WriterLock};
 use crate::wave::dry_run::DryRunRequest;
 use crate::wave::rollback::RollbackRequest;
 use clap::{Parser, Subcommand};
@@ -101,6 +102,9 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         tenant_port: u16,
     },
+    /// Check or back up the state file.
+    #[command(subcommand)]
+    State(StateCommand),
     /// The deterministic sample estate.
     #[command(subcommand)]
     Estate(EstateCommand),
@@ -207,6 +211,20 @@ enum ReportCommand {
 }
 
 #[derive(Subcommand)]
+enum StateCommand {
+    /// SQLite's full integrity check, then every stored content hash recomputed (snapshots,
+    /// unified directories, the name book). Reads only; exit 1 on any finding.
+    Check,
+    /// Copy the state, as of one moment, into state/backups/<name>-<UTC time>.db (also done
+    /// before every wave run and rollback), keeping the newest N.
+    Backup {
+        /// How many backups to keep (default: samla.toml's `[state] backups`, else 10).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        keep: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
 enum EstateCommand {
     /// Write one LDIF file per municipality into OUT.
     Generate {
@@ -247,7 +265,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Discover { sources, accept_shrink } => {
             let config = Config::load(&cli.config)?;
-            let outcomes = run_discover(&config, &sources, accept_shrink, progress)?;
+            let lock = lock_state(&config, &command_line())?;
+            let outcomes = run_discover(&config, &lock, &sources, accept_shrink, progress)?;
             print_outcomes(&outcomes, cli.json)?;
             let failed: Vec<String> =
                 outcomes.iter().filter_map(|o| o.failure().map(|e| format!("{}: {e}", o.municipality))).collect();
@@ -257,21 +276,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Snapshots { command: None } => {
-            let config = Config::load(&cli.config)?;
-            let state = State::open(&config.state_path)?;
+            let (_, state) = open_read(&cli.config)?;
             let list = state.snapshots()?;
             if cli.json { print_json(&list) } else { print_snapshot_table(&list.iter().collect::<Vec<_>>()) }
         }
         Command::Snapshots { command: Some(SnapshotsCommand::Accept { id }) } => {
-            let (_, mut state) = open(&cli.config)?;
+            let (_, _lock, mut state) = open_write(&cli.config)?;
             let accepted = discover::accept(&mut state, id)?;
             if cli.json { print_json(&accepted) } else { print_snapshot_table(&[&accepted]) }
         }
         Command::Map { out } => {
             let config = Config::load(&cli.config)?;
+            let lock = lock_state(&config, &command_line())?;
             // The process ends next: handing a million people's allocations back one by one
             // would cost seconds for nothing.
-            map::run(&config, out.as_deref(), cli.json).map(std::mem::forget)
+            map::run(&config, &lock, out.as_deref(), cli.json).map(std::mem::forget)
         }
         Command::Plan { explain, report } => {
             let config = Config::load(&cli.config)?;
@@ -282,19 +301,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             plan::list(&config, cli.json)
         }
         Command::Wave(WaveCommand::DryRun { wave, out, target }) => {
-            let (config, state) = open(&cli.config)?;
+            let (config, state) = open_read(&cli.config)?;
             let request = DryRunRequest { wave: &wave, out: out.as_deref(), target: target.as_deref() };
             wave::print_dry_run(&crate::wave::dry_run::dry_run(&config, &state, request)?, cli.json)
         }
         Command::Wave(WaveCommand::Run { wave, target, yes }) => {
-            let (config, mut state) = open(&cli.config)?;
+            let (config, _lock, mut state) = open_write(&cli.config)?;
             let mut operator = wave::Terminal { json: cli.json, yes };
             let summary = crate::wave::run::run(&config, &mut state, &wave, &target, &mut operator)?;
             wave::print_run(&summary, cli.json)?;
             summary.completed().map(drop).map_err(Failure::from)
         }
         Command::Wave(WaveCommand::Rollback { wave, target, municipality, dry_run, yes, cascade }) => {
-            let (config, mut state) = open(&cli.config)?;
+            // A dry run writes nothing: it reads the state like `wave status`.
+            let (config, _lock, mut state) = match dry_run {
+                true => open_read(&cli.config).map(|(config, state)| (config, None, state))?,
+                false => open_write(&cli.config).map(|(config, lock, state)| (config, Some(lock), state))?,
+            };
             let mut operator = wave::Terminal { json: cli.json, yes };
             let municipality = municipality.as_deref();
             let request = RollbackRequest { wave: &wave, target: &target, municipality, dry_run, cascade: &cascade };
@@ -303,16 +326,42 @@ fn run(cli: Cli) -> Result<(), Failure> {
             summary.completed().map(drop).map_err(Failure::from)
         }
         Command::Report(ReportCommand::Rollback { wave, target, municipality }) => {
-            let (config, state) = open(&cli.config)?;
+            let (config, state) = open_read(&cli.config)?;
             let summary =
                 crate::wave::report::report(&config, &state, &wave, target.as_deref(), municipality.as_deref())?;
             wave::print_report(&summary, cli.json)?;
             wave::report_verified(&summary)
         }
         Command::Wave(WaveCommand::Status { wave, target }) => {
-            let (config, state) = open(&cli.config)?;
+            let (config, state) = open_read(&cli.config)?;
             let (number, runs) = crate::wave::status::status(&config, &state, &wave, target.as_deref())?;
             wave::print_status(number, target.as_deref(), &runs, cli.json)
+        }
+        Command::State(StateCommand::Check) => {
+            let (_, state) = open_existing(&cli.config)?;
+            let report = state.check();
+            output::print_check(&report, cli.json)?;
+            match report.ok() {
+                true => Ok(()),
+                false => Err(Failure::work(format!(
+                    "state file {} has findings (above); restore the newest backup as README (\"Backups\") says",
+                    report.path.display()
+                ))),
+            }
+        }
+        Command::State(StateCommand::Backup { keep }) => {
+            let (config, state) = open_existing(&cli.config)?;
+            let keep = keep.map_or(config.state_backups, |k| k as usize);
+            let made = state.backup(keep)?;
+            if cli.json {
+                print_json(&made)
+            } else {
+                println!("backup {} ({} bytes)", made.file.display(), made.bytes);
+                for old in &made.removed {
+                    println!("removed {} (keeping the newest {keep})", old.display());
+                }
+                Ok(())
+            }
         }
         Command::Init { dir } => Ok(init::write_project(&dir)?),
         Command::Demo { dir, tenant_port } => demo::run(&dir, tenant_port, progress, cli.json),
@@ -349,9 +398,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Loads samla.toml and opens its state, once per command.
-fn open(config: &std::path::Path) -> Result<(Config, State), Failure> {
+/// Loads samla.toml and opens its state read-only, once per command that only reads.
+fn open_read(config: &std::path::Path) -> Result<(Config, State), Failure> {
     let config = Config::load(config)?;
-    let state = State::open(&config.state_path)?;
+    let state = open_state_for_reading(&config)?;
     Ok((config, state))
+}
+
+/// [`open_read`] for commands about the state file itself, which must exist.
+fn open_existing(config: &std::path::Path) -> Result<(Config, State), Failure> {
+    let (config, state) = open_read(config)?;
+    match config.state_path.exists() {
+        true => Ok((config, state)),
+        false => Err(Failure::work(format!("there is no state file {}", config.state_path.display()))),
+    }
+}
+
+/// Loads samla.toml, takes the state's writer lock (held until the returned lock drops, at
+/// the command's end) and opens the state for writing, once per command that writes.
+fn open_write(config: &std::path::Path) -> Result<(Config, WriterLock, State), Failure> {
+    let config = Config::load(config)?;
+    let lock = lock_state(&config, &command_line())?;
+    let state = open_state_for_writing(&config, &lock)?;
+    Ok((config, lock, state))
+}
+
+/// The command as typed, for the lock file (who holds the state).
+fn command_line() -> String {
+    std::env::args().skip(1).collect::<Vec<_>>().join(" ")
 }

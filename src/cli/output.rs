@@ -78,3 +78,23 @@ pub fn print_snapshot_table(rows: &[&SnapshotSummary]) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// `samla state check`: one line per check (JSON: the whole report).
+pub fn print_check(report: &crate::state::check::CheckReport, json: bool) -> Result<(), Failure> {
+    use crate::state::check::Verdict;
+    if json {
+        return print_json(report);
+    }
+    println!("state file {}\n", report.path.display());
+    let width = report.checks.iter().map(|c| c.what.chars().count()).max().unwrap_or(0).max(5);
+    println!("{:<width$}  result", "check");
+    for c in &report.checks {
+        let result = match &c.verdict {
+            Verdict::Ok => "ok".to_string(),
+            Verdict::Failed(why) => format!("FAILED: {why}"),
+            Verdict::NotRecorded(why) => format!("not recorded ({why})"),
+        };
+        println!("{:<width$}  {result}", c.what);
+    }
+    Ok(())
+}

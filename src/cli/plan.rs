@@ -2,13 +2,13 @@
 
 use super::output::{Failure, print_json};
 use crate::config::Config;
+use crate::project::open_state_for_reading;
 use crate::project::plan::{Explained, Planned};
 use crate::report::plan::WaveRow;
-use crate::state::State;
 
 /// `samla plan [--explain UNIT] [--report]`.
 pub fn run(config: &Config, explain: Option<&str>, report: bool, json: bool) -> Result<(), Failure> {
-    let state = State::open(&config.state_path)?;
+    let state = open_state_for_reading(config)?;
     if let Some(unit) = explain {
         return print_explained(&crate::project::plan::explain(config, &state, unit)?, json);
     }
@@ -95,7 +95,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// `samla waves`: every wave file with its counts per municipality and its status.
 pub fn list(config: &Config, json: bool) -> Result<(), Failure> {
-    let state = State::open(&config.state_path)?;
+    let state = open_state_for_reading(config)?;
     let (statuses, municipalities) = crate::project::plan::statuses(config, &state)?;
     if json {
         return print_json(&statuses);

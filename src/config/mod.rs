@@ -30,12 +30,17 @@ pub const DEFAULT_MAX_SHRINK: f64 = 0.10;
 /// A municipality's short name (`bjuv`), used in commands, file names and the state.
 pub type MunicipalityName = String;
 
+/// Backups of the state kept when `[state] backups` does not say.
+pub const DEFAULT_STATE_BACKUPS: usize = 10;
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The config file itself.
     pub file: PathBuf,
     pub state_path: PathBuf,
+    /// Backups of the state kept in `state/backups` (`[state] backups`).
+    pub state_backups: usize,
     pub sources: Vec<SourceConfig>,
     /// Where waves run (`[[target]]`).
     pub targets: Vec<TargetConfig>,
@@ -76,6 +81,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawState {
     path: Option<PathBuf>,
+    backups: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +117,13 @@ impl Config {
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
         let state_path = resolve(raw.state.path.unwrap_or_else(|| PathBuf::from("state/samla.db")));
+        let state_backups = match raw.state.backups {
+            None => DEFAULT_STATE_BACKUPS,
+            Some(n) if *n.get_ref() == 0 => {
+                return Err(at(n.span(), "`backups` must be at least 1 (a wave run is backed up first)".into()));
+            }
+            Some(n) => n.into_inner(),
+        };
         let mut sources: Vec<SourceConfig> = Vec::new();
         for spanned in raw.sources {
             let span = spanned.span();
@@ -159,7 +172,7 @@ impl Config {
             targets.push(t);
         }
         let thresholds = target::validate_thresholds(raw.thresholds, &at)?;
-        Ok(Config { file: file.to_path_buf(), state_path, sources, targets, thresholds })
+        Ok(Config { file: file.to_path_buf(), state_path, state_backups, sources, targets, thresholds })
     }
 
     /// The target of that name.

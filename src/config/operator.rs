@@ -5,13 +5,17 @@
 pub fn who() -> (String, String) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let user = env("USER").or_else(login_name).or_else(|| env("USERNAME")).unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
+    (user, host_name())
+}
+
+/// This computer's name, for the journal and the state's writer lock.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into());
-    (user, host)
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The login name of the effective user, from the system's user database.

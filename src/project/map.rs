@@ -85,8 +85,9 @@ pub fn map(config: &Config, state: &mut State, out: Option<&Path>) -> Result<Map
     phase("stored");
     // The stored run is committed; copying its log into the database file (seconds of disk
     // writes at a million people) runs on its own connection beside the reports.
+    let again = state.reconnect()?;
     let (written, checkpointed) = std::thread::scope(|scope| {
-        let checkpoint = scope.spawn(|| State::open(&config.state_path).and_then(|s| s.checkpoint()));
+        let checkpoint = scope.spawn(move || again.checkpoint());
         (write_reports(&dir, &unified), checkpoint.join())
     });
     let written = written?;
@@ -145,7 +146,7 @@ fn read_and_judge<'a>(
             .map(|_| {
                 scope.spawn(|| {
                     // Without the attributes mapping never reads (memberOf above all).
-                    let result = crate::model::object::for_mapping(|| read(&State::open(&config.state_path)?));
+                    let result = crate::model::object::for_mapping(|| read(&State::open_read(&config.state_path)?));
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }

@@ -6,16 +6,27 @@
 //! The schema is versioned with `PRAGMA user_version`; later stages add their tables as
 //! further migrations, all of them here: the state owns the schema, and the modules that
 //! read and write their tables (such as the journal) use the state, never the reverse.
+//!
+//! A handle's [`Access`] is chosen once, when it is opened: [`State::open_read`] for commands
+//! that only read (SQLite's read-only flag: no write gets through, a read-only file works), and
+//! [`State::open_write`] for the one writer, which must hold the state's [`WriterLock`] and
+//! gets a state checked with `PRAGMA quick_check` before anything is written to it.
 
 pub mod acceptance;
+pub mod backup;
+pub mod check;
+mod files;
+mod lock;
 pub mod snapshot;
 mod tally;
 pub mod unified;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 
 pub use acceptance::{Acceptance, ShrinkGuard};
+pub use files::sidecar;
+pub use lock::{WriterLock, lock_path};
 pub use snapshot::{SnapshotPart, SnapshotSummary};
 pub use tally::SnapshotId;
 
@@ -30,6 +41,20 @@ pub enum StateError {
     Encode(#[from] serde_json::Error),
     #[error("cannot create the state folder {path}: {source}")]
     Folder { path: PathBuf, source: std::io::Error },
+    #[error("cannot lock the state: {path}: {source}")]
+    Lock { path: PathBuf, source: std::io::Error },
+    #[error("state file {state} is in use by {holder}; one command writes to a state at a time: wait for it to end")]
+    Locked { state: PathBuf, holder: String },
+    #[error(
+        "state file {path} {why}; samla does not start a new one in its place. {backup}: to restore it, copy it over {path} and remove {path}-wal and {path}-shm (README, \"Backups\")"
+    )]
+    Lost { path: PathBuf, why: String, backup: String },
+    #[error(
+        "state file {path} is damaged, nothing was written to it: {findings}. See `samla state check` for every finding; {backup}: to restore it, copy it over {path} and remove {path}-wal and {path}-shm (README, \"Backups\")"
+    )]
+    Damaged { path: PathBuf, findings: String, backup: String },
+    #[error("cannot back up the state {path}: {message}")]
+    Backup { path: PathBuf, message: String },
 }
 
 /// SQLite's default: a connection copies the log into the database file once it holds this
@@ -196,31 +221,212 @@ ALTER TABLE snapshots ADD COLUMN accepted_at TEXT;
 -- recorded before this column.
 ALTER TABLE wave_runs ADD COLUMN identity TEXT;
 ",
+    r"
+-- SHA-256 of each name chunk's lines before compression, verified by `samla state check`
+-- (the name book has no content hash of its own). Chunks written before it have none.
+ALTER TABLE name_chunks ADD COLUMN digest TEXT;
+",
 ];
+
+/// What a [`State`] handle may do, chosen once when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Opened with SQLite's `SQLITE_OPEN_READ_ONLY`: SQLite itself refuses every write, so a
+    /// command that only reads cannot change the state by accident, and works on a read-only
+    /// file.
+    Read,
+    /// Opened by the holder of the [`WriterLock`], checked (`PRAGMA quick_check`) and migrated.
+    Write,
+}
 
 /// An open state file.
 pub struct State {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    access: Access,
     /// Counts and digests of the snapshots being written, kept so finishing one does not
     /// read it back.
     pub(crate) tallies: std::collections::HashMap<SnapshotId, tally::Tally>,
 }
 
+/// Whether [`State::open_write`] may create a missing state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// A new project: the state is created.
+    Create,
+    /// The project has already done work that the state remembers (wave files were planned
+    /// from it): a missing state is lost, not new, and is refused.
+    Refuse,
+}
+
+/// SQLite's codes for a file that is not a database or is damaged.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt))
+}
+
+fn damaged(path: &Path, findings: String) -> StateError {
+    StateError::Damaged { path: path.to_path_buf(), findings, backup: newest_backup(path) }
+}
+
+/// Names the newest backup for a message that suggests restoring it.
+fn newest_backup(path: &Path) -> String {
+    files::newest(path).map_or_else(
+        || format!("there is no backup in {}", files::folder(path).display()),
+        |b| format!("the newest backup is {}", b.display()),
+    )
+}
+
+/// `PRAGMA quick_check`'s first findings shown when a state is refused.
+const FINDINGS_SHOWN: usize = 5;
+
 impl State {
-    /// Opens (creating if needed) the state file and runs pending migrations. It never removes
-    /// half-written snapshots: another process may be writing one right now (`samla map` or
-    /// `samla snapshots` beside a running discover); [`State::discard_unfinished`] is for the
-    /// writer.
-    pub fn open(path: &Path) -> Result<State, StateError> {
+    /// Opens the state read-only: SQLite refuses any write through this handle, nothing is
+    /// migrated, and neither the state file nor its folder is written to (see
+    /// [`State::read_connection`] for how the write-ahead log is handled). A missing state reads
+    /// as an empty one (nothing is created); a state of an older schema is read from a copy in
+    /// memory, migrated there (a write could only ever reach that copy, never the file).
+    pub fn open_read(path: &Path) -> Result<State, StateError> {
+        let sq = |source| StateError::Sqlite { path: path.to_path_buf(), source };
+        let conn = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Connection::open_in_memory().map_err(sq)?,
+            _ => Self::read_connection(path)?,
+        };
+        let mut state = State { conn, path: path.to_path_buf(), access: Access::Read, tallies: Default::default() };
+        state.configure()?;
+        if state.version()? < MIGRATIONS.len() {
+            state.conn = state.migrated_in_memory()?;
+        }
+        state.check_version()?;
+        Ok(state)
+    }
+
+    /// A read-only connection that writes nothing beside the state. SQLite reads a database in
+    /// WAL mode through its `-shm` index, creating it (and `-wal`) when missing, which a
+    /// read-only folder does not allow (<https://sqlite.org/wal.html#readonly>). So: while a log
+    /// exists (a writer has the state open, or one ended without copying it) samla reads
+    /// through it as SQLite does, which sees every committed change; when there is none, every
+    /// change is in the database file and samla opens it `immutable=1`, reading the file alone
+    /// without creating, locking or changing anything. A writer that starts during such a read
+    /// may make that read fail (never the state): run it again.
+    fn read_connection(path: &Path) -> Result<Connection, StateError> {
+        let sq = |source| StateError::Sqlite { path: path.to_path_buf(), source };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if sidecar(path, "-wal").exists() {
+            return Connection::open_with_flags(path, flags).map_err(sq);
+        }
+        let absolute = std::path::absolute(path).map_err(|source| StateError::Folder { path: path.into(), source })?;
+        let mut uri = String::from("file:");
+        for b in absolute.to_string_lossy().bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => uri.push(b as char),
+                _ => uri.push_str(&format!("%{b:02X}")),
+            }
+        }
+        uri.push_str("?immutable=1");
+        Connection::open_with_flags(&uri, flags).map_err(sq)
+    }
+
+    /// A copy in memory of this (older) state, migrated: what a reader of an older state reads.
+    fn migrated_in_memory(&self) -> Result<Connection, StateError> {
+        let mut copy = Connection::open_in_memory().map_err(|e| self.err(e))?;
+        rusqlite::backup::Backup::new(&self.conn, &mut copy)
+            .and_then(|b| b.run_to_completion(1024, std::time::Duration::ZERO, None))
+            .map_err(|e| self.err(e))?;
+        let mut state =
+            State { conn: copy, path: self.path.clone(), access: Access::Write, tallies: Default::default() };
+        state.migrate()?;
+        Ok(state.conn)
+    }
+
+    /// Opens the state for writing, for the holder of its lock: a missing file is created when
+    /// `missing` allows it, an empty (0-byte) one is always refused, and an existing one must pass
+    /// `PRAGMA quick_check` before anything is written to it; then pending migrations run. It
+    /// never removes half-written snapshots: [`State::discard_unfinished`] is for discover.
+    pub fn open_write(lock: &WriterLock, missing: Missing) -> Result<State, StateError> {
+        let path = lock.state();
+        let existing = match std::fs::metadata(path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(StateError::Folder { path: path.to_path_buf(), source }),
+        };
+        let lost = |why: &str| StateError::Lost {
+            path: path.to_path_buf(),
+            why: why.to_string(),
+            backup: newest_backup(path),
+        };
+        match (existing, missing) {
+            (Some(0), _) => return Err(lost("is empty (0 bytes): its snapshots, journal and name book are gone")),
+            (None, Missing::Refuse) => {
+                return Err(lost("is missing, yet the project has wave files planned from it"));
+            }
+            _ => {}
+        }
+        let mut state = match Self::connect(path, Access::Write) {
+            // Not a database at all, or damaged where opening reads (the header, the schema).
+            Err(StateError::Sqlite { source, .. }) if existing.is_some() && is_damage(&source) => {
+                return Err(damaged(path, source.to_string()));
+            }
+            opened => opened?,
+        };
+        if existing.is_some() {
+            state.quick_check()?;
+        }
+        state.migrate()?;
+        Ok(state)
+    }
+
+    /// Another connection to the same state with the same access (for threads of one command).
+    pub fn reconnect(&self) -> Result<State, StateError> {
+        match self.access {
+            Access::Read => State::open_read(&self.path),
+            Access::Write => Self::connect(&self.path, Access::Write),
+        }
+    }
+
+    fn connect(path: &Path, access: Access) -> Result<State, StateError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateError::Folder { path: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(path).map_err(|source| StateError::Sqlite { path: path.to_path_buf(), source })?;
-        let mut state = State { conn, path: path.to_path_buf(), tallies: Default::default() };
+        let state = State { conn, path: path.to_path_buf(), access, tallies: Default::default() };
         state.configure()?;
+        Ok(state)
+    }
+
+    /// Opens (creating if needed) a state for writing without a lock: the library's own tests.
+    #[cfg(test)]
+    pub(crate) fn open(path: &Path) -> Result<State, StateError> {
+        let mut state = Self::connect(path, Access::Write)?;
         state.migrate()?;
         Ok(state)
+    }
+
+    /// How this handle was opened.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// SQLite's `PRAGMA quick_check` (the B-trees and their pages, without matching indexes
+    /// to tables): refuses a damaged state, naming its first findings. A file that is not a
+    /// database at all fails here too.
+    fn quick_check(&self) -> Result<(), StateError> {
+        let findings = self.pragma_rows("quick_check", FINDINGS_SHOWN).unwrap_or_else(|e| vec![e.to_string()]);
+        if findings.iter().all(|f| f == "ok") {
+            return Ok(());
+        }
+        Err(damaged(&self.path, findings.join("; ")))
+    }
+
+    /// The rows of `PRAGMA name(limit)`, such as the findings of the integrity checks.
+    pub(crate) fn pragma_rows(&self, name: &str, limit: usize) -> Result<Vec<String>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare(&format!("PRAGMA {name}({limit})"))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
     }
 
     /// Copies the write-ahead log into the database file: what SQLite does by itself once the
@@ -245,14 +451,25 @@ impl State {
     /// times fewer pages to fetch, map's reading took 4.9 to 5.3 s instead of 6.1 to 8.1 s at a
     /// million users, discover 34 s instead of 45 s, and the file shrank from 1.98 to 1.68 GB.
     /// A journal commit writes four times the bytes per page it changes, beside its fsync.
+    ///
+    /// A read-only handle only sets what reading needs; SQLite refuses the rest.
     fn configure(&self) -> Result<(), StateError> {
-        self.conn
-            .execute_batch("PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;\n             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")
-            .map_err(|e| self.err(e))
+        let reading = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+        let sql = match self.access {
+            Access::Read => reading.to_string(),
+            Access::Write => {
+                format!("PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; {reading}")
+            }
+        };
+        self.conn.execute_batch(&sql).map_err(|e| self.err(e))
     }
 
-    fn migrate(&mut self) -> Result<(), StateError> {
-        let version: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+    fn version(&self) -> Result<usize, StateError> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    fn check_version(&self) -> Result<usize, StateError> {
+        let version = self.version()?;
         if version > MIGRATIONS.len() {
             return Err(StateError::Invalid {
                 path: self.path.clone(),
@@ -262,6 +479,11 @@ impl State {
                 ),
             });
         }
+        Ok(version)
+    }
+
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let version = self.check_version()?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             let tx = self.conn.transaction().map_err(|e| StateError::Sqlite { path: self.path.clone(), source: e })?;
             tx.execute_batch(sql).map_err(|e| StateError::Sqlite { path: self.path.clone(), source: e })?;
@@ -303,5 +525,60 @@ mod tests {
         assert_eq!(pragma(&reopened, "page_size"), "4096");
         let kept: i64 = reopened.conn.query_row("SELECT x FROM kept", [], |r| r.get(0)).unwrap();
         assert_eq!(kept, 7);
+    }
+
+    #[test]
+    fn a_read_only_handle_refuses_writes_and_leaves_file_and_folder_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samla.db");
+        let missing = State::open_read(&path).unwrap();
+        assert!(missing.snapshots().unwrap().is_empty());
+        assert!(!path.exists(), "reading a missing state created it");
+        drop(State::open(&path).unwrap());
+        let before = (std::fs::read(&path).unwrap(), std::fs::metadata(&path).unwrap().modified().unwrap());
+        let mut reader = State::open_read(&path).unwrap();
+        assert_eq!(reader.access(), Access::Read);
+        let refused = reader.begin_snapshot("bjuv", "ldif").unwrap_err().to_string();
+        assert!(refused.contains("readonly"), "{refused}");
+        drop(reader);
+        let after = (std::fs::read(&path).unwrap(), std::fs::metadata(&path).unwrap().modified().unwrap());
+        assert!(before == after, "the state file changed");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("samla.db")]);
+    }
+
+    #[test]
+    fn an_older_state_is_read_through_a_migrated_copy_and_stays_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samla.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(conn);
+        let reader = State::open_read(&path).unwrap();
+        assert!(reader.latest_unified().unwrap().is_none());
+        let version: usize =
+            Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 1);
+    }
+
+    #[test]
+    fn a_writer_refuses_an_empty_a_lost_and_a_damaged_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/samla.db");
+        let lock = WriterLock::acquire(&path, "test").unwrap();
+        let lost = State::open_write(&lock, Missing::Refuse).err().unwrap().to_string();
+        assert!(lost.contains("is missing") && lost.contains("no backup"), "{lost}");
+        assert!(!path.exists());
+        let state = State::open_write(&lock, Missing::Create).unwrap();
+        let backup = state.backup(3).unwrap().file;
+        drop(state);
+        std::fs::write(&path, b"").unwrap();
+        let empty = State::open_write(&lock, Missing::Create).err().unwrap().to_string();
+        assert!(empty.contains("is empty (0 bytes)") && empty.contains(&backup.display().to_string()), "{empty}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        std::fs::write(&path, vec![0x5a; 40_000]).unwrap();
+        let damaged = State::open_write(&lock, Missing::Create).err().unwrap().to_string();
+        assert!(damaged.contains("is damaged") && damaged.contains("samla state check"), "{damaged}");
     }
 }

@@ -347,14 +347,13 @@ impl SnapshotRow {
     pub fn of(obj: &DirectoryObject) -> Result<SnapshotRow, serde_json::Error> {
         let data = serde_json::to_string(obj)?;
         let guid = obj.guid.to_string();
-        let digest =
-            Sha256::new().chain_update(guid.as_bytes()).chain_update([0]).chain_update(data.as_bytes()).finalize();
+        let digest = object_digest(&guid, &data);
         Ok(SnapshotRow {
             guid,
             kind: obj.kind,
             dn: obj.dn.to_string(),
             data,
-            digest: digest.into(),
+            digest,
             members: obj.members.len() as u64,
         })
     }
@@ -397,6 +396,11 @@ fn acceptance(
         "held" => Ok(Acceptance::Held { shrink: shrink()? }),
         other => Err(bad(format!("unknown acceptance {other:?}"))),
     }
+}
+
+/// SHA-256 of GUID, NUL, the stored JSON: what a snapshot's content hash is made of.
+pub(crate) fn object_digest(guid: &str, data: &str) -> [u8; 32] {
+    Sha256::new().chain_update(guid.as_bytes()).chain_update([0]).chain_update(data.as_bytes()).finalize().into()
 }
 
 fn now() -> String {

@@ -29,6 +29,11 @@ impl Tally {
         if kind == ObjectKind::Group {
             self.memberships += members;
         }
+        self.add_digest(guid, digest);
+    }
+
+    /// Adds one object's digest only (what checking a stored snapshot's hash needs).
+    pub(crate) fn add_digest(&mut self, guid: &str, digest: [u8; 32]) {
         self.digests.push((guid.to_string(), digest));
     }
 

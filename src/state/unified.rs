@@ -181,6 +181,20 @@ fn push_name_line(text: &mut Vec<u8>, ns: Namespace, anchor: Anchor, name: &str)
     text.push(b'\n');
 }
 
+/// A chunk of the name book ready to store: its names, compressed, and their digest.
+struct NameChunk {
+    rows: usize,
+    data: Vec<u8>,
+    digest: String,
+}
+
+/// SHA-256 (hex) of a name chunk's lines before compression, stored beside it (states from
+/// before it have none) and verified by `samla state check`.
+pub(crate) fn name_chunk_digest(text: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text))
+}
+
 /// The parts of a line [`push_name_line`] wrote, or why it is not one.
 fn parse_name_line(line: &str) -> Result<(Namespace, Anchor, std::borrow::Cow<'_, str>), RowError> {
     let mut parts = line.splitn(3, '\t');
@@ -281,11 +295,12 @@ impl State {
         let phase = crate::model::stopwatch::Stopwatch::start("save_unified");
         let tx = self.conn.transaction().map_err(sq)?;
         {
-            let mut insert =
-                tx.prepare("INSERT INTO name_chunks (assigned_at, rows, data) VALUES (?1, ?2, ?3)").map_err(sq)?;
+            let mut insert = tx
+                .prepare("INSERT INTO name_chunks (assigned_at, rows, data, digest) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(sq)?;
             // Made and compressed in parallel (a million people are three million names),
             // stored in order.
-            let chunks: Vec<Result<(usize, Vec<u8>), StateError>> = book
+            let chunks: Vec<Result<NameChunk, StateError>> = book
                 .added_batches(NAME_CHUNK_ROWS)
                 .into_par_iter()
                 .map(|(ns, anchors)| {
@@ -293,12 +308,16 @@ impl State {
                     for &anchor in anchors {
                         push_name_line(&mut text, ns, anchor, book.name_of(ns, anchor).unwrap_or(""));
                     }
-                    Ok((anchors.len(), compress(&path, &text)?))
+                    Ok(NameChunk {
+                        rows: anchors.len(),
+                        data: compress(&path, &text)?,
+                        digest: name_chunk_digest(&text),
+                    })
                 })
                 .collect();
             for chunk in chunks {
-                let (rows, data) = chunk?;
-                insert.execute(params![now, rows, data]).map_err(sq)?;
+                let NameChunk { rows, data, digest } = chunk?;
+                insert.execute(params![now, rows, data, digest]).map_err(sq)?;
             }
         }
         phase.lap("names stored");

@@ -92,6 +92,9 @@ pub fn rollback(
     let prepared = prepare(config, state, request.wave, Purpose::Undo)?;
     let target_config = config.target(request.target)?;
     let identity = same_target(state, target_config)?;
+    if !request.dry_run {
+        state.backup(config.state_backups)?;
+    }
     // Every wave to roll back, with the waves in the target that refer to it: each of those
     // must be rolled back too, before it.
     let number = prepared.file.number;

@@ -96,6 +96,7 @@ pub fn run(
     let target = config.target(target)?;
     let start = run_start(prepared, &target.name, same_target(state, target)?)?;
     required_in_target(state, &prepared.content, &target.name)?;
+    state.backup(config.state_backups)?;
     let hidden = operator.hides_progress();
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;

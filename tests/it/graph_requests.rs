@@ -848,7 +848,7 @@ async fn every_wave_of_the_sample_estate_is_valid_graph_and_accepted_by_the_test
     let mut ids: BTreeMap<Placeholder, String> = BTreeMap::new();
     let passwords = RefCell::new(Vec::new());
     let mut people = 0;
-    let state = samla::state::State::open(&config.state_path).unwrap();
+    let state = samla::state::State::open_read(&config.state_path).unwrap();
     for w in &waves {
         let purpose = samla::wave::prepare::Purpose::Send;
         let content = samla::wave::prepare::prepare(&config, &state, &w.number.to_string(), purpose).unwrap().content;

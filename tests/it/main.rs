@@ -22,5 +22,6 @@ mod shared_ad;
 mod shared_ad_client;
 mod slapd;
 mod snapshot_guard;
+mod state_safety;
 mod support;
 mod tenant;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// The newest unified directory's people, as stored.
 fn unified(p: &Project) -> Value {
-    let state = samla::state::State::open(&p.path().join("state/samla.db")).unwrap();
+    let state = samla::state::State::open_read(&p.path().join("state/samla.db")).unwrap();
     let run = state.latest_unified().unwrap().unwrap();
     let people: Vec<Value> =
         state.unified_rows(run.id, "person").unwrap().iter().map(|r| serde_json::from_str(r).unwrap()).collect();
@@ -209,6 +209,6 @@ fn an_unreadable_snapshot_object_stops_the_map_and_names_its_snapshot() {
     assert!(err.contains(&format!("snapshot {snapshot} holds an unreadable object")), "{err}");
     assert!(err.contains("samla.db"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let state = samla::state::State::open(&db).unwrap();
+    let state = samla::state::State::open_read(&db).unwrap();
     assert!(state.latest_unified().unwrap().is_none(), "a map run was stored");
 }

@@ -67,7 +67,7 @@ fn the_sample_estate_is_planned_pilot_first_within_limits_without_forward_refere
     // The pilot holds exactly the IT units; everyone mapped is in exactly one wave.
     let pilot: Vec<String> = files[0].units.iter().map(|u| u.slot.unit.0.clone()).collect();
     assert!(pilot.iter().all(|u| u.contains("/IT")), "{pilot:?}");
-    let state = samla::state::State::open(&p.path().join("state/samla.db")).unwrap();
+    let state = samla::state::State::open_read(&p.path().join("state/samla.db")).unwrap();
     let run = state.latest_unified().unwrap().unwrap();
     let people = state.unified_rows(run.id, "person").unwrap().len();
     let planned: usize = files.iter().flat_map(|f| &f.units).map(|u| u.accounts).sum();
@@ -130,7 +130,7 @@ fn the_sample_estate_is_planned_pilot_first_within_limits_without_forward_refere
 }
 
 fn directory(p: &Project) -> samla::plan::directory::PlanDirectory {
-    let state = samla::state::State::open(&p.path().join("state/samla.db")).unwrap();
+    let state = samla::state::State::open_read(&p.path().join("state/samla.db")).unwrap();
     let run = state.latest_unified().unwrap().unwrap();
     let people =
         state.unified_rows(run.id, "person").unwrap().iter().map(|r| serde_json::from_str(r).unwrap()).collect();

@@ -578,7 +578,7 @@ fn crafted_names_written_by_a_wave_land_exactly_where_they_belong() {
     assert!(anchors.len() > CRAFTED.len(), "{anchors:?}");
 
     // Source DNs of the pilot's people, from the unified directory.
-    let state = samla::state::State::open(&lab.project.path().join("state/samla.db")).unwrap();
+    let state = samla::state::State::open_read(&lab.project.path().join("state/samla.db")).unwrap();
     let run = state.latest_unified().unwrap().unwrap();
     let people: BTreeMap<String, Value> = state
         .unified_rows(run.id, "person")

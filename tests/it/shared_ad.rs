@@ -510,7 +510,7 @@ fn every_wave_of_the_sample_estate_applies_to_the_shared_samba_dc() {
     };
     let waves = samla::plan::files::read_dir(&p.path().join("waves")).unwrap();
     let mut anchors = BTreeSet::new();
-    let state = samla::state::State::open(&config.state_path).unwrap();
+    let state = samla::state::State::open_read(&config.state_path).unwrap();
     for w in &waves {
         let purpose = samla::wave::prepare::Purpose::Send;
         let content = samla::wave::prepare::prepare(&config, &state, &w.number.to_string(), purpose).unwrap().content;

@@ -63,7 +63,7 @@ impl Project {
 
     /// All objects of the newest snapshot of `municipality`.
     pub fn snapshot(&self, municipality: &str) -> Vec<samla::model::DirectoryObject> {
-        let state = samla::state::State::open(&self.path().join("state/samla.db")).unwrap();
+        let state = samla::state::State::open_read(&self.path().join("state/samla.db")).unwrap();
         let id =
             state.latest_snapshot(municipality).unwrap().unwrap_or_else(|| panic!("no snapshot of {municipality}")).id;
         state.snapshot_objects(id).unwrap()
