@@ -228,14 +228,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let config = Config::load(&cli.config)?;
             let outcomes = run_discover(&config, &sources, progress)?;
             print_outcomes(&outcomes, cli.json)?;
-            let failed: Vec<String> = outcomes
+            let failed: Vec<Failure> = outcomes
                 .iter()
-                .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.municipality)))
+                .filter_map(|o| o.result.as_ref().err().map(|e| Failure::of(&o.municipality, e)))
                 .collect();
-            match failed.len() {
-                0 => Ok(()),
-                _ => Err(Failure::work(failed.join("\nsamla: "))),
-            }
+            Failure::all(failed)
         }
         Command::Snapshots => {
             let config = Config::load(&cli.config)?;

@@ -26,6 +26,19 @@ impl Failure {
     pub fn work(message: impl ToString) -> Failure {
         Failure { code: 1, message: message.to_string() }
     }
+
+    /// The failure of one of several things (a municipality), named before its message.
+    pub fn of<E: Classified + std::fmt::Display>(what: &str, e: &E) -> Failure {
+        Failure { code: e.exit_class().code(), message: format!("{what}: {e}") }
+    }
+
+    /// Several failures as one, a line each: exit 2 when any of them is bad input (fixing
+    /// the input is needed whatever else failed), else exit 1. Nothing failed: `Ok`.
+    pub fn all(failures: Vec<Failure>) -> Result<(), Failure> {
+        let Some(code) = failures.iter().map(|f| f.code).max() else { return Ok(()) };
+        let lines: Vec<String> = failures.into_iter().map(|f| f.message).collect();
+        Err(Failure { code, message: lines.join("\nsamla: ") })
+    }
 }
 
 /// Prints what discovery read, per municipality.

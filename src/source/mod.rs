@@ -16,11 +16,12 @@ pub mod range;
 pub use error::SourceError;
 
 use crate::config::{SourceConfig, SourceKind};
-use crate::model::RawEntry;
-use crate::model::convert::convert;
+use crate::model::convert::{convert, refused_text};
+use crate::model::{DirectoryObject, Dn, ObjectGuid, RawEntry};
 use crate::state::snapshot::SnapshotRow;
 use crate::state::{SnapshotId, SnapshotSummary, State, StateError};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,6 +42,7 @@ pub fn discover(
     sources: &[&SourceConfig],
     progress: bool,
 ) -> Result<Vec<SourceOutcome>, SourceError> {
+    check_secrets(sources)?;
     state.discard_unfinished()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -92,6 +94,18 @@ fn progress_style() -> ProgressStyle {
         })
 }
 
+/// Reads every selected LDAP source's password before any source is read, so that a missing
+/// variable or file is a configuration error said first, not one municipality's failure
+/// among the others' results.
+fn check_secrets(sources: &[&SourceConfig]) -> Result<(), SourceError> {
+    for src in sources {
+        if let SourceKind::Ldap(ldap) = &src.kind {
+            ldap.password.read().map_err(|error| SourceError::SecretOf { municipality: src.name.clone(), error })?;
+        }
+    }
+    Ok(())
+}
+
 /// A text that says where a snapshot came from.
 pub fn describe(src: &SourceConfig) -> String {
     match &src.kind {
@@ -110,10 +124,24 @@ async fn read_source(
         let mut entries = EntrySource::open(&src.kind).await?;
         let mut batch = Vec::with_capacity(BATCH);
         let mut skipped = 0u64;
-        while let Some(raw) = entries.next_entry().await? {
+        let mut checks = Checks::default();
+        let mut refused = Refused::default();
+        while let Some((raw, at)) = entries.next_entry().await? {
             bar.inc(1);
-            match convert(&raw).map_err(|error| SourceError::Convert { origin: describe(src), error })? {
-                Some(obj) => batch.push(SnapshotRow::of(&obj).map_err(|e| SourceError::Internal(e.to_string()))?),
+            let bad = refused_text(&raw);
+            if !bad.is_empty() {
+                refused.add(&src.kind, at, bad);
+                continue;
+            }
+            let converted = convert(&raw).map_err(|error| SourceError::Convert {
+                origin: at.map_or_else(|| describe(src), |line| place(&src.kind, line)),
+                error,
+            })?;
+            match converted {
+                Some(obj) => {
+                    checks.once(&src.kind, &obj, at, entries.read)?;
+                    batch.push(SnapshotRow::of(&obj).map_err(|e| SourceError::Internal(e.to_string()))?)
+                }
                 None => skipped += 1,
             }
             if batch.len() == BATCH {
@@ -121,6 +149,7 @@ async fn read_source(
                     .await?;
             }
         }
+        refused.check(src)?;
         send(tx, WriterMsg::Rows { id, rows: batch }).await?;
         ask(tx, |reply| WriterMsg::Finish { id, skipped, reply }).await
     };
@@ -131,42 +160,156 @@ async fn read_source(
     result
 }
 
+/// An entry as read, with the line of the LDIF where its record starts (none over LDAP).
+type Read = (RawEntry, Option<usize>);
+
 /// Where raw entries come from: an LDAP stream, or an LDIF file parsed on a blocking thread.
-enum EntrySource {
+struct EntrySource {
+    from: Stream,
+    /// Entries handed out so far.
+    read: u64,
+}
+
+enum Stream {
     Ldap(Box<ldap::LdapReader>),
-    Ldif(mpsc::Receiver<Result<RawEntry, SourceError>>),
+    Ldif(mpsc::Receiver<Result<Read, SourceError>>),
 }
 
 impl EntrySource {
     async fn open(kind: &SourceKind) -> Result<EntrySource, SourceError> {
-        match kind {
-            SourceKind::Ldap(cfg) => Ok(EntrySource::Ldap(Box::new(ldap::LdapReader::open(cfg).await?))),
+        let from = match kind {
+            SourceKind::Ldap(cfg) => Stream::Ldap(Box::new(ldap::LdapReader::open(cfg).await?)),
             SourceKind::Ldif(path) => {
                 let file =
                     std::fs::File::open(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
                 let (tx, rx) = mpsc::channel(BATCH);
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || read_ldif(&path, file, &tx));
-                Ok(EntrySource::Ldif(rx))
+                Stream::Ldif(rx)
             }
-        }
+        };
+        Ok(EntrySource { from, read: 0 })
     }
 
-    async fn next_entry(&mut self) -> Result<Option<RawEntry>, SourceError> {
-        match self {
-            EntrySource::Ldap(reader) => reader.next_entry().await,
-            EntrySource::Ldif(rx) => rx.recv().await.transpose(),
+    async fn next_entry(&mut self) -> Result<Option<Read>, SourceError> {
+        let next = match &mut self.from {
+            Stream::Ldap(reader) => reader.next_entry().await?.map(|raw| (raw, None)),
+            Stream::Ldif(rx) => rx.recv().await.transpose()?,
+        };
+        self.read += u64::from(next.is_some());
+        Ok(next)
+    }
+}
+
+fn read_ldif(path: &Path, file: std::fs::File, tx: &mpsc::Sender<Result<Read, SourceError>>) {
+    let mut reader = ldif::LdifReader::new(std::io::BufReader::with_capacity(1 << 16, file));
+    while let Some(item) = reader.next() {
+        let item = item.map(|raw| (raw, Some(reader.record_line()))).map_err(|e| SourceError::Ldif {
+            path: path.to_path_buf(),
+            line: e.line,
+            reason: e.reason,
+        });
+        let stop = item.is_err();
+        if tx.blocking_send(item).is_err() || stop {
+            return;
         }
     }
 }
 
-fn read_ldif(path: &Path, file: std::fs::File, tx: &mpsc::Sender<Result<RawEntry, SourceError>>) {
-    let reader = ldif::LdifReader::new(std::io::BufReader::with_capacity(1 << 16, file));
-    for item in reader {
-        let item = item.map_err(|e| SourceError::Ldif { path: path.to_path_buf(), line: e.line, reason: e.reason });
-        let stop = item.is_err();
-        if tx.blocking_send(item).is_err() || stop {
-            return;
+/// `file:line` of an LDIF record, for a message.
+fn place(kind: &SourceKind, line: usize) -> String {
+    match kind {
+        SourceKind::Ldif(path) => format!("{}:{line}", path.display()),
+        SourceKind::Ldap(l) => format!("{} line {line}", l.url),
+    }
+}
+
+/// Where the object read as the `n`th entry is: its LDIF line, or its place in the search.
+fn where_read(kind: &SourceKind, line: Option<usize>, n: u64) -> String {
+    match (kind, line) {
+        (_, Some(line)) => place(kind, line),
+        (SourceKind::Ldap(l), None) => format!("{} (search result {n})", l.url),
+        (SourceKind::Ldif(path), None) => format!("{} (record {n})", path.display()),
+    }
+}
+
+/// Every object once: a second record with a DN or an objectGUID already read is refused
+/// with the places of both. Keeps 16 bytes of hash per DN and the GUID per object, with the
+/// number of the entry or the LDIF line where it was read.
+#[derive(Default)]
+struct Checks {
+    dns: HashMap<u128, (Option<usize>, u64)>,
+    guids: HashMap<ObjectGuid, (Option<usize>, u64)>,
+}
+
+impl Checks {
+    fn once(
+        &mut self,
+        kind: &SourceKind,
+        obj: &DirectoryObject,
+        line: Option<usize>,
+        n: u64,
+    ) -> Result<(), SourceError> {
+        let here = (line, n);
+        let what = if let Some(first) = self.dns.insert(dn_hash(&obj.dn), here) {
+            Some(("DN", first))
+        } else {
+            self.guids.insert(obj.guid, here).map(|first| ("objectGUID", first))
+        };
+        match what {
+            None => Ok(()),
+            Some((what, (first_line, first_n))) => Err(SourceError::Duplicate {
+                what,
+                dn: obj.dn.to_string(),
+                first: where_read(kind, first_line, first_n),
+                second: where_read(kind, line, n),
+            }),
+        }
+    }
+}
+
+/// 128 bits of hash of a DN's comparison key: two keyed SipHashes, so that two DNs of one
+/// directory never meet by chance.
+fn dn_hash(dn: &Dn) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let key = dn.key();
+    let half = |seed: u64| {
+        let mut h = std::hash::DefaultHasher::new();
+        seed.hash(&mut h);
+        key.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// The values [`refused_text`] refused so far: how many, and the first [`error::LISTED`].
+#[derive(Default)]
+struct Refused {
+    total: usize,
+    listed: Vec<String>,
+}
+
+impl Refused {
+    fn add(&mut self, kind: &SourceKind, line: Option<usize>, bad: Vec<crate::model::convert::ConvertError>) {
+        for e in bad {
+            self.total += 1;
+            if self.listed.len() < error::LISTED {
+                self.listed.push(match line {
+                    Some(line) => format!("{}: {e}", place(kind, line)),
+                    None => e.to_string(),
+                });
+            }
+        }
+    }
+
+    fn check(&mut self, src: &SourceConfig) -> Result<(), SourceError> {
+        match self.total {
+            0 => Ok(()),
+            total => Err(SourceError::ControlCharacters {
+                origin: describe(src),
+                total,
+                listed: std::mem::take(&mut self.listed),
+            }),
         }
     }
 }

@@ -20,5 +20,6 @@ mod security;
 mod shared_ad;
 mod shared_ad_client;
 mod slapd;
+mod source_input;
 mod support;
 mod tenant;
