@@ -107,14 +107,22 @@ pub fn refused_text(raw: &RawEntry) -> Vec<ConvertError> {
             refused.push(ConvertError { dn: shown(&raw.dn, usize::MAX), attribute: attribute.to_string(), reason });
         }
     };
-    check("distinguishedName", &raw.dn);
+    // Most values hold no control byte at all: only those are looked at further.
+    let has_control = |bytes: &[u8]| bytes.iter().any(u8::is_ascii_control);
+    if has_control(raw.dn.as_bytes()) {
+        check("distinguishedName", &raw.dn);
+    }
     for (name, values) in &raw.attrs {
+        let mut suspects = values.iter().filter(|v| has_control(v)).peekable();
+        if suspects.peek().is_none() {
+            continue;
+        }
         let base = name.split(';').next().unwrap_or(name);
         let read = ATTRIBUTES.iter().any(|a| a.eq_ignore_ascii_case(base));
         if !read || BINARY.iter().any(|b| b.eq_ignore_ascii_case(base)) {
             continue;
         }
-        for text in values.iter().filter_map(|v| std::str::from_utf8(v).ok()) {
+        for text in suspects.filter_map(|v| std::str::from_utf8(v).ok()) {
             check(name, text);
         }
     }

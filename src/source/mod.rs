@@ -135,13 +135,18 @@ async fn read_source(
         while let Some((raw, line)) = entries.next_entry().await? {
             bar.inc(1);
             let here = line.map_or(entries.read, |l| l as u64);
-            let bad = refused_text(&raw);
-            if !bad.is_empty() {
-                refused.add(&src.kind, here, bad);
-                continue;
-            }
-            let converted =
-                convert(&raw).map_err(|error| SourceError::Convert { origin: place(&src.kind, here), error })?;
+            let converted = match convert(&raw) {
+                Ok(converted) => converted,
+                Err(error) => {
+                    // Values with control characters are listed, all of them, before failing.
+                    let bad = refused_text(&raw);
+                    if bad.is_empty() {
+                        return Err(SourceError::Convert { origin: place(&src.kind, here), error });
+                    }
+                    refused.add(&src.kind, here, bad);
+                    continue;
+                }
+            };
             match converted {
                 Some(obj) => {
                     checks.once(&src.kind, &obj, here)?;
