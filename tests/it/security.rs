@@ -732,12 +732,15 @@ fn a_wave_file_edited_to_add_objects_outside_the_plan_is_refused_by_dry_run_and_
     let theirs = &other.units[0];
     let unit = theirs.slot.unit.0.clone();
     let ours = first.units[0].slot.unit.0.clone();
+    let made_up = format!("{good}{}", block("bjuv/IT/Påhittad", 1usize, "0000000000000000", first.number));
+    let made_up_line = made_up.lines().position(|l| l.contains("bjuv/IT/Påhittad")).unwrap() + 1;
+    let file_name = first.path.file_name().unwrap().to_str().unwrap().to_string();
     let edits: Vec<(String, String, i32, String)> = vec![
         (
             "a unit the directory does not hold".into(),
-            format!("{good}{}", block("bjuv/IT/Påhittad", 1usize, "0000000000000000", first.number)),
-            1,
-            "unit bjuv/IT/Påhittad is not in the directory its inputs give (the wave file was edited".into(),
+            made_up,
+            2,
+            format!("{file_name}:{made_up_line}:1: unknown unit bjuv/IT/Påhittad: not in the unified directory"),
         ),
         (
             "a unit of another wave".into(),
