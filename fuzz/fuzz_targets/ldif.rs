@@ -1,12 +1,16 @@
 //! The LDIF reader: on any bytes it never panics, an error names a line of the input, the
 //! entries do not depend on how the input arrives in chunks, and every entry it accepts,
-//! written back as LDIF (all values base64, folded), reads back identically.
+//! written back as LDIF (all values base64, folded), reads back identically. And the rule on
+//! control characters (`model::convert::refused_text`, issue 29): converting an entry never
+//! panics, refuses it exactly when the rule refuses one of its values, and an object that is
+//! converted holds no C0 control or DEL in any text (tab, CR, LF only in its description).
 #![no_main]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 use samla::model::RawEntry;
+use samla::model::convert::{convert, refused_text};
 use samla::source::ldif::LdifReader;
 use std::io::{BufReader, Read};
 
@@ -56,6 +60,42 @@ fn write(entries: &[RawEntry]) -> Vec<u8> {
     out
 }
 
+/// Every string in `value` (an object as JSON), with the field it is in.
+fn strings<'a>(value: &'a serde_json::Value, field: &'a str, out: &mut Vec<(&'a str, &'a str)>) {
+    match value {
+        serde_json::Value::String(s) => out.push((field, s)),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, field, out)),
+        serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| strings(v, k, out)),
+        _ => {}
+    }
+}
+
+/// The control-character rule, checked on one accepted entry.
+fn check_control_characters(entry: &RawEntry) {
+    let refused = refused_text(entry);
+    for e in &refused {
+        assert!(!e.attribute.is_empty() && e.reason.contains("control character"), "{e}");
+    }
+    match convert(entry) {
+        Ok(Some(obj)) => {
+            assert!(refused.is_empty(), "converted although refused: {refused:?}");
+            let json = serde_json::to_value(&obj).unwrap();
+            let mut all = Vec::new();
+            strings(&json, "", &mut all);
+            for (field, text) in all {
+                let allowed = |c: char| field == "description" && matches!(c, '\t' | '\n' | '\r');
+                assert!(!text.chars().any(|c| c.is_ascii_control() && !allowed(c)), "{field}: {text:?}");
+            }
+        }
+        Ok(None) => assert!(refused.is_empty(), "an entry samla does not read is not checked"),
+        Err(e) => {
+            if let Some(first) = refused.first() {
+                assert_eq!(&e, first, "the rule's first refusal is convert's error");
+            }
+        }
+    }
+}
+
 fuzz_target!(|input: &[u8]| {
     let whole: Vec<_> = LdifReader::new(input).collect();
     // Chunk sizes from the length, so that the corpus is plain LDIF files.
@@ -68,6 +108,7 @@ fuzz_target!(|input: &[u8]| {
         match (a, b) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b, "chunked reading differs");
+                check_control_characters(&a);
                 entries.push(a);
             }
             (Err(a), Err(b)) => {

@@ -268,12 +268,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let lock = lock_state(&config, &command_line())?;
             let outcomes = run_discover(&config, &lock, &sources, accept_shrink, progress)?;
             print_outcomes(&outcomes, cli.json)?;
-            let failed: Vec<String> =
-                outcomes.iter().filter_map(|o| o.failure().map(|e| format!("{}: {e}", o.municipality))).collect();
-            match failed.len() {
-                0 => Ok(()),
-                _ => Err(Failure::work(failed.join("\nsamla: "))),
-            }
+            Failure::all(outcomes.iter().filter_map(output::discover_failure).collect())
         }
         Command::Snapshots { command: None } => {
             let (_, state) = open_read(&cli.config)?;

@@ -26,6 +26,28 @@ impl Failure {
     pub fn work(message: impl ToString) -> Failure {
         Failure { code: 1, message: message.to_string() }
     }
+
+    /// The failure of one of several things (a municipality), named before its message.
+    pub fn of<E: Classified + std::fmt::Display>(what: &str, e: &E) -> Failure {
+        Failure { code: e.exit_class().code(), message: format!("{what}: {e}") }
+    }
+
+    /// Several failures as one, a line each: exit 2 when any of them is bad input (fixing
+    /// the input is needed whatever else failed), else exit 1. Nothing failed: `Ok`.
+    pub fn all(failures: Vec<Failure>) -> Result<(), Failure> {
+        let Some(code) = failures.iter().map(|f| f.code).max() else { return Ok(()) };
+        let lines: Vec<String> = failures.into_iter().map(|f| f.message).collect();
+        Err(Failure { code, message: lines.join("\nsamla: ") })
+    }
+}
+
+/// Why a municipality's discover gave no snapshot in use, with the exit class of its error: a
+/// failed read (bad input 2, a failure 1), or a snapshot held because it shrank (1).
+pub fn discover_failure(o: &SourceOutcome) -> Option<Failure> {
+    match &o.result {
+        Err(e) => Some(Failure::of(&o.municipality, e)),
+        Ok(summary) => summary.held().map(|held| Failure::work(format!("{}: {held}", o.municipality))),
+    }
 }
 
 /// Prints what discovery read, per municipality.

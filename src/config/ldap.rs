@@ -24,6 +24,23 @@ pub enum TlsMode {
     Plain,
 }
 
+impl TlsMode {
+    /// The mode as samla.toml writes it (`tls = "ldaps"`), for messages and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Ldaps => "ldaps",
+            TlsMode::Starttls => "starttls",
+            TlsMode::Plain => "plain",
+        }
+    }
+}
+
+impl std::fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LdapSource {
     pub url: String,
@@ -83,7 +100,10 @@ pub(crate) fn validate_ldap(
         Some(t) => {
             let mode = *t.get_ref();
             if (mode == TlsMode::Ldaps) != (scheme_tls == TlsMode::Ldaps) {
-                return Err(at(t.span(), format!("tls = {mode:?} does not match the url scheme {:?}", url.scheme())));
+                return Err(at(
+                    t.span(),
+                    format!("tls = \"{mode}\" does not match the url scheme \"{}\"", url.scheme()),
+                ));
             }
             mode
         }

@@ -97,10 +97,11 @@ struct RawSource {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| match source.kind() {
+        let bytes = std::fs::read(file).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => ConfigError::NotFound { file: file.to_path_buf() },
             _ => ConfigError::Read { file: file.to_path_buf(), source },
         })?;
+        let text = utf8_text(file, bytes)?;
         Config::parse(file, &text)
     }
 
@@ -199,6 +200,20 @@ impl Config {
 
 /// The 1-based line and column (in characters) of a byte offset, for `file:line:column`
 /// messages. An offset inside a character counts as that character.
+/// The text of a file that must be UTF-8; otherwise an error at the line and column of the
+/// first byte that is not (what the bytes before it are, and the byte itself).
+pub fn utf8_text(file: &Path, bytes: Vec<u8>) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let (line, column) = line_col(&before, valid);
+        let byte = bytes.get(valid).copied().unwrap_or_default();
+        let message = format!("not UTF-8 text (byte 0x{byte:02X}); save the file as UTF-8");
+        ConfigError::At { file: file.to_path_buf(), line, column, message }
+    })
+}
+
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..text.floor_char_boundary(offset)];
     let line = before.matches('\n').count() + 1;
@@ -264,6 +279,32 @@ ldif = "exports/klippan.ldf"
         assert!(parse(&src("ldap://127.0.0.5:389", "")).is_ok());
         assert!(parse(&src("ldap://dc.bjuv.se", ", allow_plain = true")).is_ok());
         assert!(err(&src("ldaps://dc.bjuv.se", "")).contains("does not match"));
+    }
+
+    #[test]
+    fn tls_is_named_as_the_file_writes_it() {
+        let src = |url: &str, tls: &str| {
+            format!(
+                "[[source]]\nname = \"a\"\nldap = {{ url = \"{url}\", tls = \"{tls}\", base_dn = \"DC=a\", bind_dn = \"x\", password_env = \"P\" }}\n"
+            )
+        };
+        let e = err(&src("ldap://dc.bjuv.se", "ldaps"));
+        assert!(e.contains("tls = \"ldaps\" does not match the url scheme \"ldap\""), "{e}");
+        let e = err(&src("ldaps://dc.bjuv.se", "starttls"));
+        assert!(e.contains("tls = \"starttls\" does not match the url scheme \"ldaps\""), "{e}");
+        for mode in [TlsMode::Ldaps, TlsMode::Starttls, TlsMode::Plain] {
+            let written: TlsMode = toml::Value::String(mode.to_string()).try_into().unwrap();
+            assert_eq!(written, mode, "{mode} reads back as itself");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_at_the_first_bad_byte() {
+        let e = utf8_text(Path::new("/p/samla.toml"), b"[state]\npath = \"caf\xE9.db\"\n".to_vec()).unwrap_err();
+        assert_eq!(e.to_string(), "/p/samla.toml:2:12: not UTF-8 text (byte 0xE9); save the file as UTF-8");
+        let e = utf8_text(Path::new("s.toml"), b"# \xC3\xA5\xC3\xA4\xFF".to_vec()).unwrap_err();
+        assert!(e.to_string().starts_with("s.toml:1:5: "), "{e}");
+        assert_eq!(utf8_text(Path::new("s.toml"), "å".as_bytes().to_vec()).unwrap(), "å");
     }
 
     #[test]

@@ -58,9 +58,11 @@ pub enum SecretError {
 }
 
 impl Classified for SecretError {
-    /// A secret is read when it is used: reaching a source or a target failed (exit 1, as the source and client errors that carry it).
+    /// The variable or file samla.toml names is missing, empty or unreadable: configuration
+    /// (exit 2), as the README says. Discover reads every source's secret before it reads any
+    /// source, so this is said before anything is read or printed.
     fn exit_class(&self) -> ExitClass {
-        ExitClass::Work
+        ExitClass::Usage
     }
 }
 

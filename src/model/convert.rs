@@ -56,6 +56,16 @@ pub const ATTRIBUTES: &[&str] = &[
     "extensionAttribute15",
 ];
 
+/// The attributes of [`ATTRIBUTES`] whose values are bytes, not text: the rule on control
+/// characters ([`refused_text`]) does not apply to them. (Other binary attributes an export
+/// holds, such as `thumbnailPhoto` or `mS-DS-ConsistencyGuid`, are not read at all.)
+pub const BINARY: &[&str] = &["objectGUID", "objectSid"];
+
+/// Text attributes that may hold several lines: in them, and only in them, a tab, a line
+/// feed and a carriage return are text. Of these samla reads `description`; the others are
+/// listed so the rule stays the same when it reads them.
+pub const MULTI_LINE: &[&str] = &["description", "info", "streetAddress", "postalAddress", "homePostalAddress"];
+
 /// The LDAP filter that selects what [`convert`] accepts (computers are `user`s too in AD).
 pub const FILTER: &str = "(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=group)(objectClass=contact)(objectClass=organizationalUnit))";
 
@@ -68,12 +78,91 @@ pub struct ConvertError {
     pub reason: String,
 }
 
+/// The one rule on characters in text, for every source: a text value (and the DN) holds no
+/// C0 control character (U+0000 to U+001F) and no DEL (U+007F), except a tab, a line feed or
+/// a carriage return in a [`MULTI_LINE`] attribute. No target stores them faithfully (Graph
+/// refuses a NUL, LDIF and CSV readers cut at one) and no person typed them on purpose.
+/// Returns every value of `raw` that breaks it, each naming the DN and the attribute; nothing
+/// for an entry samla does not read, for binary attributes ([`BINARY`]) and for attributes
+/// outside [`ATTRIBUTES`]. Values that are not UTF-8 are left to [`convert`].
+pub fn refused_text(raw: &RawEntry) -> Vec<ConvertError> {
+    let mut refused = Vec::new();
+    if kind_of(raw).is_none() {
+        return refused;
+    }
+    let mut check = |attribute: &str, text: &str| {
+        let multi_line = MULTI_LINE.iter().any(|m| m.eq_ignore_ascii_case(attribute));
+        let bad = text
+            .chars()
+            .enumerate()
+            .find(|(_, c)| (c.is_ascii_control()) && !(multi_line && matches!(c, '\t' | '\n' | '\r')));
+        if let Some((at, c)) = bad {
+            let reason = format!(
+                "holds the control character U+{:04X} ({}) at character {} of \"{}\"; fix the value in the directory",
+                u32::from(c),
+                control_name(c),
+                at + 1,
+                shown(text, 80)
+            );
+            refused.push(ConvertError { dn: shown(&raw.dn, usize::MAX), attribute: attribute.to_string(), reason });
+        }
+    };
+    // Most values hold no control byte at all: only those are looked at further.
+    let has_control = |bytes: &[u8]| bytes.iter().any(u8::is_ascii_control);
+    if has_control(raw.dn.as_bytes()) {
+        check("distinguishedName", &raw.dn);
+    }
+    for (name, values) in &raw.attrs {
+        let mut suspects = values.iter().filter(|v| has_control(v)).peekable();
+        if suspects.peek().is_none() {
+            continue;
+        }
+        let base = name.split(';').next().unwrap_or(name);
+        let read = ATTRIBUTES.iter().any(|a| a.eq_ignore_ascii_case(base));
+        if !read || BINARY.iter().any(|b| b.eq_ignore_ascii_case(base)) {
+            continue;
+        }
+        for text in suspects.filter_map(|v| std::str::from_utf8(v).ok()) {
+            check(name, text);
+        }
+    }
+    refused
+}
+
+/// `text` for a message: control characters escaped (`\0`, `\u{1b}`), cut after `max` characters.
+pub fn shown(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        match c.is_control() {
+            true => out.extend(c.escape_debug()),
+            false => out.push(c),
+        }
+    }
+    out
+}
+
+/// The usual name of a control character, for a message.
+fn control_name(c: char) -> &'static str {
+    const C0: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "TAB", "LF", "VT", "FF", "CR", "SO", "SI", "DLE",
+        "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
+    ];
+    C0.get(c as usize).copied().unwrap_or("DEL")
+}
+
 /// Converts one raw entry. Returns `Ok(None)` for entries samla does not read (computers,
 /// containers, the domain head), which a subtree search or an export also contains.
 pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> {
     let fail =
         |attribute: &str, reason: String| ConvertError { dn: raw.dn.clone(), attribute: attribute.to_string(), reason };
     let Some(kind) = kind_of(raw) else { return Ok(None) };
+    if let Some(refused) = refused_text(raw).into_iter().next() {
+        return Err(refused);
+    }
     let dn = Dn::parse(&raw.dn).map_err(|e| fail("distinguishedName", format!("offset {}: {}", e.offset, e.reason)))?;
     let guid_bytes = single(raw, "objectGUID")?;
     let guid = match guid_bytes {
@@ -295,6 +384,48 @@ mod tests {
         assert_eq!(convert(&pc).unwrap(), None);
         let container = entry("CN=Users,DC=x", &[("objectClass", b"container")]);
         assert_eq!(convert(&container).unwrap(), None);
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_text_but_not_in_binary_values() {
+        let user = |attrs: &[(&str, &[u8])]| {
+            let mut all: Vec<(&str, &[u8])> = vec![("objectClass", b"user"), ("objectGUID", &[0; 16])];
+            all.extend_from_slice(attrs);
+            entry("CN=A,DC=x", &all)
+        };
+        let nul = user(&[("department", b"Eko\0nomi"), ("title", b"Chef\x1b"), ("sn", b"ok")]);
+        let refused = refused_text(&nul);
+        assert_eq!(
+            refused.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "CN=A,DC=x: department: holds the control character U+0000 (NUL) at character 4 of \"Eko\\0nomi\"; fix the value in the directory",
+                "CN=A,DC=x: title: holds the control character U+001B (ESC) at character 5 of \"Chef\\u{1b}\"; fix the value in the directory",
+            ]
+        );
+        assert_eq!(convert(&nul).unwrap_err(), refused[0]);
+        for c in (0u8..0x20).chain([0x7F]) {
+            let value = [b'a', c, b'b'];
+            assert_eq!(refused_text(&user(&[("displayName", &value)])).len(), 1, "{c:#x} in displayName");
+            let multi_line = matches!(c, b'\t' | b'\n' | b'\r');
+            assert_eq!(refused_text(&user(&[("description", &value)])).is_empty(), multi_line, "{c:#x} in description");
+        }
+        // Binary values, attributes samla does not read, entries it does not read: not its business.
+        let binary = user(&[("objectSid", &[1, 0, 0, 0, 0, 0, 0, 0]), ("thumbnailPhoto", b"\0\x01"), ("info", b"a\0")]);
+        assert!(refused_text(&binary).is_empty());
+        assert!(refused_text(&entry("CN=PC,DC=x", &[("objectClass", b"computer"), ("cn", b"\0")])).is_empty());
+        // Every value of a multi-valued attribute, and the DN itself.
+        let group = entry(
+            "CN=G\x07,DC=x",
+            &[
+                ("objectClass", b"group"),
+                ("objectGUID", GUID),
+                ("member", b"CN=a\x01,DC=x"),
+                ("member", b"CN=b\x02,DC=x"),
+            ],
+        );
+        let refused: Vec<_> = refused_text(&group).into_iter().map(|e| e.attribute).collect();
+        assert_eq!(refused, ["distinguishedName", "member", "member"]);
+        assert_eq!(refused_text(&group)[0].dn, "CN=G\\u{7},DC=x");
     }
 
     #[test]

@@ -367,6 +367,20 @@ pub fn staleness(file: &WaveFile, current: &PlanInputs, slots: &HashMap<Slot, (u
     why
 }
 
+/// Refuses a unit of `file` that the directory does not have while the file's inputs are the
+/// current ones (then it was added or mistyped by hand, not left behind by a change), at its
+/// file:line:column; with other inputs the unit only makes the wave stale ([`staleness`]).
+pub fn check_current_units(
+    file: &WaveFile,
+    current: &PlanInputs,
+    slots: &HashMap<Slot, (usize, String)>,
+) -> Result<(), WaveFileError> {
+    if file.inputs != *current {
+        return Ok(());
+    }
+    super::files::check_units(std::slice::from_ref(file), &|s: &Slot| slots.contains_key(s))
+}
+
 /// What differs between two sets of inputs, in words.
 pub fn input_changes(was: &PlanInputs, now: &PlanInputs) -> Vec<String> {
     let mut why = Vec::new();

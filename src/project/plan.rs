@@ -11,7 +11,6 @@ use crate::plan::directory::PlanDirectory;
 use crate::plan::files::{self, PlanInputs};
 use crate::plan::impact::Impact;
 use crate::plan::make::{self, Plan};
-use crate::plan::waves::Slot;
 use crate::report::plan::{PlanReport, UnitRow, WaveRow};
 use crate::state::State;
 use serde::Serialize;
@@ -208,9 +207,7 @@ pub fn statuses(config: &Config, state: &State) -> Result<(Vec<WaveStatus>, Vec<
     let current_slots = make::current_slots(&loaded.dir, &loaded.settings);
     let mut statuses = Vec::new();
     for f in &files {
-        if f.inputs == loaded.current {
-            files::check_units(std::slice::from_ref(f), &|s: &Slot| current_slots.contains_key(s))?;
-        }
+        make::check_current_units(f, &loaded.current, &current_slots)?;
         let why = make::staleness(f, &loaded.current, &current_slots);
         let mut accounts: BTreeMap<String, usize> = loaded.dir.municipalities.iter().map(|m| (m.clone(), 0)).collect();
         for u in f.units.iter().filter(|u| !u.exclude) {

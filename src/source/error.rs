@@ -23,6 +23,9 @@ pub enum SourceError {
     Protocol { url: String, reason: String },
     #[error("{0}")]
     Secret(#[from] SecretError),
+    /// A source's password cannot be read, found before any source is read.
+    #[error("{municipality}: {error}")]
+    SecretOf { municipality: String, error: SecretError },
     #[error("{}:{line}: {reason}", path.display())]
     Ldif { path: PathBuf, line: usize, reason: String },
     #[error("{}: {source}", path.display())]
@@ -33,15 +36,58 @@ pub enum SourceError {
         "{origin}: no users in what the source gave; an empty source is refused (the previous snapshot stays in use)"
     )]
     Empty { origin: String },
+    /// Text values holding control characters ([`crate::model::convert::refused_text`]): every
+    /// one up to [`LISTED`] is listed with its place, DN and attribute, then how many more.
+    #[error(
+        "{origin}: {total} value(s) hold control characters, which no target stores; fix them in the directory and discover again:\n  {}{}",
+        listed.join("\n  "),
+        more_of(*total, listed.len())
+    )]
+    ControlCharacters { origin: String, total: usize, listed: Vec<String> },
+    /// A second record of an object already read: the same DN or the same objectGUID.
+    #[error(
+        "{second}: {dn}: a second record with the {what} of the record at {first}; an export holds each object once"
+    )]
+    Duplicate { what: &'static str, dn: String, first: String, second: String },
     #[error("{0}")]
     State(#[from] StateError),
     #[error("the reader stopped unexpectedly: {0}")]
     Internal(String),
 }
 
+/// How many refused values a [`SourceError::ControlCharacters`] lists.
+pub const LISTED: usize = 20;
+
+fn more_of(total: usize, listed: usize) -> String {
+    match total.saturating_sub(listed) {
+        0 => String::new(),
+        more => format!("\n  ... and {more} more"),
+    }
+}
+
 impl Classified for SourceError {
-    /// A source could not be read.
+    /// What the source holds, or where samla.toml says it is, is wrong (a malformed or missing
+    /// export, a value no target takes, an object twice, a password that cannot be read):
+    /// exit 2, fixing the input fixes it. A source that could not be reached or read, or gave
+    /// nobody (an export or a search that went wrong, not a wrong file): exit 1.
     fn exit_class(&self) -> ExitClass {
-        ExitClass::Work
+        match self {
+            SourceError::Secret(e) | SourceError::SecretOf { error: e, .. } => e.exit_class(),
+            SourceError::Ldif { .. }
+            | SourceError::Convert { .. }
+            | SourceError::ControlCharacters { .. }
+            | SourceError::Duplicate { .. } => ExitClass::Usage,
+            SourceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ExitClass::Usage,
+            SourceError::State(e) => e.exit_class(),
+            SourceError::Connect { .. }
+            | SourceError::Tls { .. }
+            | SourceError::Bind { .. }
+            | SourceError::NoSuchBase { .. }
+            | SourceError::Search { .. }
+            | SourceError::Protocol { .. }
+            | SourceError::Io { .. }
+            | SourceError::Empty { .. }
+            | SourceError::Internal(_) => ExitClass::Work,
+        }
     }
 }

@@ -103,8 +103,10 @@ impl LdapReader {
                     }
                     Some(r) => {
                         return Err(protocol(format!(
-                            "asked for {request}, got {};range={}-{:?}",
-                            r.name, r.low, r.high
+                            "asked for {request}, got {};range={}-{}",
+                            r.name,
+                            r.low,
+                            r.high.map_or_else(|| "*".to_string(), |h| h.to_string())
                         )));
                     }
                     // A server may answer an exhausted range with no attribute at all.

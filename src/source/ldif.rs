@@ -24,9 +24,16 @@
 //!   to apply, not the directory's content, and an export that contains them is not one;
 //! - anything malformed: a record not starting with `dn:`, a line without a colon, an invalid
 //!   attribute name, invalid base64, text values or DNs that are not UTF-8, a continuation line
-//!   with nothing to continue, UTF-16BE or broken UTF-16 input.
+//!   with nothing to continue, broken UTF-16 input;
+//! - other encodings, named with what to do ("the file is UTF-16LE without a byte order mark;
+//!   save it as UTF-8"): UTF-16BE, and UTF-16 without a byte order mark (a NUL next to the
+//!   first character, which in UTF-8 LDIF cannot be).
 //!
 //! After the first error the reader stops: a damaged export is handed back, not half-imported.
+//! Which characters a value may hold is not the reader's business but the converter's, the same
+//! for every source ([`crate::model::convert::refused_text`]); [`LdifReader::record_line`] says
+//! where each record starts, so that its refusals (and a second record with the same DN) can
+//! name the line.
 
 use std::io::{self, BufRead, Chain, Cursor, Read};
 use std::iter::FusedIterator;
@@ -60,6 +67,8 @@ pub struct LdifReader<R: BufRead> {
     seen_version: bool,
     seen_dn: bool,
     done: bool,
+    /// The line of the `dn:` of the record read last.
+    record_line: usize,
 }
 
 impl<R: BufRead> LdifReader<R> {
@@ -75,7 +84,14 @@ impl<R: BufRead> LdifReader<R> {
             seen_version: false,
             seen_dn: false,
             done: false,
+            record_line: 0,
         }
+    }
+
+    /// The 1-based line where the record `next` returned last starts (its `dn:` line); 0
+    /// before the first.
+    pub fn record_line(&self) -> usize {
+        self.record_line
     }
 
     /// Reads the next record, skipping blank lines, comments and the version line before it.
@@ -92,6 +108,7 @@ impl<R: BufRead> LdifReader<R> {
                 let dn = String::from_utf8(value)
                     .map_err(|_| LdifError { line, reason: "the dn is not valid UTF-8".to_string() })?;
                 self.seen_dn = true;
+                self.record_line = line;
                 break RawEntry::new(dn);
             }
             if name.eq_ignore_ascii_case("version") && !self.seen_dn && !self.seen_version {
@@ -184,6 +201,10 @@ impl<R: BufRead> LdifReader<R> {
                     }
                 }
                 Ok(true)
+            }
+            // The decoder's refusals (an encoding, broken UTF-16) say what is wrong themselves.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                Err(LdifError { line: self.line + 1, reason: e.to_string() })
             }
             Err(e) => Err(LdifError { line: self.line + 1, reason: format!("cannot read the input: {e}") }),
         }
@@ -299,6 +320,14 @@ struct Utf16 {
 
 const UNPAIRED_SURROGATE: &str = "invalid UTF-16LE: unpaired surrogate";
 
+/// The refusal of an encoding the reader does not transcode, naming it and what to do.
+fn unsupported(encoding: &str) -> io::Error {
+    let reason = format!(
+        "the file is {encoding}; save it as UTF-8 (UTF-16LE with a byte order mark, as `ldifde -u` writes it, is read too)"
+    );
+    io::Error::new(io::ErrorKind::InvalidData, reason)
+}
+
 impl<R: BufRead> Decoder<R> {
     fn new(reader: R) -> Self {
         Decoder { inner: Cursor::new(Vec::new()).chain(reader), encoding: Encoding::Unknown, utf16: Utf16::default() }
@@ -307,7 +336,7 @@ impl<R: BufRead> Decoder<R> {
     /// Reads the first bytes, decides the encoding and keeps whatever follows the byte order mark.
     fn sniff(&mut self) -> io::Result<()> {
         let (head, input) = self.inner.get_mut();
-        let mut start = [0u8; 3];
+        let mut start = [0u8; 4];
         let mut len = 0;
         while len < start.len() {
             match input.read(&mut start[len..]) {
@@ -321,10 +350,11 @@ impl<R: BufRead> Decoder<R> {
         let (encoding, bom_len) = match start {
             [0xEF, 0xBB, 0xBF, ..] => (Encoding::Utf8, 3),
             [0xFF, 0xFE, ..] => (Encoding::Utf16Le, 2),
-            [0xFE, 0xFF, ..] => {
-                let reason = "the input is UTF-16BE; only UTF-8 and UTF-16LE (ldifde -u) are supported";
-                return Err(io::Error::new(io::ErrorKind::InvalidData, reason));
-            }
+            [0xFE, 0xFF, ..] => return Err(unsupported("UTF-16BE")),
+            // A NUL next to the first character: LDIF starts with text (`dn`, `version`, `#`),
+            // so this is UTF-16 without a byte order mark, which would read as "d\0n\0".
+            [first, 0, ..] if *first != 0 => return Err(unsupported("UTF-16LE without a byte order mark")),
+            [0, second, ..] if *second != 0 => return Err(unsupported("UTF-16BE without a byte order mark")),
             _ => (Encoding::Utf8, 0),
         };
         head.get_mut().extend_from_slice(&start[bom_len..]);
@@ -648,6 +678,33 @@ mod tests {
         let e = error(b"\xFE\xFF\0d\0n");
         assert_eq!(e.line, 1);
         assert!(e.reason.contains("UTF-16BE"), "{e}");
+    }
+
+    #[test]
+    fn utf16_without_a_byte_order_mark_is_named() {
+        let text = "dn: CN=a\ncn: a\n";
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        for (input, encoding) in
+            [(le, "UTF-16LE without a byte order mark"), (be, "UTF-16BE without a byte order mark")]
+        {
+            let e = error(&input);
+            assert_eq!(e.line, 1);
+            assert!(e.reason.contains(encoding) && e.reason.contains("save it as UTF-8"), "{e}");
+        }
+        let e =
+            error(&[&b"\xFE\xFF"[..], &text.encode_utf16().flat_map(u16::to_be_bytes).collect::<Vec<_>>()].concat());
+        assert!(e.reason.contains("the file is UTF-16BE; save it as UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn each_record_says_where_it_starts() {
+        let mut reader = LdifReader::new(&b"version: 1\n\n# c\ndn: CN=a\ncn: a\n\n\ndn: CN=b\n"[..]);
+        assert_eq!(reader.record_line(), 0);
+        reader.next().unwrap().unwrap();
+        assert_eq!(reader.record_line(), 4);
+        reader.next().unwrap().unwrap();
+        assert_eq!(reader.record_line(), 8);
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! and hand over bounded batches, so memory stays flat however large the directory is.
 //! Each municipality's snapshot succeeds or fails on its own: a failed read leaves no partial
 //! snapshot, and the previous one stays the latest.
+//!
+//! What a reader hands on is checked here, the same for both: values with control characters
+//! ([`crate::model::convert::refused_text`]) are listed, every one with its place, and fail the
+//! snapshot at the end of the read; a second record of a DN or objectGUID already read fails
+//! it at once, naming both places (an LDIF's `file:line`, or the search result's number).
+//! Passwords are read before any source is ([`SourceError::SecretOf`], exit 2).
 
 pub mod error;
 pub mod ldap;
@@ -16,11 +22,12 @@ pub mod range;
 pub use error::SourceError;
 
 use crate::config::{SourceConfig, SourceKind};
-use crate::model::convert::convert;
-use crate::model::{ObjectKind, RawEntry};
+use crate::model::convert::{convert, refused_text};
+use crate::model::{DirectoryObject, Dn, ObjectGuid, ObjectKind, RawEntry};
 use crate::state::snapshot::SnapshotRow;
 use crate::state::{ShrinkGuard, SnapshotId, SnapshotSummary, State, StateError};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rustc_hash::FxHashMap;
 use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,6 +71,7 @@ pub fn discover(
     on_shrink: &OnShrink,
     progress: bool,
 ) -> Result<Vec<SourceOutcome>, SourceError> {
+    check_secrets(sources)?;
     state.discard_unfinished()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -125,6 +133,18 @@ fn progress_style() -> ProgressStyle {
         })
 }
 
+/// Reads every selected LDAP source's password before any source is read, so that a missing
+/// variable or file is a configuration error said first, not one municipality's failure
+/// among the others' results.
+fn check_secrets(sources: &[&SourceConfig]) -> Result<(), SourceError> {
+    for src in sources {
+        if let SourceKind::Ldap(ldap) = &src.kind {
+            ldap.password.read().map_err(|error| SourceError::SecretOf { municipality: src.name.clone(), error })?;
+        }
+    }
+    Ok(())
+}
+
 /// A text that says where a snapshot came from.
 pub fn describe(src: &SourceConfig) -> String {
     match &src.kind {
@@ -145,10 +165,26 @@ async fn read_source(
         let mut batch = Vec::with_capacity(BATCH);
         let mut skipped = 0u64;
         let mut users = 0u64;
-        while let Some(raw) = entries.next_entry().await? {
+        let mut checks = Checks::default();
+        let mut refused = Refused::default();
+        while let Some((raw, line)) = entries.next_entry().await? {
             bar.inc(1);
-            match convert(&raw).map_err(|error| SourceError::Convert { origin: describe(src), error })? {
+            let here = line.map_or(entries.read, |l| l as u64);
+            let converted = match convert(&raw) {
+                Ok(converted) => converted,
+                Err(error) => {
+                    // Values with control characters are listed, all of them, before failing.
+                    let bad = refused_text(&raw);
+                    if bad.is_empty() {
+                        return Err(SourceError::Convert { origin: place(&src.kind, here), error });
+                    }
+                    refused.add(&src.kind, here, bad);
+                    continue;
+                }
+            };
+            match converted {
                 Some(obj) => {
+                    checks.once(&src.kind, &obj, here)?;
                     users += u64::from(obj.kind == ObjectKind::User);
                     batch.push(SnapshotRow::of(&obj).map_err(|e| SourceError::Internal(e.to_string()))?)
                 }
@@ -159,6 +195,7 @@ async fn read_source(
                     .await?;
             }
         }
+        refused.check(src)?;
         // An empty export (a failed ldifde, a base DN without people) is never a directory.
         if users == 0 {
             return Err(SourceError::Empty { origin: describe(src) });
@@ -173,42 +210,137 @@ async fn read_source(
     result
 }
 
+/// An entry as read, with the line of the LDIF where its record starts (none over LDAP).
+type Read = (RawEntry, Option<usize>);
+
 /// Where raw entries come from: an LDAP stream, or an LDIF file parsed on a blocking thread.
-enum EntrySource {
+struct EntrySource {
+    from: Stream,
+    /// Entries handed out so far.
+    read: u64,
+}
+
+enum Stream {
     Ldap(Box<ldap::LdapReader>),
-    Ldif(mpsc::Receiver<Result<RawEntry, SourceError>>),
+    Ldif(mpsc::Receiver<Result<Read, SourceError>>),
 }
 
 impl EntrySource {
     async fn open(kind: &SourceKind) -> Result<EntrySource, SourceError> {
-        match kind {
-            SourceKind::Ldap(cfg) => Ok(EntrySource::Ldap(Box::new(ldap::LdapReader::open(cfg).await?))),
+        let from = match kind {
+            SourceKind::Ldap(cfg) => Stream::Ldap(Box::new(ldap::LdapReader::open(cfg).await?)),
             SourceKind::Ldif(path) => {
                 let file =
                     std::fs::File::open(path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
                 let (tx, rx) = mpsc::channel(BATCH);
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || read_ldif(&path, file, &tx));
-                Ok(EntrySource::Ldif(rx))
+                Stream::Ldif(rx)
             }
-        }
+        };
+        Ok(EntrySource { from, read: 0 })
     }
 
-    async fn next_entry(&mut self) -> Result<Option<RawEntry>, SourceError> {
-        match self {
-            EntrySource::Ldap(reader) => reader.next_entry().await,
-            EntrySource::Ldif(rx) => rx.recv().await.transpose(),
+    async fn next_entry(&mut self) -> Result<Option<Read>, SourceError> {
+        let next = match &mut self.from {
+            Stream::Ldap(reader) => reader.next_entry().await?.map(|raw| (raw, None)),
+            Stream::Ldif(rx) => rx.recv().await.transpose()?,
+        };
+        self.read += u64::from(next.is_some());
+        Ok(next)
+    }
+}
+
+fn read_ldif(path: &Path, file: std::fs::File, tx: &mpsc::Sender<Result<Read, SourceError>>) {
+    let mut reader = ldif::LdifReader::new(std::io::BufReader::with_capacity(1 << 16, file));
+    while let Some(item) = reader.next() {
+        let item = item.map(|raw| (raw, Some(reader.record_line()))).map_err(|e| SourceError::Ldif {
+            path: path.to_path_buf(),
+            line: e.line,
+            reason: e.reason,
+        });
+        let stop = item.is_err();
+        if tx.blocking_send(item).is_err() || stop {
+            return;
         }
     }
 }
 
-fn read_ldif(path: &Path, file: std::fs::File, tx: &mpsc::Sender<Result<RawEntry, SourceError>>) {
-    let reader = ldif::LdifReader::new(std::io::BufReader::with_capacity(1 << 16, file));
-    for item in reader {
-        let item = item.map_err(|e| SourceError::Ldif { path: path.to_path_buf(), line: e.line, reason: e.reason });
-        let stop = item.is_err();
-        if tx.blocking_send(item).is_err() || stop {
-            return;
+/// Where the `n`th entry was read, for a message: `file:line` of its LDIF record (`n` is the
+/// line), or its place among the search's results.
+fn place(kind: &SourceKind, n: u64) -> String {
+    match kind {
+        SourceKind::Ldif(path) => format!("{}:{n}", path.display()),
+        SourceKind::Ldap(l) => format!("{} (search result {n})", l.url),
+    }
+}
+
+/// Every object once: a second record with a DN or an objectGUID already read is refused
+/// with the places of both. Keeps 16 bytes of hash per DN and the GUID per object, each with
+/// its place (about 50 MB per million objects).
+#[derive(Default)]
+struct Checks {
+    dns: FxHashMap<[u64; 2], u64>,
+    guids: FxHashMap<ObjectGuid, u64>,
+}
+
+impl Checks {
+    fn once(&mut self, kind: &SourceKind, obj: &DirectoryObject, here: u64) -> Result<(), SourceError> {
+        let what = match self.dns.insert(dn_hash(&obj.dn), here) {
+            Some(first) => Some(("DN", first)),
+            None => self.guids.insert(obj.guid, here).map(|first| ("objectGUID", first)),
+        };
+        match what {
+            None => Ok(()),
+            Some((what, first)) => Err(SourceError::Duplicate {
+                what,
+                dn: obj.dn.to_string(),
+                first: place(kind, first),
+                second: place(kind, here),
+            }),
+        }
+    }
+}
+
+/// 128 bits of hash of a DN's comparison key ([`Dn::key`]): two differently seeded SipHashes,
+/// so that two DNs of one directory never meet by chance.
+fn dn_hash(dn: &Dn) -> [u64; 2] {
+    use std::hash::{Hash, Hasher};
+    let key = dn.key();
+    let half = |seed: u64| {
+        let mut h = std::hash::DefaultHasher::new();
+        seed.hash(&mut h);
+        key.hash(&mut h);
+        h.finish()
+    };
+    [half(1), half(2)]
+}
+
+/// The values [`refused_text`] refused so far: how many, and the first [`error::LISTED`].
+#[derive(Default)]
+struct Refused {
+    total: usize,
+    listed: Vec<String>,
+}
+
+impl Refused {
+    fn add(&mut self, kind: &SourceKind, here: u64, bad: Vec<crate::model::convert::ConvertError>) {
+        for e in bad {
+            self.total += 1;
+            if self.listed.len() < error::LISTED {
+                self.listed.push(format!("{}: {e}", place(kind, here)));
+            }
+        }
+    }
+
+    fn check(&mut self, src: &SourceConfig) -> Result<(), SourceError> {
+        match self.total {
+            0 => Ok(()),
+            total => Err(SourceError::ControlCharacters {
+                origin: describe(src),
+                total,
+                listed: std::mem::take(&mut self.listed),
+            }),
         }
     }
 }

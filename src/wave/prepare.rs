@@ -87,6 +87,7 @@ pub fn prepare(config: &Config, state: &State, wave: &str, purpose: Purpose) -> 
     let files = wave_files(config)?;
     let file = find(&files, wave)?.clone();
     let slots = make::current_slots(&loaded.dir, &loaded.settings);
+    make::check_current_units(&file, &loaded.current, &slots)?;
     let stale = make::staleness(&file, &loaded.current, &slots);
     if checks && !stale.is_empty() {
         return Err(WaveError::Stale { wave: file.number, reasons: stale.join("; ") });

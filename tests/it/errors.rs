@@ -37,7 +37,7 @@ fn malformed_ldif_names_file_and_line_and_keeps_the_previous_snapshot() {
 
     std::fs::write(p.path().join("bjuv.ldif"), format!("{good}dn: CN=a,DC=bjuv,DC=test\nobjectClass user\n")).unwrap();
     let out = p.samla(&["discover", "-q"]).output().unwrap();
-    one_line_error(&out, 1, &["bjuv: ", "bjuv.ldif:12:"]);
+    one_line_error(&out, 2, &["bjuv: ", "bjuv.ldif:12:"]);
     assert_eq!(p.snapshot("bjuv"), first);
     let list = p.samla(&["snapshots", "--json"]).output().unwrap();
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
@@ -50,7 +50,7 @@ fn an_entry_without_object_guid_is_named() {
     let ldif = "dn: CN=Öberg\\, Åsa,OU=IT,DC=bjuv,DC=test\nobjectClass: user\nsAMAccountName: asaobe\n\n";
     std::fs::write(p.path().join("bjuv.ldif"), ldif).unwrap();
     let out = p.samla(&["discover"]).output().unwrap();
-    one_line_error(&out, 1, &["CN=Öberg\\, Åsa,OU=IT,DC=bjuv,DC=test: objectGUID: missing"]);
+    one_line_error(&out, 2, &["bjuv.ldif:1: CN=Öberg\\, Åsa,OU=IT,DC=bjuv,DC=test: objectGUID: missing"]);
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn a_missing_password_variable_is_named_without_a_value() {
         "tls = \"plain\"\npassword_env = \"SAMLA_NO_SUCH_VAR\"",
     );
     let out = Project::new(&src).samla(&["discover"]).output().unwrap();
-    one_line_error(&out, 1, &["environment variable SAMLA_NO_SUCH_VAR is not set"]);
+    one_line_error(&out, 2, &["bjuv: environment variable SAMLA_NO_SUCH_VAR is not set"]);
 }
 
 #[test]

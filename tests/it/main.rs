@@ -23,5 +23,6 @@ mod shared_ad_client;
 mod slapd;
 mod snapshot_guard;
 mod state_safety;
+mod source_input;
 mod support;
 mod tenant;

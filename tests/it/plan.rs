@@ -217,6 +217,10 @@ fn hand_edits_are_kept_by_replanning_and_mistakes_are_refused_with_file_and_line
     let place = format!("{}:{}:", f2.file_name().unwrap().to_str().unwrap(), line_of(&f2, "Påhittad"));
     refused(&p, &["waves"], &place, "unknown unit bjuv/Påhittad enhet");
     refused(&p, &["plan"], &place, "unknown unit bjuv/Påhittad enhet");
+    // The wave commands name the place as `waves` does, before anything else about the wave.
+    let column = format!("{place}1: unknown unit bjuv/Påhittad enhet");
+    refused(&p, &["wave", "dry-run", "2"], &column, "");
+    refused(&p, &["wave", "run", "2", "--target", "lab", "--yes"], &column, "");
     let other = after[0].units[0].slot.unit.0.clone();
     std::fs::write(&f2, good.replacen(&format!("id = {}", toml_str(&moved)), &format!("id = {}", toml_str(&other)), 1))
         .unwrap();

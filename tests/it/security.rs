@@ -497,8 +497,10 @@ fn eq_filter(attr: &str, value: &[u8]) -> String {
 }
 
 /// A Samba directory holding crafted names (below a test OU, beside a decoy `OU=Admins`), read
-/// by `samla discover`: every object is read at exactly its DN, with exactly its names; none
-/// is taken to be in `OU=Admins`; a filter on each name finds exactly that object.
+/// by `samla discover`: while their descriptions hold a NUL, discover refuses the source with
+/// exit 2, listing every such value with its DN and attribute (issue 29); once they do not,
+/// every object is read at exactly its DN, with exactly its names; none is taken to be in
+/// `OU=Admins`; a filter on each name finds exactly that object.
 #[test]
 fn crafted_names_read_from_samba_keep_exactly_their_place_and_value() {
     let server = Server::from_env();
@@ -532,6 +534,26 @@ fn crafted_names_read_from_samba_keep_exactly_their_place_and_value() {
          password_env = \"SAMLA_TEST_SAMBA_PASSWORD\"\nca_file = \"{}\"\n",
         server.url, server.bind, server.ca
     ));
+    // A NUL in a value: refused over LDAP as from an LDIF, every value named, nothing stored.
+    let out = p.samla(&["discover", "-q"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{} value(s) hold control characters", names.len())), "{err}");
+    let refusal = ": description: holds the control character U+0000 (NUL)";
+    assert_eq!(err.matches(refusal).count(), names.len(), "{err}");
+    let mut fixed = String::new();
+    for name in &names {
+        let dn = Dn::parse(&tricky_ou).unwrap().child("CN", name);
+        fixed.push_str(&format!(
+            "dn:: {}\nchangetype: modify\nreplace: description\ndescription:: {}\n-\n\n",
+            b64(dn.as_str()),
+            b64(&format!("{name}\tafter a tab"))
+        ));
+    }
+    let list = p.samla(&["snapshots", "--json"]).output().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&list.stdout).unwrap(), json!([]), "nothing stored");
+    let out = server.apply("ldapmodify", &fixed);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     p.samla(&["discover", "-q"]).assert().success();
     let objects = p.snapshot("sec");
     let users: Vec<&DirectoryObject> = objects.iter().filter(|o| o.kind == ObjectKind::User).collect();
@@ -548,8 +570,8 @@ fn crafted_names_read_from_samba_keep_exactly_their_place_and_value() {
         assert_eq!(u.dn.parent(), tricky, "{name:?} is in {}", u.dn);
         assert_eq!(u.dn.ou_path().last().map(|s| s.to_string()).as_deref(), Some(tricky_ou_name));
         assert_eq!(u.display_name.as_deref(), Some(*name));
-        // A NUL inside a value is read as it is, not cut off and not mistaken for the end.
-        assert_eq!(u.description.as_deref(), Some(format!("{name}\0after a NUL").as_str()));
+        // A tab inside a multi-line value is read as it is.
+        assert_eq!(u.description.as_deref(), Some(format!("{name}\tafter a tab").as_str()));
         // A filter on the name finds exactly this object, and so does one on its GUID.
         let by_name = server.search(&server.base, &eq_filter("displayName", name.as_bytes()), &["cn"]);
         assert_eq!(by_name.len(), 1, "{name:?}");
@@ -560,7 +582,7 @@ fn crafted_names_read_from_samba_keep_exactly_their_place_and_value() {
 }
 
 /// Pilot people renamed to crafted names (and one to a name with a NUL byte): the NUL is
-/// refused by dry-run and run, naming the object, with nothing written; the others are
+/// refused by discover, naming the export's line, the object and the attribute; the others are
 /// written by a real wave run to exactly their intended DN in Samba and to the tenant with
 /// exactly their name, found by samla's own filter (the second comparison finds nothing to
 /// do), with nothing else created; the CSV defuses a formula.
@@ -604,18 +626,19 @@ fn crafted_names_written_by_a_wave_land_exactly_where_they_belong() {
             assert!(out.status.success(), "{step:?}: {}", stderr(&out));
         }
     };
-    rediscover(&renames);
-
-    // The NUL byte: refused by dry-run and run, naming the object; nothing is written.
-    let (nul_anchor, _) = renames.values().find(|(_, n)| n == nul_name).unwrap().clone();
-    let before = (lab.tenant_state(), lab.shared_ad_state(&server));
-    for args in [&["wave", "dry-run", "1"][..], &["wave", "run", "1", "--target", "lab", "--yes"]] {
-        let out = lab.samla(args).output().unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains(&nul_anchor) && err.contains("Nul\\0Byte") && err.contains("U+0000"), "{err}");
+    // The NUL byte: refused already by discover (issue 29), naming the export's line, the
+    // object and the attribute; the wave commands behind it never see it.
+    for id in IDS {
+        rename_in_ldif(&lab.project.path().join(format!("estate/{id}.ldif")), &renames);
     }
-    assert_eq!((lab.tenant_state(), lab.shared_ad_state(&server)), before, "a refused wave writes nothing");
+    let out = lab.samla(&["discover", "-q"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for attribute in ["cn", "displayName"] {
+        let refusal =
+            format!(": {attribute}: holds the control character U+0000 (NUL) at character 4 of \"Nul\\0Byte\"");
+        assert!(err.contains(&refusal) && err.contains(".ldif:"), "{refusal:?} not in {err}");
+    }
 
     // Renamed once more, to a formula instead: the wave runs.
     for (_, name) in renames.values_mut().filter(|(_, n)| n == nul_name) {
@@ -709,12 +732,15 @@ fn a_wave_file_edited_to_add_objects_outside_the_plan_is_refused_by_dry_run_and_
     let theirs = &other.units[0];
     let unit = theirs.slot.unit.0.clone();
     let ours = first.units[0].slot.unit.0.clone();
+    let made_up = format!("{good}{}", block("bjuv/IT/Påhittad", 1usize, "0000000000000000", first.number));
+    let made_up_line = made_up.lines().position(|l| l.contains("bjuv/IT/Påhittad")).unwrap() + 1;
+    let file_name = first.path.file_name().unwrap().to_str().unwrap().to_string();
     let edits: Vec<(String, String, i32, String)> = vec![
         (
             "a unit the directory does not hold".into(),
-            format!("{good}{}", block("bjuv/IT/Påhittad", 1usize, "0000000000000000", first.number)),
-            1,
-            "unit bjuv/IT/Påhittad is not in the directory its inputs give (the wave file was edited".into(),
+            made_up,
+            2,
+            format!("{file_name}:{made_up_line}:1: unknown unit bjuv/IT/Påhittad: not in the unified directory"),
         ),
         (
             "a unit of another wave".into(),
