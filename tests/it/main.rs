@@ -22,7 +22,7 @@ mod shared_ad;
 mod shared_ad_client;
 mod slapd;
 mod snapshot_guard;
-mod state_safety;
 mod source_input;
+mod state_safety;
 mod support;
 mod tenant;
