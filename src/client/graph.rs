@@ -71,7 +71,11 @@ pub enum ClientError {
     /// Graph answered with an error: status, Graph's error code and message.
     #[error("Graph answered {status} {code}: {message}")]
     Graph { status: u16, code: String, message: String },
-    /// Reading the secret/credentials failed or an unusable response body.
+    /// The client secret or the certificate's key could not be read (samla.toml's
+    /// configuration: exit 2 like every secret that cannot be read).
+    #[error("{what}: {error}")]
+    Credential { what: &'static str, error: crate::config::secret::SecretError },
+    /// An unusable response body, or another failure outside Graph's answers.
     #[error("{0}")]
     Other(String),
     /// Certificate login: the client assertion could not be made (the certificate or its key
@@ -86,6 +90,7 @@ impl Classified for ClientError {
     fn exit_class(&self) -> ExitClass {
         match self {
             ClientError::Assertion(e) => e.exit_class(),
+            ClientError::Credential { error, .. } => error.exit_class(),
             ClientError::Login { .. }
             | ClientError::Transport { .. }
             | ClientError::Graph { .. }
@@ -442,7 +447,8 @@ impl GraphClient {
     /// The token request's form body, and the secret in it (to scrub from any answer).
     fn login_form(&self) -> Result<(Secret, Option<Secret>), ClientError> {
         let target = &self.inner.target;
-        let read = |s: &SecretSource| s.read().map_err(|e| ClientError::Other(format!("client credential: {e}")));
+        let read =
+            |s: &SecretSource| s.read().map_err(|error| ClientError::Credential { what: "client credential", error });
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials")
             .append_pair("client_id", &target.client_id)
@@ -456,7 +462,7 @@ impl GraphClient {
             ClientCredential::Certificate { certificate, private_key } => {
                 let key = private_key
                     .read_all()
-                    .map_err(|e| ClientError::Other(format!("certificate login: private key: {e}")))?;
+                    .map_err(|error| ClientError::Credential { what: "certificate login: private key", error })?;
                 let assertion = certificate_assertion(certificate, &key, &target.client_id, &self.inner.token_url)?;
                 form.append_pair("client_assertion_type", crate::client::assertion::ASSERTION_TYPE)
                     .append_pair("client_assertion", assertion.expose());

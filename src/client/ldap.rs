@@ -84,9 +84,13 @@ pub enum LdapClientError {
 }
 
 impl Classified for LdapClientError {
-    /// The shared AD could not be reached or refused a request.
+    /// The shared AD could not be reached or refused a request: exit 1; its password could not
+    /// be read (samla.toml's configuration): the class of that reason.
     fn exit_class(&self) -> ExitClass {
-        ExitClass::Work
+        match self {
+            LdapClientError::Connect(e @ (SourceError::Secret(_) | SourceError::SecretOf { .. })) => e.exit_class(),
+            _ => ExitClass::Work,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use super::error::WaveError;
 use crate::client::graph::GraphClient;
 use crate::client::ldap::SharedAdClient;
 use crate::config::target::TargetConfig;
+use crate::error::Classified;
 use crate::journal::{SharedAdIdentity, TargetIdentity, TenantIdentity};
 use crate::state::State;
 
@@ -30,17 +31,15 @@ impl Connected {
 
 /// Connects to both systems the target names.
 pub async fn connect(target: &TargetConfig) -> Result<Connected, WaveError> {
-    let failed = |system, e: &dyn std::fmt::Display| WaveError::Connect {
-        target: target.name.clone(),
-        system,
-        message: e.to_string(),
-    };
+    fn failed<E: Classified + std::fmt::Display>(target: &TargetConfig, system: &'static str, e: E) -> WaveError {
+        WaveError::Connect { target: target.name.clone(), system, message: e.to_string(), class: e.exit_class() }
+    }
     let tenant = match &target.tenant {
-        Some(t) => Some(GraphClient::connect(t).await.map_err(|e| failed("tenant", &e))?),
+        Some(t) => Some(GraphClient::connect(t).await.map_err(|e| failed(target, "tenant", e))?),
         None => None,
     };
     let shared_ad = match &target.shared_ad {
-        Some(l) => Some(SharedAdClient::connect(l).await.map_err(|e| failed("shared AD", &e))?),
+        Some(l) => Some(SharedAdClient::connect(l).await.map_err(|e| failed(target, "shared AD", e))?),
         None => None,
     };
     Ok(Connected { tenant, shared_ad })

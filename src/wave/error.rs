@@ -42,9 +42,10 @@ pub enum WaveError {
     NotATerminal,
     #[error("not confirmed; nothing was written")]
     NotConfirmed,
-    /// A target's client could not connect or log in.
+    /// A target's client could not connect or log in (`class`: exit 2 when its credentials
+    /// could not be read, 1 when the system could not be reached or refused).
     #[error("target {target}: the {system}: {message}")]
-    Connect { target: String, system: &'static str, message: String },
+    Connect { target: String, system: &'static str, message: String, class: ExitClass },
     /// A target could not be read or written while the operation ran.
     #[error("the {system}: {message}")]
     Target { system: &'static str, message: String },
@@ -128,12 +129,12 @@ impl Classified for WaveError {
             | WhichTarget { .. }
             | NothingOfMunicipality { .. }
             | TargetChanged { .. } => ExitClass::Usage,
+            Connect { class, .. } => *class,
             Stale { .. }
             | BlockingFindings { .. }
             | RefusedNames { .. }
             | BeyondThresholds { .. }
             | NotConfirmed
-            | Connect { .. }
             | Target { .. }
             | DependsOnMissing { .. }
             | DependentWaves { .. }

@@ -167,6 +167,18 @@ fn demo_project_keeps_its_dry_run_its_verified_reports_and_can_restart_its_tenan
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
     assert!(jsons.iter().all(|p| verified(p)));
     assert!(!reports.join("unverified").exists());
+
+    // 4. A client secret that cannot be read is samla.toml's fault: exit 2, the file named,
+    // nothing printed on stdout.
+    std::fs::remove_file(dir.path().join("state/demo-tenant-secret")).unwrap();
+    let out = samla().arg("-c").arg(&config).args(["wave", "dry-run", "1", "--target", "demo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("demo-tenant-secret"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 /// Issue 30: the tables of one wave count member links the same way. In the demo's wave 1, the
