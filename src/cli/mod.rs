@@ -298,7 +298,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Wave(WaveCommand::DryRun { wave, out, target }) => {
             let (config, state) = open_read(&cli.config)?;
             let request = DryRunRequest { wave: &wave, out: out.as_deref(), target: target.as_deref() };
-            wave::print_dry_run(&crate::wave::dry_run::dry_run(&config, &state, request)?, cli.json)
+            let dry_run = crate::wave::dry_run::dry_run(&config, &state, request)?;
+            wave::print_dry_run(&dry_run, cli.json)?;
+            Ok(dry_run.target_can_take_it()?)
         }
         Command::Wave(WaveCommand::Run { wave, target, yes }) => {
             let (config, _lock, mut state) = open_write(&cli.config)?;

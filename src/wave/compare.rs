@@ -5,6 +5,7 @@
 
 use super::connect::{Connected, connect, runtime};
 use super::error::WaveError;
+use super::preflight;
 use super::prepare::Prepared;
 use crate::config::Config;
 use crate::execute::{Impact, graph as tenant, serde_name, shared_ad};
@@ -22,6 +23,9 @@ pub struct Comparison {
     /// again.
     pub tenant_view: Option<tenant::TenantView>,
     pub shared_ad_view: Option<shared_ad::AdView>,
+    /// What the tenant cannot take of what it still needs ([`super::preflight`]): `wave run`
+    /// sends nothing while this holds anything.
+    pub preflight: Vec<preflight::Finding>,
 }
 
 /// Per municipality and system: objects created, updated, unchanged; groups gaining members and
@@ -209,9 +213,12 @@ pub async fn compare(prepared: &Prepared, clients: &mut Connected) -> Result<Com
     let rendered = Rendered::of(prepared, clients)?;
     let (tenant_view, shared_ad_view) = observe(prepared, &rendered, clients).await?;
     let mut out = Comparison::default();
-    if let Some(view) = tenant_view {
+    if let (Some(view), Some(client)) = (tenant_view, &clients.tenant) {
         let names = tenant::Names::new(&prepared.content, &prepared.targets);
-        out.tenant = Some(tenant::reconcile(&rendered.requests, &view, &names));
+        let reconciled = tenant::reconcile(&rendered.requests, &view, &names);
+        let facts = preflight::read_facts(client, &reconciled.requests).await.map_err(WaveError::tenant)?;
+        out.preflight = preflight::judge(&reconciled.requests, &prepared.targets.skus, &facts);
+        out.tenant = Some(reconciled);
         out.tenant_view = Some(view);
     }
     if let Some(view) = shared_ad_view {

@@ -62,6 +62,10 @@ pub struct DryRun {
     /// Against a target: why `wave run` would refuse (`[thresholds]`); empty when it would not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub beyond_thresholds: Option<Vec<String>>,
+    /// Against a target: what it cannot take ([`super::preflight`]); `wave run` would send
+    /// nothing while this holds anything, and the dry-run exits 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<Vec<super::preflight::Finding>>,
     /// Against a target: its name and the whole comparison, for people.
     #[serde(skip)]
     pub compared_with: Option<(String, Comparison)>,
@@ -178,10 +182,24 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
         beyond_thresholds: impact
             .as_ref()
             .map(|i| crate::execute::over_thresholds(i, &prepared.population, &config.thresholds)),
+        preflight: comparison.as_ref().map(|c| c.preflight.clone()),
         compared_with: request.target.zip(comparison).map(|(t, c)| (t.to_string(), c)),
     };
     tracing::info!("dry-run: written after {:.2} s", started.elapsed().as_secs_f64());
     Ok(result)
+}
+
+impl DryRun {
+    /// Whether the target could take the wave: the preflight's findings as the error a run
+    /// would stop with (nothing is sent by a dry-run either way).
+    pub fn target_can_take_it(&self) -> Result<(), WaveError> {
+        match (&self.preflight, &self.compared_with) {
+            (Some(findings), Some((target, _))) if !findings.is_empty() => {
+                Err(WaveError::Preflight { wave: self.wave, target: target.clone(), findings: findings.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Where a dry-run's files go unless `--out` says otherwise: `reports/waves/<wave file name>`

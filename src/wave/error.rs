@@ -68,6 +68,13 @@ pub enum WaveError {
         "wave {wave} refers to objects of {missing}, not in target {target}: run that wave first; nothing was sent"
     )]
     DependsOnMissing { wave: u32, target: String, missing: String },
+    /// The tenant cannot take the wave ([`super::preflight`]): one line per finding.
+    #[error(
+        "target {target} cannot take wave {wave}, nothing was sent; {} finding(s), by municipality:\n  {}",
+        findings.len(),
+        findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+    )]
+    Preflight { wave: u32, target: String, findings: Vec<super::preflight::Finding> },
     /// Later waves in the target refer to the objects of the wave to roll back.
     #[error(
         "wave {wave} cannot be rolled back in target {target}: {dependents} refer(s) to its objects; roll \
@@ -137,6 +144,7 @@ impl Classified for WaveError {
             | NotConfirmed
             | Target { .. }
             | DependsOnMissing { .. }
+            | Preflight { .. }
             | DependentWaves { .. }
             | Incomplete { .. }
             | RollbackIncomplete { .. }

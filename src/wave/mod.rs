@@ -24,6 +24,7 @@ pub mod dependencies;
 pub mod dry_run;
 pub mod error;
 pub mod operator;
+pub mod preflight;
 pub mod prepare;
 pub mod report;
 pub mod rollback;

@@ -101,6 +101,13 @@ pub fn run(
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;
         let mut comparison: Comparison = compare(prepared, &mut clients).await?;
+        if !comparison.preflight.is_empty() {
+            return Err(WaveError::Preflight {
+                wave: prepared.file.number,
+                target: target.name.clone(),
+                findings: std::mem::take(&mut comparison.preflight),
+            });
+        }
         operator.preview(Preview::Run { wave: &prepared.file, target: &target.name, comparison: &comparison });
         within_thresholds(config, &comparison.impact(), &prepared.population)?;
         operator.approve(&format!("Run wave {} against target {}?", prepared.file.number, target.name))?;

@@ -13,6 +13,7 @@ mod layout;
 mod map;
 mod plan;
 mod plan_report;
+mod preflight;
 mod ranged;
 mod rollback;
 mod safe_wave;

@@ -1,0 +1,346 @@
+//! The tenant checked before the first write of a wave: what would make Graph refuse part of
+//! the wave half-way is found while nothing has been sent.
+//!
+//! A wave that goes in half is the worst outcome for the people in it (some accounts made,
+//! others not, licences missing in the background), so `wave run` refuses on any finding, and
+//! `wave dry-run --target` shows the same findings. What is checked, for the writes the
+//! comparison says the tenant still needs:
+//! - every userPrincipalName domain of a user to create is a verified domain of the tenant;
+//! - every licence SKU the wave assigns (per user, or through a licence group: Entra assigns
+//!   those in the background and fails per user when units run out) is subscribed with enough
+//!   free units (enabled minus consumed);
+//! - no live user samla did not find by its anchor already holds a userPrincipalName or a
+//!   mailNickname the wave creates (someone else's account);
+//! - no soft-deleted user holds an anchor (onPremisesImmutableId) or a mailNickname the wave
+//!   creates: Entra keeps them for 30 days, and a create then fails. (A soft-deleted user's
+//!   userPrincipalName is shown as `{id}{upn}` and does not block a new user.)
+//!
+//! The reading is I/O ([`read_facts`]); the judging is pure ([`judge`]).
+
+use crate::client::graph::{ClientError, GraphClient};
+use crate::render::graph::{Action, GraphRequest};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Values per `in (...)` filter: Graph allows 15.
+const IN_VALUES: usize = 15;
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// A user's userPrincipalName domain is not verified in the tenant.
+    UnverifiedDomain,
+    /// A licence SKU the wave assigns is not subscribed.
+    NotSubscribed,
+    /// A licence SKU has fewer free units than the wave assigns.
+    TooFewLicences,
+    /// A live user the wave does not own holds a userPrincipalName or mailNickname the wave
+    /// creates.
+    TakenByAnother,
+    /// A soft-deleted user holds an anchor or a mailNickname the wave creates.
+    TakenByDeleted,
+}
+
+impl Check {
+    fn text(self) -> &'static str {
+        match self {
+            Check::UnverifiedDomain => "domain not verified",
+            Check::NotSubscribed => "SKU not subscribed",
+            Check::TooFewLicences => "too few licences",
+            Check::TakenByAnother => "taken by another user",
+            Check::TakenByDeleted => "held by a deleted user",
+        }
+    }
+}
+
+/// One thing the tenant cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Finding {
+    /// The municipality of the object ("" for a SKU the whole wave needs).
+    pub municipality: String,
+    pub check: Check,
+    /// The userPrincipalName, domain or SKU part number.
+    pub object: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = if self.municipality.is_empty() { "(whole wave)" } else { &self.municipality };
+        write!(f, "{m:<14} {:<24} {}: {}", self.check.text(), self.object, self.detail)
+    }
+}
+
+/// What the tenant holds that the wave's writes depend on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantFacts {
+    /// Verified domains, lower case.
+    pub verified_domains: BTreeSet<String>,
+    /// skuPartNumber -> (enabled units, consumed units).
+    pub skus: BTreeMap<String, (u64, u64)>,
+    /// Lower-cased userPrincipalName -> id, of live users holding a name the wave creates.
+    pub live_upns: BTreeMap<String, String>,
+    /// Lower-cased mailNickname -> id, of live users holding a nickname the wave creates.
+    pub live_nicknames: BTreeMap<String, String>,
+    /// onPremisesImmutableId -> id, of soft-deleted users.
+    pub deleted_anchors: BTreeMap<String, String>,
+    /// Lower-cased mailNickname -> id, of soft-deleted users.
+    pub deleted_nicknames: BTreeMap<String, String>,
+}
+
+/// A user the wave creates, as its create request says.
+struct NewUser<'a> {
+    municipality: &'a str,
+    upn: String,
+    nickname: Option<String>,
+    immutable_id: Option<&'a str>,
+}
+
+fn new_users(requests: &[(usize, GraphRequest)]) -> Vec<NewUser<'_>> {
+    requests
+        .iter()
+        .filter(|(_, r)| r.action == Action::CreateUser)
+        .filter_map(|(_, r)| {
+            let body = r.body.as_ref()?;
+            Some(NewUser {
+                municipality: &r.municipality,
+                upn: body["userPrincipalName"].as_str()?.to_lowercase(),
+                nickname: body["mailNickname"].as_str().map(str::to_lowercase),
+                immutable_id: body["onPremisesImmutableId"].as_str(),
+            })
+        })
+        .collect()
+}
+
+/// Licence units the requests assign, per licence class: one per user licensed directly, one
+/// per member bound into a licence group.
+fn licences_needed(requests: &[(usize, GraphRequest)]) -> BTreeMap<&str, u64> {
+    let mut out: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, r) in requests {
+        let Some(class) = r.licence_class.as_deref() else { continue };
+        let n = match r.action {
+            Action::AssignUserLicence => 1,
+            Action::CreateLicenceGroup | Action::AddMembers => r.members() as u64,
+            _ => 0,
+        };
+        if n > 0 {
+            *out.entry(class).or_default() += n;
+        }
+    }
+    out
+}
+
+/// Everything the tenant cannot take of `requests` (what it still needs), sorted by
+/// municipality. `skus` maps a licence class to its SKU part number.
+pub fn judge(requests: &[(usize, GraphRequest)], skus: &BTreeMap<String, String>, facts: &TenantFacts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let finding = |municipality: &str, check, object: &str, detail: String| Finding {
+        municipality: municipality.to_string(),
+        check,
+        object: object.to_string(),
+        detail,
+    };
+    for u in new_users(requests) {
+        let domain = u.upn.rsplit_once('@').map_or("", |(_, d)| d);
+        if !facts.verified_domains.contains(domain) {
+            out.push(finding(
+                u.municipality,
+                Check::UnverifiedDomain,
+                &u.upn,
+                format!("{domain} is not a verified domain of the tenant; verify it first"),
+            ));
+        }
+        let nickname = u.nickname.as_deref().unwrap_or_default();
+        let live = facts.live_upns.get(&u.upn).map(|id| ("userPrincipalName", id));
+        if let Some((what, id)) = live.or_else(|| facts.live_nicknames.get(nickname).map(|id| ("mailNickname", id))) {
+            out.push(finding(
+                u.municipality,
+                Check::TakenByAnother,
+                &u.upn,
+                format!("user {id} holds its {what} and is not this person (another anchor)"),
+            ));
+        }
+        let anchor =
+            u.immutable_id.and_then(|a| facts.deleted_anchors.get(a)).map(|id| ("anchor (onPremisesImmutableId)", id));
+        if let Some((what, id)) =
+            anchor.or_else(|| facts.deleted_nicknames.get(nickname).map(|id| ("mailNickname", id)))
+        {
+            out.push(finding(
+                u.municipality,
+                Check::TakenByDeleted,
+                &u.upn,
+                format!("deleted user {id} holds its {what} for up to 30 days; restore it or wait until it is purged"),
+            ));
+        }
+    }
+    for (class, needed) in licences_needed(requests) {
+        let Some(part) = skus.get(class) else { continue };
+        match facts.skus.get(part) {
+            None => out.push(finding(
+                "",
+                Check::NotSubscribed,
+                part,
+                format!("licence class {class}: {needed} unit(s) needed, the tenant has no such subscription"),
+            )),
+            Some(&(enabled, consumed)) if enabled.saturating_sub(consumed) < needed => out.push(finding(
+                "",
+                Check::TooFewLicences,
+                part,
+                format!(
+                    "licence class {class}: {needed} unit(s) needed, {} free ({enabled} enabled, {consumed} consumed)",
+                    enabled.saturating_sub(consumed)
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Reads what [`judge`] needs from the tenant: verified domains, subscribed SKUs, live users
+/// holding the userPrincipalNames the requests create, and the soft-deleted users.
+pub async fn read_facts(client: &GraphClient, requests: &[(usize, GraphRequest)]) -> Result<TenantFacts, ClientError> {
+    let mut facts = TenantFacts::default();
+    for d in client.get_all("/domains").await? {
+        if d["isVerified"] == true
+            && let Some(id) = d["id"].as_str()
+        {
+            facts.verified_domains.insert(id.to_lowercase());
+        }
+    }
+    for s in client.get_all("/subscribedSkus").await? {
+        if let Some(part) = s["skuPartNumber"].as_str() {
+            let enabled = s["prepaidUnits"]["enabled"].as_u64().unwrap_or(0);
+            facts.skus.insert(part.to_string(), (enabled, s["consumedUnits"].as_u64().unwrap_or(0)));
+        }
+    }
+    let users = new_users(requests);
+    let upns: Vec<String> = users.iter().map(|u| u.upn.clone()).collect();
+    let nicknames: Vec<String> = users.iter().filter_map(|u| u.nickname.clone()).collect();
+    let paths: Vec<String> =
+        in_filters("userPrincipalName", &upns).into_iter().chain(in_filters("mailNickname", &nicknames)).collect();
+    for page in client.get_many(&paths).await {
+        for u in page?["value"].as_array().into_iter().flatten() {
+            let Some(id) = u["id"].as_str() else { continue };
+            if let Some(upn) = u["userPrincipalName"].as_str().map(str::to_lowercase)
+                && upns.contains(&upn)
+            {
+                facts.live_upns.insert(upn, id.to_string());
+            }
+            if let Some(nick) = u["mailNickname"].as_str().map(str::to_lowercase)
+                && nicknames.contains(&nick)
+            {
+                facts.live_nicknames.insert(nick, id.to_string());
+            }
+        }
+    }
+    let deleted =
+        client.get_all("/directory/deletedItems/microsoft.graph.user?$select=id,mailNickname,onPremisesImmutableId");
+    for u in deleted.await? {
+        let Some(id) = u["id"].as_str() else { continue };
+        if let Some(nick) = u["mailNickname"].as_str() {
+            facts.deleted_nicknames.insert(nick.to_lowercase(), id.to_string());
+        }
+        if let Some(anchor) = u.get("onPremisesImmutableId").and_then(Value::as_str) {
+            facts.deleted_anchors.insert(anchor.to_string(), id.to_string());
+        }
+    }
+    Ok(facts)
+}
+
+/// `/users` reads of the users whose `property` is one of `values`, 15 to a filter.
+fn in_filters(property: &str, values: &[String]) -> Vec<String> {
+    values
+        .chunks(IN_VALUES)
+        .map(|c| {
+            let quoted: Vec<String> = c.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
+            let filter = format!("{property} in ({})", quoted.join(","));
+            let filter: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+            format!("/users?$filter={filter}&$select=id,userPrincipalName,mailNickname&$top=999")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(action: Action, municipality: &str, body: Value, class: Option<&str>) -> (usize, GraphRequest) {
+        (
+            0,
+            GraphRequest {
+                id: "r".into(),
+                method: "POST".into(),
+                url: "/users".into(),
+                body: Some(body),
+                depends_on: Vec::new(),
+                action,
+                municipality: municipality.into(),
+                anchor: None,
+                licence_class: class.map(str::to_string),
+            },
+        )
+    }
+
+    fn user(m: &str, upn: &str, anchor: &str) -> (usize, GraphRequest) {
+        request(Action::CreateUser, m, json!({"userPrincipalName": upn, "onPremisesImmutableId": anchor}), None)
+    }
+
+    fn facts() -> TenantFacts {
+        TenantFacts {
+            verified_domains: ["samverkan.se".to_string()].into(),
+            skus: [("SPE_E3".to_string(), (11, 8)), ("SPE_F1".to_string(), (100, 0))].into(),
+            ..TenantFacts::default()
+        }
+    }
+
+    #[test]
+    fn a_tenant_that_can_take_the_wave_has_no_findings() {
+        let requests = vec![
+            user("bjuv", "Asa.Oberg@Samverkan.se", "a1"),
+            request(Action::AssignUserLicence, "bjuv", json!({}), Some("E3")),
+            request(Action::AddMembers, "", json!({"members@odata.bind": ["x", "y"]}), Some("E3")),
+        ];
+        let skus = [("E3".to_string(), "SPE_E3".to_string())].into();
+        assert_eq!(judge(&requests, &skus, &facts()), Vec::new());
+    }
+
+    #[test]
+    fn unverified_domains_missing_or_short_skus_and_held_names_are_each_found() {
+        let mut facts = facts();
+        facts.live_upns.insert("taken@samverkan.se".into(), "u-9".into());
+        facts.deleted_nicknames.insert("gone".into(), "u-7".into());
+        facts.deleted_anchors.insert("a4".into(), "u-8".into());
+        let requests = vec![
+            user("perstorp", "elev1@elev.samverkan.se", "a1"),
+            user("bjuv", "Taken@samverkan.se", "a2"),
+            request(
+                Action::CreateUser,
+                "bjuv",
+                json!({"userPrincipalName": "gone@samverkan.se", "mailNickname": "Gone", "onPremisesImmutableId": "a3"}),
+                None,
+            ),
+            user("klippan", "fine@samverkan.se", "a4"),
+            request(Action::CreateLicenceGroup, "", json!({"members@odata.bind": ["a", "b", "c", "d"]}), Some("E3")),
+            request(Action::AssignUserLicence, "bjuv", json!({}), Some("A3")),
+        ];
+        let skus = [("E3".to_string(), "SPE_E3".to_string()), ("A3".to_string(), "M365EDU_A3".to_string())].into();
+        let found: Vec<(String, Check, String)> =
+            judge(&requests, &skus, &facts).into_iter().map(|f| (f.municipality, f.check, f.object)).collect();
+        assert_eq!(
+            found,
+            vec![
+                ("".into(), Check::NotSubscribed, "M365EDU_A3".into()),
+                ("".into(), Check::TooFewLicences, "SPE_E3".into()),
+                ("bjuv".into(), Check::TakenByAnother, "taken@samverkan.se".into()),
+                ("bjuv".into(), Check::TakenByDeleted, "gone@samverkan.se".into()),
+                ("klippan".into(), Check::TakenByDeleted, "fine@samverkan.se".into()),
+                ("perstorp".into(), Check::UnverifiedDomain, "elev1@elev.samverkan.se".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Issue 25, point 2: the tenant is checked before the first write of a wave. A tenant
+//! without a UPN domain the wave uses, with too few licences, or where another live or a
+//! soft-deleted user holds a name or an anchor the wave creates, refuses the wave in its
+//! dry-run (exit 1, the findings by municipality, JSON) and in its run, with nothing sent.
+
+use crate::safe_wave::{TenantLab, options};
+use crate::support::stderr;
+use serde_json::{Value, json};
+
+const TENANT: &str = "33333333-3333-4333-8333-333333333333";
+
+/// The users wave 1 creates (the dry-run's create requests), as (userPrincipalName, body).
+fn created_users(lab: &TenantLab) -> Vec<Value> {
+    let out = lab.samla(&["wave", "dry-run", "1", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = dry["outputs"]["graph_requests"].as_str().unwrap();
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["method"] == "POST" && r["url"] == "/users")
+        .map(|r| r["body"].clone())
+        .collect()
+}
+
+/// A user made in the tenant by someone else (over Graph, as the app) with `upn`, `nick` and
+/// `anchor`, then soft-deleted when `delete`.
+fn foreign_user(lab: &TenantLab, upn: &str, nick: &str, anchor: Option<&str>, delete: bool) {
+    let tenant = &lab.tenants[0];
+    lab.rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "client_credentials"),
+                ("client_id", tenant.client_id().to_string().as_str()),
+                ("scope", "https://graph.microsoft.com/.default"),
+                ("client_secret", tenant.client_secret().expose()),
+            ])
+            .finish();
+        let token: Value = http
+            .post(tenant.token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bearer = token["access_token"].as_str().unwrap().to_string();
+        let mut body = json!({
+            "accountEnabled": true,
+            "displayName": "Someone Else",
+            "mailNickname": nick,
+            "userPrincipalName": upn,
+            "passwordProfile": {"password": "Ett-annat-L0senord!", "forceChangePasswordNextSignIn": true},
+        });
+        if let Some(a) = anchor {
+            body["onPremisesImmutableId"] = json!(a);
+        }
+        let made = http.post(format!("{}/users", tenant.graph_url())).bearer_auth(&bearer).json(&body).send().await;
+        let made: Value = made.unwrap().json().await.unwrap();
+        let id = made["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+        if delete {
+            let gone = http.delete(format!("{}/users/{id}", tenant.graph_url())).bearer_auth(&bearer).send().await;
+            assert_eq!(gone.unwrap().status(), 204);
+        }
+    });
+}
+
+fn refused(lab: &TenantLab, needles: &[&str]) -> Value {
+    let before = lab.tenant_objects();
+    let dry = lab.samla(&["wave", "dry-run", "1", "--target", "lab", "--json"]);
+    assert_eq!(dry.status.code(), Some(1), "{}", stderr(&dry));
+    let text = stderr(&dry);
+    assert!(text.contains("cannot take wave 1") && text.contains("nothing was sent"), "{text}");
+    for n in needles {
+        assert!(text.contains(n), "{n} not in {text}");
+    }
+    let json: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let run = lab.samla(&["wave", "run", "1", "--target", "lab", "--yes"]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    for n in needles {
+        assert!(stderr(&run).contains(n), "{n} not in {}", stderr(&run));
+    }
+    assert_eq!(lab.tenant_objects(), before, "the tenant changed");
+    json["preflight"].clone()
+}
+
+#[test]
+fn a_tenant_without_the_domain_or_enough_licences_refuses_the_wave_with_nothing_sent() {
+    let mut tenant = options(TENANT);
+    tenant.domains = vec!["elev.samverkan.se".into()];
+    tenant.skus = ["SPE_E3=1", "SPE_F1=1", "M365EDU_A3_STUUSEBNFT=2500"].iter().map(|s| s.parse().unwrap()).collect();
+    let lab = TenantLab::with("0.3", tenant);
+    let users = created_users(&lab).len();
+    assert!(users > 1);
+    let findings = refused(&lab, &["domain not verified", "samverkan.se is not a verified domain", "SPE_E3"]);
+    let checks: Vec<&str> = findings.as_array().unwrap().iter().map(|f| f["check"].as_str().unwrap()).collect();
+    assert_eq!(checks.iter().filter(|c| **c == "unverified_domain").count(), users, "{findings}");
+    assert!(checks.contains(&"too_few_licences"), "{findings}");
+}
+
+#[test]
+fn a_foreign_or_soft_deleted_user_holding_a_name_or_anchor_of_the_wave_refuses_it() {
+    let lab = TenantLab::with("0.3", options(TENANT));
+    let users = created_users(&lab);
+    let upn = |i: usize| users[i]["userPrincipalName"].as_str().unwrap().to_string();
+    let nick = |i: usize| users[i]["mailNickname"].as_str().unwrap().to_string();
+    // Someone else's account on the first name; a deleted account with the second person's
+    // mailNickname and one with the third person's anchor, under other names.
+    foreign_user(&lab, &upn(0), "someone.else", None, false);
+    foreign_user(&lab, "former.one@samverkan.se", &nick(1), None, true);
+    let anchor = users[2]["onPremisesImmutableId"].as_str().unwrap();
+    foreign_user(&lab, "former.two@samverkan.se", "former.two", Some(anchor), true);
+    let findings = refused(&lab, &[&upn(0), &upn(1), &upn(2), "taken by another user", "held by a deleted user"]);
+    let by_check = |c: &str| findings.as_array().unwrap().iter().filter(|f| f["check"] == c).count();
+    assert_eq!((by_check("taken_by_another"), by_check("taken_by_deleted")), (1, 2), "{findings}");
+    // Without them, the same wave goes through.
+    let clean = TenantLab::with("0.3", options(TENANT));
+    let out = clean.samla(&["wave", "dry-run", "1", "--target", "lab", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dry["preflight"], json!([]));
+}
