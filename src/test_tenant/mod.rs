@@ -325,9 +325,16 @@ fn client_secret(opts: &TenantOptions) -> Secret {
 }
 
 /// Builds the tenant's state (directory loaded from the state file if any).
-fn build(opts: &TenantOptions, base: String) -> Result<Shared, TenantError> {
+/// Whether a tenant kept in a file is served (with the domains and SKUs its flags give, which
+/// the file then records) or only read (with those it recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Serve,
+    Read,
+}
+
+fn build(opts: &TenantOptions, base: String, usage: Use) -> Result<Shared, TenantError> {
     let schema = schema::graph_schema()?;
-    let settings = settings(opts, base.clone())?;
     let (store, loaded) = match &opts.state {
         Some(path) => {
             let (store, loaded) = Store::open(path, opts.tenant_id)?;
@@ -335,6 +342,26 @@ fn build(opts: &TenantOptions, base: String) -> Result<Shared, TenantError> {
         }
         None => (None, persist::Loaded::default()),
     };
+    let recorded = match (usage, &loaded.subscription) {
+        (Use::Read, Some(sub)) => Some(TenantOptions {
+            domains: sub.domains.clone(),
+            skus: sub
+                .skus
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e| TenantError::Options(format!("the state file's SKUs: {e}")))?,
+            ..opts.clone()
+        }),
+        _ => None,
+    };
+    let opts = recorded.as_ref().unwrap_or(opts);
+    let settings = settings(opts, base.clone())?;
+    let mut store = store;
+    if let (Use::Serve, Some(store)) = (usage, store.as_mut()) {
+        let skus = opts.skus.iter().map(ToString::to_string).collect();
+        store.record_subscription(&persist::Subscription { domains: opts.domains.clone(), skus })?;
+    }
     let ids = IdStream::new(opts.seed, "objects", loaded.id_counter);
     let dir = Directory::new(schema, settings.clone(), loaded.objects, ids)?;
     let certificate = match &opts.certificate {
@@ -371,7 +398,7 @@ pub async fn start(opts: TenantOptions) -> Result<RunningTenant, TenantError> {
         .map_err(|source| TenantError::Bind { addr: opts.listen, source })?;
     let addr = server::local_addr(&listener).map_err(|source| TenantError::Bind { addr: opts.listen, source })?;
     let base = format!("http://{addr}");
-    let shared = Arc::new(build(&opts, base.clone())?);
+    let shared = Arc::new(build(&opts, base.clone(), Use::Serve)?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::run(listener, shared.clone(), async {
         let _ = stopped.await;
@@ -412,7 +439,7 @@ pub fn dump_state_file(opts: &TenantOptions) -> Result<serde_json::Value, Tenant
     if !path.exists() {
         return Err(TenantError::Options(format!("{} does not exist", path.display())));
     }
-    let shared = build(opts, "http://127.0.0.1".into())?;
+    let shared = build(opts, "http://127.0.0.1".into(), Use::Read)?;
     Ok(shared.lock().dir.dump())
 }
 

@@ -4,7 +4,8 @@
 //! Each object is one row of JSON; after every request that changed something, the changed
 //! rows are written in one transaction before the response is sent (a response the client
 //! saw is never lost by a crash). Meta rows hold the tenant id (a file belongs to one
-//! tenant) and the id counter (a restarted tenant never reuses an id).
+//! tenant), the id counter (a restarted tenant never reuses an id), and the verified domains
+//! and subscribed SKUs it was last served with (what `dump` shows).
 
 use super::directory::Object;
 use super::ids::{ObjectId, TenantId};
@@ -32,6 +33,16 @@ pub struct Store {
 pub struct Loaded {
     pub objects: Vec<Object>,
     pub id_counter: u64,
+    /// The verified domains and SKUs (`PART=UNITS`) it was last served with; None in a file
+    /// written before they were kept.
+    pub subscription: Option<Subscription>,
+}
+
+/// A tenant's verified domains and subscribed SKUs, as its flags give them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Subscription {
+    pub domains: Vec<String>,
+    pub skus: Vec<String>,
 }
 
 const SCHEMA: &str = r"
@@ -76,8 +87,22 @@ impl Store {
             objects.push(o);
         }
         drop(stmt);
-        let loaded = Loaded { objects, id_counter: id_counter.unwrap_or(0) };
+        let subscription = meta("subscription")?
+            .map(|v| serde_json::from_str(&v))
+            .transpose()
+            .map_err(|e| invalid(format!("subscription: {e}")))?;
+        let loaded = Loaded { objects, id_counter: id_counter.unwrap_or(0), subscription };
         Ok((Store { conn, path: path.to_path_buf() }, loaded))
+    }
+
+    /// Records the domains and SKUs the tenant is served with.
+    pub fn record_subscription(&mut self, subscription: &Subscription) -> Result<(), PersistError> {
+        let value = serde_json::to_string(subscription)
+            .map_err(|e| PersistError::Invalid { path: self.path.clone(), message: e.to_string() })?;
+        self.conn
+            .execute("INSERT OR REPLACE INTO tenant_meta (key, value) VALUES ('subscription', ?1)", [value])
+            .map_err(|source| PersistError::Sqlite { path: self.path.clone(), source })?;
+        Ok(())
     }
 
     /// Writes changed objects (`None`: delete the row) and the id counter, in one transaction.

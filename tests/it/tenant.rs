@@ -997,7 +997,12 @@ async fn faults_are_seeded_and_reproducible() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_file_keeps_the_tenant_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = TenantOptions { state: Some(dir.path().join("tenant.db")), ..TenantOptions::default() };
+    let opts = TenantOptions {
+        state: Some(dir.path().join("tenant.db")),
+        domains: vec!["bjuv.se".into(), "elev.bjuv.se".into()],
+        skus: ["SPE_E3=7", "SPE_F1=3"].iter().map(|s| s.parse().unwrap()).collect(),
+        ..TenantOptions::default()
+    };
     let g = Graph::start(opts.clone()).await;
     let u = g.user("kvar", json!({"usageLocation": "SE"})).await;
     let gid = g.group("kvargrupp", json!({})).await;
@@ -1015,6 +1020,14 @@ async fn a_state_file_keeps_the_tenant_across_restarts() {
     tenant.shutdown().await;
 
     assert_eq!(samla::test_tenant::dump_state_file(&opts).unwrap(), before, "dump of the file without serving");
+    // The file keeps the domains and SKUs it was served with: a dump with the default flags
+    // shows those, not the defaults.
+    let only_file = TenantOptions { state: opts.state.clone(), ..TenantOptions::default() };
+    let dumped = samla::test_tenant::dump_state_file(&only_file).unwrap();
+    assert_eq!(dumped, before, "dump with default flags");
+    let parts: Vec<&str> =
+        dumped["subscribedSkus"].as_array().unwrap().iter().map(|s| s["skuPartNumber"].as_str().unwrap()).collect();
+    assert_eq!(parts, ["SPE_E3", "SPE_F1"], "{dumped}");
     let g = Graph::start(opts.clone()).await;
     assert_eq!(g.tenant.dump(), before);
     g.get("/users/kvar@bjuv.se").await.expect(200);
