@@ -75,6 +75,7 @@ fn person(n: u32, given: &str, sur: &str, municipality: &str, licence: &str) -> 
         on_premises: Attributes::from([("employeeNumber", PERSONNUMMER.to_string())]),
         affiliations: Vec::new(),
         manager: None,
+        source_state: Default::default(),
     }
 }
 
