@@ -366,6 +366,9 @@ pub struct Summary {
     pub merges: usize,
     pub violations: usize,
     pub blocking: usize,
+    /// Text values of the municipality's snapshot that were not in Unicode NFC and were
+    /// normalised on read (see [`crate::model::convert::convert_counted`]).
+    pub nfc_normalised: u64,
 }
 
 /// The result of mapping.
