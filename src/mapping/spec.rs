@@ -704,7 +704,9 @@ mod tests {
         let with = |new_accounts: &str, table: &str| {
             let text = repo.replace("new_accounts = \"disabled\"", &format!("new_accounts = \"{new_accounts}\""));
             assert!(text.contains(&format!("new_accounts = \"{new_accounts}\"")));
-            parse(&format!("{text}\n[account_state]\n{table}\n"))
+            // The repository's table is the file's last: replaced by `table`.
+            let head = text.split("\n[account_state]").next().unwrap();
+            parse(&format!("{head}\n[account_state]\n{table}\n"))
         };
         let err = with("disabled", "person = \"as_in_source\"").unwrap_err().to_string();
         assert!(err.starts_with("target.toml:"), "{err}");
