@@ -106,6 +106,13 @@ pub fn print_dry_run(r: &DryRun, json: bool) -> Result<(), Failure> {
         g.writes, g.batches, g.naive, g.seconds_at_budget
     );
     println!("Shared AD: {} LDAP operations.", r.ldap_operations);
+    let people: usize = r.municipalities.values().map(|c| c.people).sum();
+    let enabled: usize = r.municipalities.values().map(|c| c.people_enabled).sum();
+    println!(
+        "Sign-in ([account_state] in target.toml): {enabled} of {people} new accounts enabled in both targets, \
+         {} created disabled (changes.csv says why, per account).",
+        people - enabled
+    );
     if !r.skipped.is_empty() {
         println!("Left out ({}), see the JSON output for each:", r.skipped.len());
         let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();

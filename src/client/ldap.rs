@@ -254,10 +254,15 @@ impl SharedAdClient {
     }
 
     /// Sets a user's password (`unicodePwd`: the password in double quotes, UTF-16LE), marks
-    /// it to be changed at the next logon (`pwdLastSet` 0) and enables the account
-    /// (`userAccountControl` 512), in one modify request. Refused without sending anything
+    /// it to be changed at the next logon (`pwdLastSet` 0) and, with `enable`, enables the
+    /// account (`userAccountControl` 512), in one modify request. Refused without sending anything
     /// when the connection is not encrypted (confidentialityRequired, 13).
-    pub async fn set_initial_password(&mut self, dn: &Dn, password: &Secret) -> Result<(), LdapClientError> {
+    pub async fn set_initial_password(
+        &mut self,
+        dn: &Dn,
+        password: &Secret,
+        enable: bool,
+    ) -> Result<(), LdapClientError> {
         if self.tls == TlsMode::Plain {
             return Err(LdapClientError::Refused {
                 dn: dn.to_string(),
@@ -267,12 +272,17 @@ impl SharedAdClient {
                     .to_string(),
             });
         }
-        let mods = vec![
+        let mut mods = vec![
             Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(password)])),
             Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()])),
-            Mod::Replace(b"userAccountControl".to_vec(), HashSet::from([UAC_NORMAL_ENABLED.to_string().into_bytes()])),
         ];
-        tracing::debug!(dn = %dn, "LDAP modify: initial password, must change, enable");
+        if enable {
+            mods.push(Mod::Replace(
+                b"userAccountControl".to_vec(),
+                HashSet::from([UAC_NORMAL_ENABLED.to_string().into_bytes()]),
+            ));
+        }
+        tracing::debug!(dn = %dn, enable, "LDAP modify: initial password, must change");
         let result = self.ldap.with_timeout(self.timeout).modify(dn.as_str(), mods).await;
         self.answer(dn.as_str(), result, true)
     }

@@ -1009,7 +1009,10 @@ impl Plan {
                 }
                 rec.manager = self.manager_of(idx);
                 let kind_roll = r.below(1000);
-                rec.temporary = kind_roll >= 850 && !self.is_unit_head(idx);
+                // The specials (one person in several municipalities, matched by the mapping)
+                // are permanent staff: an ended temporary contract (accountExpires passed) would
+                // take the account out of scope, and with it the match it is there to show.
+                rec.temporary = kind_roll >= 850 && !self.is_unit_head(idx) && p.special.is_none();
                 rec.employee_type = Some(if !rec.temporary {
                     "Tillsvidareanställd"
                 } else if kind_roll < 920 {

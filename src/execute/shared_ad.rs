@@ -154,6 +154,7 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                             municipality: op.municipality.clone(),
                             anchor: op.anchor,
                             note: Some(serde_json::Value::Object(note).to_string()),
+                            enable: false,
                             change: LdapChange::Modify {
                                 dn: dn.clone(),
                                 changes: mods.into_iter().map(|(k, n, v, _)| (k, n, v)).collect(),
@@ -170,6 +171,7 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                             municipality: op.municipality.clone(),
                             anchor: op.anchor,
                             note: None,
+                            enable: false,
                             change: LdapChange::Modify {
                                 dn: dn.clone(),
                                 changes: vec![(ModKind::Add, "member".into(), missing_members)],
@@ -329,7 +331,7 @@ pub async fn apply(
             let created_user = op.kind == OpKind::CreateUser && matches!(op.change, LdapChange::Add { .. });
             if result.is_ok() && created_user && random_passwords {
                 result = match random_password() {
-                    Ok(pw) => client.set_initial_password(op.dn(), &pw).await,
+                    Ok(pw) => client.set_initial_password(op.dn(), &pw, op.enable).await,
                     Err(e) => return Err(StateError::Invalid { path: journal.path(), message: e.to_string() }),
                 };
             }
@@ -397,6 +399,7 @@ mod tests {
             municipality: "bjuv".into(),
             anchor: Some(anchor()),
             note: None,
+            enable: false,
             change: LdapChange::Add {
                 dn: dn("CN=Öberg\\, Åsa,OU=IT,OU=Bjuv,OU=Kommuner,DC=samverkan,DC=test"),
                 attrs: vec![
@@ -453,6 +456,7 @@ mod tests {
             municipality: "bjuv".into(),
             anchor: None,
             note: None,
+            enable: false,
             change: LdapChange::Modify {
                 dn: group.clone(),
                 changes: vec![(

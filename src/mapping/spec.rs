@@ -208,6 +208,9 @@ struct RawTarget {
     #[serde(default)]
     licence_groups: BTreeMap<Spanned<String>, String>,
     shared_ad: Option<RawSharedAd>,
+    /// Per account kind, whether its new accounts may sign in.
+    #[serde(default)]
+    account_state: BTreeMap<Spanned<AccountKind>, crate::model::settings::AccountStateRule>,
 }
 
 #[derive(Deserialize)]
@@ -517,6 +520,26 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
             }
         }
     };
+    // The shared AD enables an account only where it sets its first password: a kind enabled
+    // in the tenant while its shared-AD account stays disabled would make the targets disagree.
+    let mut account_state = BTreeMap::new();
+    for (kind, rule) in raw.account_state {
+        if rule == crate::model::settings::AccountStateRule::AsInSource
+            && raw.shared_ad.is_some()
+            && shared_ad.new_accounts != crate::model::settings::NewAccounts::RandomPassword
+        {
+            return Err(place.err(
+                kind.span(),
+                format!(
+                    "account_state.{} = \"as_in_source\" needs [shared_ad] new_accounts = \"random-password\": \
+                     the shared AD enables an account only when it sets its first password, and both targets \
+                     must agree on who may sign in",
+                    kind.get_ref().as_str()
+                ),
+            ));
+        }
+        account_state.insert(kind.into_inner(), rule);
+    }
     let dir = file.parent().unwrap_or(Path::new("."));
     Ok(TargetSpec {
         file: file.to_path_buf(),
@@ -542,6 +565,7 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
             licence_groups,
             microsoft365_groups: raw.groups.microsoft365.iter().map(|n| n.to_lowercase()).collect(),
             shared_ad,
+            account_state: crate::model::settings::AccountStates(account_state),
         },
         licences: raw.licences,
     })
@@ -652,4 +676,48 @@ pub fn kind_of(
                 && r.attribute.as_ref().is_none_or(|(a, m)| value_of(a).is_some_and(|v| m.is_match(&v)))
         })
         .map_or(AccountKind::Person, |r| r.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::{AccountStateRule, NewAccounts};
+
+    fn repo_target() -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/target.toml")).unwrap()
+    }
+
+    fn parse(text: &str) -> Result<TargetSpec, SpecError> {
+        parse_target(Path::new("target.toml"), text)
+    }
+
+    /// `[account_state]`: one rule per account kind, "disabled_until_cutover" unless stated;
+    /// "as_in_source" needs the shared AD to set first passwords (the only way it enables an
+    /// account), so that both targets agree; a wrong value names its place.
+    #[test]
+    fn account_state_is_one_rule_per_kind_that_both_targets_can_follow() {
+        let repo = repo_target();
+        let states = parse(&repo).unwrap().targets.account_state;
+        for kind in [AccountKind::Person, AccountKind::Student, AccountKind::Admin, AccountKind::Service] {
+            assert_eq!(states.rule(kind), AccountStateRule::DisabledUntilCutover, "{kind:?}");
+        }
+        let with = |new_accounts: &str, table: &str| {
+            let text = repo.replace("new_accounts = \"disabled\"", &format!("new_accounts = \"{new_accounts}\""));
+            assert!(text.contains(&format!("new_accounts = \"{new_accounts}\"")));
+            // The repository's table is the file's last: replaced by `table`.
+            let head = text.split("\n[account_state]").next().unwrap();
+            parse(&format!("{head}\n[account_state]\n{table}\n"))
+        };
+        let err = with("disabled", "person = \"as_in_source\"").unwrap_err().to_string();
+        assert!(err.starts_with("target.toml:"), "{err}");
+        assert!(err.contains("account_state.person = \"as_in_source\" needs [shared_ad] new_accounts"), "{err}");
+        let t = with("random-password", "person = \"as_in_source\"\nstudent = \"disabled_until_cutover\"").unwrap();
+        assert_eq!(t.targets.shared_ad.new_accounts, NewAccounts::RandomPassword);
+        assert_eq!(t.targets.account_state.rule(AccountKind::Person), AccountStateRule::AsInSource);
+        assert_eq!(t.targets.account_state.rule(AccountKind::Student), AccountStateRule::DisabledUntilCutover);
+        let err = with("random-password", "person = \"enabled\"").unwrap_err().to_string();
+        assert!(err.contains("target.toml:") && err.contains("enabled"), "{err}");
+        let err = with("random-password", "robot = \"as_in_source\"").unwrap_err().to_string();
+        assert!(err.contains("robot"), "{err}");
+    }
 }

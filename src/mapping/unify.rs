@@ -28,7 +28,7 @@ use crate::model::names;
 use crate::model::time::AdTime;
 use crate::model::unified::{
     AccountKind, Affiliation, Anchor, Finding, Group, Member, NameBook, Namespace, Outbound, Person, Severity, Shelf,
-    Summary, UnifiedDirectory,
+    SourceState, Summary, UnifiedDirectory,
 };
 use crate::model::{DirectoryObject, Dn, ObjectGuid, ObjectKind};
 use chrono::{DateTime, Duration, Utc};
@@ -63,8 +63,8 @@ struct Candidate<'a> {
     dn: Dn,
     manager: Option<Dn>,
     when_created: Option<AdTime>,
-    /// Not disabled in its directory.
-    enabled: bool,
+    /// Enabled, disabled or expired in its directory at map time.
+    state: SourceState,
     /// The values of the configured match keys (trimmed, lower case), in key order.
     keys: Vec<Option<String>>,
     kind: AccountKind,
@@ -336,13 +336,13 @@ fn candidate<'a>(
         .unwrap_or_else(|| names::with_suffix(&fallback().replace('.', ""), "", 20));
     let ou_key = format!("{municipality}/{unit}").to_lowercase();
     let keys = target.match_keys.iter().map(|k| source_value(&obj, k).map(|v| v.trim().to_lowercase())).collect();
-    let enabled = !obj.user_account_control.is_some_and(|u| u.is_disabled());
+    let state = SourceState::of(&obj, inputs.now);
     Candidate {
         municipality,
         priority,
         guid: obj.guid,
         when_created: obj.when_created,
-        enabled,
+        state,
         keys,
         kind,
         unit,
@@ -445,7 +445,7 @@ fn name_people<C: Send>(
                         dn: std::mem::take(&mut c.dn),
                         kind: c.kind,
                         unit: std::mem::take(&mut c.unit),
-                        enabled: c.enabled,
+                        enabled: c.state.is_enabled(),
                     }
                 })
                 .collect();
@@ -477,11 +477,19 @@ fn name_people<C: Send>(
                 on_premises,
                 affiliations,
                 manager: None,
+                source_state: source_state(members.iter().map(|&i| candidates[i].state)),
             };
             let checked = check(&mut person);
             (person, checked)
         })
         .unzip()
+}
+
+/// A person's source state from its accounts' (primary first): enabled when any account is,
+/// otherwise the primary's.
+fn source_state(mut states: impl Iterator<Item = SourceState>) -> SourceState {
+    let primary = states.next().unwrap_or_default();
+    if primary.is_enabled() || states.any(SourceState::is_enabled) { SourceState::Enabled } else { primary }
 }
 
 /// The anchor of every account in scope, by (municipality, DN): its person's.
@@ -769,15 +777,20 @@ fn out_of_scope(obj: &DirectoryObject, mapping: &MunicipalityMapping, now: DateT
     {
         return Some(format!("{attr} matches the exclusion filter {}", re.as_str()));
     }
-    let disabled = obj.user_account_control.is_some_and(|u| u.is_disabled());
-    if disabled && !mapping.include_disabled {
-        return Some("disabled".into());
+    // An expired account (accountExpires passed, an ended consultant) is treated as disabled.
+    let state = SourceState::of(obj, now);
+    match state {
+        SourceState::Disabled if !mapping.include_disabled => return Some("disabled".into()),
+        SourceState::Expired(on) if !mapping.include_disabled => {
+            return Some(format!("expired on {on} (accountExpires), treated as disabled"));
+        }
+        _ => {}
     }
     // Last used: the last logon, or for an account that never logged on, its creation (a new
     // colleague who has not logged on yet is not unused). Neither known: not judged unused.
     let last_used = || obj.last_logon_timestamp.and_then(|t| t.at()).or_else(|| obj.when_created.and_then(|t| t.at()));
     if let Some(days) = mapping.unused_days
-        && !disabled
+        && state.is_enabled()
         && last_used().is_some_and(|t| now - t > Duration::days(i64::from(days)))
     {
         return Some(format!("not used for {days} days"));
@@ -1386,6 +1399,54 @@ mod tests {
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(names.contains(&"Ny Kollega") && names.contains(&"Okänd Tid"), "{names:?}");
         assert!(dir.findings.iter().any(|f| f.object.contains("Gammal Mall") && f.detail.contains("not used")));
+    }
+
+    /// An account whose accountExpires has passed at map time is out of scope like a disabled
+    /// one, reported with the date; brought over with `include_disabled`, the person carries
+    /// the source state (expired with its date, disabled) so that no target enables it. An
+    /// expiry still ahead is an enabled account.
+    #[test]
+    fn an_expired_account_is_treated_as_disabled_and_the_person_carries_the_source_state() {
+        let mut mappings = repo_mappings();
+        let mut expired = person("bjuv", 1, "Konsult", "Slut", 1);
+        expired.account_expires = AdTime::from_generalized("20261015000000.0Z").ok();
+        let mut later = person("bjuv", 2, "Konsult", "Kvar", 2);
+        later.account_expires = AdTime::from_generalized("20271015000000.0Z").ok();
+        let mut disabled = person("bjuv", 3, "Av", "Stängd", 3);
+        disabled.user_account_control = Some(crate::model::uac::UserAccountControl(514));
+        let enabled = person("bjuv", 4, "På", "Slagen", 4);
+        let snapshots: BTreeMap<String, Vec<DirectoryObject>> =
+            [("bjuv".to_string(), vec![expired, later, disabled, enabled])].into();
+        let dir = run(&mappings, &snapshots, &mut NameBook::default());
+        let names: BTreeSet<&str> = dir.people.iter().map(|p| p.display_name.as_str()).collect();
+        assert_eq!(names, BTreeSet::from(["Konsult Kvar", "På Slagen"]));
+        let finding = dir.findings.iter().find(|f| f.object.contains("Konsult Slut")).unwrap();
+        assert_eq!(finding.detail, "expired on 2026-10-15 (accountExpires), treated as disabled");
+
+        mappings.municipalities.get_mut("bjuv").unwrap().include_disabled = true;
+        let dir = run(&mappings, &snapshots, &mut NameBook::default());
+        let states: BTreeMap<&str, SourceState> =
+            dir.people.iter().map(|p| (p.display_name.as_str(), p.source_state)).collect();
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(
+            states,
+            BTreeMap::from([
+                ("Konsult Slut", SourceState::Expired(day(2026, 10, 15))),
+                ("Konsult Kvar", SourceState::Enabled),
+                ("Av Stängd", SourceState::Disabled),
+                ("På Slagen", SourceState::Enabled),
+            ])
+        );
+    }
+
+    /// A person matched from several accounts is enabled when any of them is.
+    #[test]
+    fn a_person_is_enabled_when_any_of_its_accounts_is() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let of = |v: &[SourceState]| source_state(v.iter().copied());
+        assert_eq!(of(&[SourceState::Disabled, SourceState::Enabled]), SourceState::Enabled);
+        assert_eq!(of(&[SourceState::Expired(day), SourceState::Disabled]), SourceState::Expired(day));
+        assert_eq!(of(&[SourceState::Disabled]), SourceState::Disabled);
     }
 
     /// Only what the allow-list names leaves, and is counted as leaving: an attribute it does

@@ -8,6 +8,7 @@ use super::object::{DirectoryObject, ObjectKind};
 use super::time::{AdTime, TimeError};
 use super::uac::{GroupType, UserAccountControl};
 use super::{Dn, ObjectGuid, RawEntry, Sid};
+use std::cell::Cell;
 
 /// The attributes samla asks a directory for: everything later stages need.
 pub const ATTRIBUTES: &[&str] = &[
@@ -157,13 +158,26 @@ fn control_name(c: char) -> &'static str {
 /// Converts one raw entry. Returns `Ok(None)` for entries samla does not read (computers,
 /// containers, the domain head), which a subtree search or an export also contains.
 pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> {
+    Ok(convert_counted(raw)?.map(|(obj, _)| obj))
+}
+
+/// [`convert`], with the number of text values (the DN included) that were not in NFC.
+///
+/// Every text value is normalised to NFC here, the one place both readers (LDAP, LDIF) decode
+/// values: a name stored decomposed ("A\u{30a}sa", as Mac clients and some imports write it)
+/// reads as "Åsa", so the targets get what Outlook and Teams search for, and collisions and
+/// same-person matching compare one form of a name. DNs too, so that member and manager DNs
+/// still find their entries.
+pub fn convert_counted(raw: &RawEntry) -> Result<Option<(DirectoryObject, u32)>, ConvertError> {
+    let changed = Cell::new(0u32);
     let fail =
         |attribute: &str, reason: String| ConvertError { dn: raw.dn.clone(), attribute: attribute.to_string(), reason };
     let Some(kind) = kind_of(raw) else { return Ok(None) };
     if let Some(refused) = refused_text(raw).into_iter().next() {
         return Err(refused);
     }
-    let dn = Dn::parse(&raw.dn).map_err(|e| fail("distinguishedName", format!("offset {}: {}", e.offset, e.reason)))?;
+    let dn = Dn::parse(&nfc(&raw.dn, &changed))
+        .map_err(|e| fail("distinguishedName", format!("offset {}: {}", e.offset, e.reason)))?;
     let guid_bytes = single(raw, "objectGUID")?;
     let guid = match guid_bytes {
         Some(b) => ObjectGuid::from_ad_bytes(b).map_err(|e| fail("objectGUID", e.to_string()))?,
@@ -172,7 +186,7 @@ pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> 
     let mut obj = DirectoryObject::new(kind, dn, guid);
     for (name, values) in &raw.attrs {
         let lower = name.to_ascii_lowercase();
-        let field = Field { name, values, fail: &fail };
+        let field = Field { name, values, fail: &fail, changed: &changed };
         match lower.as_str() {
             "objectsid" => {
                 obj.sid = field.one_bytes()?.map(Sid::from_ad_bytes).transpose().map_err(|e| field.err(e))?
@@ -221,7 +235,20 @@ pub fn convert(raw: &RawEntry) -> Result<Option<DirectoryObject>, ConvertError> 
     obj.members.sort_by_cached_key(Dn::key);
     obj.member_of.sort_by_cached_key(Dn::key);
     obj.proxy_addresses.sort();
-    Ok(Some(obj))
+    Ok(Some((obj, changed.get())))
+}
+
+/// `text` in Unicode normalisation form C, counted in `changed` when that changed it.
+fn nfc(text: &str, changed: &Cell<u32>) -> String {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        return text.to_string();
+    }
+    let normal: String = text.nfc().collect();
+    if normal != text {
+        changed.set(changed.get() + 1);
+    }
+    normal
 }
 
 /// `extensionAttribute7` -> 7; `None` for anything else (numbers outside 1-15 included).
@@ -269,6 +296,8 @@ struct Field<'a, F: Fn(&str, String) -> ConvertError> {
     name: &'a str,
     values: &'a [Vec<u8>],
     fail: &'a F,
+    /// Text values that were not in NFC (see [`nfc`]).
+    changed: &'a Cell<u32>,
 }
 
 impl<F: Fn(&str, String) -> ConvertError> Field<'_, F> {
@@ -284,9 +313,11 @@ impl<F: Fn(&str, String) -> ConvertError> Field<'_, F> {
         }
     }
 
+    /// The value as text, in NFC.
     fn utf8(&self, bytes: &[u8]) -> Result<String, ConvertError> {
-        String::from_utf8(bytes.to_vec())
-            .map_err(|e| self.err(format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| self.err(format!("not UTF-8 text (byte {})", e.valid_up_to())))?;
+        Ok(nfc(text, self.changed))
     }
 
     fn text(&self) -> Result<Option<String>, ConvertError> {
@@ -331,6 +362,33 @@ mod tests {
 
     const GUID: &[u8] =
         &[0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
+
+    /// Every text read (the DN, names, member and manager DNs) is NFC: "A\u{30a}sa" as a Mac
+    /// client or an import wrote it reads as "Åsa", and each value that changed is counted.
+    #[test]
+    fn text_is_normalised_to_nfc_on_read_and_each_changed_value_counted() {
+        let nfd = "A\u{30a}sa";
+        let raw = entry(
+            &format!("CN={nfd} Berg,OU=Hemtja\u{308}nst,DC=x"),
+            &[
+                ("objectClass", b"user"),
+                ("objectGUID", GUID),
+                ("givenName", nfd.as_bytes()),
+                ("sn", b"Berg"),
+                ("displayName", format!("{nfd} Berg").as_bytes()),
+                ("manager", "CN=O\u{308}la,DC=x".as_bytes()),
+                ("department", "Hemtjänst".as_bytes()),
+            ],
+        );
+        let (obj, changed) = convert_counted(&raw).unwrap().unwrap();
+        assert_eq!(obj.dn.as_str(), "CN=Åsa Berg,OU=Hemtjänst,DC=x");
+        assert_eq!(obj.given_name.as_deref(), Some("Åsa"));
+        assert_eq!(obj.display_name.as_deref(), Some("Åsa Berg"));
+        assert_eq!(obj.manager.as_ref().map(Dn::as_str), Some("CN=Öla,DC=x"));
+        assert_eq!(obj.department.as_deref(), Some("Hemtjänst"));
+        assert_eq!(changed, 4, "the DN, givenName, displayName and manager; sn and department were NFC");
+        assert_eq!(convert(&raw).unwrap().unwrap(), obj);
+    }
 
     #[test]
     fn a_user_with_swedish_name_and_escaped_dn() {

@@ -5,6 +5,7 @@
 //! Mapping reads the file ([`crate::mapping::spec`]); the stages after it take these settings,
 //! so they live with the vocabulary rather than with either side.
 
+use super::unified::{AccountKind, Person, SourceState};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The target settings rendering needs (from mappings/target.toml).
@@ -22,6 +23,59 @@ pub struct TargetSettings {
     pub microsoft365_groups: BTreeSet<String>,
     /// The shared AD.
     pub shared_ad: SharedAd,
+    /// Whether a new account may sign in, per account kind (`[account_state]`).
+    pub account_state: AccountStates,
+}
+
+/// Whether an account kind's new accounts may sign in once created, in both targets alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStateRule {
+    /// Created disabled in the tenant and the shared AD; the cutover (when the person moves
+    /// over to the new account, not a samla command yet) enables it. What the shared AD did
+    /// from the start.
+    #[default]
+    DisabledUntilCutover,
+    /// Enabled when the source account is (a disabled or expired one stays disabled).
+    AsInSource,
+}
+
+impl AccountStateRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStateRule::DisabledUntilCutover => "disabled_until_cutover",
+            AccountStateRule::AsInSource => "as_in_source",
+        }
+    }
+}
+
+/// The rule per account kind; a kind not listed has the default, `disabled_until_cutover`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountStates(pub BTreeMap<AccountKind, AccountStateRule>);
+
+impl AccountStates {
+    pub fn rule(&self, kind: AccountKind) -> AccountStateRule {
+        self.0.get(&kind).copied().unwrap_or_default()
+    }
+
+    /// Whether `person`'s new accounts (cloud user and shared-AD account) are enabled: only
+    /// where the rule for its kind says so and the source account is enabled. A disabled or
+    /// expired source account is disabled in both targets whatever the rule.
+    pub fn enabled(&self, person: &Person) -> bool {
+        self.why_disabled(person).is_none()
+    }
+
+    /// Why `person`'s new accounts stay disabled, or `None` when they are enabled: what the
+    /// dry-run shows beside the account.
+    pub fn why_disabled(&self, person: &Person) -> Option<String> {
+        if person.source_state != SourceState::Enabled {
+            return Some(format!("the source account is {}", person.source_state));
+        }
+        match self.rule(person.kind) {
+            AccountStateRule::AsInSource => None,
+            rule => Some(format!("account_state.{} = {}", person.kind.as_str(), rule.as_str())),
+        }
+    }
 }
 
 /// Where and how objects are created in the shared AD.

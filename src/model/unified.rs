@@ -251,6 +251,50 @@ pub struct Person {
     pub on_premises: Attributes,
     pub affiliations: Vec<Affiliation>,
     pub manager: Option<Anchor>,
+    /// Whether the source account may sign in: enabled, disabled, or expired (accountExpires
+    /// in the past at map time). Stored directories from before it read as enabled.
+    #[serde(default)]
+    pub source_state: SourceState,
+}
+
+/// The state of a person's source account at map time. A person matched from several
+/// accounts is enabled when any of them is; otherwise it has its primary account's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "state", content = "on", rename_all = "snake_case")]
+pub enum SourceState {
+    #[default]
+    Enabled,
+    /// userAccountControl has ACCOUNTDISABLE.
+    Disabled,
+    /// accountExpires passed on this day (UTC).
+    Expired(chrono::NaiveDate),
+}
+
+impl SourceState {
+    /// Of one source account at `now`: disabled wins over expired.
+    pub fn of(obj: &super::object::DirectoryObject, now: chrono::DateTime<chrono::Utc>) -> SourceState {
+        if obj.user_account_control.is_some_and(|u| u.is_disabled()) {
+            return SourceState::Disabled;
+        }
+        match obj.account_expires.and_then(|t| t.at()) {
+            Some(t) if t <= now => SourceState::Expired(t.date_naive()),
+            _ => SourceState::Enabled,
+        }
+    }
+
+    pub fn is_enabled(self) -> bool {
+        self == SourceState::Enabled
+    }
+}
+
+impl std::fmt::Display for SourceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceState::Enabled => f.write_str("enabled"),
+            SourceState::Disabled => f.write_str("disabled"),
+            SourceState::Expired(on) => write!(f, "expired on {on}"),
+        }
+    }
 }
 
 /// A member of a unified group.
@@ -322,6 +366,9 @@ pub struct Summary {
     pub merges: usize,
     pub violations: usize,
     pub blocking: usize,
+    /// Text values of the municipality's snapshot that were not in Unicode NFC and were
+    /// normalised on read (see [`crate::model::convert::convert_counted`]).
+    pub nfc_normalised: u64,
 }
 
 /// The result of mapping.

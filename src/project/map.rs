@@ -54,11 +54,13 @@ pub fn map(config: &Config, state: &mut State, out: Option<&Path>) -> Result<Map
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let mappings = spec::load(&mappings_dir(config), &names)?;
     let mut ids = Vec::new();
+    let mut nfc_normalised = Vec::new();
     let mut newest = String::new();
     for name in &names {
         let summary =
             state.latest_snapshot(name)?.ok_or_else(|| ProjectError::NoSnapshot { municipality: name.clone() })?;
         ids.push(summary.id);
+        nfc_normalised.push((name, summary.nfc_normalised));
         newest = newest.max(summary.finished_at.clone());
     }
     let now = chrono::DateTime::parse_from_rfc3339(&newest)
@@ -78,7 +80,12 @@ pub fn map(config: &Config, state: &mut State, out: Option<&Path>) -> Result<Map
     let judged = read_and_judge(config, state, &inputs, &names, &ids)?;
     phase("snapshots loaded and judged");
     let mut book = state.name_book()?;
-    let unified = unify(&inputs, judged, &mut book);
+    let mut unified = unify(&inputs, judged, &mut book);
+    for (name, n) in nfc_normalised {
+        if let Some(s) = unified.summaries.get_mut(name) {
+            s.nfc_normalised = n;
+        }
+    }
     phase("mapped");
     let run = state.save_unified(&unified, &book, &ids, &mappings.hash)?;
     let dir = out.map(Path::to_path_buf).unwrap_or_else(|| super::project_dir(config).join("reports/map"));

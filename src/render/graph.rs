@@ -567,7 +567,7 @@ impl Renderer<'_> {
         let usage =
             if self.settings.usage_location.is_empty() { &p.usage_location } else { &self.settings.usage_location };
         let mut body = Map::new();
-        body.insert("accountEnabled".into(), json!(true));
+        body.insert("accountEnabled".into(), json!(self.settings.account_state.enabled(p)));
         body.insert("displayName".into(), json!(p.display_name));
         body.insert("mailNickname".into(), json!(p.mail_nickname));
         body.insert("userPrincipalName".into(), json!(p.user_principal_name));
@@ -1069,7 +1069,37 @@ mod tests {
             on_premises: Attributes::new(),
             affiliations: Vec::new(),
             manager: None,
+            source_state: Default::default(),
         }
+    }
+
+    /// `accountEnabled` is true only where the rule for the person's kind says "as in the
+    /// source" and the source account is enabled; a disabled or expired one is created disabled
+    /// whatever the rule, and by default (disabled until cutover) nobody is enabled.
+    #[test]
+    fn account_enabled_follows_the_rule_and_never_enables_a_disabled_or_expired_source_account() {
+        use crate::model::settings::{AccountStateRule, AccountStates};
+        use crate::model::unified::SourceState;
+        let enabled = person(1, "Anna Andersson", "none");
+        let mut disabled = person(2, "Bo Berg", "none");
+        disabled.source_state = SourceState::Disabled;
+        let mut expired = person(3, "Cia Ek", "none");
+        expired.source_state = SourceState::Expired(chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
+        let mut student = person(4, "Dan Ek", "none");
+        student.kind = AccountKind::Student;
+        let w = wave(vec![enabled, disabled, expired, student], vec![]);
+        let states = |s: &TargetSettings| -> Vec<Value> {
+            let out = render_wave(&w, s);
+            out.requests
+                .iter()
+                .filter(|r| r.action == Action::CreateUser)
+                .map(|r| r.body.as_ref().unwrap()["accountEnabled"].clone())
+                .collect()
+        };
+        let mut s = settings();
+        s.account_state = AccountStates([(AccountKind::Person, AccountStateRule::AsInSource)].into());
+        assert_eq!(states(&s), [json!(true), json!(false), json!(false), json!(false)]);
+        assert_eq!(states(&settings()), vec![json!(false); 4], "by default disabled until cutover");
     }
 
     fn group(n: u32, name: &str) -> Group {
@@ -1201,7 +1231,7 @@ mod tests {
         assert_eq!(
             r.body,
             Some(json!({
-                "accountEnabled": true,
+                "accountEnabled": false,
                 "displayName": "Åsa Öberg",
                 "mailNickname": "asa.oberg",
                 "userPrincipalName": "asa.oberg@samverkan.se",

@@ -159,6 +159,10 @@ pub struct LdapOp {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     pub change: Change,
+    /// A created user the executor enables when it sets the account's first password
+    /// (`new_accounts = "random-password"` and the account state rule says enabled).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enable: bool,
 }
 
 impl LdapOp {
@@ -353,7 +357,7 @@ pub fn render(content: &WaveContent, settings: &TargetSettings) -> Result<Vec<Ld
     let mut ops = Vec::new();
     organizational_units(content, &resolver, &mut ops)?;
     for person in &content.people {
-        ops.push(user(person, &resolver, ad.new_accounts)?);
+        ops.push(user(person, &resolver, ad.new_accounts, settings.account_state.why_disabled(person))?);
     }
     groups_and_members(content, &resolver, &mut ops)?;
     for &(person, manager) in &content.manager_links {
@@ -365,6 +369,7 @@ pub fn render(content: &WaveContent, settings: &TargetSettings) -> Result<Vec<Ld
             municipality: place.municipality.to_string(),
             anchor: Some(person),
             note: None,
+            enable: false,
             change: Change::Modify {
                 dn,
                 changes: vec![(ModKind::Replace, "manager".into(), vec![Value::text(manager_dn.as_str())])],
@@ -381,6 +386,7 @@ fn ou_op(dn: Dn, municipality: &str) -> LdapOp {
         municipality: municipality.to_string(),
         anchor: None,
         note: None,
+        enable: false,
         change: Change::Add {
             dn,
             attrs: vec![
@@ -439,7 +445,14 @@ fn organizational_units(
 /// The account's attributes: what flowed into the shared schema, under AD's names. The cloud
 /// set holds the allow-listed attributes, `on_premises` the rest and the originals of values
 /// the privacy policy kept from the cloud; the shared AD is on-premises and gets the originals.
-fn user(person: &Person, resolver: &Resolver<'_>, new_accounts: NewAccounts) -> Result<LdapOp, RenderError> {
+/// `why_disabled`: why the account stays disabled ([`crate::model::settings::AccountStates`]),
+/// `None` when it is to be enabled.
+fn user(
+    person: &Person,
+    resolver: &Resolver<'_>,
+    new_accounts: NewAccounts,
+    why_disabled: Option<String>,
+) -> Result<LdapOp, RenderError> {
     let place = resolver.person_place(person.anchor, "person")?;
     let dn = resolver.layout.unit_ou(place.municipality, &unit_levels(place.unit)).child("CN", place.cn);
     let mut source: BTreeMap<&str, &str> = person.cloud.iter().map(|(k, v)| (k, v.as_str())).collect();
@@ -472,20 +485,27 @@ fn user(person: &Person, resolver: &Resolver<'_>, new_accounts: NewAccounts) -> 
     }
     attrs.push(("userAccountControl".into(), vec![Value::Text(UAC_NORMAL_DISABLED.to_string())]));
     attrs.push(("mS-DS-ConsistencyGuid".into(), vec![Value::Binary { bytes: person.anchor.0.to_ad_bytes().to_vec() }]));
-    let note = match new_accounts {
-        NewAccounts::Disabled => None,
-        NewAccounts::RandomPassword => Some(
-            "created disabled; the executor then sets a random password that must be changed at the next \
-             logon and enables the account (no password is ever written here)"
-                .to_string(),
-        ),
+    const PASSWORD: &str = "created disabled; the executor then sets a random password that must be changed at \
+                            the next logon";
+    let enable = new_accounts == NewAccounts::RandomPassword && why_disabled.is_none();
+    let note = match (new_accounts, why_disabled) {
+        (NewAccounts::RandomPassword, None) => {
+            format!("{PASSWORD} and enables the account (no password is ever written here)")
+        }
+        (NewAccounts::RandomPassword, Some(why)) => {
+            format!("{PASSWORD}; the account stays disabled: {why} (no password is ever written here)")
+        }
+        (NewAccounts::Disabled, why) => {
+            format!("created disabled and without a password ({})", why.as_deref().unwrap_or("new_accounts = disabled"))
+        }
     };
     Ok(LdapOp {
         kind: OpKind::CreateUser,
         municipality: place.municipality.to_string(),
         anchor: Some(person.anchor),
-        note,
+        note: Some(note),
         change: Change::Add { dn, attrs },
+        enable,
     })
 }
 
@@ -537,6 +557,7 @@ fn groups_and_members(
             municipality: r.municipality.clone(),
             anchor: Some(group.anchor),
             note: None,
+            enable: false,
             change: Change::Add { dn, attrs },
         });
         added.insert(group.anchor);
@@ -567,6 +588,7 @@ fn groups_and_members(
                 municipality: municipality.clone(),
                 anchor: Some(group),
                 note: None,
+                enable: false,
                 change: Change::Modify {
                     dn: dn.clone(),
                     changes: vec![(
@@ -762,6 +784,7 @@ mod tests {
                 enabled: true,
             }],
             manager: None,
+            source_state: Default::default(),
         }
     }
 
@@ -1009,10 +1032,48 @@ mod tests {
             }
             let json = serde_json::to_string(&ops).unwrap().to_lowercase();
             assert!(!json.contains("unicodepwd") && !json.contains("userpassword"));
-            assert_eq!(user.note.is_some(), mode == NewAccounts::RandomPassword);
+            assert!(user.note.as_deref().unwrap().starts_with("created disabled"), "{mode:?}: {:?}", user.note);
         }
         let ops = render(&wave(1, vec![p], Vec::new()), &settings(NewAccounts::RandomPassword)).unwrap();
         assert!(to_ldif(&ops).contains("# created disabled; the executor then sets a random password"));
+    }
+
+    /// The shared AD enables a new account (with its first password) only where the rule for
+    /// its kind says "as in the source" and the source account is enabled; the dry-run's LDIF
+    /// says why an account stays disabled.
+    #[test]
+    fn the_shared_ad_enables_per_account_state_rule_and_never_a_disabled_or_expired_source_account() {
+        use crate::model::settings::{AccountStateRule, AccountStates};
+        use crate::model::unified::SourceState;
+        let enabled = person(1, "bjuv", "IT", "Anna");
+        let mut disabled = person(2, "bjuv", "IT", "Bo");
+        disabled.source_state = SourceState::Disabled;
+        let mut expired = person(3, "bjuv", "IT", "Cia");
+        expired.source_state = SourceState::Expired(chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
+        let mut student = person(4, "bjuv", "IT", "Dan");
+        student.kind = AccountKind::Student;
+        let people = vec![enabled, disabled, expired, student];
+        let enables = |s: &TargetSettings| -> Vec<(bool, String)> {
+            render(&wave(1, people.clone(), Vec::new()), s)
+                .unwrap()
+                .into_iter()
+                .filter(|o| o.kind == OpKind::CreateUser)
+                .map(|o| (o.enable, o.note.unwrap_or_default()))
+                .collect()
+        };
+        let mut s = settings(NewAccounts::RandomPassword);
+        s.account_state = AccountStates([(AccountKind::Person, AccountStateRule::AsInSource)].into());
+        let got = enables(&s);
+        assert_eq!(got.iter().map(|(e, _)| *e).collect::<Vec<_>>(), [true, false, false, false], "{got:#?}");
+        assert!(got[0].1.ends_with("and enables the account (no password is ever written here)"), "{got:#?}");
+        assert!(got[1].1.contains("stays disabled: the source account is disabled"), "{got:#?}");
+        assert!(got[2].1.contains("stays disabled: the source account is expired on 2026-01-31"), "{got:#?}");
+        assert!(got[3].1.contains("stays disabled: account_state.student = disabled_until_cutover"), "{got:#?}");
+        // The default rule: every new account stays disabled until cutover.
+        let got = enables(&settings(NewAccounts::RandomPassword));
+        assert!(got.iter().all(|(e, _)| !e), "{got:#?}");
+        let got = enables(&settings(NewAccounts::Disabled));
+        assert!(got.iter().all(|(e, n)| !e && n.starts_with("created disabled and without a password (")), "{got:#?}");
     }
 
     #[test]

@@ -75,11 +75,12 @@ pub fn summary(unified: &UnifiedDirectory) -> String {
     let mut s = String::from(
         "accounts: the municipality's accounts that became people (a person matched across municipalities\n\
          counts in each); people: each person once, in the municipality of their primary affiliation (what\n\
-         `samla plan` counts)\n",
+         `samla plan` counts); nfc: the snapshot's text values stored decomposed (NFD, as Mac clients\n\
+         write them) and normalised to NFC on read\n",
     );
     let _ = writeln!(
         s,
-        "{:<14} {:>8} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7} {:>11} {:>9}",
+        "{:<14} {:>8} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7} {:>11} {:>9} {:>6}",
         "municipality",
         "accounts",
         "people",
@@ -89,7 +90,8 @@ pub fn summary(unified: &UnifiedDirectory) -> String {
         "matches",
         "merges",
         "violations",
-        "blocking"
+        "blocking",
+        "nfc"
     );
     let mut primary: BTreeMap<&str, usize> = BTreeMap::new();
     for a in unified.people.iter().filter_map(|p| p.affiliations.first()) {
@@ -98,7 +100,7 @@ pub fn summary(unified: &UnifiedDirectory) -> String {
     for (m, x) in &unified.summaries {
         let _ = writeln!(
             s,
-            "{m:<14} {:>8} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7} {:>11} {:>9}",
+            "{m:<14} {:>8} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7} {:>11} {:>9} {:>6}",
             x.people,
             primary.get(m.as_str()).copied().unwrap_or(0),
             x.groups,
@@ -107,7 +109,8 @@ pub fn summary(unified: &UnifiedDirectory) -> String {
             x.matches,
             x.merges,
             x.violations,
-            x.blocking
+            x.blocking,
+            x.nfc_normalised
         );
     }
     let _ = write!(s, "unified: {} people, {} groups", unified.people.len(), unified.groups.len());

@@ -22,7 +22,7 @@ pub mod range;
 pub use error::SourceError;
 
 use crate::config::{SourceConfig, SourceKind};
-use crate::model::convert::{convert, refused_text};
+use crate::model::convert::{convert_counted, refused_text};
 use crate::model::{DirectoryObject, Dn, ObjectGuid, ObjectKind, RawEntry};
 use crate::state::snapshot::SnapshotRow;
 use crate::state::{ShrinkGuard, SnapshotId, SnapshotSummary, State, StateError};
@@ -164,13 +164,14 @@ async fn read_source(
         let mut entries = EntrySource::open(&src.kind).await?;
         let mut batch = Vec::with_capacity(BATCH);
         let mut skipped = 0u64;
+        let mut nfc_normalised = 0u64;
         let mut users = 0u64;
         let mut checks = Checks::default();
         let mut refused = Refused::default();
         while let Some((raw, line)) = entries.next_entry().await? {
             bar.inc(1);
             let here = line.map_or(entries.read, |l| l as u64);
-            let converted = match convert(&raw) {
+            let converted = match convert_counted(&raw) {
                 Ok(converted) => converted,
                 Err(error) => {
                     // Values with control characters are listed, all of them, before failing.
@@ -183,7 +184,8 @@ async fn read_source(
                 }
             };
             match converted {
-                Some(obj) => {
+                Some((obj, normalised)) => {
+                    nfc_normalised += u64::from(normalised);
                     checks.once(&src.kind, &obj, here)?;
                     users += u64::from(obj.kind == ObjectKind::User);
                     batch.push(SnapshotRow::of(&obj).map_err(|e| SourceError::Internal(e.to_string()))?)
@@ -201,7 +203,7 @@ async fn read_source(
             return Err(SourceError::Empty { origin: describe(src) });
         }
         send(tx, WriterMsg::Rows { id, rows: batch }).await?;
-        ask(tx, |reply| WriterMsg::Finish { id, skipped, guard, reply }).await
+        ask(tx, |reply| WriterMsg::Finish { id, skipped, nfc_normalised, guard, reply }).await
     };
     let result = read.await;
     if result.is_err() {
@@ -358,6 +360,8 @@ enum WriterMsg {
     Finish {
         id: SnapshotId,
         skipped: u64,
+        /// Text values normalised to NFC on read.
+        nfc_normalised: u64,
         guard: ShrinkGuard,
         reply: oneshot::Sender<Result<SnapshotSummary, StateError>>,
     },
@@ -395,13 +399,13 @@ fn run_writer(mut state: State, mut rx: mpsc::Receiver<WriterMsg>) {
                     failed.push((id, e));
                 }
             }
-            WriterMsg::Finish { id, skipped, guard, reply } => {
+            WriterMsg::Finish { id, skipped, nfc_normalised, guard, reply } => {
                 let result = match failed.iter().position(|(f, _)| *f == id) {
                     Some(i) => {
                         let (_, e) = failed.swap_remove(i);
                         state.abort_snapshot(id).and(Err(e))
                     }
-                    None => state.finish_snapshot(id, skipped, &guard),
+                    None => state.finish_snapshot(id, skipped, nfc_normalised, &guard),
                 };
                 let _ = reply.send(result);
             }

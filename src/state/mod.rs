@@ -226,6 +226,11 @@ ALTER TABLE wave_runs ADD COLUMN identity TEXT;
 -- (the name book has no content hash of its own). Chunks written before it have none.
 ALTER TABLE name_chunks ADD COLUMN digest TEXT;
 ",
+    r"
+-- Text values of a snapshot that were not in Unicode NFC and were normalised on read (names
+-- stored decomposed by Mac clients and some imports). 0 for snapshots taken before.
+ALTER TABLE snapshots ADD COLUMN nfc_normalised INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// What a [`State`] handle may do, chosen once when it is opened.

@@ -41,6 +41,8 @@ pub struct SnapshotSummary {
     pub memberships: u64,
     /// Entries the source returned that samla does not read (computers, containers).
     pub skipped: u64,
+    /// Text values (DNs included) that were not in Unicode NFC and were normalised on read.
+    pub nfc_normalised: u64,
     /// SHA-256 over the objects in GUID order: equal directories give equal hashes.
     pub content_hash: String,
     /// Whether it is in use, or held for shrinking.
@@ -131,6 +133,7 @@ impl State {
         &mut self,
         id: SnapshotId,
         skipped: u64,
+        nfc_normalised: u64,
         guard: &ShrinkGuard,
     ) -> Result<SnapshotSummary, StateError> {
         let tally = self.tallies.remove(&id).unwrap_or_default();
@@ -156,7 +159,7 @@ impl State {
             .execute(
                 "UPDATE snapshots SET status = 'complete', finished_at = ?2, users = ?3, groups = ?4, contacts = ?5,
                  ous = ?6, memberships = ?7, skipped = ?8, content_hash = ?9, acceptance = ?10, shrink = ?11,
-                 accepted_by = ?12, accepted_at = ?13 WHERE id = ?1 AND status = 'writing'",
+                 accepted_by = ?12, accepted_at = ?13, nfc_normalised = ?14 WHERE id = ?1 AND status = 'writing'",
                 params![
                     id.0,
                     now(),
@@ -170,7 +173,8 @@ impl State {
                     acceptance.as_str(),
                     shrink,
                     by,
-                    at
+                    at,
+                    nfc_normalised
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -304,7 +308,7 @@ impl State {
     fn query_summaries(&self, tail: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SnapshotSummary>, StateError> {
         let sql = format!(
             "SELECT id, municipality, source, started_at, finished_at, users, groups, contacts, ous, memberships, skipped, content_hash,
-             acceptance, shrink, accepted_by, accepted_at
+             acceptance, shrink, accepted_by, accepted_at, nfc_normalised
              FROM snapshots {tail}"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -322,6 +326,7 @@ impl State {
                     ous: r.get(8)?,
                     memberships: r.get(9)?,
                     skipped: r.get(10)?,
+                    nfc_normalised: r.get(16)?,
                     content_hash: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
                     acceptance: acceptance(r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?)?,
                 })
@@ -431,13 +436,13 @@ mod tests {
         let first = state.begin_snapshot("bjuv", "ldif:x").unwrap();
         state.add_objects(first, &[a.clone(), g.clone()]).unwrap();
         assert!(state.snapshots().unwrap().is_empty());
-        let s1 = state.finish_snapshot(first, 3, &guard()).unwrap();
+        let s1 = state.finish_snapshot(first, 3, 0, &guard()).unwrap();
         assert_eq!((s1.users, s1.groups, s1.memberships, s1.skipped), (1, 1, 1, 3));
 
         let second = state.begin_snapshot("bjuv", "ldif:x").unwrap();
         state.add_objects(second, &[g.clone()]).unwrap();
         state.add_objects(second, std::slice::from_ref(&a)).unwrap();
-        let s2 = state.finish_snapshot(second, 3, &guard()).unwrap();
+        let s2 = state.finish_snapshot(second, 3, 0, &guard()).unwrap();
         assert_eq!(s1.content_hash, s2.content_hash);
         assert_eq!(state.latest_snapshot("bjuv").unwrap().unwrap().id, second);
         assert_eq!(state.snapshot_objects(second).unwrap(), vec![a.clone(), g.clone()]);
@@ -452,7 +457,7 @@ mod tests {
         g.members = people.iter().map(|p| p.dn.clone()).collect();
         state.add_objects(id, &people).unwrap();
         state.add_objects(id, &[g]).unwrap();
-        state.finish_snapshot(id, 0, guard).unwrap()
+        state.finish_snapshot(id, 0, 0, guard).unwrap()
     }
 
     #[test]
@@ -542,7 +547,7 @@ mod tests {
         writer.add_objects(id, &[obj(ObjectKind::User, "CN=a,DC=x", 1)]).unwrap();
         let reader = State::open(&path).unwrap();
         assert!(reader.snapshots().unwrap().is_empty());
-        let done = writer.finish_snapshot(id, 0, &guard()).unwrap();
+        let done = writer.finish_snapshot(id, 0, 0, &guard()).unwrap();
         assert_eq!(done.users, 1);
         assert_eq!(reader.snapshots().unwrap().len(), 1);
     }
@@ -555,7 +560,7 @@ mod tests {
         let a = obj(ObjectKind::User, "CN=a,DC=x", 1);
         let good = state.begin_snapshot("bjuv", "x").unwrap();
         state.add_objects(good, std::slice::from_ref(&a)).unwrap();
-        state.finish_snapshot(good, 0, &guard()).unwrap();
+        state.finish_snapshot(good, 0, 0, &guard()).unwrap();
 
         let failed = state.begin_snapshot("bjuv", "x").unwrap();
         let dup = obj(ObjectKind::User, "CN=b,DC=x", 1);

@@ -12,6 +12,7 @@ use super::error::WaveError;
 use super::prepare::{Purpose, prepare};
 use crate::config::Config;
 use crate::execute::Impact;
+use crate::model::settings::TargetSettings;
 use crate::model::unified::Anchor;
 use crate::project::project_dir;
 use crate::render::{WaveContent, graph, ldap};
@@ -25,6 +26,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MunicipalityCounts {
     pub people: usize,
+    /// Of `people`, those whose new accounts are enabled, in both targets alike
+    /// (`[account_state]`); the others are created disabled.
+    pub people_enabled: usize,
     pub groups: usize,
     /// Member links the wave holds: one per member of a group (licence groups not included),
     /// in the member's municipality.
@@ -132,7 +136,7 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
         &["municipality", "target", "change", "object", "attribute", "before", "after"],
         match &comparison {
             Some(c) => c.rows(),
-            None => change_rows(content),
+            None => change_rows(content, targets),
         },
     )?;
     outputs.insert("changes_csv", changes);
@@ -140,7 +144,9 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
     let mut municipalities: BTreeMap<String, MunicipalityCounts> = BTreeMap::new();
     let municipality_of = |a: &Anchor| content.refs.get(a).map(|r| r.municipality.clone()).unwrap_or_default();
     for p in &content.people {
-        municipalities.entry(municipality_of(&p.anchor)).or_default().people += 1;
+        let m = municipalities.entry(municipality_of(&p.anchor)).or_default();
+        m.people += 1;
+        m.people_enabled += usize::from(targets.account_state.enabled(p));
     }
     for g in &content.groups {
         municipalities.entry(municipality_of(&g.anchor)).or_default().groups += 1;
@@ -216,7 +222,7 @@ pub fn default_dir(config: &Config, wave_stem: &str, target: Option<&str>) -> Pa
 
 /// One CSV row per attribute of every object the wave creates, and per link it adds. Without a
 /// target to compare against, "before" is empty: everything is new.
-fn change_rows(content: &WaveContent) -> Vec<Vec<String>> {
+fn change_rows(content: &WaveContent, targets: &TargetSettings) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     let municipality = |a: &Anchor| content.refs.get(a).map(|r| r.municipality.clone()).unwrap_or_default();
     let name = |a: &Anchor| content.refs.get(a).map(|r| r.cloud_name.clone()).unwrap_or_else(|| a.0.to_string());
@@ -234,6 +240,14 @@ fn change_rows(content: &WaveContent) -> Vec<Vec<String>> {
             }
         }
         row(m.clone(), "shared AD", "create user", upn.clone(), "sAMAccountName", p.sam_account_name.clone());
+        // Whether the person may sign in: the same in both targets ([account_state]).
+        let state = match targets.account_state.why_disabled(p) {
+            None => "enabled".to_string(),
+            Some(why) => format!("disabled ({why})"),
+        };
+        for target in ["tenant", "shared AD"] {
+            row(m.clone(), target, "create user", upn.clone(), "account state", state.clone());
+        }
         row(m, "tenant", "create user", upn, "licence", p.licence.clone());
     }
     for g in &content.groups {

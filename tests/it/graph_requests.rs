@@ -75,6 +75,7 @@ fn person(n: u32, given: &str, sur: &str, municipality: &str, licence: &str) -> 
         on_premises: Attributes::from([("employeeNumber", PERSONNUMMER.to_string())]),
         affiliations: Vec::new(),
         manager: None,
+        source_state: Default::default(),
     }
 }
 
@@ -718,7 +719,8 @@ async fn the_test_tenant_accepts_every_request_and_holds_the_waves_content() {
         assert_eq!(u["displayName"], p.display_name.as_str());
         assert_eq!(u["userPrincipalName"], p.user_principal_name.as_str());
         assert_eq!(u["mailNickname"], p.mail_nickname.as_str());
-        assert_eq!(u["accountEnabled"], true);
+        // [account_state] by default: every new account disabled until cutover.
+        assert_eq!(u["accountEnabled"], false);
         assert_eq!(u["usageLocation"], "SE");
         assert_eq!(u["onPremisesImmutableId"], p.anchor.immutable_id());
         for key in [

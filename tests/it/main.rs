@@ -1,6 +1,7 @@
 //! samla's integration tests: one binary, one module per area. Server tests need the real
 //! servers that `bash tests/run.sh` starts.
 
+mod account_state;
 mod ad_range_server;
 mod cert_login;
 mod cli;

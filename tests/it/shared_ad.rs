@@ -169,6 +169,7 @@ impl Planner {
                 enabled: true,
             }],
             manager: None,
+            source_state: Default::default(),
         };
         self.people.insert(a, person);
         self.wave_of.insert(a, wave);

@@ -232,7 +232,7 @@ async fn writes_finds_refuses_and_deletes() {
 
     // Initial password: enabled, must change at next logon.
     let password = Secret::new(format!("Sv-{}-{:x}!a1", s.id, std::process::id()));
-    client.set_initial_password(&u1, &password).await.unwrap();
+    client.set_initial_password(&u1, &password, true).await.unwrap();
     let after = client.read(&u1, &["userAccountControl", "pwdLastSet"]).await.unwrap().unwrap();
     assert_eq!(after.text("userAccountControl").as_deref(), Some("512"));
     assert_eq!(after.text("pwdLastSet").as_deref(), Some("0"));
@@ -248,7 +248,7 @@ async fn writes_finds_refuses_and_deletes() {
     assert!(!message.contains(password.expose()), "{message}");
     // A password the policy refuses is named, not shown.
     let weak = Secret::new("abc");
-    let e = client.set_initial_password(&u2, &weak).await.unwrap_err();
+    let e = client.set_initial_password(&u2, &weak, true).await.unwrap_err();
     let message = e.to_string();
     assert_eq!(e.code(), Some(19), "{message}");
     assert!(!message.contains("\"abc\""), "{message}");
@@ -425,7 +425,7 @@ async fn plain_connections_get_no_password_and_a_broken_one_is_in_doubt() {
     let mut client = SharedAdClient::connect(&range_source(&server)).await.unwrap();
     let dn = Dn::parse(&format!("CN=Användare 00000\\, Test,OU=Hemtjänst,{RANGE_BASE}")).unwrap();
 
-    let e = client.set_initial_password(&dn, &Secret::new("Hemligt-4711")).await.unwrap_err();
+    let e = client.set_initial_password(&dn, &Secret::new("Hemligt-4711"), true).await.unwrap_err();
     assert_eq!(e.code(), Some(13), "{e}");
     assert!(e.to_string().contains("confidentialityRequired") && !e.to_string().contains("Hemligt"), "{e}");
     let (code, name, _) = refused(client.delete(&dn).await.unwrap_err());
