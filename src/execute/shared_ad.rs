@@ -291,6 +291,106 @@ fn worth_retrying(e: &LdapClientError) -> bool {
     }
 }
 
+/// A member an operation could not add, refused on its own.
+#[derive(Debug, Clone)]
+pub struct Lost {
+    pub value: Value,
+    pub reason: String,
+    /// Whether a later pass may add it (see [`worth_retrying`]).
+    pub retry: bool,
+}
+
+/// The member values of a group add or of a member batch (a modify adding only `member`).
+fn member_values(change: &LdapChange) -> Option<&[Value]> {
+    let is_member = |name: &str| name.eq_ignore_ascii_case("member");
+    match change {
+        LdapChange::Add { attrs, .. } => attrs.iter().find(|(n, _)| is_member(n)).map(|(_, v)| v.as_slice()),
+        LdapChange::Modify { changes, .. } => match changes.as_slice() {
+            [(ModKind::Add, n, v)] if is_member(n) => Some(v.as_slice()),
+            _ => None,
+        },
+    }
+}
+
+/// Applies `op`; when the directory refuses it and it names members, one refused member does
+/// not take the others down: a group is created without its members and they are added
+/// after, a member batch is split in halves until each refused member is alone. Returns the
+/// result, the operation as applied (the members that went in) and the members lost.
+pub async fn apply_sparing(
+    client: &mut SharedAdClient,
+    op: &LdapOp,
+) -> (Result<(), LdapClientError>, LdapOp, Vec<Lost>) {
+    let first = client.apply(&op.change).await;
+    let members = match (&first, member_values(&op.change)) {
+        // A broken connection, or a group that exists (68 on an add), says nothing about the
+        // members; on a modify, 68 is a member the group holds already (as AD answers).
+        (Err(e), Some(m))
+            if !m.is_empty() && e.code().is_some_and(|c| c != 68 || matches!(op.change, LdapChange::Modify { .. })) =>
+        {
+            m.to_vec()
+        }
+        _ => return (first, op.clone(), Vec::new()),
+    };
+    let dn = op.dn().clone();
+    if let LdapChange::Add { attrs, .. } = &op.change {
+        let bare: Vec<_> = attrs.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("member")).cloned().collect();
+        if client.apply(&LdapChange::Add { dn: dn.clone(), attrs: bare }).await.is_err() {
+            return (first, op.clone(), Vec::new());
+        }
+    } else if members.len() == 1 {
+        return (first, op.clone(), Vec::new());
+    }
+    let (added, lost) = add_members_split(client, &dn, members).await;
+    if added.is_empty() && matches!(op.change, LdapChange::Modify { .. }) {
+        return (first, op.clone(), Vec::new());
+    }
+    let mut applied = op.clone();
+    match &mut applied.change {
+        LdapChange::Add { attrs, .. } => {
+            for (n, v) in attrs.iter_mut() {
+                if n.eq_ignore_ascii_case("member") {
+                    *v = added.clone();
+                }
+            }
+            attrs.retain(|(_, v)| !v.is_empty());
+        }
+        LdapChange::Modify { changes, .. } => {
+            for (_, _, v) in changes.iter_mut() {
+                *v = added.clone();
+            }
+        }
+    }
+    (Ok(()), applied, lost)
+}
+
+/// Adds `members` to the group at `dn`, a batch split in halves when refused until each
+/// refused member is alone (a handful of requests for one bad member in hundreds). A member
+/// the group holds already counts as added. Returns the members added and those lost.
+pub async fn add_members_split(client: &mut SharedAdClient, dn: &Dn, members: Vec<Value>) -> (Vec<Value>, Vec<Lost>) {
+    let mut added = Vec::new();
+    let mut lost = Vec::new();
+    let mut parts = vec![members];
+    while let Some(mut part) = parts.pop() {
+        let change =
+            LdapChange::Modify { dn: dn.clone(), changes: vec![(ModKind::Add, "member".into(), part.clone())] };
+        match client.apply(&change).await {
+            Ok(()) => added.extend(part),
+            // Already a member: AD and Samba answer entryAlreadyExists (68), others 20.
+            Err(e) if part.len() == 1 && matches!(e.code(), Some(20 | 68)) => added.extend(part),
+            Err(e) if part.len() > 1 && e.code().is_some() => {
+                let second = part.split_off(part.len() / 2);
+                parts.push(second);
+                parts.push(part);
+            }
+            Err(e) => {
+                let (reason, retry) = (e.to_string(), worth_retrying(&e));
+                lost.extend(part.into_iter().map(|value| Lost { value, reason: reason.clone(), retry }));
+            }
+        }
+    }
+    (added, lost)
+}
+
 /// Applies `ops` in order, journaling each chunk of intents before it is applied.
 pub async fn apply(
     client: &mut SharedAdClient,
@@ -327,7 +427,7 @@ pub async fn apply(
         let mut completions = Vec::with_capacity(rows.len());
         for (row, (origin, op)) in rows.into_iter().zip(chunk) {
             progress.tick(&op.municipality);
-            let mut result = client.apply(&op.change).await;
+            let (mut result, applied, lost) = apply_sparing(client, &op).await;
             let created_user = op.kind == OpKind::CreateUser && matches!(op.change, LdapChange::Add { .. });
             if result.is_ok() && created_user && random_passwords {
                 result = match random_password() {
@@ -349,14 +449,36 @@ pub async fn apply(
                             true,
                         )?;
                     }
+                    let outcome = match lost.len() {
+                        0 => "ok".to_string(),
+                        n => format!("ok; {n} member(s) refused, added without them"),
+                    };
                     completions.push(Completion {
                         row,
                         ok: true,
                         status: Some(0),
-                        result: "ok".into(),
+                        result: outcome,
                         object_id: Some(op.dn().as_str().to_string()),
                     });
-                    done.push((origin, op));
+                    for l in lost {
+                        let one = LdapOp {
+                            kind: OpKind::AddMembers,
+                            municipality: op.municipality.clone(),
+                            anchor: op.anchor,
+                            note: None,
+                            change: LdapChange::Modify {
+                                dn: op.dn().clone(),
+                                changes: vec![(ModKind::Add, "member".into(), vec![l.value.clone()])],
+                            },
+                        };
+                        let member = match &l.value {
+                            Value::Text(t) => t.clone(),
+                            Value::Binary { bytes } => hex::encode(bytes),
+                        };
+                        let reason = format!("member {member} refused: {}", l.reason);
+                        failed.push(Failed { origin, op: one, reason, retry: l.retry, taken: false });
+                    }
+                    done.push((origin, applied));
                 }
                 Err(e) => {
                     let reason = e.to_string();

@@ -505,7 +505,8 @@ fn anchors(people: &[Person]) -> ByDn<'_, Anchor> {
 }
 
 /// Each person's CN, unique in its OU of the shared AD (municipality/unit), in priority
-/// order: the displayName, or `aliases`' name without one; a taken CN gets a counter. The
+/// order: the displayName, or `aliases`' name without one, within AD's 64 characters (cut at
+/// a separator, [`names::rdn_value`]); a taken CN gets a counter, the name cut to make room. The
 /// counter per name makes the thousandth "Anna Andersson" of a unit one lookup, not a thousand.
 fn common_names(candidates: &[Box<Candidate<'_>>], sets: &[Vec<usize>], aliases: &[(String, bool)]) -> Vec<String> {
     // Inline names (see `Shelf`): one lookup, no allocation per person.
@@ -516,7 +517,10 @@ fn common_names(candidates: &[Box<Candidate<'_>>], sets: &[Vec<usize>], aliases:
         .zip(aliases)
         .map(|(members, (alias, _))| {
             let primary = &candidates[members[0]];
-            let display_name = primary.attrs.get("displayName").unwrap_or(alias);
+            let wanted = primary.attrs.get("displayName").unwrap_or(alias);
+            // Within AD's 64 characters, cut at a separator, before uniqueness is decided.
+            let display_name = names::rdn_value(wanted);
+            let display_name = if display_name.is_empty() { alias.clone() } else { display_name };
             let ou_key = primary.ou_key.as_str();
             let lower = CompactString::from(display_name.to_lowercase());
             let mut cn = display_name.clone();
@@ -524,7 +528,7 @@ fn common_names(candidates: &[Box<Candidate<'_>>], sets: &[Vec<usize>], aliases:
                 let counter = cn_counters.entry((ou_key, lower)).or_insert(1);
                 loop {
                     *counter += 1;
-                    cn = format!("{display_name} {counter}");
+                    cn = names::with_suffix(&display_name, &format!(" {counter}"), names::MAX_RDN);
                     if cns.insert((ou_key, cn.to_lowercase().into())) {
                         break;
                     }
@@ -1032,7 +1036,11 @@ fn unify_groups(
             GroupPolicy::Prefix => format!("{}-{name}", mapping.group_prefix),
             _ => name.clone(),
         };
-        let (final_name, collided) = book.assign(Namespace::GroupName, anchor, &wanted, &format!(" ({m0})"), 256);
+        // The name is the group's cn in the shared AD too: within AD's 64 characters, cut at a
+        // separator, and so is the name with a collision suffix.
+        let wanted = names::rdn_value(&wanted);
+        let (final_name, collided) =
+            book.assign(Namespace::GroupName, anchor, &wanted, &format!(" ({m0})"), names::MAX_RDN);
         if collided {
             out.push(
                 m0,
@@ -1293,6 +1301,52 @@ mod tests {
         let inputs = Inputs { mappings, overrides: &overrides, hash_key: None, now: now() };
         let judged = judge_all(&inputs, snapshots);
         unify(&inputs, judged, book)
+    }
+
+    /// The hidden estate's 84-character name, three times in one unit (two differ only after
+    /// AD's 64 characters): three CNs within 64, cut at a separator, unique in their OU; the
+    /// UPN alias is cut at a separator too.
+    #[test]
+    fn long_names_fit_the_shared_ad_and_stay_unique_in_their_ou() {
+        const LONG: &str = "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von Essen af Wachtmeister";
+        let mappings = repo_mappings();
+        let mut snapshots: BTreeMap<String, Vec<DirectoryObject>> = BTreeMap::new();
+        let people = [LONG.to_string(), LONG.to_string(), format!("{LONG}-Bonde")].into_iter().enumerate();
+        let objects = people.map(|(i, display)| {
+            let mut o = person("bjuv", i as u16 + 1, "Anna-Karin", "Lindqvist", 1);
+            o.display_name = Some(display);
+            o
+        });
+        snapshots.insert("bjuv".into(), objects.collect());
+        let unified = run(&mappings, &snapshots, &mut NameBook::default());
+        let mut cns: Vec<&str> = unified.people.iter().map(|p| p.cn.as_str()).collect();
+        cns.sort();
+        let base = "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von";
+        assert_eq!(cns, [base.to_string(), format!("{base} 2"), format!("{base} 3")]);
+        for p in &unified.people {
+            names::validate_rdn_value(names::NameKind::Cn, &p.cn).unwrap();
+            assert!(!p.user_principal_name.contains("-von.e@"), "{}", p.user_principal_name);
+        }
+    }
+
+    /// A group's name is its cn in the shared AD: a long one is cut at a separator.
+    #[test]
+    fn long_group_names_fit_the_shared_ad() {
+        let mappings = repo_mappings();
+        let long = "Hemtjänstens gemensamma arbetsgrupp för nattpatrull och larmmottagning i norra distriktet";
+        let dn = Dn::parse("OU=Grupper,DC=bjuv,DC=test").unwrap().child("CN", long);
+        let mut g = DirectoryObject::new(ObjectKind::Group, dn, ObjectGuid::from_ad_bytes(&[9u8; 16]).unwrap());
+        g.cn = Some(long.into());
+        let member = person("bjuv", 1, "Anna", "Andersson", 1);
+        g.members = vec![member.dn.clone()];
+        let snapshots: BTreeMap<String, Vec<DirectoryObject>> = [("bjuv".to_string(), vec![member, g])].into();
+        let unified = run(&mappings, &snapshots, &mut NameBook::default());
+        assert_eq!(unified.groups.len(), 1);
+        let name = &unified.groups[0].name;
+        names::validate_rdn_value(names::NameKind::Cn, name).unwrap();
+        // The municipality's prefix, then the name up to a whole word.
+        let (_, rest) = name.split_once('-').unwrap();
+        assert!(long.starts_with(&format!("{rest} ")), "{name}");
     }
 
     #[test]

@@ -14,6 +14,15 @@
 //!   `" / \ [ ] : ; | = , + * ? < >` (nor `@`, which would make it look like a UPN), no control
 //!   characters, not ending with `.` and not only dots and spaces.
 //!
+//! - cn and ou, the shared AD's RDN values (a person's or group's CN, a unit's OU): at most 64
+//!   characters (AD's `rangeUpper` for both), not empty, no leading or trailing space (AD keeps
+//!   them only escaped, and a copied name with a stray space makes a second object), no control
+//!   characters. Every other character (`, + " \ < > ; = #`) is allowed and escaped in the DN.
+//!
+//! A name too long for its target is cut at a separator (space, hyphen, dot), never inside a
+//! word: `...-von Essen af Wachtmeister` becomes `...-von`, not `...-von E` (see
+//! [`cut_at_separator`]); only a single word longer than the limit is cut inside it.
+//!
 //! Generated names are stricter than the targets require, so one cleaned name works
 //! everywhere: the same character set for all three (so a sAMAccountName can always be an
 //! alias too, and never ends in `$` like a computer account), lower case (UPNs compare
@@ -38,6 +47,8 @@ pub const MAX_DOMAIN: usize = 48;
 pub const MAX_UPN: usize = 113;
 /// Longest sAMAccountName.
 pub const MAX_SAM: usize = 20;
+/// Longest cn or ou value in AD (an RDN's value).
+pub const MAX_RDN: usize = 64;
 
 /// Why a name is not valid for its target. Every message names the value and the rule broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +83,10 @@ pub enum NameError {
     SamTrailingDot { value: String },
     #[error("sAMAccountName `{value}` is only dots and spaces")]
     SamOnlyDotsAndSpaces { value: String },
+    #[error("{kind} `{value}` starts or ends with a space")]
+    RdnSpace { kind: NameKind, value: String },
+    #[error("{kind} `{value}` contains the control character U+{code:04X}")]
+    RdnControl { kind: NameKind, value: String, code: u32 },
 }
 
 /// Which name a [`NameError`] is about.
@@ -82,6 +97,10 @@ pub enum NameKind {
     UpnDomain,
     MailNickname,
     SamAccountName,
+    /// A person's or group's cn in the shared AD.
+    Cn,
+    /// An organizational unit's name (ou) in the shared AD.
+    Ou,
 }
 
 impl std::fmt::Display for NameKind {
@@ -92,6 +111,8 @@ impl std::fmt::Display for NameKind {
             NameKind::UpnDomain => "userPrincipalName domain",
             NameKind::MailNickname => "mailNickname",
             NameKind::SamAccountName => "sAMAccountName",
+            NameKind::Cn => "cn",
+            NameKind::Ou => "ou",
         })
     }
 }
@@ -251,8 +272,7 @@ fn clean(candidate: &str, max: usize) -> Option<String> {
         }
         out.push(c);
     }
-    // Everything left is ASCII, so cutting at a byte is cutting at a character.
-    out.truncate(max);
+    let mut out = cut_at_separator(&out, max);
     while out.ends_with('.') {
         out.pop();
     }
@@ -291,7 +311,7 @@ pub fn with_suffix(base: &str, suffix: &str, max_len: usize) -> String {
         return suffix.chars().skip(suffix_len - max_len).collect();
     }
     let room = max_len - suffix_len;
-    let mut out: String = base.chars().take(room).collect();
+    let mut out = cut_at_separator(base, room);
     if out.len() < base.len() {
         while out.ends_with('.') {
             out.pop();
@@ -299,6 +319,61 @@ pub fn with_suffix(base: &str, suffix: &str, max_len: usize) -> String {
     }
     out.push_str(suffix);
     out
+}
+
+/// True for the characters a long name is cut at: space, hyphen, dot.
+fn separator(c: char) -> bool {
+    c.is_whitespace() || c == '-' || c == '.'
+}
+
+/// `name` in at most `max` characters, cut at a separator (space, hyphen, dot) and without the
+/// separators the cut leaves at the end: `Lindqvist-Öhrström-von Essen` in 25 gives
+/// `Lindqvist-Öhrström-von`, never a word cut in two. A name that fits is returned as it is;
+/// one whose first word alone is longer than `max` is cut inside that word (there is no
+/// separator to cut at).
+pub fn cut_at_separator(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        return name.to_string();
+    }
+    let kept: String = name.chars().take(max).collect();
+    // The cut falls between words when the first character left out is a separator.
+    let next_is_separator = name.chars().nth(max).is_some_and(separator);
+    let cut = if next_is_separator {
+        kept.as_str()
+    } else {
+        match kept.rfind(separator) {
+            Some(i) if kept[..i].chars().any(|c| !separator(c)) => &kept[..i],
+            _ => kept.as_str(),
+        }
+    };
+    let trimmed = cut.trim_end_matches(separator);
+    if trimmed.is_empty() { kept } else { trimmed.to_string() }
+}
+
+/// A cn or ou value for the shared AD from a wanted name (a displayName, a group's or unit's
+/// name): spaces around it removed, cut at a separator to at most [`MAX_RDN`] characters.
+pub fn rdn_value(wanted: &str) -> String {
+    cut_at_separator(wanted.trim(), MAX_RDN)
+}
+
+/// Checks a cn or ou value as AD does: not empty, at most [`MAX_RDN`] characters, no control
+/// character, and (samla's own rule, see the module docs) no space at either end.
+pub fn validate_rdn_value(kind: NameKind, value: &str) -> Result<(), NameError> {
+    let v = || value.to_string();
+    if value.is_empty() {
+        return Err(NameError::Empty { kind, value: v() });
+    }
+    let len = value.chars().count();
+    if len > MAX_RDN {
+        return Err(NameError::TooLong { kind, value: v(), len, max: MAX_RDN });
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(NameError::RdnControl { kind, value: v(), code: c as u32 });
+    }
+    if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+        return Err(NameError::RdnSpace { kind, value: v() });
+    }
+    Ok(())
 }
 
 /// A stable alias for a name that yields nothing after cleaning (a name in Chinese, say):
@@ -502,7 +577,8 @@ mod tests {
         assert_eq!(upn_alias(&long).unwrap(), "a".repeat(63));
         let long = "é".repeat(100);
         assert_eq!(upn_alias(&long).unwrap(), "e".repeat(64));
-        assert_eq!(sam_account_name("Anna-Karin Sjöberg-Ali").unwrap(), "anna-karin.sjoberg-a");
+        // Cut at a separator, not inside a word (`sjoberg-a`).
+        assert_eq!(sam_account_name("Anna-Karin Sjöberg-Ali").unwrap(), "anna-karin.sjoberg");
         assert_eq!(sam_account_name("Anna-Karin Sjöbergs Ali").unwrap(), "anna-karin.sjobergs");
     }
 
@@ -515,10 +591,48 @@ mod tests {
         assert_eq!(sam_account_name("李小龙"), None);
     }
 
+    /// The hidden estate's name: 83 characters, refused by AD as a cn and cut mid-word as a UPN.
+    const LONG: &str = "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von Essen af Wachtmeister";
+
+    #[test]
+    fn long_names_are_cut_at_a_separator() {
+        // The issue calls it 83 characters; it is 84, either way past AD's 64.
+        assert_eq!(LONG.chars().count(), 84);
+        let cn = rdn_value(LONG);
+        assert_eq!(cn, "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von");
+        validate_rdn_value(NameKind::Cn, &cn).unwrap();
+        assert!(validate_rdn_value(NameKind::Cn, LONG).is_err());
+        // The cloud names too: never `...-von.e`.
+        let alias = upn_alias(LONG).unwrap();
+        assert_eq!(alias, "anna-karin.margareta.charlotta.eleonora.lindqvist-ohrstrom-von");
+        assert_eq!(mail_nickname(LONG).unwrap(), alias);
+        // A counter still fits, and the base is cut at a separator to make room.
+        assert_eq!(with_suffix(&cn, " 2", MAX_RDN), "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von 2");
+        assert_eq!(with_suffix(&cn, " (bjuv)", MAX_RDN), "Anna-Karin Margareta Charlotta Eleonora Lindqvist (bjuv)");
+        // A cut that falls between words keeps the whole last word; one word is cut inside.
+        assert_eq!(cut_at_separator("abc def", 3), "abc");
+        assert_eq!(cut_at_separator("abcdef", 3), "abc");
+        assert_eq!(cut_at_separator("ab-cdef", 4), "ab");
+        assert_eq!(rdn_value("  Anna  "), "Anna");
+    }
+
+    #[test]
+    fn rdn_rules() {
+        let err = |v: &str| validate_rdn_value(NameKind::Ou, v).unwrap_err().to_string();
+        assert!(err("").contains("empty"));
+        assert!(err(&"x".repeat(65)).contains("65 characters"));
+        assert!(err(" x").contains("space"));
+        assert!(err("x ").contains("space"));
+        assert!(err("a\nb").contains("U+000A"), "{}", err("a\nb"));
+        validate_rdn_value(NameKind::Ou, &"ö".repeat(64)).unwrap();
+        validate_rdn_value(NameKind::Cn, "Öberg, Åsa #1 <x>").unwrap();
+    }
+
     #[test]
     fn with_suffix_shortens_the_base_only() {
         assert_eq!(with_suffix("anna.andersson", "2", 64), "anna.andersson2");
-        assert_eq!(with_suffix("anna.andersson", "2", 10), "anna.ande2");
+        assert_eq!(with_suffix("anna.andersson", "2", 10), "anna2", "cut at the dot, not inside a word");
+        assert_eq!(with_suffix("anna.andersson", "2", 15), "anna.andersson2");
         assert_eq!(with_suffix("anna.andersson", "2", 6), "anna2", "no dot left before the suffix");
         assert_eq!(with_suffix("anna.andersson", "12", 2), "12");
         assert_eq!(with_suffix("anna", "123", 2), "23");

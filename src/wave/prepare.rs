@@ -169,6 +169,23 @@ fn refused_names(content: &WaveContent, verified: &[String]) -> Result<(), WaveE
         if let Err(e) = names::validate_sam_account_name(&p.sam_account_name) {
             problems.push(format!("{}: sAMAccountName {}: {e}", p.anchor.0, p.sam_account_name));
         }
+        // The shared AD's own limits: the cn and every OU on the way to it (RDN values).
+        // (A control character is reported below, with the source DN.)
+        let rdn = |kind, value: &str| match names::validate_rdn_value(kind, value) {
+            Err(names::NameError::RdnControl { .. }) | Ok(()) => None,
+            Err(e) => Some(e),
+        };
+        if let Some(e) = rdn(names::NameKind::Cn, &p.cn) {
+            problems.push(format!("{}: cn: {e}", p.anchor.0));
+        }
+        for a in p.affiliations.iter().take(1) {
+            // Split and trimmed as the render does (`render::ldap`'s unit levels).
+            for level in a.unit.split('/').map(str::trim).filter(|l| !l.is_empty()) {
+                if let Some(e) = rdn(names::NameKind::Ou, level) {
+                    problems.push(format!("{} ({}): unit {:?}: {e}", p.anchor.0, a.dn, a.unit));
+                }
+            }
+        }
         if p.display_name.chars().count() > 256 || p.display_name.trim().is_empty() {
             problems.push(format!("{}: displayName {:?} is empty or longer than 256", p.anchor.0, p.display_name));
         }
@@ -191,6 +208,11 @@ fn refused_names(content: &WaveContent, verified: &[String]) -> Result<(), WaveE
         }
         if let Err(e) = names::validate_mail_nickname(&g.mail_nickname) {
             problems.push(format!("group {}: mailNickname {}: {e}", g.name, g.mail_nickname));
+        }
+        if let Err(e) = names::validate_rdn_value(names::NameKind::Cn, &g.name)
+            && !matches!(e, names::NameError::RdnControl { .. })
+        {
+            problems.push(format!("group {}: cn: {e}", g.name));
         }
     }
     if problems.is_empty() {
@@ -224,6 +246,62 @@ mod tests {
             },
             units: Vec::new(),
         }
+    }
+
+    /// The dry-run holds a wave to the shared AD's limits too: a cn or OU past 64 characters,
+    /// or with a space at an end, is refused before anything is rendered (a name kept from an
+    /// earlier map, say); the same wave with valid names passes.
+    #[test]
+    fn names_the_shared_ad_would_refuse_are_refused() {
+        use crate::model::unified::{AccountKind, Affiliation};
+        let long = "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von Essen af Wachtmeister";
+        let person = |n: u8, cn: &str, unit: &str| {
+            let anchor = Anchor(crate::model::ObjectGuid::from_ad_bytes(&[n; 16]).unwrap());
+            Person {
+                anchor,
+                immutable_id: anchor.immutable_id(),
+                user_principal_name: format!("p{n}@samverkan.se"),
+                mail_nickname: format!("p{n}"),
+                sam_account_name: format!("p{n}"),
+                cn: cn.into(),
+                display_name: cn.trim().into(),
+                kind: AccountKind::Person,
+                licence: String::new(),
+                usage_location: "SE".into(),
+                cloud: Default::default(),
+                on_premises: Default::default(),
+                affiliations: vec![Affiliation {
+                    municipality: "bjuv".into(),
+                    guid: anchor.0,
+                    dn: crate::model::Dn::parse("CN=x,DC=bjuv,DC=test").unwrap(),
+                    kind: AccountKind::Person,
+                    unit: unit.into(),
+                    enabled: true,
+                }],
+                manager: None,
+            }
+        };
+        let verified = vec!["samverkan.se".to_string()];
+        let ok = WaveContent {
+            people: vec![person(1, &names::rdn_value(long), "Socialförvaltningen/Hemtjänst")],
+            ..WaveContent::default()
+        };
+        refused_names(&ok, &verified).unwrap();
+        let bad = WaveContent {
+            people: vec![
+                person(1, long, "Socialförvaltningen"),
+                person(2, "Åsa Öberg ", "Socialförvaltningen"),
+                person(3, "Åsa Öberg", &format!("Socialförvaltningen/{}", "Hemtjänst ".repeat(7))),
+            ],
+            ..WaveContent::default()
+        };
+        let Err(WaveError::RefusedNames { count, shown }) = refused_names(&bad, &verified) else {
+            panic!("not refused")
+        };
+        assert_eq!(count, 3, "{shown}");
+        assert!(shown.contains("cn `Anna-Karin") && shown.contains("84 characters long; at most 64"), "{shown}");
+        assert!(shown.contains("cn `Åsa Öberg ` starts or ends with a space"), "{shown}");
+        assert!(shown.contains("ou `Hemtjänst Hemtjänst") && shown.contains("69 characters"), "{shown}");
     }
 
     #[test]

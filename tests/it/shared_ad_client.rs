@@ -442,3 +442,75 @@ async fn plain_connections_get_no_password_and_a_broken_one_is_in_doubt() {
     }
     assert!(matches!(client.read(&dn, &["cn"]).await, Err(LdapClientError::Transport { .. })));
 }
+
+/// Issue 25, point 8: one refused member never takes the others down. The hidden estate's
+/// 84-character CN is refused by Samba as it is and accepted as samla cuts it; a user deleted
+/// between dry-run and run is the member Samba refuses. A group created with it is created
+/// without it, a member batch naming it is split until only it fails, and it alone is lost.
+#[tokio::test]
+async fn a_refused_member_never_takes_the_others_down() {
+    use samla::execute::shared_ad::apply_sparing;
+    use samla::model::names;
+    use samla::render::ldap::{LdapOp, OpKind};
+    const LONG: &str = "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von Essen af Wachtmeister";
+    let mut client = SharedAdClient::connect(&admin()).await.unwrap();
+    let s = Scratch::create(&mut client, "spare").await;
+    let sam = |n: u32| format!("c{}{n}", s.id);
+    // With the cn attribute, as the render sends it (Samba checks the attribute's rangeUpper).
+    let with_cn = |dn: &Dn, n: u32, cn: &str| {
+        let mut change = user(dn, &sam(n), s.anchor(n));
+        if let Change::Add { attrs, .. } = &mut change {
+            attrs.push(("cn".into(), vec![text(cn)]));
+        }
+        change
+    };
+    let refused_long = client.apply(&with_cn(&s.ou.child("CN", LONG), 9, LONG)).await;
+    assert!(refused_long.is_err(), "Samba takes an 84-character cn");
+    let u1 = s.ou.child("CN", "Öberg, Åsa");
+    let u2 = s.ou.child("CN", "Lund+Berg");
+    let long = s.ou.child("CN", &names::rdn_value(LONG));
+    let ghost = s.ou.child("CN", "Borttagen");
+    for (n, dn) in [&u1, &u2, &long, &ghost].into_iter().enumerate() {
+        let cn = dn.leaf_value().unwrap().into_owned();
+        client.apply(&with_cn(dn, n as u32, &cn)).await.unwrap();
+    }
+    // Deleted after the dry-run saw it.
+    assert!(
+        std::process::Command::new("ldapdelete")
+            .env("LDAPTLS_CACERT", env("SAMLA_TEST_SAMBA_CA"))
+            .env("LDAPTLS_REQCERT", "demand")
+            .args(["-H", &admin().url, "-x", "-D", &admin().bind_dn, "-w", &env("SAMLA_TEST_SAMBA_PASSWORD")])
+            .arg(ghost.as_str())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let op = |kind, change| LdapOp { kind, municipality: "bjuv".into(), anchor: None, note: None, change };
+    let member_set = |v: &[Value]| {
+        dn_set(v.iter().map(|v| if let Value::Text(t) = v { t.clone() } else { String::new() }).collect())
+    };
+
+    // A group created with the lost member: created without it.
+    let g = s.ou.child("CN", "Alla konton");
+    let create = op(OpKind::CreateGroup, group(&g, &sam(10), s.anchor(10), &[u1.clone(), ghost.clone(), long.clone()]));
+    assert!(client.apply(&create.change).await.is_err(), "Samba refuses the group whole");
+    let (result, applied, lost) = apply_sparing(&mut client, &create).await;
+    result.unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(member_set(&lost.iter().map(|l| l.value.clone()).collect::<Vec<_>>()), BTreeSet::from([ghost.clone()]));
+    let Change::Add { attrs, .. } = &applied.change else { panic!("{applied:?}") };
+    let (_, added) = attrs.iter().find(|(n, _)| n == "member").unwrap();
+    assert_eq!(member_set(added), BTreeSet::from([u1.clone(), long.clone()]));
+    let read = client.read(&g, &["member"]).await.unwrap().unwrap();
+    assert_eq!(dn_set(read.texts("member")), BTreeSet::from([u1.clone(), long.clone()]));
+
+    // A batch naming it and a member the group holds already: split until only it fails.
+    let batch = op(OpKind::AddMembers, members(&g, ModKind::Add, &[&u2, &u1, &ghost, &long]));
+    assert!(client.apply(&batch.change).await.is_err(), "Samba refuses the batch whole");
+    let (result, _, lost) = apply_sparing(&mut client, &batch).await;
+    result.unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(member_set(&[lost[0].value.clone()]), BTreeSet::from([ghost.clone()]));
+    let read = client.read(&g, &["member"]).await.unwrap().unwrap();
+    assert_eq!(dn_set(read.texts("member")), BTreeSet::from([u1, u2, long]));
+}
