@@ -466,6 +466,7 @@ pub async fn apply(
                             municipality: op.municipality.clone(),
                             anchor: op.anchor,
                             note: None,
+                            enable: false,
                             change: LdapChange::Modify {
                                 dn: op.dn().clone(),
                                 changes: vec![(ModKind::Add, "member".into(), vec![l.value.clone()])],

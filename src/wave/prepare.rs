@@ -270,6 +270,7 @@ mod tests {
                 usage_location: "SE".into(),
                 cloud: Default::default(),
                 on_premises: Default::default(),
+                source_state: Default::default(),
                 affiliations: vec![Affiliation {
                     municipality: "bjuv".into(),
                     guid: anchor.0,

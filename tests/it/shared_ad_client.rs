@@ -485,7 +485,8 @@ async fn a_refused_member_never_takes_the_others_down() {
             .unwrap()
             .success()
     );
-    let op = |kind, change| LdapOp { kind, municipality: "bjuv".into(), anchor: None, note: None, change };
+    let op =
+        |kind, change| LdapOp { kind, municipality: "bjuv".into(), anchor: None, note: None, enable: false, change };
     let member_set = |v: &[Value]| {
         dn_set(v.iter().map(|v| if let Value::Text(t) = v { t.clone() } else { String::new() }).collect())
     };
