@@ -17,7 +17,7 @@ use crate::client::graph::GraphClient;
 use crate::client::ldap::SharedAdClient;
 use crate::config::Config;
 use crate::execute::{self, Journal, Progress, RETRY_PASSES, graph as tenant, graph_pass, serde_name};
-use crate::journal::{Completion, Intent, RunKind, System, TargetIdentity};
+use crate::journal::{Completion, Intent, OpState, RunKind, System, TargetIdentity};
 use crate::render::graph::GraphRequest;
 use crate::rollback::shared_ad::AdInverse;
 use crate::rollback::{Scope, Undo};
@@ -339,7 +339,7 @@ async fn undo_shared_ad(
             };
             completions.push(Completion {
                 row,
-                ok,
+                state: if ok { OpState::Done } else { OpState::Failed },
                 status: Some(0),
                 result: text,
                 object_id: Some(op.dn().as_str().to_string()),

@@ -16,10 +16,10 @@ use std::path::Path;
 const SECRET_ENV: &str = "SAMLA_SAFE_WAVE_SECRET";
 
 /// A planned project with a tenant-only target `lab` pointed at one of its test tenants.
-struct TenantLab {
-    project: Project,
+pub(crate) struct TenantLab {
+    pub(crate) project: Project,
     rt: tokio::runtime::Runtime,
-    tenants: Vec<RunningTenant>,
+    pub(crate) tenants: Vec<RunningTenant>,
     /// The tenant `lab` points at.
     current: usize,
 }
@@ -28,7 +28,7 @@ struct TenantLab {
 const WIDE: &str = "\n[thresholds]\nmax_creates = 100000\nmax_creates_share = 1.0\nmax_updates = 100000\n\
                     max_updates_share = 1.0\nmax_deletes = 100000\nmax_deletes_share = 1.0\n";
 
-fn options(tenant_id: &str) -> TenantOptions {
+pub(crate) fn options(tenant_id: &str) -> TenantOptions {
     TenantOptions {
         time_scale: 1000.0,
         domains: vec!["samverkan.se".into(), "elev.samverkan.se".into()],
@@ -41,12 +41,17 @@ fn options(tenant_id: &str) -> TenantOptions {
 
 impl TenantLab {
     fn new(scale: &str) -> TenantLab {
+        TenantLab::with(scale, options("11111111-1111-4111-8111-111111111111"))
+    }
+
+    /// A lab whose tenant runs with `tenant` (faults, lag).
+    pub(crate) fn with(scale: &str, tenant: TenantOptions) -> TenantLab {
         let project = mapped_project(scale);
         for step in [&["map", "-q"][..], &["plan", "-q"]] {
             project.samla(step).assert().success();
         }
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let tenant = rt.block_on(samla::test_tenant::start(options("11111111-1111-4111-8111-111111111111"))).unwrap();
+        let tenant = rt.block_on(samla::test_tenant::start(tenant)).unwrap();
         let lab = TenantLab { project, rt, tenants: vec![tenant], current: 0 };
         lab.point_at(0);
         lab
@@ -85,7 +90,7 @@ impl TenantLab {
         self.current = i;
     }
 
-    fn samla_in(&self, config: &Path, args: &[&str]) -> std::process::Command {
+    pub(crate) fn samla_in(&self, config: &Path, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("samla"));
         cmd.arg("-c").arg(config).args(args);
         cmd.env(SECRET_ENV, self.tenants[self.current].client_secret().expose())
@@ -94,7 +99,7 @@ impl TenantLab {
         cmd
     }
 
-    fn samla(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn samla(&self, args: &[&str]) -> std::process::Output {
         self.samla_in(&self.project.config(), args).output().unwrap()
     }
 
@@ -105,7 +110,7 @@ impl TenantLab {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    fn rollback(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn rollback(&self, args: &[&str]) -> std::process::Output {
         let mut all = vec!["wave", "rollback"];
         all.extend_from_slice(args);
         all.extend(["--target", "lab", "--yes", "--json"]);
@@ -113,7 +118,7 @@ impl TenantLab {
     }
 
     /// The current tenant's objects, canonical, without soft-deleted ones.
-    fn tenant_objects(&self) -> Value {
+    pub(crate) fn tenant_objects(&self) -> Value {
         crate::execute::canonical_tenant(&self.tenants[self.current].dump())["objects"].clone()
     }
 }
