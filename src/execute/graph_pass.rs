@@ -38,8 +38,7 @@ impl Failed {
     /// did (another run, another state file, a person). A later look may find the object and
     /// carry on with it, but this run did not create it: the run is not complete.
     pub fn taken_by_another_writer(&self) -> bool {
-        self.attempts == 1
-            && refused_as_existing(self.request.action, self.status, &self.reason)
+        self.attempts == 1 && refused_as_existing(self.request.action, self.status, &self.reason)
     }
 }
 
