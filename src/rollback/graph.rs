@@ -303,6 +303,18 @@ pub fn plan(
                         (Some(_), _) if covered(&key) => judged(Verification::Covered, "the group is deleted"),
                         (Some(_), Some(k)) if covered(k) => judged(Verification::Covered, "the member is deleted"),
                         (Some(_), None) => judged(Verification::Undone, "the member is not in the tenant"),
+                        // The group gone: deleted by a rollback, or its create never took
+                        // effect; else it may only not be visible yet.
+                        (Some(l), Some(_)) if !l.objects.contains_key(&key) => {
+                            if context.deleted.contains(&key) || e.action.creates() && !known_created(e) {
+                                judged(Verification::Undone, "the group is not in the tenant")
+                            } else {
+                                judged(
+                                    Verification::Unverified,
+                                    "the group is not visible in the tenant yet: looked at again",
+                                )
+                            }
+                        }
                         (Some(l), Some(_)) if l.members(&key).is_some_and(|m| !m.contains(&member)) => {
                             judged(Verification::Undone, "not a member")
                         }
@@ -764,7 +776,7 @@ mod tests {
         let mut resent = create_user(2, BJUV, 2, "IT");
         (resent.state, resent.status, resent.object_id) = (OpState::InDoubt, Some(400), None);
         let mut lost_group = create_group(3, BJUV, 10, &["u5"]);
-        (lost_group.state, lost_group.status, lost_group.object_id) = (OpState::InDoubt, None, None);
+        (lost_group.state, lost_group.status, lost_group.object_id) = (OpState::InDoubt, Some(400), None);
         let entries = vec![create_user(1, BJUV, 1, "IT"), resent, create_user(4, BJUV, 4, "IT"), lost_group];
         let mut view = TenantView::default();
         view.users.insert(anchor(4), live_user(4, "IT"));
@@ -778,6 +790,11 @@ mod tests {
         assert!(plan.iter().filter_map(|u| u.op.as_ref()).all(|op| !op.url.contains("//")), "{plan:#?}");
         let member = plan.iter().find(|u| u.item.change == "add_member").unwrap();
         assert_eq!(member.item.verification, Verification::Unverified, "{:?}", member.item);
+        // Once a rollback deleted the group, its memberships are undone, and nothing is sent.
+        let gone = Context { deleted: [key(10)].into_iter().collect(), ..Context::default() };
+        let plan = super::plan(&entries, Some(&view), &gone, Scope(None)).unwrap();
+        let member = plan.iter().find(|u| u.item.change == "add_member").unwrap();
+        assert_eq!((member.item.verification, member.op.is_none()), (Verification::Undone, true), "{:?}", member.item);
     }
 
     #[test]
