@@ -12,7 +12,7 @@ use super::journal::Journal;
 use super::progress::Progress;
 use crate::client::graph::{GraphClient, Outcome};
 use crate::config::secret::random_password;
-use crate::journal::{Completion, Intent, System, TargetKind};
+use crate::journal::{Completion, Intent, OpState, System, TargetKind};
 use crate::render::graph::{self, Batch, GraphRequest, Placeholder};
 use crate::state::StateError;
 use std::collections::{HashMap, HashSet};
@@ -38,11 +38,29 @@ impl Failed {
     /// did (another run, another state file, a person). A later look may find the object and
     /// carry on with it, but this run did not create it: the run is not complete.
     pub fn taken_by_another_writer(&self) -> bool {
-        use graph::Action;
-        matches!(self.request.action, Action::CreateUser | Action::CreateGroup | Action::CreateLicenceGroup)
-            && self.status == 400
-            && self.attempts == 1
-            && self.reason.contains("already exist")
+        self.attempts == 1 && refused_as_existing(self.request.action, self.status, &self.reason)
+    }
+}
+
+/// A create refused because its object is there already ("already exists").
+fn refused_as_existing(action: graph::Action, status: u16, reason: &str) -> bool {
+    use graph::Action;
+    matches!(action, Action::CreateUser | Action::CreateGroup | Action::CreateLicenceGroup)
+        && status == 400
+        && reason.contains("already exist")
+}
+
+/// How a request that did not succeed is journaled. A create refused as "already exists" on
+/// a resend (the client sent it again after its first sending went unanswered) met the object
+/// its first sending made: samla's own create, whose response was lost. It is in doubt, not
+/// failed: an object found later by its anchor is samla's (`created_by_run`), and a rollback
+/// deletes it. At its first sending the same refusal means someone else made the object
+/// ([`Failed::taken_by_another_writer`]).
+fn unsuccessful(action: graph::Action, outcome: &Outcome, reason: &str) -> OpState {
+    if outcome.attempts > 1 && refused_as_existing(action, outcome.status, reason) {
+        OpState::InDoubt
+    } else {
+        OpState::Failed
     }
 }
 
@@ -258,17 +276,21 @@ fn settle(
             }
             completions.push(Completion {
                 row: *row,
-                ok: true,
+                state: OpState::Done,
                 status: Some(outcome.status),
                 result: "ok".into(),
                 object_id: id,
             });
             result.done.push((origin_of(&req), req, outcome));
         } else {
-            let why = reason(&outcome);
+            let mut why = reason(&outcome);
+            let state = unsuccessful(req.action, &outcome, &why);
+            if state == OpState::InDoubt {
+                why = format!("{why} (on a resend: the first sending's response was lost, the object is samla's)");
+            }
             completions.push(Completion {
                 row: *row,
-                ok: false,
+                state,
                 status: Some(outcome.status),
                 result: why.clone(),
                 object_id: None,

@@ -14,7 +14,7 @@ use super::journal::Journal;
 use super::progress::Progress;
 use crate::client::ldap::{Found, LdapClientError, SharedAdClient};
 use crate::config::secret::random_password;
-use crate::journal::{Completion, Intent, System, TargetKind};
+use crate::journal::{Completion, Intent, OpState, System, TargetKind};
 use crate::model::Dn;
 use crate::model::unified::Anchor;
 use crate::render::ldap::{Change as LdapChange, LdapOp, ModKind, OpKind, Value};
@@ -455,7 +455,7 @@ pub async fn apply(
                     };
                     completions.push(Completion {
                         row,
-                        ok: true,
+                        state: OpState::Done,
                         status: Some(0),
                         result: outcome,
                         object_id: Some(op.dn().as_str().to_string()),
@@ -485,7 +485,7 @@ pub async fn apply(
                     let reason = e.to_string();
                     completions.push(Completion {
                         row,
-                        ok: false,
+                        state: OpState::Failed,
                         status: e.code().map(|c| c as u16),
                         result: reason.clone(),
                         object_id: None,

@@ -26,7 +26,7 @@ pub use values::{Action, OpState, Problem, RowError, RunKind, RunStatus, System,
 use crate::state::{State, StateError};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use values::decode;
 
@@ -75,7 +75,8 @@ pub struct Intent {
 #[derive(Debug, Clone)]
 pub struct Completion {
     pub row: i64,
-    pub ok: bool,
+    /// Done, failed, or in doubt (the target's answer does not say whether it took effect).
+    pub state: OpState,
     pub status: Option<u16>,
     pub result: String,
     pub object_id: Option<String>,
@@ -321,8 +322,7 @@ impl State {
                 .map_err(e)?;
             let at = now();
             for c in done {
-                let state = if c.ok { OpState::Done } else { OpState::Failed };
-                update.execute(params![c.row, state, c.status, c.result, c.object_id, at]).map_err(e)?;
+                update.execute(params![c.row, c.state, c.status, c.result, c.object_id, at]).map_err(e)?;
             }
         }
         tx.commit().map_err(e)?;
@@ -472,6 +472,19 @@ impl State {
         self.entries("r.target = ?1 AND r.wave = ?2 AND r.kind = ?3", params![target, wave, RunKind::Run])
     }
 
+    /// The keys (anchors) of the tenant's objects a rollback of `wave` in `target` sent a delete
+    /// for that may have taken effect (done, in doubt, or "not found").
+    pub fn rolled_back_deletes(&self, target: &str, wave: u32) -> Result<HashSet<String>, ReadError> {
+        let entries =
+            self.entries("r.target = ?1 AND r.wave = ?2 AND r.kind = ?3", params![target, wave, RunKind::Rollback])?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| matches!(e.action, Action::DeleteUser | Action::DeleteGroup))
+            .filter(|e| e.may_have_happened() || e.status == Some(404))
+            .filter_map(|e| e.anchor)
+            .collect())
+    }
+
     /// The journal rows of a run, in the order they were sent.
     pub fn operations(&self, run: i64) -> Result<Vec<Entry>, ReadError> {
         self.entries("j.run_id = ?1", params![run])
@@ -547,8 +560,13 @@ mod tests {
         assert!(s.recorded_identity("prod").unwrap().is_none());
         // A refused create made nothing: it does not make an object found later samla's.
         let rows = s.record_intents(run, &[intent("c")]).unwrap();
-        let refused =
-            Completion { row: rows[0], ok: false, status: Some(400), result: "exists".into(), object_id: None };
+        let refused = Completion {
+            row: rows[0],
+            state: OpState::Failed,
+            status: Some(400),
+            result: "exists".into(),
+            object_id: None,
+        };
         s.record_completions(&[refused]).unwrap();
         assert_eq!(s.create_intent_run("lab", System::Tenant, "c").unwrap(), None);
     }
@@ -561,7 +579,7 @@ mod tests {
         let rows = s.record_intents(run, &[intent("a"), intent("b")]).unwrap();
         s.record_completions(&[Completion {
             row: rows[0],
-            ok: true,
+            state: OpState::Done,
             status: Some(201),
             result: "created".into(),
             object_id: Some("id-a".into()),
@@ -635,7 +653,13 @@ mod tests {
             intents.iter().map(|i| (i.system, i.action, OpState::Sent)).collect();
         assert_eq!(read, written);
 
-        let done = |row: i64, ok: bool| Completion { row, ok, status: None, result: String::new(), object_id: None };
+        let done = |row: i64, ok: bool| Completion {
+            row,
+            state: if ok { OpState::Done } else { OpState::Failed },
+            status: None,
+            result: String::new(),
+            object_id: None,
+        };
         s.record_completions(&[done(rows[0], true), done(rows[1], false)]).unwrap();
         s.start_run(&start("lab"), RunKind::Run).unwrap();
         let states: Vec<OpState> = s.operations(run).unwrap().iter().take(3).map(|e| e.state).collect();

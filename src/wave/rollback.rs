@@ -17,7 +17,7 @@ use crate::client::graph::GraphClient;
 use crate::client::ldap::SharedAdClient;
 use crate::config::Config;
 use crate::execute::{self, Journal, Progress, RETRY_PASSES, graph as tenant, graph_pass, serde_name};
-use crate::journal::{Completion, Intent, RunKind, System, TargetIdentity};
+use crate::journal::{Completion, Intent, OpState, RunKind, System, TargetIdentity};
 use crate::render::graph::GraphRequest;
 use crate::rollback::shared_ad::AdInverse;
 use crate::rollback::{Scope, Undo};
@@ -156,7 +156,7 @@ fn rollback_one(
     operator: &mut dyn Operator,
 ) -> Result<RollbackSummary, WaveError> {
     let RollbackRequest { target, municipality, dry_run, .. } = request;
-    let inputs = inputs(state, &prepared, target)?;
+    let mut inputs = inputs(state, &prepared, target)?;
     let target_config = config.target(target)?;
     let scope = Scope(municipality);
     let number = prepared.file.number;
@@ -185,7 +185,7 @@ fn rollback_one(
             cascaded: Vec::new(),
         };
         operator.preview(Preview::Rollback { wave: &prepared.file, target, municipality, plan: &first });
-        if dry_run || first.pending() == 0 {
+        if dry_run || first.pending() == 0 && first.unverified().is_empty() {
             summary.after = summary.before.clone();
             clients.close().await;
             return Ok(summary);
@@ -202,6 +202,7 @@ fn rollback_one(
             for pass in 1..=1 + RETRY_PASSES {
                 if pass > 1 {
                     tokio::time::sleep(execute::wait_before(pass - 1)).await;
+                    inputs.context.deleted = journal.state.rolled_back_deletes(target, number)?;
                     current = plan(&inputs, Some(&mut clients), scope).await?;
                 }
                 summary.passes = pass;
@@ -209,7 +210,12 @@ fn rollback_one(
                 summary.failures.clear();
                 summary.kept.clear();
                 if current.pending() == 0 {
-                    break;
+                    // What is not visible yet may be replication lag: look again, within the
+                    // passes, before calling it anything.
+                    if current.unverified().is_empty() {
+                        break;
+                    }
+                    continue;
                 }
                 if let (Some(client), Some(t)) = (&clients.tenant, &target_config.tenant) {
                     let (sent, failures) =
@@ -224,15 +230,18 @@ fn rollback_one(
                     summary.failures.extend(failures);
                     summary.kept.extend(kept);
                 }
-                if summary.failures.is_empty() {
+                if summary.failures.is_empty() && current.unverified().is_empty() {
                     break;
                 }
             }
             Ok(())
         }
         .await;
+        inputs.context.deleted = state.rolled_back_deletes(target, number)?;
         let last = plan(&inputs, Some(&mut clients), scope).await;
         if let Ok(last) = &last {
+            // A change the rollback cannot see undone is not called undone.
+            summary.failures.extend(last.unverified());
             summary.after = last.counts();
             summary.reports = write_reports(&dir, &inputs, target, last)?;
         }
@@ -339,7 +348,7 @@ async fn undo_shared_ad(
             };
             completions.push(Completion {
                 row,
-                ok,
+                state: if ok { OpState::Done } else { OpState::Failed },
                 status: Some(0),
                 result: text,
                 object_id: Some(op.dn().as_str().to_string()),

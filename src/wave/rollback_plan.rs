@@ -47,6 +47,18 @@ impl RollbackPlan {
         out
     }
 
+    /// The changes of a live plan that could not be verified (an object the wave created that
+    /// is not visible yet, members that could not be read), each as a line for the summary.
+    pub fn unverified(&self) -> Vec<String> {
+        if !self.live {
+            return Vec::new();
+        }
+        self.items()
+            .filter(|(_, i)| i.verification == crate::rollback::Verification::Unverified)
+            .map(|(_, i)| format!("{} {} {}: not verified: {}", i.system, i.change, i.object, i.note))
+            .collect()
+    }
+
     /// Deletes and restores per municipality, for the thresholds.
     pub fn impact(&self) -> BTreeMap<String, execute::Impact> {
         let mut out =
@@ -90,6 +102,7 @@ pub fn inputs<'a>(state: &State, prepared: &'a Prepared, target: &str) -> Result
     let context = Context {
         municipality_of: refs.iter().map(|(a, r)| (a.0.to_string(), r.municipality.clone())).collect(),
         name_of: refs.iter().map(|(a, r)| (a.0.to_string(), r.cloud_name.clone())).collect(),
+        deleted: state.rolled_back_deletes(target, number)?,
     };
     Ok(RollbackInputs { prepared, entries, context, runs })
 }

@@ -11,6 +11,7 @@ mod execute;
 mod graph_client;
 mod graph_requests;
 mod layout;
+mod lost_responses;
 mod map;
 mod plan;
 mod plan_report;

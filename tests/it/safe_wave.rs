@@ -91,7 +91,7 @@ impl TenantLab {
         self.current = i;
     }
 
-    fn samla_in(&self, config: &Path, args: &[&str]) -> std::process::Command {
+    pub(crate) fn samla_in(&self, config: &Path, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("samla"));
         cmd.arg("-c").arg(config).args(args);
         cmd.env(SECRET_ENV, self.tenants[self.current].client_secret().expose())
@@ -111,7 +111,7 @@ impl TenantLab {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    fn rollback(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn rollback(&self, args: &[&str]) -> std::process::Output {
         let mut all = vec!["wave", "rollback"];
         all.extend_from_slice(args);
         all.extend(["--target", "lab", "--yes", "--json"]);
