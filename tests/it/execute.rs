@@ -427,13 +427,15 @@ fn bad_credentials_unreachable_targets_and_refused_objects() {
             .send().await.unwrap();
         assert_eq!(r.status().as_u16(), 201);
     });
+    // The preflight finds it before anything is sent (issue 25): exit 1, the name and the
+    // holder named, no run started.
     let out = lab.samla(&["wave", "run", "1", "--target", "lab", "--yes"]).output().unwrap();
-    assert!(!out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAILED") && stdout.contains(&upn) && stdout.contains("already exists"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing was sent") && err.contains(&upn) && err.contains("taken by another user"), "{err}");
     let status = lab.samla(&["wave", "status", "1"]).output().unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("failed") && text.contains(&upn), "{text}");
+    assert!(!text.contains(&upn), "{text}");
 
     // An unreachable tenant: a clear error naming it.
     let config = lab.project.config();

@@ -137,7 +137,8 @@ async fn logs_in_once_and_refuses_a_wrong_secret_with_entras_code() {
     let mut missing = lab.target(wrong, 1.0);
     missing.credential = ClientCredential::Secret(SecretSource::File(lab.dir.path().join("no-such-file")));
     let err = GraphClient::connect(&missing).await.unwrap_err();
-    assert!(matches!(&err, ClientError::Other(m) if m.contains("no-such-file")), "{err}");
+    assert!(matches!(&err, ClientError::Credential { .. }) && err.to_string().contains("no-such-file"), "{err}");
+    assert_eq!(samla::error::Classified::exit_class(&err), samla::error::ExitClass::Usage);
 
     let mut closed = lab.target(wrong, 1.0);
     closed.login_url = "http://127.0.0.1:9".into();
