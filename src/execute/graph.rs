@@ -33,7 +33,7 @@ const GROUP_SELECT: &str = "id,displayName,mailNickname,assignedLicenses";
 /// (never overwritten on someone who exists) and the key it was found by.
 const NOT_COMPARED: [&str; 3] = ["accountEnabled", "passwordProfile", "onPremisesImmutableId"];
 /// Values per `in (...)` filter (Graph allows 15).
-const IN_VALUES: usize = 15;
+pub(crate) const IN_VALUES: usize = 15;
 
 /// What the tenant holds of the objects a set of requests touches.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +51,8 @@ pub struct TenantView {
     pub managers: HashMap<Anchor, Option<String>>,
     /// skuPartNumber -> skuId.
     pub skus: HashMap<String, String>,
+    /// skuPartNumber -> (enabled units, consumed units), for the preflight.
+    pub sku_units: HashMap<String, (u64, u64)>,
     /// Ids of what this run created, for objects a look may not show yet. Ids from earlier
     /// runs' journals are not used: the object may have been deleted since, or the target name
     /// may now reach another tenant; a look finds the rest.
@@ -459,11 +461,13 @@ fn wanted(requests: &[(usize, GraphRequest)], content: &WaveContent) -> Wanted {
     w
 }
 
-fn quoted(values: &[String]) -> String {
+/// Values quoted for an OData `in (...)` filter.
+pub(crate) fn quoted(values: &[String]) -> String {
     values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(",")
 }
 
-fn encode(s: &str) -> String {
+/// Percent-encoded for a query string.
+pub(crate) fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -484,6 +488,9 @@ pub async fn observe(
     for sku in client.get_all("/subscribedSkus").await? {
         if let (Some(part), Some(id)) = (sku["skuPartNumber"].as_str(), sku["skuId"].as_str()) {
             view.skus.insert(part.to_string(), id.to_string());
+            let units = |v: &Value| v.as_u64().unwrap_or(0);
+            view.sku_units
+                .insert(part.to_string(), (units(&sku["prepaidUnits"]["enabled"]), units(&sku["consumedUnits"])));
         }
     }
     // Users by onPremisesImmutableId, 15 to a filter, the filters 20 to a $batch.

@@ -164,20 +164,8 @@ pub fn reconcile(rendered: &[(usize, LdapOp)], view: &AdView) -> Reconciled {
                 }
                 if !missing_members.is_empty() {
                     change(op, K::AddMembers, "member", String::new(), missing_members.len().to_string());
-                    ops.push((
-                        *origin,
-                        LdapOp {
-                            kind: OpKind::AddMembers,
-                            municipality: op.municipality.clone(),
-                            anchor: op.anchor,
-                            note: None,
-                            enable: false,
-                            change: LdapChange::Modify {
-                                dn: dn.clone(),
-                                changes: vec![(ModKind::Add, "member".into(), missing_members)],
-                            },
-                        },
-                    ));
+                    let add = LdapOp::add_members(op.municipality.clone(), op.anchor, dn.clone(), missing_members);
+                    ops.push((*origin, add));
                 }
             }
             (LdapChange::Modify { dn, changes }, OpKind::AddMembers) => {
@@ -461,17 +449,12 @@ pub async fn apply(
                         object_id: Some(op.dn().as_str().to_string()),
                     });
                     for l in lost {
-                        let one = LdapOp {
-                            kind: OpKind::AddMembers,
-                            municipality: op.municipality.clone(),
-                            anchor: op.anchor,
-                            note: None,
-                            enable: false,
-                            change: LdapChange::Modify {
-                                dn: op.dn().clone(),
-                                changes: vec![(ModKind::Add, "member".into(), vec![l.value.clone()])],
-                            },
-                        };
+                        let one = LdapOp::add_members(
+                            op.municipality.clone(),
+                            op.anchor,
+                            op.dn().clone(),
+                            vec![l.value.clone()],
+                        );
                         let member = match &l.value {
                             Value::Text(t) => t.clone(),
                             Value::Binary { bytes } => hex::encode(bytes),

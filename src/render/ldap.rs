@@ -177,6 +177,19 @@ impl LdapOp {
         }
     }
 
+    /// Adds `members` (DN values) to the group at `dn`: the operation every member addition is,
+    /// rendered, reconciled against a live group, or split after a refusal.
+    pub fn add_members(municipality: String, group: Option<Anchor>, dn: Dn, members: Vec<Value>) -> LdapOp {
+        LdapOp {
+            kind: OpKind::AddMembers,
+            municipality,
+            anchor: group,
+            note: None,
+            enable: false,
+            change: Change::Modify { dn, changes: vec![(ModKind::Add, "member".into(), members)] },
+        }
+    }
+
     /// The number of `member` values the operation writes.
     pub fn member_values(&self) -> usize {
         let count =
@@ -583,21 +596,8 @@ fn groups_and_members(
         let municipality = resolver.reference(group, "group")?.map(|r| r.municipality.clone()).unwrap_or_default();
         let dn = resolver.group_dn(group, "group")?;
         for chunk in dns.chunks(MEMBER_CHUNK) {
-            ops.push(LdapOp {
-                kind: OpKind::AddMembers,
-                municipality: municipality.clone(),
-                anchor: Some(group),
-                note: None,
-                enable: false,
-                change: Change::Modify {
-                    dn: dn.clone(),
-                    changes: vec![(
-                        ModKind::Add,
-                        "member".into(),
-                        chunk.iter().map(|d| Value::text(d.as_str())).collect(),
-                    )],
-                },
-            });
+            let members = chunk.iter().map(|d| Value::text(d.as_str())).collect();
+            ops.push(LdapOp::add_members(municipality.clone(), Some(group), dn.clone(), members));
         }
     }
     Ok(())

@@ -279,7 +279,7 @@ fn place(kind: &SourceKind, n: u64) -> String {
 
 /// Every object once: a second record with a DN or an objectGUID already read is refused
 /// with the places of both. Keeps 16 bytes of hash per DN and the GUID per object, each with
-/// its place (about 50 MB per million objects).
+/// its place (by its layout some 50 MB per million objects; estimated, not measured).
 #[derive(Default)]
 struct Checks {
     dns: FxHashMap<[u64; 2], u64>,

@@ -23,6 +23,17 @@ pub enum Verdict {
     NotRecorded(String),
 }
 
+impl Verdict {
+    /// A content hash computed again against the one stored.
+    fn of_hash(computed: Result<String, StateError>, stored: &str) -> Verdict {
+        match computed {
+            Ok(hash) if hash == stored => Verdict::Ok,
+            Ok(hash) => Verdict::Failed(format!("content hash {hash}, stored {stored}")),
+            Err(e) => Verdict::Failed(e.to_string()),
+        }
+    }
+}
+
 /// One line of the check: what was checked and what was found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Checked {
@@ -70,11 +81,7 @@ impl State {
         let mut found = Vec::new();
         for s in self.snapshots()? {
             let what = format!("snapshot {} ({})", s.id.0, s.municipality);
-            let verdict = match self.snapshot_hash(s.id.0) {
-                Ok(hash) if hash == s.content_hash => Verdict::Ok,
-                Ok(hash) => Verdict::Failed(format!("content hash {hash}, stored {}", s.content_hash)),
-                Err(e) => Verdict::Failed(e.to_string()),
-            };
+            let verdict = Verdict::of_hash(self.snapshot_hash(s.id.0), &s.content_hash);
             found.push(Checked { what, verdict });
         }
         Ok(found)
@@ -113,12 +120,7 @@ impl State {
             let verdict = if !chunked && rows {
                 Verdict::NotRecorded("stored one row per object by an earlier samla".into())
             } else {
-                let read = self.unified_hash(id);
-                match read {
-                    Ok(hash) if hash == stored => Verdict::Ok,
-                    Ok(hash) => Verdict::Failed(format!("content hash {hash}, stored {stored}")),
-                    Err(e) => Verdict::Failed(e.to_string()),
-                }
+                Verdict::of_hash(self.unified_hash(id), &stored)
             };
             found.push(Checked { what: format!("unified directory of map run {id}"), verdict });
         }

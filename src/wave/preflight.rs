@@ -18,13 +18,11 @@
 //! The reading is I/O ([`read_facts`]); the judging is pure ([`judge`]).
 
 use crate::client::graph::{ClientError, GraphClient};
+use crate::execute::graph::{IN_VALUES, TenantView, encode, quoted};
 use crate::render::graph::{Action, GraphRequest};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Values per `in (...)` filter: Graph allows 15.
-const IN_VALUES: usize = 15;
 
 /// What a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -200,21 +198,23 @@ pub fn judge(requests: &[(usize, GraphRequest)], skus: &BTreeMap<String, String>
     out
 }
 
-/// Reads what [`judge`] needs from the tenant: verified domains, subscribed SKUs, live users
-/// holding the userPrincipalNames the requests create, and the soft-deleted users.
-pub async fn read_facts(client: &GraphClient, requests: &[(usize, GraphRequest)]) -> Result<TenantFacts, ClientError> {
-    let mut facts = TenantFacts::default();
+/// Reads what [`judge`] needs beyond what the comparison read (`view`: the subscribed SKUs):
+/// verified domains, live users holding the userPrincipalNames and mailNicknames the requests
+/// create, and the soft-deleted users.
+pub async fn read_facts(
+    client: &GraphClient,
+    view: &TenantView,
+    requests: &[(usize, GraphRequest)],
+) -> Result<TenantFacts, ClientError> {
+    let mut facts = TenantFacts {
+        skus: view.sku_units.iter().map(|(part, units)| (part.clone(), *units)).collect(),
+        ..TenantFacts::default()
+    };
     for d in client.get_all("/domains").await? {
         if d["isVerified"] == true
             && let Some(id) = d["id"].as_str()
         {
             facts.verified_domains.insert(id.to_lowercase());
-        }
-    }
-    for s in client.get_all("/subscribedSkus").await? {
-        if let Some(part) = s["skuPartNumber"].as_str() {
-            let enabled = s["prepaidUnits"]["enabled"].as_u64().unwrap_or(0);
-            facts.skus.insert(part.to_string(), (enabled, s["consumedUnits"].as_u64().unwrap_or(0)));
         }
     }
     let users = new_users(requests);
@@ -256,9 +256,7 @@ fn in_filters(property: &str, values: &[String]) -> Vec<String> {
     values
         .chunks(IN_VALUES)
         .map(|c| {
-            let quoted: Vec<String> = c.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
-            let filter = format!("{property} in ({})", quoted.join(","));
-            let filter: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+            let filter = encode(&format!("{property} in ({})", quoted(c)));
             format!("/users?$filter={filter}&$select=id,userPrincipalName,mailNickname&$top=999")
         })
         .collect()
