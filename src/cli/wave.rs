@@ -192,10 +192,10 @@ pub fn print_run(s: &RunSummary, json: bool) -> Result<(), Failure> {
         println!(
             "  Objects created, updated, unchanged; member links added (bound at create or added later, licence\n  \
              groups included, in the group's municipality) and the requests adding members to existing groups;\n  \
-             managers set; licences assigned; failures."
+             managers set; licences assigned; failures, and the member links those failures lost."
         );
         println!(
-            "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7}",
+            "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7} {:>11}",
             "municipality",
             "created",
             "updated",
@@ -204,12 +204,13 @@ pub fn print_run(s: &RunSummary, json: bool) -> Result<(), Failure> {
             "member requests",
             "managers",
             "licences",
-            "failed"
+            "failed",
+            "links lost"
         );
         for (m, t) in &r.municipalities {
             let m = if m.is_empty() { "(shared)" } else { m };
             println!(
-                "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7}",
+                "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7} {:>11}",
                 m,
                 t.created,
                 t.updated,
@@ -218,7 +219,8 @@ pub fn print_run(s: &RunSummary, json: bool) -> Result<(), Failure> {
                 t.member_additions,
                 t.managers_set,
                 t.licences_assigned,
-                t.failed
+                t.failed,
+                t.member_links_lost
             );
         }
         if let Some(g) = &r.graph {
@@ -251,7 +253,7 @@ pub fn print_status(number: u32, target: Option<&str>, runs: &[RunStatus], json:
         println!("Wave {number} has not been run{}.", target.map(|t| format!(" against {t}")).unwrap_or_default());
         return Ok(());
     }
-    for RunStatus { run: r, unsettled } in runs {
+    for RunStatus { run: r, unsettled, member_links_lost } in runs {
         println!(
             "run {} of wave {} ({}) against {}: {} — started {} by {}@{}, finished {}",
             r.id,
@@ -267,6 +269,12 @@ pub fn print_status(number: u32, target: Option<&str>, runs: &[RunStatus], json:
         println!("  wave file sha256 {}; command: {}", r.wave_hash, r.command);
         for (system, st, n) in &r.operations {
             println!("  {system:<10} {st:<9} {n}");
+        }
+        for l in member_links_lost {
+            println!(
+                "  {} {}: {} member link(s) could not be added (the groups were created or filled without them)",
+                l.system, l.municipality, l.member_links
+            );
         }
         for op in unsettled {
             println!(

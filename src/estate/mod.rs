@@ -23,7 +23,9 @@
 //! exactly on them:
 //! - names with å, ä, ö and beyond Latin-1 (`Nguyễn`, `Łukasz`, `Çelik`), hyphens
 //!   (`Anna-Karin Sjöberg-Ali`), apostrophes (`Seán O'Brien`) and a quoted nickname
-//!   (`Karl "Lillen" Lindqvist`, CN and displayName);
+//!   (`Karl "Lillen" Lindqvist`, CN and displayName) and a displayName of 84 characters
+//!   (`Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von Essen af Wachtmeister`,
+//!   whose CN drops the middle given names to stay within AD's 64);
 //! - CNs in the `Surname, Given` form (all of Örkelljunga's staff, and about 4 % legacy
 //!   accounts elsewhere) so DNs hold escaped commas: `CN=Öberg\, Åsa,OU=...`;
 //! - the same name in several municipalities (`anna.andersson@` in all five) and repeated names

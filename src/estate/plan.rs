@@ -324,14 +324,23 @@ impl Person {
         if let Some(d) = self.special.and_then(|s| s.display) {
             return d.to_string();
         }
-        let mut s =
-            if surname_first { format!("{}, {}", self.sn, self.given) } else { format!("{} {}", self.given, self.sn) };
+        // AD keeps a cn within 64 characters: an administrator with a longer name to write
+        // drops the middle given names (the displayName keeps them all).
+        let given = if self.given.chars().count() + self.sn.chars().count() + 2 > CN_MAX {
+            self.given.split(' ').next().unwrap_or(self.given)
+        } else {
+            self.given
+        };
+        let mut s = if surname_first { format!("{}, {given}", self.sn) } else { format!("{given} {}", self.sn) };
         if k > 0 {
             let _ = write!(s, " {}", k + 1);
         }
         s
     }
 }
+
+/// AD's upper bound for cn (rangeUpper in the schema).
+const CN_MAX: usize = 64;
 
 /// Counts earlier holders of each name within one scope (an index range), replaying the scope
 /// in index order; see the module documentation.
@@ -1031,10 +1040,12 @@ impl Plan {
                     rec.ext.push((1, unit.cost_centre.clone()));
                 }
                 rec.ext.push((2, rec.employee_type.unwrap_or_default().to_string()));
-                if r.chance(10) {
+                // The specials are in scope and active at every scale: they are there to be
+                // migrated (the dice are still rolled, so nobody else changes).
+                if r.chance(10) && p.special.is_none() {
                     rec.ext.push((15, "NoSync".to_string()));
                 }
-                let disabled = r.chance(40);
+                let disabled = r.chance(40) && p.special.is_none();
                 rec.created = ago(&mut r, 60, 17 * 365);
                 self.activity(&mut r, &mut rec, disabled, 70, 20);
                 if disabled {

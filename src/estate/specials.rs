@@ -75,6 +75,16 @@ pub(crate) const SPECIALS: &[Special] = &[
     Special {
         munis: &["astorp"], given: "José", sn: "Çelik", display: None, surname_first: false, employee_id: None
     },
+    // 84 characters as `Given Surname`: beyond AD's 64 for cn, and for a UPN alias and
+    // mailNickname once cleaned; every target must cut it at a separator, not mid-word.
+    Special {
+        munis: &["perstorp"],
+        given: "Anna-Karin Margareta Charlotta Eleonora",
+        sn: "Lindqvist-Öhrström-von Essen af Wachtmeister",
+        display: None,
+        surname_first: false,
+        employee_id: None,
+    },
     Special {
         munis: &["orkelljunga"],
         given: "Zoë",

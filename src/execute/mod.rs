@@ -35,7 +35,8 @@ pub use progress::{Progress, municipality_totals};
 pub use retry::{RETRY_PASSES, wait_before};
 
 /// What a run did to one municipality in one system.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Tally {
     pub created: u64,
     pub updated: u64,
@@ -54,6 +55,9 @@ pub struct Tally {
     pub restored: u64,
     pub links_removed: u64,
     pub failed: u64,
+    /// Member links the run set out to add and could not: a member the target refused (added
+    /// without it, the rest of its group's members kept) or a membership request that failed.
+    pub member_links_lost: u64,
 }
 
 /// One thing that did not get done, and why.
@@ -64,6 +68,8 @@ pub struct Failure {
     pub object: String,
     pub action: String,
     pub reason: String,
+    /// The member links lost with it (the members a failed create or member addition carried).
+    pub member_links: u64,
 }
 
 /// What a run did in one system.
@@ -104,7 +110,9 @@ impl SystemResult {
     /// Counts the failures per municipality and the time taken.
     fn close(&mut self, started: std::time::Instant) {
         for f in &self.failures {
-            self.municipalities.entry(f.municipality.clone()).or_default().failed += 1;
+            let t = self.municipalities.entry(f.municipality.clone()).or_default();
+            t.failed += 1;
+            t.member_links_lost += f.member_links;
         }
         self.seconds = started.elapsed().as_secs_f64();
     }
@@ -126,6 +134,8 @@ impl Taken {
 
     fn add(&mut self, origin: usize, mut failure: Failure) {
         failure.reason = format!("{}; the object was made by another writer, not by this run", failure.reason);
+        // The run carried on with the object, adding its members to it.
+        failure.member_links = 0;
         self.0.insert(origin, failure);
     }
 
@@ -332,6 +342,7 @@ fn tenant_failure(names: &graph::Names, f: &graph_pass::Failed) -> Failure {
         object: names.of(&f.request),
         action: crate::journal::Action::from(f.request.action).as_str().to_string(),
         reason: f.reason.clone(),
+        member_links: f.request.members() as u64,
     }
 }
 
@@ -375,6 +386,7 @@ pub async fn converge_shared_ad(
                 object: op.dn().as_str().to_string(),
                 action: op.kind.as_str().to_string(),
                 reason: reason.clone(),
+                member_links: op.member_values() as u64,
             });
         }
         pending.clear();
@@ -428,6 +440,7 @@ fn ad_failure(f: &shared_ad::Failed) -> Failure {
         object: f.op.dn().as_str().to_string(),
         action: f.op.kind.as_str().to_string(),
         reason: f.reason.clone(),
+        member_links: f.op.member_values() as u64,
     }
 }
 

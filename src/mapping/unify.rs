@@ -410,8 +410,17 @@ fn name_people<C: Send>(
         .filter(|(((alias, nick), sam), _)| alias.1 || nick.1 || sam.1)
         .map(|(((alias, nick), sam), members)| {
             let primary = &candidates[members[0]];
-            let (base, (alias, nick, sam)) = (&primary.wanted[0], (&alias.0, &nick.0, &sam.0));
-            let detail = format!("{base} is taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)");
+            let taken: Vec<String> = [("UPN", alias.1), ("mailNickname", nick.1), ("sAMAccountName", sam.1)]
+                .iter()
+                .zip(&primary.wanted)
+                .filter(|((_, collided), _)| *collided)
+                .map(|((label, _), wanted)| format!("{wanted} ({label})"))
+                .collect();
+            let (alias, nick, sam) = (&alias.0, &nick.0, &sam.0);
+            let detail = format!(
+                "{} taken; given {alias} (UPN), {nick} (mailNickname), {sam} (sAMAccountName)",
+                taken.join(" and ")
+            );
             let resolution = "suffix by policy; kept from now on";
             finding(primary.municipality, Severity::Review, "name collision", &primary.dn, detail, resolution)
         })

@@ -152,12 +152,12 @@ impl GraphRequest {
         }
     }
 
-    /// The number of references the body binds (members and owners).
     /// The members it binds (`members@odata.bind`), owners not counted.
     pub fn members(&self) -> usize {
         self.body.as_ref().and_then(|b| b.get("members@odata.bind")).and_then(Value::as_array).map_or(0, Vec::len)
     }
 
+    /// The number of references the body binds (members and owners).
     pub fn binds(&self) -> usize {
         let count =
             |key: &str| self.body.as_ref().and_then(|b| b.get(key)).and_then(Value::as_array).map_or(0, Vec::len);

@@ -6,11 +6,11 @@
 //! Each lab writes below its own OU (`OU=Run-<id>`), deleted at the end; labs take turns in
 //! the shared domain (its sAMAccountNames are domain-wide).
 
-use crate::shared_ad::{Cleanup, Server, run_id};
+use crate::shared_ad::{Cleanup, Server, run_id, text};
 use crate::support::{IDS, Project, copy_mappings, samla, shared_domain, stderr};
 use samla::test_tenant::{RunningTenant, TenantOptions};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 pub const SECRET_ENV: &str = "SAMLA_LAB_CLIENT_SECRET";
@@ -446,4 +446,89 @@ fn bad_credentials_unreachable_targets_and_refused_objects() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tenant") && err.contains("127.0.0.1:9"), "{err}");
+}
+
+/// Issue 25, point 8, end to end: the sample estate's 84-character name (Perstorp's
+/// "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von Essen af Wachtmeister"),
+/// moved into the pilot wave, reaches Samba with its cn cut at a separator, and every group of
+/// the wave holds the same members in the shared AD as in the tenant: nothing is lost with it.
+#[test]
+fn the_longest_name_reaches_samba_with_every_membership_of_its_wave() {
+    const LONG: &str = "Anna-Karin Margareta Charlotta Eleonora Lindqvist-Öhrström-von Essen af Wachtmeister";
+    let _turn = shared_domain();
+    let server = Server::from_env();
+    let lab = Lab::new(&server, false, "0.3");
+    move_unit_into_wave(&lab.project.path().join("waves"), "perstorp/Tekniska förvaltningen/Gata och park", 1);
+    let result = lab.run("1");
+    assert_eq!(result["ok"], true, "{result}");
+    for system in ["shared_ad", "tenant"] {
+        for (m, t) in result[system]["municipalities"].as_object().unwrap() {
+            assert_eq!(t["member_links_lost"], 0, "{system} {m}: {t}");
+        }
+    }
+
+    let people = server.search(&lab.run_ou, "(objectClass=user)", &["cn", "displayName", "memberOf"]);
+    let long = people.iter().find(|e| text(e, "displayName").as_deref() == Some(LONG)).expect("the long name");
+    let cn = text(long, "cn").unwrap();
+    assert!(cn.chars().count() <= 64 && LONG.starts_with(cn.as_str()), "{cn}");
+    assert!(!cn.ends_with(['-', ' ']) && LONG[cn.len()..].starts_with([' ', '-']), "cut at a separator: {cn}");
+
+    // Every group of the shared AD against the tenant's group of the same name: the same people
+    // (nested groups are compared by the render's tests: Graph refuses a nesting cycle the
+    // shared AD holds, and the dry-run reports that link as skipped).
+    let dump = lab.tenant.dump();
+    let users: BTreeSet<&str> = dump["users"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    let tenant_groups: BTreeMap<String, usize> = dump["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let name = g["properties"]["displayName"].as_str().unwrap().to_string();
+            let people = g["members"].as_array().into_iter().flatten().filter(|m| users.contains(m.as_str().unwrap()));
+            (name, people.count())
+        })
+        .collect();
+    let ad_groups = server.search(&lab.run_ou, "(objectClass=group)", &["cn", "member"]);
+    assert!(ad_groups.len() >= 5, "{}", ad_groups.len());
+    let people_ou = format!(",OU=Kommuner,{}", lab.run_ou).to_lowercase();
+    let mut long_in = 0;
+    for g in &ad_groups {
+        let name = text(g, "cn").unwrap();
+        let people = g.values("member").filter(|m| String::from_utf8_lossy(m).to_lowercase().ends_with(&people_ou));
+        let members = people.count();
+        assert_eq!(tenant_groups.get(&name), Some(&members), "{name}: {members} people in the shared AD");
+        long_in += usize::from(g.values("member").any(|m| m.starts_with(format!("CN={cn},").as_bytes())));
+    }
+    assert!(long_in >= 2, "the long name is a member of its unit's groups ({long_in})");
+    let status = lab.samla(&["wave", "status", "1"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&status.stdout).contains("could not be added"), "{status:?}");
+}
+
+/// Moves a `[[unit]]` block of the planned wave files into wave `to`'s file, as a team does
+/// when it reviews the plan.
+fn move_unit_into_wave(waves: &std::path::Path, unit: &str, to: u32) {
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(waves)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    let target =
+        files.iter().find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{to:02}-"))).unwrap();
+    let marker = format!("id = \"{unit}\"");
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let Some(at) = text.find(&marker) else { continue };
+        if file == target {
+            return;
+        }
+        let start = text[..at].rfind("[[unit]]").unwrap();
+        let end = text[at..].find("\n\n").map_or(text.len(), |e| at + e + 2);
+        let block = text[start..end].to_string();
+        std::fs::write(file, format!("{}{}", &text[..start], &text[end..])).unwrap();
+        let mut into = std::fs::read_to_string(target).unwrap();
+        into.push_str(&format!("\n{block}"));
+        std::fs::write(target, into).unwrap();
+        return;
+    }
+    panic!("{unit} is in no wave file");
 }

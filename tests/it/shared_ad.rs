@@ -288,7 +288,7 @@ fn one<'a>(e: &'a RawEntry, name: &str) -> Option<&'a [u8]> {
     first
 }
 
-fn text(e: &RawEntry, name: &str) -> Option<String> {
+pub fn text(e: &RawEntry, name: &str) -> Option<String> {
     one(e, name).map(|v| String::from_utf8(v.to_vec()).unwrap())
 }
 
