@@ -56,8 +56,13 @@ fn refused_as_existing(action: graph::Action, status: u16, reason: &str) -> bool
 /// failed: an object found later by its anchor is samla's (`created_by_run`), and a rollback
 /// deletes it. At its first sending the same refusal means someone else made the object
 /// ([`Failed::taken_by_another_writer`]).
+///
+/// Likewise a restore answered "not found" on a resend: its first sending restored the object
+/// (it is live again under the same id), the next look sees it.
 fn unsuccessful(action: graph::Action, outcome: &Outcome, reason: &str) -> OpState {
-    if outcome.attempts > 1 && refused_as_existing(action, outcome.status, reason) {
+    let restored_before = matches!(action, graph::Action::RestoreDeletedUser | graph::Action::RestoreDeletedGroup)
+        && outcome.status == 404;
+    if outcome.attempts > 1 && (refused_as_existing(action, outcome.status, reason) || restored_before) {
         OpState::InDoubt
     } else {
         OpState::Failed
@@ -264,7 +269,11 @@ fn settle(
                 let created = match &p {
                     Placeholder::Id(a) => Some((
                         a.0.to_string(),
-                        if req.action == graph::Action::CreateUser { TargetKind::User } else { TargetKind::Group },
+                        if matches!(req.action, graph::Action::CreateUser | graph::Action::RestoreDeletedUser) {
+                            TargetKind::User
+                        } else {
+                            TargetKind::Group
+                        },
                     )),
                     Placeholder::LicenceGroup(c) => Some((format!("licence-group:{c}"), TargetKind::LicenceGroup)),
                     // A create names its object by id or licence group only.
