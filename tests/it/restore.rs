@@ -4,6 +4,7 @@
 //! its journal recorded and the anchor), then makes them match the wave. The pilot wave of
 //! the sample estate against in-process test tenants (no LDAP servers needed).
 
+use crate::preflight::foreign_user;
 use crate::safe_wave::{TenantLab, options};
 use crate::support::stderr;
 use samla::test_tenant::TenantOptions;
@@ -123,4 +124,24 @@ fn a_wave_run_again_after_its_rollback_converges_when_connections_drop() {
         replication_lag_ms: 300,
         ..options("55555555-5555-4555-8555-555555555555")
     });
+}
+
+/// A live user who took the userPrincipalName of one of samla's deleted users meanwhile: Graph
+/// would refuse the restore, so the preflight refuses the wave before anything is sent; a
+/// deleted user samla did not create holding a wave's anchor is still refused as before
+/// (`preflight::a_foreign_or_soft_deleted_user_holding_a_name_or_anchor_of_the_wave_refuses_it`).
+#[test]
+fn a_restore_whose_name_someone_took_meanwhile_is_refused_before_anything_is_sent() {
+    let lab = TenantLab::with("0.3", options("66666666-6666-4666-8666-666666666666"));
+    run_until_done(&lab);
+    let dump = lab.tenants[0].dump();
+    let taken = dump["users"][0]["properties"]["userPrincipalName"].as_str().unwrap().to_string();
+    rollback_until_done(&lab);
+    foreign_user(&lab, &taken, "someone.new", None, false);
+    let before = lab.tenants[0].dump();
+    let out = lab.samla(&["wave", "run", "1", "--target", "lab", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&taken.to_lowercase()) && err.contains("which the wave would restore"), "{err}");
+    assert_eq!(lab.tenants[0].dump(), before, "nothing was sent");
 }
