@@ -13,6 +13,11 @@
 //! ids the executor got from its own creates are therefore part of the view ([`TenantView::
 //! known`]), and a create that conflicts is never retried blindly: the next pass looks the
 //! object up by its anchor again (with growing waits) and takes it over when found.
+//!
+//! A wave run again after its rollback meets samla's own objects in the tenant's deleted items
+//! (Entra keeps their names and anchors reserved for 30 days). [`observe_deleted`] finds them
+//! by the id the journal recorded and their anchor; [`reconcile`] restores them instead of
+//! creating them and leaves what names them for the look after the restore.
 
 use crate::client::graph::{ClientError, GraphClient, Outcome};
 use crate::model::unified::Anchor;

@@ -55,7 +55,7 @@ fn tenant_total(summary: &Value, field: &str) -> u64 {
 }
 
 /// The wave, its rollback, the wave again, and its rollback again, against `tenant`.
-fn again_after_rollback(tenant: TenantOptions) {
+fn again_after_rollback(tenant: TenantOptions, kill: bool) {
     let lab = TenantLab::with("0.3", tenant);
     let empty = lab.tenant_objects();
     let first = run_until_done(&lab);
@@ -81,10 +81,25 @@ fn again_after_rollback(tenant: TenantOptions) {
     let changes = std::fs::read_to_string(dry["outputs"]["changes_csv"].as_str().unwrap()).unwrap();
     assert!(changes.contains(";restore;"), "{changes}");
 
-    // The wave again: the same users (restored, not new), the tenant as after the first run.
+    // The wave again (when `kill`, killed with SIGKILL a moment after it starts, then run
+    // again): the same users (restored, not new), the tenant as after the first run.
+    if kill {
+        let mut child = lab
+            .samla_in(&lab.project.config(), &["wave", "run", "1", "--target", "lab", "--yes", "--json"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let second = run_until_done(&lab);
     assert_eq!(second["ok"], true, "{second}");
-    assert_eq!(tenant_total(&second, "restored_deleted"), ids.len() as u64, "{second}");
+    if !kill {
+        assert_eq!(tenant_total(&second, "restored_deleted"), ids.len() as u64, "{second}");
+    }
+    assert_eq!(restored_in_journal(&lab), ids.len(), "one restore per user in the journal");
     assert_eq!(user_ids(&lab), ids, "the users keep their ids");
     assert_eq!(lab.tenant_objects(), after_first, "the tenant is as the first run left it");
 
@@ -94,6 +109,18 @@ fn again_after_rollback(tenant: TenantOptions) {
     assert_eq!(lab.tenant_objects(), empty, "the second rollback left the tenant as before the wave");
     let reports = walk_text(&lab.project.path().join("reports/rollback"));
     assert!(reports.contains("restore_deleted_user"), "the rollback reports name the restores");
+}
+
+/// The users the journal says a run restored (done, or in doubt after a lost response).
+fn restored_in_journal(lab: &TenantLab) -> usize {
+    let db = lab.project.path().join("state/samla.db");
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.query_row(
+        "SELECT count(DISTINCT anchor) FROM journal WHERE action = 'restore_deleted_user' AND state IN ('done', 'in_doubt')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap() as usize
 }
 
 /// Every CSV under `dir`, concatenated.
@@ -112,18 +139,22 @@ fn walk_text(dir: &std::path::Path) -> String {
 
 #[test]
 fn a_wave_run_again_after_its_rollback_restores_its_own_users() {
-    again_after_rollback(options("44444444-4444-4444-8444-444444444444"));
+    again_after_rollback(options("44444444-4444-4444-8444-444444444444"), false);
 }
 
-/// The same with 30 % of the connections dropped (half of them after the tenant acted): a
-/// restore whose response was lost finds its user live again under the same id.
+/// The same with 30 % of the connections dropped (half of them after the tenant acted), and
+/// the run again killed once: a restore whose response was lost, or whose run died, finds its
+/// user live again under the same id.
 #[test]
 fn a_wave_run_again_after_its_rollback_converges_when_connections_drop() {
-    again_after_rollback(TenantOptions {
-        fault_rate_drop: 0.3,
-        replication_lag_ms: 300,
-        ..options("55555555-5555-4555-8555-555555555555")
-    });
+    again_after_rollback(
+        TenantOptions {
+            fault_rate_drop: 0.3,
+            replication_lag_ms: 300,
+            ..options("55555555-5555-4555-8555-555555555555")
+        },
+        true,
+    );
 }
 
 /// A live user who took the userPrincipalName of one of samla's deleted users meanwhile: Graph
