@@ -816,6 +816,30 @@ mod tests {
     }
 
     #[test]
+    fn an_own_deleted_group_is_restored_and_its_members_wait_for_the_look_after() {
+        let (a, g) = (anchor(1), anchor(3));
+        let mut view = TenantView::default();
+        view.users.insert(a, user("ida", "IT"));
+        view.restorable.insert(Placeholder::Id(g), json!({"id": "idg", "mailNickname": "team"}));
+        let create = GraphRequest {
+            id: format!("group-{}", g.0),
+            method: "POST".into(),
+            url: "/groups".into(),
+            body: Some(json!({"displayName": "Team", "mailNickname": "team", "members@odata.bind": [graph::bind(a)]})),
+            depends_on: vec![],
+            action: Action::CreateGroup,
+            municipality: "bjuv".into(),
+            anchor: Some(g),
+            licence_class: None,
+        };
+        let rendered = vec![(0, create), (1, add_members(g, &[a]))];
+        let r = reconcile(&rendered, &view, &Names::default());
+        let sent: Vec<(&str, Action)> = r.requests.iter().map(|(_, q)| (q.url.as_str(), q.action)).collect();
+        assert_eq!(sent, vec![("/directory/deletedItems/idg/restore", Action::RestoreDeletedGroup)]);
+        assert_eq!(r.after_restore.len(), 1, "the members are added after the restore, if it lacks them");
+    }
+
+    #[test]
     fn only_missing_members_are_added_and_a_known_id_is_never_created_again() {
         let (a, b, g) = (anchor(1), anchor(2), anchor(3));
         let mut view = TenantView::default();

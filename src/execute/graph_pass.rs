@@ -317,3 +317,25 @@ fn settle(
     }
     journal.record_completions(&completions)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graph::Action;
+
+    fn outcome(status: u16, attempts: u32) -> Outcome {
+        Outcome { status, body: None, attempts }
+    }
+
+    #[test]
+    fn a_restore_not_found_on_its_resend_is_in_doubt_and_at_its_first_sending_failed() {
+        let restore = Action::RestoreDeletedUser;
+        assert_eq!(unsuccessful(restore, &outcome(404, 2), "404 Request_ResourceNotFound"), OpState::InDoubt);
+        assert_eq!(unsuccessful(Action::RestoreDeletedGroup, &outcome(404, 3), ""), OpState::InDoubt);
+        assert_eq!(unsuccessful(restore, &outcome(404, 1), "404 Request_ResourceNotFound"), OpState::Failed);
+        let taken =
+            "400 Request_BadRequest: Another object with the same value for property userPrincipalName already exists.";
+        assert_eq!(unsuccessful(restore, &outcome(400, 2), taken), OpState::Failed, "a name taken meanwhile");
+        assert_eq!(unsuccessful(Action::CreateUser, &outcome(400, 2), taken), OpState::InDoubt);
+    }
+}
