@@ -259,9 +259,9 @@ pub fn reconcile(rendered: &[(usize, GraphRequest)], view: &TenantView, names: &
         let m = req.municipality.as_str();
         let object = names.of(req);
         let own = req.creates().filter(|p| restoring(p));
-        if let Some(restore) = own.and_then(|p| view.restorable.get(&p)).and_then(|d| restore_request(req, d)) {
-            let id = restore.url.split('/').nth(3).unwrap_or_default().to_string();
-            change(m, object, ChangeKind::Restore, "id", String::new(), id);
+        let deleted = own.and_then(|p| view.restorable.get(&p));
+        if let Some((deleted, restore)) = deleted.and_then(|d| Some((d, restore_request(req, d)?))) {
+            change(m, object, ChangeKind::Restore, "id", String::new(), text(&deleted["id"]));
             kept.push((*origin, restore));
             continue;
         }

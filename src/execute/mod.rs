@@ -288,7 +288,7 @@ pub async fn converge_tenant(
             .into_iter()
             .map(|(origin, request)| graph_pass::Failed {
                 origin,
-                reason: format!("not sent: waits for the restore of {}", names.of(&request)),
+                reason: format!("not sent: waits for the restore of {}", restored_in(&view, names, &request)),
                 request,
                 status: 0,
                 retry: true,
@@ -353,6 +353,14 @@ pub async fn converge_tenant(
     result.graph = Some(client.stats());
     result.close(started);
     Ok(result)
+}
+
+/// The object being restored that `request` names, as a person would name it.
+fn restored_in(view: &graph::TenantView, names: &graph::Names, request: &crate::render::graph::GraphRequest) -> String {
+    let mut named = request.anchor.map(crate::render::graph::Placeholder::Id).into_iter();
+    let found =
+        named.by_ref().chain(crate::render::graph::placeholders(request)).find(|p| view.restorable.contains_key(p));
+    found.map(|p| names.of_placeholder(&p)).unwrap_or_default()
 }
 
 fn tenant_failure(names: &graph::Names, f: &graph_pass::Failed) -> Failure {
