@@ -140,15 +140,16 @@ pub fn print_dry_run(r: &DryRun, json: bool) -> Result<(), Failure> {
 /// Prints the comparison per system and municipality.
 pub fn print_comparison(c: &Comparison) {
     println!(
-        "Objects to create, update or leave unchanged; groups gaining members and the member links they gain\n\
-         (licence groups included); users given a manager; licence assignments; in the object's (the group's)\n\
-         municipality."
+        "Objects to create, restore (samla's own, deleted by a rollback), update or leave unchanged; groups\n\
+         gaining members and the member links they gain (licence groups included); users given a manager;\n\
+         licence assignments; in the object's (the group's) municipality."
     );
     println!(
-        "{:<10} {:<14} {:>7} {:>7} {:>10} {:>14} {:>13} {:>9} {:>9} {:>11}",
+        "{:<10} {:<14} {:>7} {:>7} {:>7} {:>10} {:>14} {:>13} {:>9} {:>9} {:>11}",
         "target",
         "municipality",
         "create",
+        "restore",
         "update",
         "unchanged",
         "groups gaining",
@@ -160,10 +161,11 @@ pub fn print_comparison(c: &Comparison) {
     for ((system, m), n) in c.counts() {
         let m = if m.is_empty() { "(shared)".to_string() } else { m };
         println!(
-            "{:<10} {:<14} {:>7} {:>7} {:>10} {:>14} {:>13} {:>9} {:>9} {:>11}",
+            "{:<10} {:<14} {:>7} {:>7} {:>7} {:>10} {:>14} {:>13} {:>9} {:>9} {:>11}",
             system,
             m,
             n.create,
+            n.restore,
             n.update,
             n.unchanged,
             n.add_members,
@@ -190,14 +192,16 @@ pub fn print_run(s: &RunSummary, json: bool) -> Result<(), Failure> {
         let Some(r) = r else { continue };
         println!("\n{system}: {} pass(es), {:.1} s", r.passes, r.seconds);
         println!(
-            "  Objects created, updated, unchanged; member links added (bound at create or added later, licence\n  \
-             groups included, in the group's municipality) and the requests adding members to existing groups;\n  \
-             managers set; licences assigned; failures, and the member links those failures lost."
+            "  Objects created, restored (samla's own, deleted by a rollback), updated, unchanged; member links\n  \
+             added (bound at create or added later, licence groups included, in the group's municipality) and the\n  \
+             requests adding members to existing groups; managers set; licences assigned; failures, and the\n  \
+             member links those failures lost."
         );
         println!(
-            "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7} {:>11}",
+            "  {:<14} {:>7} {:>8} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7} {:>11}",
             "municipality",
             "created",
+            "restored",
             "updated",
             "unchanged",
             "member links",
@@ -210,9 +214,10 @@ pub fn print_run(s: &RunSummary, json: bool) -> Result<(), Failure> {
         for (m, t) in &r.municipalities {
             let m = if m.is_empty() { "(shared)" } else { m };
             println!(
-                "  {:<14} {:>7} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7} {:>11}",
+                "  {:<14} {:>7} {:>8} {:>7} {:>10} {:>12} {:>15} {:>9} {:>9} {:>7} {:>11}",
                 m,
                 t.created,
+                t.restored_deleted,
                 t.updated,
                 t.unchanged,
                 t.member_links,

@@ -13,6 +13,11 @@
 //! ids the executor got from its own creates are therefore part of the view ([`TenantView::
 //! known`]), and a create that conflicts is never retried blindly: the next pass looks the
 //! object up by its anchor again (with growing waits) and takes it over when found.
+//!
+//! A wave run again after its rollback meets samla's own objects in the tenant's deleted items
+//! (Entra keeps their names and anchors reserved for 30 days). [`observe_deleted`] finds them
+//! by the id the journal recorded and their anchor; [`reconcile`] restores them instead of
+//! creating them and leaves what names them for the look after the restore.
 
 use crate::client::graph::{ClientError, GraphClient, Outcome};
 use crate::model::unified::Anchor;
@@ -53,6 +58,11 @@ pub struct TenantView {
     pub skus: HashMap<String, String>,
     /// skuPartNumber -> (enabled units, consumed units), for the preflight.
     pub sku_units: HashMap<String, (u64, u64)>,
+    /// samla's own objects a rollback soft-deleted, as the tenant's deleted items show them,
+    /// by placeholder: found by the id the journal recorded and kept only when their anchor is
+    /// the wave's (a user's onPremisesImmutableId, a group's mailNickname). Restored instead of
+    /// created again ([`observe_deleted`]).
+    pub restorable: HashMap<Placeholder, Value>,
     /// Ids of what this run created, for objects a look may not show yet. Ids from earlier
     /// runs' journals are not used: the object may have been deleted since, or the target name
     /// may now reach another tenant; a look finds the rest.
@@ -99,6 +109,8 @@ pub enum ChangeKind {
     AddMembers,
     SetManager,
     AssignLicence,
+    /// samla's own object restored from the tenant's deleted items (`after`: its id).
+    Restore,
 }
 
 /// What is left to send, and what it changes.
@@ -111,6 +123,10 @@ pub struct Reconciled {
     /// overwrites, the manager a link replaces. Journaled with the intent; a rollback
     /// restores them.
     pub before: HashMap<String, String>,
+    /// Requests that name an object being restored (its memberships, licences, manager, and
+    /// the comparison of its values): left for the look after the restore, which sees what
+    /// the restored object still lacks.
+    pub after_restore: Vec<(usize, GraphRequest)>,
 }
 
 /// The anchors bound in a request body's `members@odata.bind`.
@@ -201,11 +217,29 @@ fn update_body(differences: &[(String, Value, Value)], before: bool) -> Value {
     Value::Object(body)
 }
 
+/// The request restoring samla's own soft-deleted object `deleted` in place of `create`.
+fn restore_request(create: &GraphRequest, deleted: &Value) -> Option<GraphRequest> {
+    let id = deleted["id"].as_str()?;
+    let action =
+        if create.action == Action::CreateUser { Action::RestoreDeletedUser } else { Action::RestoreDeletedGroup };
+    Some(GraphRequest {
+        method: "POST".into(),
+        url: format!("/directory/deletedItems/{id}/restore"),
+        // $batch needs a body with every POST; Graph's restore takes an empty one.
+        body: Some(json!({})),
+        depends_on: Vec::new(),
+        action,
+        ..create.clone()
+    })
+}
+
 /// What the requests still need from a tenant that holds `view` (see the module docs). Pure.
 pub fn reconcile(rendered: &[(usize, GraphRequest)], view: &TenantView, names: &Names) -> Reconciled {
     let mut out = Reconciled::default();
     let mut dropped: HashSet<String> = HashSet::new();
     let exists = |p: &Placeholder| view.id(p).is_some();
+    // samla's own deleted objects the wave needs and the tenant does not show live.
+    let restoring = |p: &Placeholder| !exists(p) && view.restorable.contains_key(p);
     let is_member = |group: &Placeholder, member: Anchor| -> bool {
         let (Some(gid), Some(mid)) = (view.id(group), view.id(&Placeholder::Id(member))) else { return false };
         view.members.get(&gid).is_some_and(|m| m.contains(&mid))
@@ -224,6 +258,20 @@ pub fn reconcile(rendered: &[(usize, GraphRequest)], view: &TenantView, names: &
     for (origin, req) in rendered {
         let m = req.municipality.as_str();
         let object = names.of(req);
+        let own = req.creates().filter(|p| restoring(p));
+        let deleted = own.and_then(|p| view.restorable.get(&p));
+        if let Some((deleted, restore)) = deleted.and_then(|d| Some((d, restore_request(req, d)?))) {
+            change(m, object, ChangeKind::Restore, "id", String::new(), text(&deleted["id"]));
+            kept.push((*origin, restore));
+            continue;
+        }
+        let mut named =
+            req.anchor.map(Placeholder::Id).into_iter().chain(group_of(req)).chain(graph::placeholders(req));
+        if named.any(|p| restoring(&p)) {
+            dropped.insert(req.id.clone());
+            out.after_restore.push((*origin, req.clone()));
+            continue;
+        }
         match req.action {
             Action::CreateUser => {
                 let Some(a) = req.anchor else { continue };
@@ -359,6 +407,8 @@ pub fn reconcile(rendered: &[(usize, GraphRequest)], view: &TenantView, names: &
                 kept.push((*origin, req.clone()));
             }
             Action::UpdateUser
+            | Action::RestoreDeletedUser
+            | Action::RestoreDeletedGroup
             | Action::RemoveMember
             | Action::RestoreManager
             | Action::RemoveLicence
@@ -575,6 +625,65 @@ pub async fn observe(
     Ok(view)
 }
 
+/// Looks up samla's own soft-deleted objects (`own`: the ids its journal recorded, by
+/// placeholder) that `requests` need and `view` does not show live: each by its id among the
+/// tenant's deleted items (`GET /directory/deletedItems/{id}`, a read, at most 20 to a
+/// `$batch`), kept in [`TenantView::restorable`] only when it still carries the wave's anchor
+/// (a user's onPremisesImmutableId, a group's mailNickname). Someone else's deleted object,
+/// or one whose id samla never recorded, is never restored: it stays a preflight finding.
+/// Security groups are deleted for good in Entra, so only users and Microsoft 365 groups are
+/// found.
+pub async fn observe_deleted(
+    client: &GraphClient,
+    requests: &[(usize, GraphRequest)],
+    content: &WaveContent,
+    names: &Names,
+    own: &HashMap<Placeholder, String>,
+    view: &mut TenantView,
+) -> Result<(), ClientError> {
+    if own.is_empty() {
+        return Ok(());
+    }
+    let w = wanted(requests, content);
+    let users = w.users.iter().map(|a| (Placeholder::Id(*a), true));
+    let groups = w.groups.iter().map(|a| (Placeholder::Id(*a), false));
+    let licence_groups = w.licence_groups.iter().map(|c| (Placeholder::LicenceGroup(c.clone()), false));
+    let candidates: Vec<(Placeholder, bool, &String)> = users
+        .chain(groups)
+        .chain(licence_groups)
+        .filter(|(p, _)| view.id(p).is_none())
+        .filter_map(|(p, user)| own.get(&p).map(|id| (p, user, id)))
+        .collect();
+    let paths: Vec<String> = candidates
+        .iter()
+        .map(|(_, user, id)| {
+            format!("/directory/deletedItems/{id}?$select={}", if *user { USER_SELECT } else { GROUP_SELECT })
+        })
+        .collect();
+    for ((p, user, _), found) in candidates.into_iter().zip(client.get_many(&paths).await) {
+        let o = match found {
+            Ok(o) => o,
+            Err(e) if not_found(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let ours = match &p {
+            Placeholder::Id(a) if user => o["onPremisesImmutableId"].as_str() == Some(a.immutable_id().as_str()),
+            _ => {
+                let nick = match &p {
+                    Placeholder::Id(a) => names.by_anchor.get(a),
+                    Placeholder::LicenceGroup(c) => names.licence_groups.get(c),
+                    _ => None,
+                };
+                o["mailNickname"].as_str().zip(nick).is_some_and(|(n, want)| n.eq_ignore_ascii_case(want))
+            }
+        };
+        if ours {
+            view.restorable.insert(p, o);
+        }
+    }
+    Ok(())
+}
+
 /// Whether a failed request may succeed when tried again after a fresh look: a conflict
 /// (the object may exist, not visible yet), an object not found (replication lag), a
 /// reference that already exists (added by an earlier attempt), a throttle the client gave
@@ -675,6 +784,59 @@ mod tests {
         assert_eq!(patch.body, Some(json!({"department": "IT"})), "UPN compared without case");
         let c = &r.changes[0];
         assert_eq!((c.before.as_str(), c.after.as_str()), ("Ekonomi", "IT"));
+    }
+
+    #[test]
+    fn own_deleted_objects_are_restored_and_what_names_them_waits_for_the_look_after() {
+        let (a, b, g) = (anchor(1), anchor(2), anchor(3));
+        let mut view = TenantView::default();
+        view.users.insert(b, user("idb", "IT"));
+        view.restorable.insert(Placeholder::Id(a), json!({"id": "ida", "onPremisesImmutableId": a.immutable_id()}));
+        let rendered = vec![(0, create_user(a, "IT")), (1, create_user(b, "IT")), (2, add_members(g, &[a, b]))];
+        let r = reconcile(&rendered, &view, &Names::default());
+        assert_eq!(r.requests.len(), 1, "{:?}", r.requests);
+        let (origin, restore) = &r.requests[0];
+        assert_eq!(
+            (*origin, restore.method.as_str(), restore.url.as_str(), restore.action),
+            (0, "POST", "/directory/deletedItems/ida/restore", Action::RestoreDeletedUser)
+        );
+        assert_eq!(restore.body, Some(json!({})));
+        assert_eq!(restore.creates(), Some(Placeholder::Id(a)), "what names the user waits for the restore");
+        assert_eq!(r.after_restore.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![2], "the membership waits");
+        let restored: Vec<&Change> = r.changes.iter().filter(|c| c.change == ChangeKind::Restore).collect();
+        assert_eq!((restored.len(), restored[0].after.as_str()), (1, "ida"));
+        assert!(!r.changes.iter().any(|c| c.change == ChangeKind::Create), "nothing is created again");
+
+        // Live again: compared as any user, never restored twice.
+        view.users.insert(a, user("ida", "Ekonomi"));
+        let r = reconcile(&rendered, &view, &Names::default());
+        let actions: Vec<Action> = r.requests.iter().map(|(_, q)| q.action).collect();
+        assert_eq!(actions, vec![Action::UpdateUser, Action::AddMembers]);
+        assert!(r.after_restore.is_empty());
+    }
+
+    #[test]
+    fn an_own_deleted_group_is_restored_and_its_members_wait_for_the_look_after() {
+        let (a, g) = (anchor(1), anchor(3));
+        let mut view = TenantView::default();
+        view.users.insert(a, user("ida", "IT"));
+        view.restorable.insert(Placeholder::Id(g), json!({"id": "idg", "mailNickname": "team"}));
+        let create = GraphRequest {
+            id: format!("group-{}", g.0),
+            method: "POST".into(),
+            url: "/groups".into(),
+            body: Some(json!({"displayName": "Team", "mailNickname": "team", "members@odata.bind": [graph::bind(a)]})),
+            depends_on: vec![],
+            action: Action::CreateGroup,
+            municipality: "bjuv".into(),
+            anchor: Some(g),
+            licence_class: None,
+        };
+        let rendered = vec![(0, create), (1, add_members(g, &[a]))];
+        let r = reconcile(&rendered, &view, &Names::default());
+        let sent: Vec<(&str, Action)> = r.requests.iter().map(|(_, q)| (q.url.as_str(), q.action)).collect();
+        assert_eq!(sent, vec![("/directory/deletedItems/idg/restore", Action::RestoreDeletedGroup)]);
+        assert_eq!(r.after_restore.len(), 1, "the members are added after the restore, if it lacks them");
     }
 
     #[test]

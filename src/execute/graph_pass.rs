@@ -56,8 +56,13 @@ fn refused_as_existing(action: graph::Action, status: u16, reason: &str) -> bool
 /// failed: an object found later by its anchor is samla's (`created_by_run`), and a rollback
 /// deletes it. At its first sending the same refusal means someone else made the object
 /// ([`Failed::taken_by_another_writer`]).
+///
+/// Likewise a restore answered "not found" on a resend: its first sending restored the object
+/// (it is live again under the same id), the next look sees it.
 fn unsuccessful(action: graph::Action, outcome: &Outcome, reason: &str) -> OpState {
-    if outcome.attempts > 1 && refused_as_existing(action, outcome.status, reason) {
+    let restored_before = matches!(action, graph::Action::RestoreDeletedUser | graph::Action::RestoreDeletedGroup)
+        && outcome.status == 404;
+    if outcome.attempts > 1 && (refused_as_existing(action, outcome.status, reason) || restored_before) {
         OpState::InDoubt
     } else {
         OpState::Failed
@@ -264,7 +269,11 @@ fn settle(
                 let created = match &p {
                     Placeholder::Id(a) => Some((
                         a.0.to_string(),
-                        if req.action == graph::Action::CreateUser { TargetKind::User } else { TargetKind::Group },
+                        if matches!(req.action, graph::Action::CreateUser | graph::Action::RestoreDeletedUser) {
+                            TargetKind::User
+                        } else {
+                            TargetKind::Group
+                        },
                     )),
                     Placeholder::LicenceGroup(c) => Some((format!("licence-group:{c}"), TargetKind::LicenceGroup)),
                     // A create names its object by id or licence group only.
@@ -307,4 +316,26 @@ fn settle(
         }
     }
     journal.record_completions(&completions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graph::Action;
+
+    fn outcome(status: u16, attempts: u32) -> Outcome {
+        Outcome { status, body: None, attempts }
+    }
+
+    #[test]
+    fn a_restore_not_found_on_its_resend_is_in_doubt_and_at_its_first_sending_failed() {
+        let restore = Action::RestoreDeletedUser;
+        assert_eq!(unsuccessful(restore, &outcome(404, 2), "404 Request_ResourceNotFound"), OpState::InDoubt);
+        assert_eq!(unsuccessful(Action::RestoreDeletedGroup, &outcome(404, 3), ""), OpState::InDoubt);
+        assert_eq!(unsuccessful(restore, &outcome(404, 1), "404 Request_ResourceNotFound"), OpState::Failed);
+        let taken =
+            "400 Request_BadRequest: Another object with the same value for property userPrincipalName already exists.";
+        assert_eq!(unsuccessful(restore, &outcome(400, 2), taken), OpState::Failed, "a name taken meanwhile");
+        assert_eq!(unsuccessful(Action::CreateUser, &outcome(400, 2), taken), OpState::InDoubt);
+    }
 }

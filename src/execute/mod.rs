@@ -49,6 +49,9 @@ pub struct Tally {
     pub member_links: u64,
     pub managers_set: u64,
     pub licences_assigned: u64,
+    /// A run's: samla's own objects brought back from the tenant's deleted items (a wave run
+    /// again after its rollback), instead of being created again.
+    pub restored_deleted: u64,
     /// A rollback's: objects deleted, objects whose values were put back, links removed
     /// (memberships, managers, licences).
     pub deleted: u64,
@@ -238,6 +241,7 @@ pub async fn converge_tenant(
     names: &graph::Names,
     rendered: Vec<crate::render::graph::GraphRequest>,
     mut first_look: Option<graph::TenantView>,
+    own_deleted: &HashMap<crate::render::graph::Placeholder, String>,
     max_in_flight: usize,
     hidden: bool,
 ) -> Result<SystemResult, ExecError> {
@@ -253,7 +257,11 @@ pub async fn converge_tenant(
         result.begin_pass(pass, journal).await;
         let view = match first_look.take() {
             Some(v) => v,
-            None => graph::observe(client, &subset, content, names, &ids).await?,
+            None => {
+                let mut v = graph::observe(client, &subset, content, names, &ids).await?;
+                graph::observe_deleted(client, &subset, content, names, own_deleted, &mut v).await?;
+                v
+            }
         };
         let found = view
             .users
@@ -284,8 +292,22 @@ pub async fn converge_tenant(
         if pass == 1 {
             result.count_unchanged(rec.changes.iter().map(|c| (c.change, c.municipality.as_str())));
         }
+        // What names an object being restored goes round again after the restore.
+        let waiting: Vec<graph_pass::Failed> = rec
+            .after_restore
+            .into_iter()
+            .map(|(origin, request)| graph_pass::Failed {
+                origin,
+                reason: format!("not sent: waits for the restore of {}", restored_in(&view, names, &request)),
+                request,
+                status: 0,
+                retry: true,
+                attempts: 0,
+            })
+            .collect();
         pending.clear();
         if rec.requests.is_empty() {
+            pending = waiting;
             break;
         }
         let progress = Progress::new(
@@ -308,6 +330,7 @@ pub async fn converge_tenant(
             match req.action {
                 Action::CreateUser | Action::CreateGroup | Action::CreateLicenceGroup => t.created += 1,
                 Action::UpdateUser => t.updated += 1,
+                Action::RestoreDeletedUser | Action::RestoreDeletedGroup => t.restored_deleted += 1,
                 Action::AddMembers => t.member_additions += 1,
                 Action::SetManager => t.managers_set += 1,
                 Action::AssignUserLicence | Action::AssignGroupLicence => t.licences_assigned += 1,
@@ -320,12 +343,19 @@ pub async fn converge_tenant(
         for f in outcome.failed.iter().filter(|f| f.taken_by_another_writer()) {
             taken.add(f.origin, tenant_failure(names, f));
         }
-        let (retry, permanent): (Vec<_>, Vec<_>) = outcome.failed.into_iter().partition(|f| f.retry);
+        // A restored object is compared again (its values, memberships, licences, manager).
+        let restored: Vec<usize> = outcome
+            .done
+            .iter()
+            .filter(|(_, r, _)| matches!(r.action, Action::RestoreDeletedUser | Action::RestoreDeletedGroup))
+            .map(|(origin, _, _)| *origin)
+            .collect();
+        let (retry, permanent): (Vec<_>, Vec<_>) = outcome.failed.into_iter().chain(waiting).partition(|f| f.retry);
         result.failures.extend(permanent.iter().map(|f| tenant_failure(names, f)));
-        if retry.is_empty() {
+        if retry.is_empty() && restored.is_empty() {
             break;
         }
-        subset = again(&all, retry.iter().map(|f| f.origin));
+        subset = again(&all, retry.iter().map(|f| f.origin).chain(restored));
         pending = retry;
     }
     result.failures.extend(pending.iter().map(|f| tenant_failure(names, f)));
@@ -333,6 +363,14 @@ pub async fn converge_tenant(
     result.graph = Some(client.stats());
     result.close(started);
     Ok(result)
+}
+
+/// The object being restored that `request` names, as a person would name it.
+fn restored_in(view: &graph::TenantView, names: &graph::Names, request: &crate::render::graph::GraphRequest) -> String {
+    let mut named = request.anchor.map(crate::render::graph::Placeholder::Id).into_iter();
+    let found =
+        named.by_ref().chain(crate::render::graph::placeholders(request)).find(|p| view.restorable.contains_key(p));
+    found.map(|p| names.of_placeholder(&p)).unwrap_or_default()
 }
 
 fn tenant_failure(names: &graph::Names, f: &graph_pass::Failed) -> Failure {

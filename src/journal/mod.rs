@@ -363,6 +363,33 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
+    /// samla's own objects a rollback deleted in a target system: key (anchor,
+    /// `licence-group:<class>`) -> object id. An object counts when a run created it
+    /// (`target_objects.created_by_run`) and a rollback sent a delete of that very id (its
+    /// URL names it) that may have taken effect (done, in doubt, or "not found" on a resend).
+    /// Such an object, found among the tenant's deleted items with its anchor, is restored
+    /// when the wave runs again, instead of being created anew.
+    pub fn own_deleted(&self, target: &str, system: System) -> Result<HashMap<String, String>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT t.key, t.object_id FROM target_objects t
+                 WHERE t.target = ?1 AND t.system = ?2 AND t.created_by_run IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM journal j JOIN wave_runs r ON r.id = j.run_id
+                   WHERE r.target = ?1 AND r.kind = ?3 AND j.system = ?2 AND j.anchor = t.key
+                     AND j.action IN (?4, ?5) AND instr(j.intent, t.object_id) > 0
+                     AND (j.state != ?6 OR coalesce(j.status, 0) IN (0, 404)))",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(
+            params![target, system, RunKind::Rollback, Action::DeleteUser, Action::DeleteGroup, OpState::Failed],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| self.err(e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| self.err(e))
+    }
+
     /// The objects samla knows in a target system: key (anchor, `licence-group:<class>`,
     /// `ou:<dn>`) -> object id (Graph id or DN).
     pub fn known_objects(&self, target: &str, system: System) -> Result<HashMap<String, String>, StateError> {
@@ -611,6 +638,52 @@ mod tests {
         let created: Option<i64> =
             s.conn.query_row("SELECT created_by_run FROM target_objects WHERE key = 'a'", [], |r| r.get(0)).unwrap();
         assert_eq!(created, Some(run), "once samla's, always samla's");
+    }
+
+    #[test]
+    fn own_deleted_objects_are_those_a_run_created_and_a_rollback_deleted_by_that_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("s.db")).unwrap();
+        let run = s.start_run(&start("lab"), RunKind::Run).unwrap();
+        let object = |key: &'static str, id: &'static str, by: Option<i64>| TargetObject {
+            system: System::Tenant,
+            key,
+            object_id: id,
+            kind: TargetKind::User,
+            wave: 1,
+            created_by_run: by,
+        };
+        // a: created, deleted. b: created, its delete refused. c: found (someone else's),
+        // deleted. d: created, a delete of another id. e: created, never deleted.
+        for (key, id, by) in [("a", "id-a", Some(run)), ("b", "id-b", Some(run)), ("c", "id-c", None)] {
+            s.remember_object("lab", &object(key, id, by)).unwrap();
+        }
+        s.remember_object("lab", &object("d", "id-d", Some(run))).unwrap();
+        s.remember_object("lab", &object("e", "id-e", Some(run))).unwrap();
+        let rollback = s.start_run(&start("lab"), RunKind::Rollback).unwrap();
+        let delete = |key: &str, id: &str| Intent {
+            action: Action::DeleteUser,
+            intent: format!("{{\"method\":\"DELETE\",\"url\":\"/users/{id}\",\"body\":null}}"),
+            ..intent(key)
+        };
+        let rows = s
+            .record_intents(
+                rollback,
+                &[delete("a", "id-a"), delete("b", "id-b"), delete("c", "id-c"), delete("d", "x")],
+            )
+            .unwrap();
+        let done = |row: i64, ok: bool| Completion {
+            row,
+            state: if ok { OpState::Done } else { OpState::Failed },
+            status: Some(if ok { 204 } else { 403 }),
+            result: String::new(),
+            object_id: None,
+        };
+        s.record_completions(&[done(rows[0], true), done(rows[1], false), done(rows[2], true), done(rows[3], true)])
+            .unwrap();
+        let own = s.own_deleted("lab", System::Tenant).unwrap();
+        assert_eq!(own, [("a".to_string(), "id-a".to_string())].into());
+        assert!(s.own_deleted("prod", System::Tenant).unwrap().is_empty());
     }
 
     /// The text a column holds.

@@ -94,6 +94,10 @@ text_enum! {
         CreateOu = "create_ou",
         /// A PATCH of an existing user's properties (the tenant).
         UpdateUser = "update_user",
+        /// samla's own user or group, soft-deleted by a rollback, restored from the tenant's
+        /// deleted items instead of being created again (a wave run again after its rollback).
+        RestoreDeletedUser = "restore_deleted_user",
+        RestoreDeletedGroup = "restore_deleted_group",
         AddMembers = "add_members",
         SetManager = "set_manager",
         AssignUserLicence = "assign_user_licence",

@@ -80,6 +80,10 @@ pub enum Action {
     AssignGroupLicence,
     /// Executor only: a PATCH of an existing user's properties that differ from the wave's.
     UpdateUser,
+    /// Executor only: `POST /directory/deletedItems/{id}/restore` of samla's own user (or
+    /// group) that a rollback soft-deleted, in place of creating it again.
+    RestoreDeletedUser,
+    RestoreDeletedGroup,
     /// Rollback only: the inverses ([`crate::rollback`]).
     RemoveMember,
     RestoreManager,
@@ -146,8 +150,11 @@ impl GraphRequest {
     /// The placeholder whose value this request's response gives (its `id`): creates only.
     pub fn creates(&self) -> Option<Placeholder> {
         match self.action {
-            Action::CreateUser | Action::CreateGroup => self.anchor.map(Placeholder::Id),
+            Action::CreateUser | Action::CreateGroup | Action::RestoreDeletedUser => self.anchor.map(Placeholder::Id),
             Action::CreateLicenceGroup => self.licence_class.clone().map(Placeholder::LicenceGroup),
+            Action::RestoreDeletedGroup => {
+                self.anchor.map(Placeholder::Id).or_else(|| self.licence_class.clone().map(Placeholder::LicenceGroup))
+            }
             _ => None,
         }
     }

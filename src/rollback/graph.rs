@@ -203,22 +203,33 @@ pub fn plan(
         }
     }
 
-    // Deletions first: they decide which other inverses are covered.
+    // Deletions first: they decide which other inverses are covered. An object the wave
+    // restored from the deleted items (run again after a rollback) is the wave's as one it
+    // created: deleted again, reported by its newest create or restore.
+    let brings = |a: journal::Action| {
+        a.creates() || matches!(a, journal::Action::RestoreDeletedUser | journal::Action::RestoreDeletedGroup)
+    };
+    let newest: HashMap<String, &Entry> =
+        entries.iter().filter(|(e, _)| brings(e.action)).map(|(e, _)| (key_of(e), *e)).collect();
     let mut deleted: HashSet<String> = HashSet::new();
     let mut seen: HashSet<String> = HashSet::new();
-    for (e, _) in &entries {
+    for (first, _) in &entries {
+        if !brings(first.action) || first.action == journal::Action::CreateOu {
+            continue;
+        }
+        let key = key_of(first);
+        let e = newest.get(&key).copied().unwrap_or(first);
         let (step, path, inverse) = match e.action {
-            journal::Action::CreateUser => (Step::DeleteUsers, "users", Action::DeleteUser),
-            journal::Action::CreateGroup | journal::Action::CreateLicenceGroup => {
-                (Step::DeleteGroups, "groups", Action::DeleteGroup)
+            journal::Action::CreateUser | journal::Action::RestoreDeletedUser => {
+                (Step::DeleteUsers, "users", Action::DeleteUser)
             }
-            _ => continue,
+            _ => (Step::DeleteGroups, "groups", Action::DeleteGroup),
         };
-        let key = key_of(e);
         if !seen.insert(key.clone()) || !scope.includes(&e.municipality) && !e.municipality.is_empty() {
             continue;
         }
-        let journal_id = e.object_id.clone().unwrap_or_else(|| "(id unknown: in doubt)".into());
+        let journal_id =
+            e.object_id.clone().or_else(|| first.object_id.clone()).unwrap_or_else(|| "(id unknown: in doubt)".into());
         let mut it = item(e, step, &e.object, "", String::new(), "created".into());
         let j = match live {
             None => judged(Verification::Unverified, ""),
@@ -682,6 +693,41 @@ mod tests {
     fn op(u: &Undo<GraphRequest>) -> (&str, &str) {
         let op = u.op.as_ref().unwrap_or_else(|| panic!("no op for {:?}", u.item));
         (op.method.as_str(), op.url.as_str())
+    }
+
+    #[test]
+    fn a_user_restored_by_a_run_after_a_rollback_is_deleted_again_as_the_restore_reports_it() {
+        // Run 7 created u1; a rollback deleted it; run 9 restored it and added it to group 10
+        // again.
+        let mut restore = entry(
+            3,
+            "restore_deleted_user",
+            BJUV,
+            &key(1),
+            &upn(1),
+            json!({"method": "POST", "url": "/directory/deletedItems/u1/restore", "body": {}}),
+        );
+        restore.run_id = 9;
+        let mut again = add_members(4, BJUV, &key(10), "g10", &["u1"]);
+        again.run_id = 9;
+        let entries =
+            vec![create_user(1, BJUV, 1, "IT"), add_members(2, BJUV, &key(10), "g10", &["u1"]), restore, again];
+        let mut view = TenantView::default();
+        view.users.insert(anchor(1), live_user(1, "IT"));
+        view.groups.insert(anchor(10), group(10));
+        view.members.insert("g10".into(), members(&["u1"]));
+        let mut context = context(&[(1, BJUV)]);
+        context.deleted.insert(key(1));
+        let plan = plan(&entries, Some(&view), &context, Scope(None));
+        let deletes: Vec<&Undo<GraphRequest>> =
+            plan.iter().filter(|u| u.op.as_ref().is_some_and(|o| o.action == Action::DeleteUser)).collect();
+        assert_eq!(deletes.len(), 1, "deleted once: {plan:#?}");
+        assert_eq!(op(deletes[0]), ("DELETE", "/users/u1"));
+        assert_eq!((deletes[0].item.change.as_str(), deletes[0].item.run), ("restore_deleted_user", 9));
+        assert!(
+            plan.iter().filter(|u| u.item.change == "add_member").all(|u| u.item.verification == Verification::Covered),
+            "its memberships go with it"
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! memberships, so those are *covered* and not sent). Because the plan is made from the live
 //! target each time, a rollback is resumed by running it again, like a wave: whatever was
 //! undone before is seen as undone, and an interrupted wave is rolled back from what its
-//! journal says it may have done (in-doubt creates are looked up by anchor).
+//! journal says it may have done (in-doubt creates are looked up by anchor). An object a run
+//! restored from the tenant's deleted items (a wave run again after its rollback) is the
+//! wave's as one it created: deleted again, its report row naming the restore.
 //!
 //! Inverses run in reverse dependency order ([`Step`]): links (memberships, managers), then
 //! licences, then restored values, then groups, users and OUs deleted. Objects shared by

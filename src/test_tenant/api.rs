@@ -366,10 +366,11 @@ impl Shared {
             ["directory", "deletedItems", key] => match m {
                 "GET" => {
                     let o = dir.get_deleted(key)?;
-                    Ok(ApiResponse::json(
-                        200,
-                        with_context(&self.base, "directoryObjects/$entity", render_deleted(dir, o, None)),
-                    ))
+                    if let Some(names) = &q.select {
+                        check_select(dir.schema, o.kind, names)?;
+                    }
+                    let v = render_deleted(dir, o, q.select.as_deref());
+                    Ok(ApiResponse::json(200, with_context(&self.base, "directoryObjects/$entity", v)))
                 }
                 // Purging needs a permission no application is documented to hold.
                 "DELETE" => {

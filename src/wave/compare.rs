@@ -9,8 +9,11 @@ use super::preflight;
 use super::prepare::Prepared;
 use crate::config::Config;
 use crate::execute::{Impact, graph as tenant, serde_name, shared_ad};
-use crate::render::graph::{self, Action};
+use crate::model::ObjectGuid;
+use crate::model::unified::Anchor;
+use crate::render::graph::{self, Action, Placeholder};
 use crate::render::ldap::{self, Change as LdapChange, OpKind};
+use crate::state::State;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -34,6 +37,8 @@ pub struct Comparison {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
     pub create: u64,
+    /// samla's own objects restored from the tenant's deleted items instead of created again.
+    pub restore: u64,
     pub update: u64,
     pub unchanged: u64,
     /// Groups gaining members (each counted once, however many members it gains).
@@ -67,6 +72,7 @@ impl Comparison {
                 let n = out.entry((system, c.municipality.clone())).or_default();
                 match c.change {
                     K::Create => n.create += 1,
+                    K::Restore => n.restore += 1,
                     K::Update => n.update += 1,
                     K::Unchanged => n.unchanged += 1,
                     K::AddMembers => n.add_members += 1,
@@ -88,7 +94,8 @@ impl Comparison {
         let mut out: BTreeMap<String, Impact> = BTreeMap::new();
         for ((_, m), c) in self.counts() {
             let i = out.entry(m).or_default();
-            i.creates = i.creates.max(c.create);
+            // A restore brings an account back as a create does.
+            i.creates = i.creates.max(c.create + c.restore);
             i.updates = i.updates.max(c.update);
         }
         for accounts in self.accounts_created() {
@@ -103,7 +110,8 @@ impl Comparison {
     /// Per system, the accounts it still needs created, by municipality.
     fn accounts_created(&self) -> [BTreeMap<&str, u64>; 2] {
         let mut tenant: BTreeMap<&str, u64> = BTreeMap::new();
-        for (_, r) in self.tenant.iter().flat_map(|t| &t.requests).filter(|(_, r)| r.action == Action::CreateUser) {
+        let accounts = self.tenant.iter().flat_map(|t| &t.requests);
+        for (_, r) in accounts.filter(|(_, r)| matches!(r.action, Action::CreateUser | Action::RestoreDeletedUser)) {
             *tenant.entry(r.municipality.as_str()).or_default() += 1;
         }
         let mut shared_ad: BTreeMap<&str, u64> = BTreeMap::new();
@@ -208,16 +216,43 @@ fn rendered_ops(prepared: &Prepared) -> Result<Vec<(usize, ldap::LdapOp)>, WaveE
     Ok(ops.into_iter().enumerate().collect())
 }
 
-/// Compares the wave with what the target holds.
-pub async fn compare(prepared: &Prepared, clients: &mut Connected) -> Result<Comparison, WaveError> {
+/// samla's own objects a rollback deleted in `target`'s tenant, by placeholder: the id each
+/// had (see [`State::own_deleted`]). A wave run again restores them instead of creating them.
+pub fn own_deleted(state: &State, target: &str) -> Result<HashMap<Placeholder, String>, WaveError> {
+    let own = state.own_deleted(target, crate::journal::System::Tenant)?;
+    Ok(own
+        .into_iter()
+        .filter_map(|(key, id)| {
+            let p = match key.strip_prefix("licence-group:") {
+                Some(class) => Placeholder::LicenceGroup(class.to_string()),
+                None => Placeholder::Id(Anchor(ObjectGuid::parse(&key).ok()?)),
+            };
+            Some((p, id))
+        })
+        .collect())
+}
+
+/// Compares the wave with what the target holds; `own` are samla's own deleted objects
+/// ([`own_deleted`]), restored rather than created.
+pub async fn compare(
+    prepared: &Prepared,
+    clients: &mut Connected,
+    own: &HashMap<Placeholder, String>,
+) -> Result<Comparison, WaveError> {
     let rendered = Rendered::of(prepared, clients)?;
     let (tenant_view, shared_ad_view) = observe(prepared, &rendered, clients).await?;
     let mut out = Comparison::default();
-    if let (Some(view), Some(client)) = (tenant_view, &clients.tenant) {
+    if let (Some(mut view), Some(client)) = (tenant_view, &clients.tenant) {
         let names = tenant::Names::new(&prepared.content, &prepared.targets);
+        tenant::observe_deleted(client, &rendered.requests, &prepared.content, &names, own, &mut view)
+            .await
+            .map_err(WaveError::tenant)?;
         let reconciled = tenant::reconcile(&rendered.requests, &view, &names);
-        let facts = preflight::read_facts(client, &view, &reconciled.requests).await.map_err(WaveError::tenant)?;
-        out.preflight = preflight::judge(&reconciled.requests, &prepared.targets.skus, &facts);
+        // What waits for a restore is needed as much (a restored user takes its licences back).
+        let needed: Vec<(usize, graph::GraphRequest)> =
+            reconciled.requests.iter().chain(&reconciled.after_restore).cloned().collect();
+        let facts = preflight::read_facts(client, &view, &needed).await.map_err(WaveError::tenant)?;
+        out.preflight = preflight::judge(&needed, &prepared.targets.skus, &facts);
         out.tenant = Some(reconciled);
         out.tenant_view = Some(view);
     }
@@ -229,11 +264,17 @@ pub async fn compare(prepared: &Prepared, clients: &mut Connected) -> Result<Com
 }
 
 /// Connects to `target`, compares, and disconnects: nothing is written to the target.
-pub fn compare_with(config: &Config, prepared: &Prepared, target: &str) -> Result<Comparison, WaveError> {
+pub fn compare_with(
+    config: &Config,
+    state: &State,
+    prepared: &Prepared,
+    target: &str,
+) -> Result<Comparison, WaveError> {
+    let own = own_deleted(state, target)?;
     let target = config.target(target)?;
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;
-        let c = compare(prepared, &mut clients).await;
+        let c = compare(prepared, &mut clients, &own).await;
         clients.close().await;
         c
     })

@@ -96,7 +96,7 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
         same_target(state, config.target(t)?)?;
         required_in_target(state, &prepared.content, t)?;
     }
-    let comparison = request.target.map(|t| compare_with(config, &prepared, t)).transpose()?;
+    let comparison = request.target.map(|t| compare_with(config, state, &prepared, t)).transpose()?;
     tracing::info!("dry-run: prepared after {:.2} s", started.elapsed().as_secs_f64());
     let targets = &prepared.targets;
     let content = &prepared.content;

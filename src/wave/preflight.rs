@@ -13,13 +13,16 @@
 //!   mailNickname the wave creates (someone else's account);
 //! - no soft-deleted user holds an anchor (onPremisesImmutableId) or a mailNickname the wave
 //!   creates: Entra keeps them for 30 days, and a create then fails. (A soft-deleted user's
-//!   userPrincipalName is shown as `{id}{upn}` and does not block a new user.)
+//!   userPrincipalName is shown as `{id}{upn}` and does not block a new user.) samla's own
+//!   deleted users are restored instead of created ([`crate::execute::graph::observe_deleted`]):
+//!   no live user may hold the userPrincipalName of one the wave restores (Graph refuses the
+//!   restore), and the licences restored users take back count like new ones.
 //!
 //! The reading is I/O ([`read_facts`]); the judging is pure ([`judge`]).
 
 use crate::client::graph::{ClientError, GraphClient};
 use crate::execute::graph::{IN_VALUES, TenantView, encode, quoted};
-use crate::render::graph::{Action, GraphRequest};
+use crate::render::graph::{Action, GraphRequest, Placeholder};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,6 +89,9 @@ pub struct TenantFacts {
     pub deleted_anchors: BTreeMap<String, String>,
     /// Lower-cased mailNickname -> id, of soft-deleted users.
     pub deleted_nicknames: BTreeMap<String, String>,
+    /// samla's own deleted users the wave restores: (municipality, lower-cased
+    /// userPrincipalName they get back, their id).
+    pub restoring: Vec<(String, String, String)>,
 }
 
 /// A user the wave creates, as its create request says.
@@ -173,6 +179,19 @@ pub fn judge(requests: &[(usize, GraphRequest)], skus: &BTreeMap<String, String>
             ));
         }
     }
+    for (m, upn, id) in &facts.restoring {
+        if let Some(holder) = facts.live_upns.get(upn) {
+            out.push(finding(
+                m,
+                Check::TakenByAnother,
+                upn,
+                format!(
+                    "user {holder} holds the userPrincipalName of samla's deleted user {id}, which the wave \
+                     would restore; Graph refuses the restore"
+                ),
+            ));
+        }
+    }
     for (class, needed) in licences_needed(requests) {
         let Some(part) = skus.get(class) else { continue };
         match facts.skus.get(part) {
@@ -217,8 +236,10 @@ pub async fn read_facts(
             facts.verified_domains.insert(id.to_lowercase());
         }
     }
+    facts.restoring = restoring(view, requests);
     let users = new_users(requests);
-    let upns: Vec<String> = users.iter().map(|u| u.upn.clone()).collect();
+    let upns: Vec<String> =
+        users.iter().map(|u| u.upn.clone()).chain(facts.restoring.iter().map(|(_, upn, _)| upn.clone())).collect();
     let nicknames: Vec<String> = users.iter().filter_map(|u| u.nickname.clone()).collect();
     let paths: Vec<String> =
         in_filters("userPrincipalName", &upns).into_iter().chain(in_filters("mailNickname", &nicknames)).collect();
@@ -249,6 +270,22 @@ pub async fn read_facts(
         }
     }
     Ok(facts)
+}
+
+/// The users `requests` restore, as (municipality, userPrincipalName, id): the name their
+/// deleted item shows without the id Entra puts before it.
+fn restoring(view: &TenantView, requests: &[(usize, GraphRequest)]) -> Vec<(String, String, String)> {
+    requests
+        .iter()
+        .filter(|(_, r)| r.action == Action::RestoreDeletedUser)
+        .filter_map(|(_, r)| {
+            let deleted = view.restorable.get(&Placeholder::Id(r.anchor?))?;
+            let id = deleted["id"].as_str()?;
+            let shown = deleted["userPrincipalName"].as_str()?;
+            let upn = shown.strip_prefix(&id.replace('-', "")).unwrap_or(shown);
+            Some((r.municipality.clone(), upn.to_lowercase(), id.to_string()))
+        })
+        .collect()
 }
 
 /// `/users` reads of the users whose `property` is one of `values`, 15 to a filter.
@@ -305,6 +342,20 @@ mod tests {
         ];
         let skus = [("E3".to_string(), "SPE_E3".to_string())].into();
         assert_eq!(judge(&requests, &skus, &facts()), Vec::new());
+    }
+
+    #[test]
+    fn a_restore_whose_user_principal_name_a_live_user_took_meanwhile_is_found() {
+        let mut facts = facts();
+        facts.restoring = vec![
+            ("bjuv".into(), "back@samverkan.se".into(), "u-1".into()),
+            ("bjuv".into(), "free@samverkan.se".into(), "u-2".into()),
+        ];
+        facts.live_upns.insert("back@samverkan.se".into(), "u-9".into());
+        let found = judge(&[], &BTreeMap::new(), &facts);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].check, found[0].object.as_str()), (Check::TakenByAnother, "back@samverkan.se"));
+        assert!(found[0].detail.contains("u-9") && found[0].detail.contains("u-1"), "{}", found[0].detail);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! ([`crate::execute`]). The shared AD goes first: it is where a later Entra Connect reads
 //! everyone from. The rollback reports are written after every run, whatever its outcome.
 
-use super::compare::{Comparison, compare};
+use super::compare::{Comparison, compare, own_deleted};
 use super::connect::{connect, runtime, same_target};
 use super::dependencies::required_in_target;
 use super::error::WaveError;
@@ -96,11 +96,12 @@ pub fn run(
     let target = config.target(target)?;
     let start = run_start(prepared, &target.name, same_target(state, target)?)?;
     required_in_target(state, &prepared.content, &target.name)?;
+    let own = own_deleted(state, &target.name)?;
     state.backup(config.state_backups)?;
     let hidden = operator.hides_progress();
     runtime()?.block_on(async {
         let mut clients = connect(target).await?;
-        let mut comparison: Comparison = compare(prepared, &mut clients).await?;
+        let mut comparison: Comparison = compare(prepared, &mut clients, &own).await?;
         if !comparison.preflight.is_empty() {
             return Err(WaveError::Preflight {
                 wave: prepared.file.number,
@@ -144,6 +145,7 @@ pub fn run(
                     &names,
                     requests,
                     comparison.tenant_view.take(),
+                    &own,
                     t.max_concurrency,
                     hidden,
                 )

@@ -371,6 +371,14 @@ fn check_request(csdl: &Csdl, r: &GraphRequest) -> Result<(), String> {
             assert_eq!(r.method, "PATCH");
             csdl.check_body("user", body)?;
         }
+        Action::RestoreDeletedUser | Action::RestoreDeletedGroup => {
+            // POST /directory/deletedItems/{id}/restore takes no properties.
+            assert_eq!(r.method, "POST");
+            assert!(r.url.starts_with("/directory/deletedItems/") && r.url.ends_with("/restore"), "{}", r.url);
+            if !body.is_empty() {
+                return Err(format!("a restore with a body: {body:?}"));
+            }
+        }
         Action::CreateUser => {
             assert_eq!((r.method.as_str(), r.url.as_str()), ("POST", "/users"));
             csdl.check_body("user", body)?;

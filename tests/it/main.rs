@@ -17,6 +17,7 @@ mod plan;
 mod plan_report;
 mod preflight;
 mod ranged;
+mod restore;
 mod rollback;
 mod safe_wave;
 mod samba;

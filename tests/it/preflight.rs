@@ -26,7 +26,7 @@ fn created_users(lab: &TenantLab) -> Vec<Value> {
 
 /// A user made in the tenant by someone else (over Graph, as the app) with `upn`, `nick` and
 /// `anchor`, then soft-deleted when `delete`.
-fn foreign_user(lab: &TenantLab, upn: &str, nick: &str, anchor: Option<&str>, delete: bool) {
+pub(crate) fn foreign_user(lab: &TenantLab, upn: &str, nick: &str, anchor: Option<&str>, delete: bool) {
     let tenant = &lab.tenants[0];
     lab.rt.block_on(async {
         let _ = rustls::crypto::ring::default_provider().install_default();

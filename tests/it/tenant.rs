@@ -489,6 +489,10 @@ async fn delete_is_soft_and_restore_brings_the_user_back_unless_its_upn_was_take
     assert_eq!(item["userPrincipalName"], format!("{simple}lisa@bjuv.se"), "Entra's mangled UPN");
     assert!(item["deletedDateTime"].is_string());
     g.get(&format!("/directory/deletedItems/{id}")).await.expect(200);
+    // One deleted item by id, with $select (how samla finds its own deleted users by anchor).
+    let one = g.get(&format!("/directory/deletedItems/{id}?$select=id,mailNickname")).await.expect(200);
+    assert_eq!((one.body["id"].as_str(), one.body["mailNickname"].as_str()), (Some(id.as_str()), Some("lisa")));
+    assert!(one.body.get("displayName").is_none(), "only what was selected: {}", one.body);
 
     // The UPN is free again (as in Entra); the mailNickname stays reserved (stricter).
     let mut again = user_body("lisa2");
