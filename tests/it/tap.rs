@@ -1,0 +1,265 @@
+//! Issue 26's foundation: the test tenant's Temporary Access Pass policy and passes
+//! (`/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass`,
+//! `/users/{id}/authentication/temporaryAccessPassMethods`) with Graph's rules and errors, and
+//! the Graph client's typed functions for them, over real HTTP against in-process tenants.
+
+use crate::support::samla;
+use crate::tenant::Graph;
+use samla::test_tenant::{TenantOptions, dump_state_file};
+use serde_json::{Value, json};
+
+const POLICY: &str = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass";
+
+fn taps(user: &str) -> String {
+    format!("/users/{user}/authentication/temporaryAccessPassMethods")
+}
+
+/// Creates a pass for `user` with `body`; its method id and the pass.
+async fn issue(g: &Graph, user: &str, body: Value) -> (String, String) {
+    let created = g.post(&taps(user), body).await.expect(201).body;
+    (created["id"].as_str().unwrap().to_string(), created["temporaryAccessPass"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_has_graphs_defaults_and_bounds_and_is_switched_by_patch() {
+    let g = Graph::default().await;
+    let p = g.get(POLICY).await.expect(200).body;
+    assert_eq!(p["@odata.type"], "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration", "{p}");
+    assert_eq!(p["id"], "TemporaryAccessPass");
+    assert_eq!(p["state"], "enabled", "the test tenant starts with passes allowed");
+    assert_eq!(
+        (&p["minimumLifetimeInMinutes"], &p["defaultLifetimeInMinutes"], &p["maximumLifetimeInMinutes"]),
+        (&json!(60), &json!(60), &json!(480)),
+        "Microsoft's defaults: {p}"
+    );
+    assert_eq!((&p["isUsableOnce"], &p["defaultLength"]), (&json!(false), &json!(8)));
+    // The id is matched case-insensitively, like every segment; other methods are not served.
+    g.get(&POLICY.to_lowercase()).await.expect(200);
+    g.get("/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Fido2").await.expect(404);
+
+    for (bad, what) in [
+        (json!({"defaultLength": 7}), "defaultLength"),
+        (json!({"defaultLength": 49}), "defaultLength"),
+        (json!({"minimumLifetimeInMinutes": 9}), "minimumLifetimeInMinutes"),
+        (json!({"maximumLifetimeInMinutes": 43_201}), "maximumLifetimeInMinutes"),
+        (json!({"minimumLifetimeInMinutes": 600}), "minimumLifetimeInMinutes"),
+        (json!({"defaultLifetimeInMinutes": 500}), "defaultLifetimeInMinutes"),
+        (json!({"state": "off"}), "state"),
+        (json!({"isUsableOnce": "yes"}), "isUsableOnce"),
+        (json!({"colour": "blue"}), "colour"),
+    ] {
+        let r = g.patch(POLICY, bad.clone()).await.expect(400);
+        assert!(r.message().contains(what), "{bad}: {}", r.body);
+    }
+    assert_eq!(g.get(POLICY).await.body, p, "a refused PATCH changes nothing");
+
+    g.patch(POLICY, json!({"state": "disabled", "maximumLifetimeInMinutes": 43_200, "defaultLength": 12}))
+        .await
+        .expect(204);
+    let p = g.get(POLICY).await.expect(200).body;
+    assert_eq!(
+        (&p["state"], &p["maximumLifetimeInMinutes"], &p["defaultLength"]),
+        (&json!("disabled"), &json!(43_200), &json!(12))
+    );
+
+    // A tenant can start with the policy switched off.
+    let off = Graph::start(TenantOptions { tap_disabled: true, ..TenantOptions::default() }).await;
+    assert_eq!(off.get(POLICY).await.expect(200).body["state"], "disabled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_is_shown_only_in_the_create_response_and_kept_within_the_policys_bounds() {
+    let g = Graph::default().await;
+    let u = g.user("tap-anna", json!({})).await;
+    let created = g.post(&taps(&u), json!({})).await.expect(201).body;
+    assert_eq!(created["@odata.type"], "#microsoft.graph.temporaryAccessPassAuthenticationMethod", "{created}");
+    let pass = created["temporaryAccessPass"].as_str().unwrap();
+    assert_eq!(pass.chars().count(), 8, "the policy's default length: {created}");
+    assert_eq!((&created["lifetimeInMinutes"], &created["isUsableOnce"]), (&json!(60), &json!(false)));
+    assert_eq!((&created["isUsable"], &created["methodUsabilityReason"]), (&json!(true), &json!("EnabledByPolicy")));
+    for field in ["createdDateTime", "startDateTime"] {
+        assert!(
+            created[field].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().is_ok(),
+            "{field}: {created}"
+        );
+    }
+    let id = created["id"].as_str().unwrap();
+
+    // Reads never show the pass (Graph returns it as null).
+    let listed = g.get(&taps(&u)).await.expect(200).body;
+    let items = listed["value"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    let one = g.get(&format!("{}/{id}", taps(&u))).await.expect(200).body;
+    for read in [&items[0], &one] {
+        assert_eq!(read["id"], id);
+        assert_eq!(read["temporaryAccessPass"], Value::Null, "{read}");
+        for field in [
+            "isUsable",
+            "methodUsabilityReason",
+            "startDateTime",
+            "lifetimeInMinutes",
+            "isUsableOnce",
+            "createdDateTime",
+        ] {
+            assert_eq!(read[field], created[field], "{field}");
+        }
+    }
+    assert!(!listed.to_string().contains(pass) && !one.to_string().contains(pass));
+
+    // The lifetime is within the policy's minimum and maximum, Graph's message.
+    for lifetime in [59, 481] {
+        let r = g.post(&taps(&u), json!({"lifetimeInMinutes": lifetime})).await.error(400, "badRequest");
+        assert_eq!(r.message(), "Invalid LifetimeInMinutes specified. The valid range between 60 and 480.");
+    }
+    g.post(&taps(&u), json!({"lifetimeInMinutes": "60"})).await.expect(400);
+    g.post(&taps(&u), json!({"temporaryAccessPass": "mine1234"})).await.expect(400);
+    g.post(&taps(&u), json!({"startDateTime": "yesterday"})).await.expect(400);
+    // Stricter than Graph: a start in the past is refused.
+    g.post(&taps(&u), json!({"startDateTime": "2020-01-01T00:00:00Z"})).await.expect(400);
+    // A pass that starts later is not usable yet.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let pending = g
+        .post(&taps(&u), json!({"startDateTime": later, "lifetimeInMinutes": 480, "isUsableOnce": true}))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!((&pending["isUsable"], &pending["methodUsabilityReason"]), (&json!(false), &json!("NotYetValid")));
+    assert_eq!((&pending["lifetimeInMinutes"], &pending["isUsableOnce"]), (&json!(480), &json!(true)));
+
+    // The policy's length and one-time rule apply to the next pass.
+    g.patch(POLICY, json!({"defaultLength": 20, "isUsableOnce": true})).await.expect(204);
+    g.post(&taps(&u), json!({"isUsableOnce": false})).await.error(400, "badRequest");
+    let (_, long) = issue(&g, &u, json!({})).await;
+    assert_eq!(long.chars().count(), 20);
+    let listed = g.get(&taps(&u)).await.body;
+    assert_eq!(listed["value"][0]["isUsableOnce"], true, "the policy's one-time rule is the default: {listed}");
+
+    // Unknown users and methods are 404; DELETE removes the pass, a second DELETE is 404.
+    g.post(&taps("00000000-0000-4000-8000-000000000000"), json!({})).await.expect(404);
+    g.get(&taps("nobody@bjuv.se")).await.expect(404);
+    g.get(&format!("{}/00000000-0000-4000-8000-000000000000", taps(&u))).await.expect(404);
+    let current = g.get(&taps(&u)).await.body["value"][0]["id"].as_str().unwrap().to_string();
+    g.delete(&format!("{}/{current}", taps(&u))).await.expect(204);
+    assert_eq!(g.get(&taps(&u)).await.body["value"], json!([]));
+    g.delete(&format!("{}/{current}", taps(&u))).await.expect(404);
+    // The user is addressed by userPrincipalName too.
+    issue(&g, "tap-anna@bjuv.se", json!({})).await;
+    assert_eq!(g.get(&taps(&u)).await.body["value"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_pass_replaces_the_first_so_a_user_has_at_most_one() {
+    let g = Graph::default().await;
+    let u = g.user("tap-bo", json!({})).await;
+    let (first, first_pass) = issue(&g, &u, json!({})).await;
+    let (second, second_pass) = issue(&g, &u, json!({"lifetimeInMinutes": 120})).await;
+    assert_ne!(first, second, "a new method");
+    assert_ne!(first_pass, second_pass);
+    let listed = g.get(&taps(&u)).await.expect(200).body;
+    let items = listed["value"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "Graph deletes the current pass when a new one is created: {listed}");
+    assert_eq!((&items[0]["id"], &items[0]["lifetimeInMinutes"]), (&json!(second), &json!(120)));
+    g.get(&format!("{}/{first}", taps(&u))).await.expect(404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_switched_off_refuses_new_passes_and_makes_existing_ones_unusable() {
+    let g = Graph::default().await;
+    let u = g.user("tap-cid", json!({})).await;
+    let (id, _) = issue(&g, &u, json!({})).await;
+    g.patch(POLICY, json!({"state": "disabled"})).await.expect(204);
+    let r = g.post(&taps(&u), json!({})).await.error(400, "badRequest");
+    assert_eq!(
+        r.message(),
+        "Converged UserCredentialPolicy does not allow creating or updating this authentication method. AuthMethodType [TemporaryAccessPass]."
+    );
+    let listed = g.get(&taps(&u)).await.expect(200).body;
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1, "the refusal left the pass alone");
+    assert_eq!((&listed["value"][0]["id"], &listed["value"][0]["isUsable"]), (&json!(id), &json!(false)));
+    assert_eq!(listed["value"][0]["methodUsabilityReason"], "DisabledByPolicy");
+    g.delete(&format!("{}/{id}", taps(&u))).await.expect(204);
+
+    let off = Graph::start(TenantOptions { tap_disabled: true, ..TenantOptions::default() }).await;
+    let v = off.user("tap-dag", json!({})).await;
+    off.post(&taps(&v), json!({})).await.error(400, "badRequest");
+    assert_eq!(off.get(&taps(&v)).await.body["value"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_or_unreplicated_user_gets_no_pass() {
+    let g = Graph::start(TenantOptions { replication_lag_ms: 60_000, ..TenantOptions::default() }).await;
+    let body = json!({
+        "accountEnabled": false,
+        "displayName": "Test lag",
+        "mailNickname": "tap-lag",
+        "userPrincipalName": "tap-lag@bjuv.se",
+        "passwordProfile": {"password": "Sommar!2024x", "forceChangePasswordNextSignIn": true},
+    });
+    let lagging = g.post("/users", body).await.expect(201).body["id"].as_str().unwrap().to_string();
+    g.post(&taps(&lagging), json!({})).await.expect(404);
+
+    let g = Graph::default().await;
+    let u = g.user("tap-eva", json!({"accountEnabled": false})).await;
+    let r = g.post(&taps(&u), json!({})).await.expect(400);
+    assert!(r.message().contains("disabled"), "{}", r.body);
+    g.patch(&format!("/users/{u}"), json!({"accountEnabled": true})).await.expect(204);
+    issue(&g, &u, json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neither_the_dump_nor_the_state_file_holds_a_pass_and_both_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("tenant.db");
+    let opts = TenantOptions { state: Some(state.clone()), ..TenantOptions::default() };
+    let g = Graph::start(opts.clone()).await;
+    let mut passes = Vec::new();
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let u = g.user(&format!("tap-dump{n}"), json!({})).await;
+        let (id, pass) = issue(&g, &u, json!({"lifetimeInMinutes": 90})).await;
+        passes.push(pass);
+        ids.push((u, id));
+    }
+    g.patch(POLICY, json!({"state": "disabled", "defaultLength": 30})).await.expect(204);
+    let dump = g.tenant.dump();
+    let over_http = g.http.get(format!("{}/_samla/dump", g.tenant.url())).bearer_auth(&g.token).send().await.unwrap();
+    let over_http = over_http.text().await.unwrap();
+    // The dump shows each user's method (id, lifetime, one-time use), never the pass.
+    let user = dump["users"].as_array().unwrap().iter().find(|u| u["id"] == json!(ids[0].0)).unwrap();
+    assert_eq!(
+        user["temporaryAccessPassMethods"],
+        json!([{"id": ids[0].1, "isUsableOnce": false, "lifetimeInMinutes": 90}])
+    );
+    assert_eq!(dump["authenticationMethodsPolicy"]["temporaryAccessPass"]["state"], "disabled", "{dump}");
+    let Graph { tenant, .. } = g;
+    tenant.shutdown().await;
+
+    let from_file = dump_state_file(&opts).unwrap();
+    assert_eq!(from_file, dump);
+    let cli = samla().args(["test-tenant", "dump", "--state"]).arg(&state).output().unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let cli = String::from_utf8(cli.stdout).unwrap();
+    let mut files = String::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        files.push_str(&String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap()));
+    }
+    assert!(files.contains(&ids[0].1), "the state file holds the methods");
+    for pass in &passes {
+        for (what, text) in [
+            ("dump", &dump.to_string()),
+            ("GET /_samla/dump", &over_http),
+            ("test-tenant dump", &cli),
+            ("state file", &files),
+        ] {
+            assert!(!text.contains(pass.as_str()), "{what} holds a pass");
+        }
+    }
+
+    // A restart keeps the policy and the methods.
+    let g = Graph::start(opts).await;
+    let p = g.get(POLICY).await.expect(200).body;
+    assert_eq!((&p["state"], &p["defaultLength"]), (&json!("disabled"), &json!(30)));
+    let listed = g.get(&taps(&ids[3].0)).await.expect(200).body;
+    assert_eq!(listed["value"][0]["id"], json!(ids[3].1));
+    assert_eq!(g.tenant.dump(), dump);
+}
