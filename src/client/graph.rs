@@ -1112,6 +1112,215 @@ fn certificate_assertion(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Temporary Access Passes (the cutover's first sign-in).
+
+/// The Temporary Access Pass policy's path under the v1.0 root.
+pub const TAP_POLICY_PATH: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass";
+
+/// The tenant's Temporary Access Pass policy: whether passes may be issued, and within which
+/// bounds (minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapPolicy {
+    pub enabled: bool,
+    pub default_lifetime_minutes: u32,
+    pub minimum_lifetime_minutes: u32,
+    pub maximum_lifetime_minutes: u32,
+    /// Every pass is one-time (a multi-use pass is refused).
+    pub usable_once: bool,
+    pub default_length: u32,
+}
+
+/// A pass just issued: the one answer in which Graph shows the pass. The pass is a [`Secret`]
+/// (`[redacted]` in Debug and Display), so it cannot reach a log or an error by accident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTap {
+    pub method_id: String,
+    pub pass: Secret,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub lifetime_minutes: u32,
+    pub usable_once: bool,
+}
+
+/// A user's pass as Graph lists it (without the pass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapMethod {
+    pub method_id: String,
+    pub usable: bool,
+    /// Graph's `methodUsabilityReason`: `EnabledByPolicy`, `DisabledByPolicy`, `Expired`,
+    /// `NotYetValid`, `OneTimeUsed`.
+    pub usability_reason: String,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub lifetime_minutes: u32,
+    pub usable_once: bool,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a delete of a pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapRemoval {
+    Deleted,
+    /// 404: the pass was not there (deleted before, or replaced by a newer one).
+    NotThere,
+}
+
+/// `/users/{user}/authentication/temporaryAccessPassMethods`, the user's id (or UPN)
+/// percent-encoded as one path segment.
+pub fn tap_methods_path(user: &str) -> String {
+    format!("/users/{}/authentication/temporaryAccessPassMethods", segment(user))
+}
+
+/// A path segment with everything but unreserved characters and `@` percent-encoded.
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A field of a pass or policy Graph sent, or an error naming the field and `what`.
+fn field<'v>(v: &'v Value, name: &str, what: &str) -> Result<&'v Value, ClientError> {
+    v.get(name)
+        .filter(|x| !x.is_null())
+        .ok_or_else(|| ClientError::Other(format!("{what}: Graph's answer has no {name}")))
+}
+
+fn minutes(v: &Value, name: &str, what: &str) -> Result<u32, ClientError> {
+    field(v, name, what)?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ClientError::Other(format!("{what}: {name} is not a number of minutes")))
+}
+
+fn flag(v: &Value, name: &str, what: &str) -> Result<bool, ClientError> {
+    field(v, name, what)?.as_bool().ok_or_else(|| ClientError::Other(format!("{what}: {name} is not true or false")))
+}
+
+fn time(v: &Value, name: &str, what: &str) -> Result<chrono::DateTime<chrono::Utc>, ClientError> {
+    field(v, name, what)?
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| ClientError::Other(format!("{what}: {name} is not a date and time")))
+}
+
+fn text(v: &Value, name: &str, what: &str) -> Result<String, ClientError> {
+    field(v, name, what)?
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ClientError::Other(format!("{what}: {name} is not a string")))
+}
+
+/// The policy as Graph shows it.
+pub fn read_tap_policy(v: &Value) -> Result<TapPolicy, ClientError> {
+    let what = "the Temporary Access Pass policy";
+    let enabled = match text(v, "state", what)?.as_str() {
+        "enabled" => true,
+        "disabled" => false,
+        other => return Err(ClientError::Other(format!("{what}: unknown state {other:?}"))),
+    };
+    Ok(TapPolicy {
+        enabled,
+        default_lifetime_minutes: minutes(v, "defaultLifetimeInMinutes", what)?,
+        minimum_lifetime_minutes: minutes(v, "minimumLifetimeInMinutes", what)?,
+        maximum_lifetime_minutes: minutes(v, "maximumLifetimeInMinutes", what)?,
+        usable_once: flag(v, "isUsableOnce", what)?,
+        default_length: minutes(v, "defaultLength", what)?,
+    })
+}
+
+/// A listed pass method.
+pub fn read_tap_method(v: &Value) -> Result<TapMethod, ClientError> {
+    let what = "a Temporary Access Pass method";
+    Ok(TapMethod {
+        method_id: text(v, "id", what)?,
+        usable: flag(v, "isUsable", what)?,
+        usability_reason: text(v, "methodUsabilityReason", what)?,
+        start: time(v, "startDateTime", what)?,
+        lifetime_minutes: minutes(v, "lifetimeInMinutes", what)?,
+        usable_once: flag(v, "isUsableOnce", what)?,
+        created: time(v, "createdDateTime", what).ok(),
+    })
+}
+
+/// A create's 201 answer. The pass is taken out of the body first, so nothing made from the
+/// body afterwards (an error, a Debug print) can hold it.
+pub fn read_issued_tap(mut body: Value) -> Result<IssuedTap, ClientError> {
+    let what = "the new Temporary Access Pass";
+    let pass = match body.get_mut("temporaryAccessPass").map(Value::take) {
+        Some(Value::String(p)) if !p.is_empty() => Secret::new(p),
+        _ => return Err(ClientError::Other(format!("{what}: Graph's answer has no temporaryAccessPass"))),
+    };
+    Ok(IssuedTap {
+        method_id: text(&body, "id", what)?,
+        pass,
+        start: time(&body, "startDateTime", what)?,
+        lifetime_minutes: minutes(&body, "lifetimeInMinutes", what)?,
+        usable_once: flag(&body, "isUsableOnce", what)?,
+    })
+}
+
+impl GraphClient {
+    /// `GET` the tenant's Temporary Access Pass policy.
+    pub async fn tap_policy(&self) -> Result<TapPolicy, ClientError> {
+        read_tap_policy(&self.get(TAP_POLICY_PATH).await?)
+    }
+
+    /// Issues `user` a pass of `lifetime_minutes`, one-time or not, starting now. Graph keeps
+    /// one pass per user: this replaces the user's current one. Sent like a write of a
+    /// `$batch` (within the write budget, retried on 429/503 and lost answers: a resend after
+    /// a lost answer replaces the pass that answer held, so the pass returned is the usable
+    /// one). Unanswered after every attempt: [`ClientError::Transport`]; the user may then hold
+    /// a pass nobody saw, which [`GraphClient::list_taps`] shows.
+    pub async fn issue_tap(
+        &self,
+        user: &str,
+        lifetime_minutes: u32,
+        usable_once: bool,
+    ) -> Result<IssuedTap, ClientError> {
+        let url = tap_methods_path(user);
+        let body = json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": usable_once});
+        let outcome = self.send_one("POST", &url, Some(&body)).await?;
+        read_issued_tap(outcome.body.unwrap_or(Value::Null))
+    }
+
+    /// The user's pass methods (at most one), without the pass.
+    pub async fn list_taps(&self, user: &str) -> Result<Vec<TapMethod>, ClientError> {
+        self.get_all(&tap_methods_path(user)).await?.iter().map(read_tap_method).collect()
+    }
+
+    /// Deletes one of the user's pass methods; a 404 is [`TapRemoval::NotThere`].
+    pub async fn delete_tap(&self, user: &str, method_id: &str) -> Result<TapRemoval, ClientError> {
+        let url = format!("{}/{}", tap_methods_path(user), segment(method_id));
+        match self.send_one("DELETE", &url, None).await {
+            Ok(_) => Ok(TapRemoval::Deleted),
+            Err(ClientError::Graph { status: 404, .. }) => Ok(TapRemoval::NotThere),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One request sent as a `$batch` of one, with its retries: the 2xx outcome, or the error.
+    async fn send_one(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Outcome, ClientError> {
+        let item = Item { id: "1", method, url, body, depends_on: Vec::new() };
+        let outcome = self.run(std::slice::from_ref(&item)).await.into_iter().next().unwrap_or(Outcome {
+            status: NOT_ANSWERED,
+            body: None,
+            attempts: 0,
+        });
+        match outcome.status {
+            s if (200..300).contains(&s) => Ok(outcome),
+            NOT_ANSWERED => Err(ClientError::Transport {
+                url: format!("{}{url}", self.inner.graph_url),
+                reason: outcome.error_message().unwrap_or("no answer").to_string(),
+            }),
+            s => Err(graph_error(s, outcome.body.as_ref())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The wire.
 
 /// One request of a `$batch`, borrowed from the caller.

@@ -3,10 +3,13 @@
 //! `/users/{id}/authentication/temporaryAccessPassMethods`) with Graph's rules and errors, and
 //! the Graph client's typed functions for them, over real HTTP against in-process tenants.
 
+use crate::graph_client::target_of;
 use crate::support::samla;
 use crate::tenant::Graph;
+use samla::client::graph::{ClientError, ClientOptions, GraphClient, TapRemoval};
 use samla::test_tenant::{TenantOptions, dump_state_file};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const POLICY: &str = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass";
 
@@ -262,4 +265,121 @@ async fn neither_the_dump_nor_the_state_file_holds_a_pass_and_both_survive_a_res
     let listed = g.get(&taps(&ids[3].0)).await.expect(200).body;
     assert_eq!(listed["value"][0]["id"], json!(ids[3].1));
     assert_eq!(g.tenant.dump(), dump);
+}
+
+/// A Graph client of `g`'s tenant (its secret in a file of `dir`).
+async fn client_of(g: &Graph, dir: &std::path::Path, options: ClientOptions) -> GraphClient {
+    let secret = g.tenant.client_secret().expose().to_string();
+    GraphClient::connect_with(&target_of(&g.tenant, dir, &secret, 1.0), options).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reads_the_policy_issues_lists_and_deletes_passes_and_never_prints_one() {
+    let g = Graph::default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_of(&g, dir.path(), ClientOptions::default()).await;
+    let u = g.user("tap-klient", json!({})).await;
+
+    let policy = client.tap_policy().await.unwrap();
+    assert!(policy.enabled);
+    assert_eq!(
+        (policy.minimum_lifetime_minutes, policy.default_lifetime_minutes, policy.maximum_lifetime_minutes),
+        (60, 60, 480)
+    );
+    assert_eq!((policy.usable_once, policy.default_length), (false, 8));
+
+    let issued = client.issue_tap(&u, 90, true).await.unwrap();
+    assert_eq!((issued.lifetime_minutes, issued.usable_once), (90, true));
+    assert_eq!(issued.pass.expose().chars().count(), 8);
+    let pass = issued.pass.expose().to_string();
+    for shown in [format!("{issued:?}"), format!("{}", issued.pass), format!("{:?}", issued.pass)] {
+        assert!(!shown.contains(&pass), "the pass redacts itself: {shown}");
+    }
+    assert!((chrono::Utc::now() - issued.start).num_minutes().abs() < 5, "{issued:?}");
+
+    let listed = client.list_taps(&u).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let m = &listed[0];
+    assert_eq!((&m.method_id, m.usable, m.usability_reason.as_str()), (&issued.method_id, true, "EnabledByPolicy"));
+    assert_eq!((m.lifetime_minutes, m.usable_once, m.start), (90, true, issued.start));
+    assert!(m.created.is_some());
+
+    // Graph's refusals come back as Graph errors, the pass in none of them.
+    match client.issue_tap(&u, 30, false).await {
+        Err(ClientError::Graph { status: 400, code, message }) => {
+            assert_eq!(code, "badRequest");
+            assert!(message.contains("valid range between 60 and 480"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.list_taps(&u).await.unwrap()[0].method_id, issued.method_id, "a refused create changes nothing");
+    assert!(matches!(
+        client.list_taps("00000000-0000-4000-8000-000000000000").await,
+        Err(ClientError::Graph { status: 404, .. })
+    ));
+
+    assert_eq!(client.delete_tap(&u, &issued.method_id).await.unwrap(), TapRemoval::Deleted);
+    assert_eq!(client.delete_tap(&u, &issued.method_id).await.unwrap(), TapRemoval::NotThere);
+    assert!(client.list_taps(&u).await.unwrap().is_empty());
+
+    g.patch(POLICY, json!({"state": "disabled"})).await.expect(204);
+    assert!(!client.tap_policy().await.unwrap().enabled);
+    let refused = client.issue_tap(&u, 60, false).await.unwrap_err();
+    assert!(refused.to_string().contains("Converged UserCredentialPolicy"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_response_to_a_create_leaves_exactly_one_usable_pass_the_client_sees() {
+    // Users made on a calm tenant, then served again with faults from the same state file.
+    let dir = tempfile::tempdir().unwrap();
+    let state = Some(dir.path().join("tenant.db"));
+    let calm = Graph::start(TenantOptions { state: state.clone(), ..TenantOptions::default() }).await;
+    let mut users = Vec::new();
+    for n in 0..30 {
+        users.push(calm.user(&format!("tap-drop{n}"), json!({})).await);
+    }
+    let Graph { tenant, .. } = calm;
+    tenant.shutdown().await;
+    let g = Graph::start(TenantOptions {
+        state,
+        fault_rate_drop: 0.3,
+        fault_rate_429: 0.1,
+        fault_rate_503: 0.05,
+        seed: 7,
+        ..TenantOptions::default()
+    })
+    .await;
+    // The injected 429s and 503s are not a real budget: no need to wait their Retry-After.
+    let options = ClientOptions {
+        backoff_base: Duration::from_millis(50),
+        retry_after_cap: Duration::from_millis(50),
+        max_attempts: 12,
+        ..ClientOptions::default()
+    };
+    let client = client_of(&g, dir.path(), options).await;
+
+    let mut issued = Vec::new();
+    for u in &users {
+        issued.push(client.issue_tap(u, 60, false).await.unwrap());
+    }
+    for (u, tap) in users.iter().zip(&issued) {
+        let listed = client.list_taps(u).await.unwrap();
+        assert_eq!(listed.len(), 1, "{u}: {listed:?}");
+        assert_eq!(listed[0].method_id, tap.method_id, "{u}: the pass the client holds is the usable one");
+        assert!(listed[0].usable, "{u}: {listed:?}");
+    }
+    // Some creates ran and lost their answer: the resend replaced the pass made then.
+    let writes: Value = g
+        .http
+        .get(format!("{}/_samla/writes", g.tenant.url()))
+        .bearer_auth(&g.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admitted = writes["arrivals"].as_array().unwrap().len();
+    assert!(admitted > users.len(), "{admitted} creates ran for {} users: a lost answer was met", users.len());
+    assert!(client.stats().transport_retries > 0 && client.stats().throttled > 0, "{:?}", client.stats());
 }
