@@ -33,6 +33,10 @@
 //!   (so a bad secret fails there, with Entra's AADSTS code), shared by every request, renewed
 //!   before it expires and once more when Graph says 401.
 //!
+//! Besides batches and reads, the client has typed calls for the cutover's Temporary Access
+//! Passes ([`GraphClient::tap_policy`], [`GraphClient::issue_tap`], [`GraphClient::list_taps`],
+//! [`GraphClient::delete_tap`]); an issued pass is a [`Secret`] from the moment it is read.
+//!
 //! Secrets stay secret: the client secret and the token are held as [`Secret`], request
 //! bodies (which carry passwords) and headers are never logged or put in an error; the debug
 //! log has method, URL and status only.

@@ -13,6 +13,7 @@
 //! - the OAuth2 client-credentials token endpoint, with Entra's error shape ([`auth`]);
 //! - `/v1.0/domains`, `/v1.0/subscribedSkus`, users, groups, members, owners, manager,
 //!   licences, deleted items and restore, `$batch` ([`api`]);
+//! - the Temporary Access Pass policy and users' passes, with Graph's rules ([`auth_methods`]);
 //! - property checks against Graph's own CSDL, embedded from `graph/v1.0-Prod.csdl`
 //!   ([`schema`]), plus the rules the CSDL does not encode ([`rules`]);
 //! - the directory's invariants: uniqueness, soft deletion, nesting, licence counts,
@@ -20,9 +21,9 @@
 //! - throttling with Graph's budgets and a time scale ([`throttle`]); seeded fault
 //!   injection ([`faults`]); optional persistence to SQLite ([`persist`]).
 //!
-//! Layers: [`rules`], [`schema`], [`query`], [`throttle`], [`faults`], [`licences`] are pure;
-//! [`directory`] holds state but no HTTP; [`api`] maps one request to one response;
-//! [`server`] is the axum edge. Plain HTTP on loopback only, unless `--allow-remote`.
+//! Layers: [`rules`], [`auth_methods`], [`schema`], [`query`], [`throttle`], [`faults`],
+//! [`licences`] are pure; [`directory`] holds state but no HTTP; [`api`] maps one request to
+//! one response; [`server`] is the axum edge. Plain HTTP on loopback only, unless `--allow-remote`.
 
 pub mod api;
 pub mod auth;

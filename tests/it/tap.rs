@@ -280,6 +280,14 @@ async fn the_client_reads_the_policy_issues_lists_and_deletes_passes_and_never_p
     let client = client_of(&g, dir.path(), ClientOptions::default()).await;
     let u = g.user("tap-klient", json!({})).await;
 
+    // The app's token carries the permission Graph asks for.
+    let claims = g.token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap(),
+    )
+    .unwrap();
+    assert!(claims["roles"].as_array().unwrap().contains(&json!("UserAuthenticationMethod.ReadWrite.All")), "{claims}");
+
     let policy = client.tap_policy().await.unwrap();
     assert!(policy.enabled);
     assert_eq!(
