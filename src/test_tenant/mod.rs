@@ -484,6 +484,8 @@ mod tests {
         assert_eq!((parsed.certificate, default.certificate), (None, None));
         let with_cert = Cli::try_parse_from(["serve", "--certificate", "app.crt"]).unwrap().opts;
         assert_eq!(with_cert.certificate, Some(PathBuf::from("app.crt")));
+        assert!(!parsed.tap_disabled && !default.tap_disabled, "passes are allowed unless said otherwise");
+        assert!(Cli::try_parse_from(["serve", "--tap-disabled"]).unwrap().opts.tap_disabled);
     }
 
     #[test]

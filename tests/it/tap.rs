@@ -391,3 +391,72 @@ async fn a_lost_response_to_a_create_leaves_exactly_one_usable_pass_the_client_s
     assert!(admitted > users.len(), "{admitted} creates ran for {} users: a lost answer was met", users.len());
     assert!(client.stats().transport_retries > 0 && client.stats().throttled > 0, "{:?}", client.stats());
 }
+
+/// A log sink the test reads back.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// One thread: the tenant and the client both run on it, so the thread's log subscriber sees
+// what both log.
+#[tokio::test(flavor = "current_thread")]
+async fn no_pass_reaches_the_trace_log_of_the_client_or_the_tenant() {
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let g = Graph::start(TenantOptions { fault_rate_drop: 0.3, seed: 11, ..TenantOptions::default() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        ClientOptions { backoff_base: Duration::from_millis(20), max_attempts: 12, ..ClientOptions::default() };
+    let client = client_of(&g, dir.path(), options).await;
+    let mut passes = Vec::new();
+    for n in 0..5 {
+        // Users are made through the client's own retries: the tenant drops connections.
+        let body = json!({
+            "accountEnabled": true,
+            "displayName": format!("Test tap-log{n}"),
+            "mailNickname": format!("tap-log{n}"),
+            "userPrincipalName": format!("tap-log{n}@bjuv.se"),
+            "passwordProfile": {"password": "Sommar!2024x", "forceChangePasswordNextSignIn": true},
+        });
+        let batch = samla::render::graph::Batch {
+            requests: vec![samla::render::graph::GraphRequest {
+                id: "1".into(),
+                method: "POST".into(),
+                url: "/users".into(),
+                body: Some(body),
+                depends_on: Vec::new(),
+                action: samla::render::graph::Action::CreateUser,
+                municipality: "bjuv".into(),
+                anchor: None,
+                licence_class: None,
+            }],
+        };
+        client.send_batch(&batch).await;
+        let upn = format!("tap-log{n}@bjuv.se");
+        let issued = client.issue_tap(&upn, 60, false).await.unwrap();
+        tracing::info!("issued {issued:?} to {upn}");
+        client.list_taps(&upn).await.unwrap();
+        passes.push(issued.pass.expose().to_string());
+    }
+    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("temporaryAccessPassMethods") && log.contains("TRACE"), "the log was captured: {log}");
+    for pass in &passes {
+        assert!(!log.contains(pass.as_str()), "a pass in the trace log");
+    }
+}
