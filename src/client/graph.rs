@@ -34,7 +34,8 @@
 //!   before it expires and once more when Graph says 401.
 //!
 //! Besides batches and reads, the client has typed calls for the cutover's Temporary Access
-//! Passes ([`GraphClient::tap_policy`], [`GraphClient::issue_tap`], [`GraphClient::list_taps`],
+//! Passes ([`GraphClient::tap_policy`], [`GraphClient::issue_tap`] and its batched
+//! [`GraphClient::issue_taps`], [`GraphClient::list_taps`] and [`GraphClient::list_taps_of`],
 //! [`GraphClient::delete_tap`]); an issued pass is a [`Secret`] from the moment it is read.
 //!
 //! Secrets stay secret: the client secret and the token are held as [`Secret`], request
@@ -1284,15 +1285,90 @@ impl GraphClient {
         lifetime_minutes: u32,
         usable_once: bool,
     ) -> Result<IssuedTap, ClientError> {
-        let url = tap_methods_path(user);
+        let mut issued = self.issue_taps(&[user], lifetime_minutes, usable_once).await;
+        issued.pop().unwrap_or_else(|| Err(ClientError::Other("no answer for the pass".to_string())))
+    }
+
+    /// [`GraphClient::issue_tap`] for many users, 20 creates per `$batch` (batches in
+    /// flight concurrently, within the write budget); results in the order of `users`. A user
+    /// named twice gets one pass: the repeats are refused without being sent (a second create
+    /// would replace the first pass).
+    pub async fn issue_taps(
+        &self,
+        users: &[&str],
+        lifetime_minutes: u32,
+        usable_once: bool,
+    ) -> Vec<Result<IssuedTap, ClientError>> {
         let body = json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": usable_once});
-        let outcome = self.send_one("POST", &url, Some(&body)).await?;
-        read_issued_tap(outcome.body.unwrap_or(Value::Null))
+        let mut seen = std::collections::HashSet::new();
+        let (sending, repeats): (Vec<usize>, Vec<usize>) =
+            (0..users.len()).partition(|&i| seen.insert(users[i].to_lowercase()));
+        let urls: Vec<String> = sending.iter().map(|&i| tap_methods_path(users[i])).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (n, chunk) in urls.chunks(MAX_BATCH).enumerate() {
+            let client = self.clone();
+            let chunk = chunk.to_vec();
+            let body = body.clone();
+            tasks.spawn(async move {
+                let ids: Vec<String> = (0..chunk.len()).map(|i| i.to_string()).collect();
+                let items: Vec<Item<'_>> = chunk
+                    .iter()
+                    .zip(&ids)
+                    .map(|(url, id)| Item { id, method: "POST", url, body: Some(&body), depends_on: Vec::new() })
+                    .collect();
+                let outcomes = client.run(&items).await;
+                let issued: Vec<Result<IssuedTap, ClientError>> = chunk
+                    .iter()
+                    .zip(outcomes)
+                    .map(|(url, o)| {
+                        client.final_answer(url, o).and_then(|o| read_issued_tap(o.body.unwrap_or(Value::Null)))
+                    })
+                    .collect();
+                (n, issued)
+            });
+        }
+        let mut out: Vec<Option<Result<IssuedTap, ClientError>>> = users.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((n, issued)) = joined {
+                for (k, r) in issued.into_iter().enumerate() {
+                    if let Some(slot) = sending.get(n * MAX_BATCH + k).and_then(|&i| out.get_mut(i)) {
+                        *slot = Some(r);
+                    }
+                }
+            }
+        }
+        for i in repeats {
+            if let Some(slot) = out.get_mut(i) {
+                let e = format!("{} is named more than once: one pass is issued", users[i]);
+                *slot = Some(Err(ClientError::Other(e)));
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ClientError::Other("the creates were interrupted".to_string()))))
+            .collect()
     }
 
     /// The user's pass methods (at most one), without the pass.
     pub async fn list_taps(&self, user: &str) -> Result<Vec<TapMethod>, ClientError> {
         self.get_all(&tap_methods_path(user)).await?.iter().map(read_tap_method).collect()
+    }
+
+    /// [`GraphClient::list_taps`] for many users, read 20 per `$batch`; in the order of
+    /// `users`. (A user has one pass at most, so one page holds them all.)
+    pub async fn list_taps_of(&self, users: &[&str]) -> Vec<Result<Vec<TapMethod>, ClientError>> {
+        let paths: Vec<String> = users.iter().map(|u| tap_methods_path(u)).collect();
+        self.get_many(&paths)
+            .await
+            .into_iter()
+            .zip(&paths)
+            .map(|(page, path)| {
+                let (items, next) = read_page(path, page?)?;
+                if next.is_some() {
+                    return Err(ClientError::Other(format!("{path}: more than one page of passes")));
+                }
+                items.iter().map(read_tap_method).collect()
+            })
+            .collect()
     }
 
     /// Deletes one of the user's pass methods; a 404 is [`TapRemoval::NotThere`].
@@ -1313,6 +1389,11 @@ impl GraphClient {
             body: None,
             attempts: 0,
         });
+        self.final_answer(url, outcome)
+    }
+
+    /// A request's final outcome as a result: 2xx, or the error (unanswered: transport).
+    fn final_answer(&self, url: &str, outcome: Outcome) -> Result<Outcome, ClientError> {
         match outcome.status {
             s if (200..300).contains(&s) => Ok(outcome),
             NOT_ANSWERED => Err(ClientError::Transport {

@@ -326,6 +326,15 @@ async fn the_client_reads_the_policy_issues_lists_and_deletes_passes_and_never_p
         Err(ClientError::Graph { status: 404, .. })
     ));
 
+    // Many at once: a user named twice gets one pass.
+    let v = g.user("tap-klient2", json!({})).await;
+    let both = client.issue_taps(&[&v, &u, &v], 60, false).await;
+    assert!(both[0].is_ok() && both[1].is_ok() && both[2].is_err(), "{both:?}");
+    let lists = client.list_taps_of(&[&v, &u]).await;
+    let ids: Vec<String> = lists.into_iter().map(|l| l.unwrap()[0].method_id.clone()).collect();
+    assert_eq!(ids, [both[0].as_ref().unwrap().method_id.clone(), both[1].as_ref().unwrap().method_id.clone()]);
+    let issued = both[1].as_ref().unwrap().clone();
+
     assert_eq!(client.delete_tap(&u, &issued.method_id).await.unwrap(), TapRemoval::Deleted);
     assert_eq!(client.delete_tap(&u, &issued.method_id).await.unwrap(), TapRemoval::NotThere);
     assert!(client.list_taps(&u).await.unwrap().is_empty());
@@ -366,12 +375,17 @@ async fn a_lost_response_to_a_create_leaves_exactly_one_usable_pass_the_client_s
     };
     let client = client_of(&g, dir.path(), options).await;
 
+    // The first ten one by one, the rest 20 to a $batch.
     let mut issued = Vec::new();
-    for u in &users {
+    for u in &users[..10] {
         issued.push(client.issue_tap(u, 60, false).await.unwrap());
     }
-    for (u, tap) in users.iter().zip(&issued) {
-        let listed = client.list_taps(u).await.unwrap();
+    let rest: Vec<&str> = users[10..].iter().map(String::as_str).collect();
+    issued.extend(client.issue_taps(&rest, 60, false).await.into_iter().map(Result::unwrap));
+    let all: Vec<&str> = users.iter().map(String::as_str).collect();
+    let lists = client.list_taps_of(&all).await;
+    for ((u, tap), listed) in users.iter().zip(&issued).zip(lists) {
+        let listed = listed.unwrap();
         assert_eq!(listed.len(), 1, "{u}: {listed:?}");
         assert_eq!(listed[0].method_id, tap.method_id, "{u}: the pass the client holds is the usable one");
         assert!(listed[0].usable, "{u}: {listed:?}");
