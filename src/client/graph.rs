@@ -1371,7 +1371,8 @@ impl GraphClient {
             .collect()
     }
 
-    /// Deletes one of the user's pass methods; a 404 is [`TapRemoval::NotThere`].
+    /// Deletes one of the user's pass methods; a 404 (no such pass, or no such user any
+    /// more) is [`TapRemoval::NotThere`], so a resumed rollback can repeat it.
     pub async fn delete_tap(&self, user: &str, method_id: &str) -> Result<TapRemoval, ClientError> {
         let url = format!("{}/{}", tap_methods_path(user), segment(method_id));
         match self.send_one("DELETE", &url, None).await {
@@ -1846,5 +1847,38 @@ mod tests {
         assert_eq!((e.error_code(), e.error_message()), (Some("Request_BadRequest"), Some("taken")));
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
         assert!((0.0..1.0).contains(&jitter()));
+    }
+
+    #[test]
+    fn a_pass_is_read_out_of_its_answer_and_redacted_and_paths_are_encoded() {
+        let answer = json!({
+            "id": "6f1967b7-15e8-4935-ac26-d50770ed07a7",
+            "temporaryAccessPass": "+drkzqAD",
+            "createdDateTime": "2022-06-02T16:21:09.765173Z",
+            "startDateTime": "2022-06-05T00:00:00Z",
+            "lifetimeInMinutes": 60,
+            "isUsableOnce": false,
+            "isUsable": false,
+            "methodUsabilityReason": "NotYetValid",
+        });
+        let tap = read_issued_tap(answer.clone()).unwrap();
+        assert_eq!(tap.pass.expose(), "+drkzqAD");
+        assert_eq!((tap.lifetime_minutes, tap.usable_once), (60, false));
+        assert!(!format!("{tap:?} {}", tap.pass).contains("drkzqAD"));
+        let listed = read_tap_method(&answer).unwrap();
+        assert_eq!((listed.usable, listed.usability_reason.as_str()), (false, "NotYetValid"));
+        let mut no_pass = answer;
+        no_pass["temporaryAccessPass"] = Value::Null;
+        let e = read_issued_tap(no_pass).unwrap_err().to_string();
+        assert!(e.contains("no temporaryAccessPass"), "{e}");
+        assert_eq!(
+            tap_methods_path("a b/c#d@bjuv.se"),
+            "/users/a%20b%2Fc%23d@bjuv.se/authentication/temporaryAccessPassMethods"
+        );
+        let policy = json!({"state": "disabled", "defaultLifetimeInMinutes": 60, "minimumLifetimeInMinutes": 60,
+            "maximumLifetimeInMinutes": 480, "isUsableOnce": true, "defaultLength": 8});
+        let p = read_tap_policy(&policy).unwrap();
+        assert!(!p.enabled && p.usable_once);
+        assert!(read_tap_policy(&json!({"state": "maybe"})).is_err());
     }
 }
