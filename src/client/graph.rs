@@ -33,6 +33,11 @@
 //!   (so a bad secret fails there, with Entra's AADSTS code), shared by every request, renewed
 //!   before it expires and once more when Graph says 401.
 //!
+//! Besides batches and reads, the client has typed calls for the cutover's Temporary Access
+//! Passes ([`GraphClient::tap_policy`], [`GraphClient::issue_tap`] and its batched
+//! [`GraphClient::issue_taps`], [`GraphClient::list_taps`] and [`GraphClient::list_taps_of`],
+//! [`GraphClient::delete_tap`]); an issued pass is a [`Secret`] from the moment it is read.
+//!
 //! Secrets stay secret: the client secret and the token are held as [`Secret`], request
 //! bodies (which carry passwords) and headers are never logged or put in an error; the debug
 //! log has method, URL and status only.
@@ -1112,6 +1117,296 @@ fn certificate_assertion(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Temporary Access Passes (the cutover's first sign-in).
+
+/// The Temporary Access Pass policy's path under the v1.0 root.
+pub const TAP_POLICY_PATH: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass";
+
+/// The tenant's Temporary Access Pass policy: whether passes may be issued, and within which
+/// bounds (minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapPolicy {
+    pub enabled: bool,
+    pub default_lifetime_minutes: u32,
+    pub minimum_lifetime_minutes: u32,
+    pub maximum_lifetime_minutes: u32,
+    /// Every pass is one-time (a multi-use pass is refused).
+    pub usable_once: bool,
+    pub default_length: u32,
+}
+
+/// A pass just issued: the one answer in which Graph shows the pass. The pass is a [`Secret`]
+/// (`[redacted]` in Debug and Display), so it cannot reach a log or an error by accident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTap {
+    pub method_id: String,
+    pub pass: Secret,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub lifetime_minutes: u32,
+    pub usable_once: bool,
+}
+
+/// A user's pass as Graph lists it (without the pass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapMethod {
+    pub method_id: String,
+    pub usable: bool,
+    /// Graph's `methodUsabilityReason`: `EnabledByPolicy`, `DisabledByPolicy`, `Expired`,
+    /// `NotYetValid`, `OneTimeUsed`.
+    pub usability_reason: String,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub lifetime_minutes: u32,
+    pub usable_once: bool,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a delete of a pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapRemoval {
+    Deleted,
+    /// 404: the pass was not there (deleted before, or replaced by a newer one).
+    NotThere,
+}
+
+/// `/users/{user}/authentication/temporaryAccessPassMethods`, the user's id (or UPN)
+/// percent-encoded as one path segment.
+pub fn tap_methods_path(user: &str) -> String {
+    format!("/users/{}/authentication/temporaryAccessPassMethods", segment(user))
+}
+
+/// A path segment with everything but unreserved characters and `@` percent-encoded.
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A field of a pass or policy Graph sent, or an error naming the field and `what`.
+fn field<'v>(v: &'v Value, name: &str, what: &str) -> Result<&'v Value, ClientError> {
+    v.get(name)
+        .filter(|x| !x.is_null())
+        .ok_or_else(|| ClientError::Other(format!("{what}: Graph's answer has no {name}")))
+}
+
+fn minutes(v: &Value, name: &str, what: &str) -> Result<u32, ClientError> {
+    field(v, name, what)?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ClientError::Other(format!("{what}: {name} is not a number of minutes")))
+}
+
+fn flag(v: &Value, name: &str, what: &str) -> Result<bool, ClientError> {
+    field(v, name, what)?.as_bool().ok_or_else(|| ClientError::Other(format!("{what}: {name} is not true or false")))
+}
+
+fn time(v: &Value, name: &str, what: &str) -> Result<chrono::DateTime<chrono::Utc>, ClientError> {
+    field(v, name, what)?
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| ClientError::Other(format!("{what}: {name} is not a date and time")))
+}
+
+fn text(v: &Value, name: &str, what: &str) -> Result<String, ClientError> {
+    field(v, name, what)?
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ClientError::Other(format!("{what}: {name} is not a string")))
+}
+
+/// The policy as Graph shows it.
+pub fn read_tap_policy(v: &Value) -> Result<TapPolicy, ClientError> {
+    let what = "the Temporary Access Pass policy";
+    let enabled = match text(v, "state", what)?.as_str() {
+        "enabled" => true,
+        "disabled" => false,
+        other => return Err(ClientError::Other(format!("{what}: unknown state {other:?}"))),
+    };
+    Ok(TapPolicy {
+        enabled,
+        default_lifetime_minutes: minutes(v, "defaultLifetimeInMinutes", what)?,
+        minimum_lifetime_minutes: minutes(v, "minimumLifetimeInMinutes", what)?,
+        maximum_lifetime_minutes: minutes(v, "maximumLifetimeInMinutes", what)?,
+        usable_once: flag(v, "isUsableOnce", what)?,
+        default_length: minutes(v, "defaultLength", what)?,
+    })
+}
+
+/// A listed pass method.
+pub fn read_tap_method(v: &Value) -> Result<TapMethod, ClientError> {
+    let what = "a Temporary Access Pass method";
+    Ok(TapMethod {
+        method_id: text(v, "id", what)?,
+        usable: flag(v, "isUsable", what)?,
+        usability_reason: text(v, "methodUsabilityReason", what)?,
+        start: time(v, "startDateTime", what)?,
+        lifetime_minutes: minutes(v, "lifetimeInMinutes", what)?,
+        usable_once: flag(v, "isUsableOnce", what)?,
+        created: time(v, "createdDateTime", what).ok(),
+    })
+}
+
+/// A create's 201 answer. The pass is taken out of the body first, so nothing made from the
+/// body afterwards (an error, a Debug print) can hold it.
+pub fn read_issued_tap(mut body: Value) -> Result<IssuedTap, ClientError> {
+    let what = "the new Temporary Access Pass";
+    let pass = match body.get_mut("temporaryAccessPass").map(Value::take) {
+        Some(Value::String(p)) if !p.is_empty() => Secret::new(p),
+        _ => return Err(ClientError::Other(format!("{what}: Graph's answer has no temporaryAccessPass"))),
+    };
+    Ok(IssuedTap {
+        method_id: text(&body, "id", what)?,
+        pass,
+        start: time(&body, "startDateTime", what)?,
+        lifetime_minutes: minutes(&body, "lifetimeInMinutes", what)?,
+        usable_once: flag(&body, "isUsableOnce", what)?,
+    })
+}
+
+impl GraphClient {
+    /// `GET` the tenant's Temporary Access Pass policy.
+    pub async fn tap_policy(&self) -> Result<TapPolicy, ClientError> {
+        read_tap_policy(&self.get(TAP_POLICY_PATH).await?)
+    }
+
+    /// Issues `user` a pass of `lifetime_minutes`, one-time or not, starting now. Graph keeps
+    /// one pass per user: this replaces the user's current one. Sent like a write of a
+    /// `$batch` (within the write budget, retried on 429/503 and lost answers: a resend after
+    /// a lost answer replaces the pass that answer held, so the pass returned is the usable
+    /// one). Unanswered after every attempt: [`ClientError::Transport`]; the user may then hold
+    /// a pass nobody saw, which [`GraphClient::list_taps`] shows.
+    pub async fn issue_tap(
+        &self,
+        user: &str,
+        lifetime_minutes: u32,
+        usable_once: bool,
+    ) -> Result<IssuedTap, ClientError> {
+        let mut issued = self.issue_taps(&[user], lifetime_minutes, usable_once).await;
+        issued.pop().unwrap_or_else(|| Err(ClientError::Other("no answer for the pass".to_string())))
+    }
+
+    /// [`GraphClient::issue_tap`] for many users, 20 creates per `$batch` (batches in
+    /// flight concurrently, within the write budget); results in the order of `users`. A user
+    /// named twice gets one pass: the repeats are refused without being sent (a second create
+    /// would replace the first pass).
+    pub async fn issue_taps(
+        &self,
+        users: &[&str],
+        lifetime_minutes: u32,
+        usable_once: bool,
+    ) -> Vec<Result<IssuedTap, ClientError>> {
+        let body = json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": usable_once});
+        let mut seen = std::collections::HashSet::new();
+        let (sending, repeats): (Vec<usize>, Vec<usize>) =
+            (0..users.len()).partition(|&i| seen.insert(users[i].to_lowercase()));
+        let urls: Vec<String> = sending.iter().map(|&i| tap_methods_path(users[i])).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (n, chunk) in urls.chunks(MAX_BATCH).enumerate() {
+            let client = self.clone();
+            let chunk = chunk.to_vec();
+            let body = body.clone();
+            tasks.spawn(async move {
+                let ids: Vec<String> = (0..chunk.len()).map(|i| i.to_string()).collect();
+                let items: Vec<Item<'_>> = chunk
+                    .iter()
+                    .zip(&ids)
+                    .map(|(url, id)| Item { id, method: "POST", url, body: Some(&body), depends_on: Vec::new() })
+                    .collect();
+                let outcomes = client.run(&items).await;
+                let issued: Vec<Result<IssuedTap, ClientError>> = chunk
+                    .iter()
+                    .zip(outcomes)
+                    .map(|(url, o)| {
+                        client.final_answer(url, o).and_then(|o| read_issued_tap(o.body.unwrap_or(Value::Null)))
+                    })
+                    .collect();
+                (n, issued)
+            });
+        }
+        let mut out: Vec<Option<Result<IssuedTap, ClientError>>> = users.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((n, issued)) = joined {
+                for (k, r) in issued.into_iter().enumerate() {
+                    if let Some(slot) = sending.get(n * MAX_BATCH + k).and_then(|&i| out.get_mut(i)) {
+                        *slot = Some(r);
+                    }
+                }
+            }
+        }
+        for i in repeats {
+            if let Some(slot) = out.get_mut(i) {
+                let e = format!("{} is named more than once: one pass is issued", users[i]);
+                *slot = Some(Err(ClientError::Other(e)));
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ClientError::Other("the creates were interrupted".to_string()))))
+            .collect()
+    }
+
+    /// The user's pass methods (at most one), without the pass.
+    pub async fn list_taps(&self, user: &str) -> Result<Vec<TapMethod>, ClientError> {
+        self.get_all(&tap_methods_path(user)).await?.iter().map(read_tap_method).collect()
+    }
+
+    /// [`GraphClient::list_taps`] for many users, read 20 per `$batch`; in the order of
+    /// `users`. (A user has one pass at most, so one page holds them all.)
+    pub async fn list_taps_of(&self, users: &[&str]) -> Vec<Result<Vec<TapMethod>, ClientError>> {
+        let paths: Vec<String> = users.iter().map(|u| tap_methods_path(u)).collect();
+        self.get_many(&paths)
+            .await
+            .into_iter()
+            .zip(&paths)
+            .map(|(page, path)| {
+                let (items, next) = read_page(path, page?)?;
+                if next.is_some() {
+                    return Err(ClientError::Other(format!("{path}: more than one page of passes")));
+                }
+                items.iter().map(read_tap_method).collect()
+            })
+            .collect()
+    }
+
+    /// Deletes one of the user's pass methods; a 404 (no such pass, or no such user any
+    /// more) is [`TapRemoval::NotThere`], so a resumed rollback can repeat it.
+    pub async fn delete_tap(&self, user: &str, method_id: &str) -> Result<TapRemoval, ClientError> {
+        let url = format!("{}/{}", tap_methods_path(user), segment(method_id));
+        match self.send_one("DELETE", &url, None).await {
+            Ok(_) => Ok(TapRemoval::Deleted),
+            Err(ClientError::Graph { status: 404, .. }) => Ok(TapRemoval::NotThere),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One request sent as a `$batch` of one, with its retries: the 2xx outcome, or the error.
+    async fn send_one(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Outcome, ClientError> {
+        let item = Item { id: "1", method, url, body, depends_on: Vec::new() };
+        let outcome = self.run(std::slice::from_ref(&item)).await.into_iter().next().unwrap_or(Outcome {
+            status: NOT_ANSWERED,
+            body: None,
+            attempts: 0,
+        });
+        self.final_answer(url, outcome)
+    }
+
+    /// A request's final outcome as a result: 2xx, or the error (unanswered: transport).
+    fn final_answer(&self, url: &str, outcome: Outcome) -> Result<Outcome, ClientError> {
+        match outcome.status {
+            s if (200..300).contains(&s) => Ok(outcome),
+            NOT_ANSWERED => Err(ClientError::Transport {
+                url: format!("{}{url}", self.inner.graph_url),
+                reason: outcome.error_message().unwrap_or("no answer").to_string(),
+            }),
+            s => Err(graph_error(s, outcome.body.as_ref())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The wire.
 
 /// One request of a `$batch`, borrowed from the caller.
@@ -1552,5 +1847,38 @@ mod tests {
         assert_eq!((e.error_code(), e.error_message()), (Some("Request_BadRequest"), Some("taken")));
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
         assert!((0.0..1.0).contains(&jitter()));
+    }
+
+    #[test]
+    fn a_pass_is_read_out_of_its_answer_and_redacted_and_paths_are_encoded() {
+        let answer = json!({
+            "id": "6f1967b7-15e8-4935-ac26-d50770ed07a7",
+            "temporaryAccessPass": "+drkzqAD",
+            "createdDateTime": "2022-06-02T16:21:09.765173Z",
+            "startDateTime": "2022-06-05T00:00:00Z",
+            "lifetimeInMinutes": 60,
+            "isUsableOnce": false,
+            "isUsable": false,
+            "methodUsabilityReason": "NotYetValid",
+        });
+        let tap = read_issued_tap(answer.clone()).unwrap();
+        assert_eq!(tap.pass.expose(), "+drkzqAD");
+        assert_eq!((tap.lifetime_minutes, tap.usable_once), (60, false));
+        assert!(!format!("{tap:?} {}", tap.pass).contains("drkzqAD"));
+        let listed = read_tap_method(&answer).unwrap();
+        assert_eq!((listed.usable, listed.usability_reason.as_str()), (false, "NotYetValid"));
+        let mut no_pass = answer;
+        no_pass["temporaryAccessPass"] = Value::Null;
+        let e = read_issued_tap(no_pass).unwrap_err().to_string();
+        assert!(e.contains("no temporaryAccessPass"), "{e}");
+        assert_eq!(
+            tap_methods_path("a b/c#d@bjuv.se"),
+            "/users/a%20b%2Fc%23d@bjuv.se/authentication/temporaryAccessPassMethods"
+        );
+        let policy = json!({"state": "disabled", "defaultLifetimeInMinutes": 60, "minimumLifetimeInMinutes": 60,
+            "maximumLifetimeInMinutes": 480, "isUsableOnce": true, "defaultLength": 8});
+        let p = read_tap_policy(&policy).unwrap();
+        assert!(!p.enabled && p.usable_once);
+        assert!(read_tap_policy(&json!({"state": "maybe"})).is_err());
     }
 }

@@ -7,6 +7,7 @@
 //! as standalone requests are.
 
 use super::auth::{Credentials, verify_bearer};
+use super::auth_methods::POLICY_ID;
 use super::directory::{Directory, Object, Rel};
 use super::error::{ErrorContext, GraphError};
 use super::faults::{Fault, Faults};
@@ -175,14 +176,17 @@ impl Shared {
     fn persist(&self, st: &mut State) -> Result<(), GraphError> {
         let State { dir, store, .. } = st;
         let counter = dir.id_counter();
+        let policy = dir.take_policy_change();
         let changed = dir.take_dirty();
-        match store {
-            Some(store) if !changed.is_empty() => store.save(&changed, counter).map_err(|e| {
-                tracing::error!("{e}");
-                GraphError::new(500, "generalException", "The tenant could not save its state.")
-            }),
-            _ => Ok(()),
+        let Some(store) = store else { return Ok(()) };
+        let failed = |e: super::persist::PersistError| {
+            tracing::error!("{e}");
+            GraphError::new(500, "generalException", "The tenant could not save its state.")
+        };
+        if let Some(policy) = policy {
+            store.record_tap_policy(&policy).map_err(failed)?;
         }
+        if changed.is_empty() { Ok(()) } else { store.save(&changed, counter).map_err(failed) }
     }
 
     fn context<'a>(&'a self, dir: &'a Directory) -> Context<'a> {
@@ -395,6 +399,57 @@ impl Shared {
                 let mut v = dir.render(o, None, None, true);
                 v = with_context(&self.base, "directoryObjects/$entity", v);
                 Ok(ApiResponse::json(200, v))
+            }
+            ["policies", "authenticationMethodsPolicy", "authenticationMethodConfigurations", id] => {
+                if !id.eq_ignore_ascii_case(POLICY_ID) {
+                    return Err(GraphError::not_found(id));
+                }
+                match m {
+                    "GET" => {
+                        let context = "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/$entity";
+                        Ok(ApiResponse::json(200, with_context(&self.base, context, dir.tap_policy().render())))
+                    }
+                    "PATCH" => {
+                        let next = dir.tap_policy().patched(&json_body(req)?)?;
+                        dir.set_tap_policy(next);
+                        Ok(ApiResponse::empty(204))
+                    }
+                    _ => not_allowed(),
+                }
+            }
+            ["users", key, "authentication", "temporaryAccessPassMethods"] => {
+                let id = dir.resolve(Kind::User, key, now)?.id;
+                let context = format!("users('{id}')/authentication/temporaryAccessPassMethods");
+                match m {
+                    "GET" => {
+                        let policy = *dir.tap_policy();
+                        let items = dir.tap(id, None, now)?.map(|t| t.render(&policy, at, None)).into_iter().collect();
+                        Ok(self.collection(&context, items, None))
+                    }
+                    "POST" => {
+                        let request = dir.tap_policy().admit(&json_body(req)?, at)?;
+                        let (method, pass) = dir.create_tap(id, request, now, at)?;
+                        let shown = method.render(dir.tap_policy(), at, Some(&pass));
+                        Ok(ApiResponse::json(201, with_context(&self.base, &format!("{context}/$entity"), shown)))
+                    }
+                    _ => not_allowed(),
+                }
+            }
+            ["users", key, "authentication", "temporaryAccessPassMethods", method] => {
+                let id = dir.resolve(Kind::User, key, now)?.id;
+                match m {
+                    "GET" => {
+                        let policy = *dir.tap_policy();
+                        let shown = dir.tap(id, Some(method), now)?.map(|t| t.render(&policy, at, None));
+                        let context = format!("users('{id}')/authentication/temporaryAccessPassMethods/$entity");
+                        Ok(ApiResponse::json(200, with_context(&self.base, &context, shown.unwrap_or(Value::Null))))
+                    }
+                    "DELETE" => {
+                        dir.delete_tap(id, method, now)?;
+                        Ok(ApiResponse::empty(204))
+                    }
+                    _ => not_allowed(),
+                }
             }
             ["directoryObjects", key] if m == "GET" => {
                 let o = key
@@ -749,6 +804,11 @@ const KNOWN: &[(&str, &str)] = &[
     ("microsoft.graph.restore", "restore"),
     ("directoryobjects", "directoryObjects"),
     ("$metadata", "$metadata"),
+    ("policies", "policies"),
+    ("authenticationmethodspolicy", "authenticationMethodsPolicy"),
+    ("authenticationmethodconfigurations", "authenticationMethodConfigurations"),
+    ("authentication", "authentication"),
+    ("temporaryaccesspassmethods", "temporaryAccessPassMethods"),
     ("$batch", "$batch"),
 ];
 

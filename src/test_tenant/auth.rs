@@ -42,7 +42,13 @@ use x509_parser::public_key::PublicKey;
 pub const GRAPH_SCOPES: [&str; 2] =
     ["https://graph.microsoft.com/.default", "00000003-0000-0000-c000-000000000000/.default"];
 /// The application permissions granted to the one registered app.
-pub const ROLES: [&str; 3] = ["User.ReadWrite.All", "Group.ReadWrite.All", "LicenseAssignment.ReadWrite.All"];
+pub const ROLES: [&str; 5] = [
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "LicenseAssignment.ReadWrite.All",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "Policy.ReadWrite.AuthenticationMethod",
+];
 const AUDIENCE: &str = "https://graph.microsoft.com";
 /// The `client_assertion_type` of a certificate login (RFC 7523).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

@@ -20,6 +20,7 @@
 //! - Replication lag: a new object is invisible (404) to every read and reference until
 //!   the lag passes; it still holds its unique values, so a retried create conflicts.
 
+use super::auth_methods::{TapMethod, TapPolicy, TapRequest, new_pass};
 use super::error::GraphError;
 use super::ids::{IdStream, ObjectId, PlanId, SkuId};
 use super::licences::{Assigned, Holder, LicensedGroup, Sku, Usage, conflicting};
@@ -55,6 +56,9 @@ pub struct Object {
     /// Until when the object is still replicating (not persisted: a restart has replicated).
     #[serde(skip)]
     pub visible_at: Option<Instant>,
+    /// A user's Temporary Access Pass method (at most one; never the pass itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap: Option<TapMethod>,
 }
 
 impl Object {
@@ -120,6 +124,9 @@ pub struct Directory {
     ids: IdStream,
     seq: u64,
     dirty: BTreeSet<ObjectId>,
+    tap_policy: TapPolicy,
+    /// Whether the policy changed since the last [`Directory::take_policy_change`].
+    policy_dirty: bool,
 }
 
 fn visible(o: &Object, now: Instant) -> bool {
@@ -156,6 +163,8 @@ impl Directory {
             ids,
             seq,
             dirty: BTreeSet::new(),
+            tap_policy: TapPolicy::default(),
+            policy_dirty: false,
         };
         for o in objects {
             if let Err(conflict) = dir.check_unique(&o) {
@@ -170,6 +179,75 @@ impl Directory {
     /// How many ids were handed out (persisted with the state).
     pub fn id_counter(&self) -> u64 {
         self.ids.counter()
+    }
+
+    /// The Temporary Access Pass policy.
+    pub fn tap_policy(&self) -> &TapPolicy {
+        &self.tap_policy
+    }
+
+    /// Replaces the policy (loaded from a state file, or a PATCH).
+    pub fn set_tap_policy(&mut self, policy: TapPolicy) {
+        if policy != self.tap_policy {
+            self.policy_dirty = true;
+        }
+        self.tap_policy = policy;
+    }
+
+    /// The policy, if it changed since the last call.
+    pub fn take_policy_change(&mut self) -> Option<TapPolicy> {
+        std::mem::take(&mut self.policy_dirty).then_some(self.tap_policy)
+    }
+
+    /// Issues a pass to a visible, enabled user, replacing the one it has (Graph keeps one
+    /// per user): the method as kept, and the pass, which is not kept anywhere.
+    pub fn create_tap(
+        &mut self,
+        user: ObjectId,
+        request: TapRequest,
+        now: Instant,
+        at: DateTime<Utc>,
+    ) -> Result<(TapMethod, String), GraphError> {
+        let mut next = self
+            .get(user, now)
+            .filter(|o| o.kind == Kind::User)
+            .ok_or_else(|| GraphError::not_found(&user.to_string()))?
+            .clone();
+        if next.props.get("accountEnabled") == Some(&Value::Bool(false)) {
+            // Stricter than Graph, which documents nothing here: enable the account first.
+            return Err(GraphError::new(
+                400,
+                "badRequest",
+                "The user's account is disabled: enable it before issuing a Temporary Access Pass (the samla test tenant is stricter than Graph here).",
+            ));
+        }
+        let pass = new_pass(self.tap_policy.default_length)?;
+        let method = TapMethod::new(self.ids.next_guid(), request, at);
+        next.tap = Some(method.clone());
+        self.put(next);
+        Ok((method, pass))
+    }
+
+    /// A visible user's pass method, if `method` names it (`None`: any).
+    pub fn tap(&self, user: ObjectId, method: Option<&str>, now: Instant) -> Result<Option<&TapMethod>, GraphError> {
+        let o = self.get(user, now).ok_or_else(|| GraphError::not_found(&user.to_string()))?;
+        let found =
+            o.tap.as_ref().filter(|m| method.is_none_or(|id| id.parse::<super::ids::Guid>().is_ok_and(|g| g == m.id)));
+        match (method, found) {
+            (Some(id), None) => Err(GraphError::not_found(id)),
+            (_, found) => Ok(found),
+        }
+    }
+
+    /// DELETE of a user's pass method: 404 unless it is the user's current one.
+    pub fn delete_tap(&mut self, user: ObjectId, method: &str, now: Instant) -> Result<(), GraphError> {
+        self.tap(user, Some(method), now)?;
+        if let Some(o) = self.objects.get(&user) {
+            let mut next = o.clone();
+            next.tap = None;
+            self.put(next);
+        }
+        Ok(())
     }
 
     /// Objects changed since the last call: the object, or `None` when it is gone for good.
@@ -375,6 +453,7 @@ impl Directory {
             owners: BTreeSet::new(),
             licences: Assigned::new(),
             visible_at: None,
+            tap: None,
         };
         self.check_unique(&o)?;
         if o.is_unified() && write.owners.is_empty() {
@@ -815,6 +894,9 @@ impl Directory {
                     v["licences"] = json!(o.licences);
                     v["effectiveLicences"] =
                         json!(usage.effective(o.id).into_iter().map(|(s, _)| s).collect::<Vec<_>>());
+                    if let Some(tap) = &o.tap {
+                        v["temporaryAccessPassMethods"] = json!([tap.dump()]);
+                    }
                 }
                 Kind::Group => {
                     v["members"] = json!(o.members);
@@ -842,6 +924,7 @@ impl Directory {
             "users": pick(Kind::User, false),
             "groups": pick(Kind::Group, false),
             "deletedItems": {"users": pick(Kind::User, true), "groups": pick(Kind::Group, true)},
+            "authenticationMethodsPolicy": {"temporaryAccessPass": self.tap_policy.render()},
         }))
     }
 }

@@ -13,6 +13,7 @@
 //! - the OAuth2 client-credentials token endpoint, with Entra's error shape ([`auth`]);
 //! - `/v1.0/domains`, `/v1.0/subscribedSkus`, users, groups, members, owners, manager,
 //!   licences, deleted items and restore, `$batch` ([`api`]);
+//! - the Temporary Access Pass policy and users' passes, with Graph's rules ([`auth_methods`]);
 //! - property checks against Graph's own CSDL, embedded from `graph/v1.0-Prod.csdl`
 //!   ([`schema`]), plus the rules the CSDL does not encode ([`rules`]);
 //! - the directory's invariants: uniqueness, soft deletion, nesting, licence counts,
@@ -20,12 +21,13 @@
 //! - throttling with Graph's budgets and a time scale ([`throttle`]); seeded fault
 //!   injection ([`faults`]); optional persistence to SQLite ([`persist`]).
 //!
-//! Layers: [`rules`], [`schema`], [`query`], [`throttle`], [`faults`], [`licences`] are pure;
-//! [`directory`] holds state but no HTTP; [`api`] maps one request to one response;
-//! [`server`] is the axum edge. Plain HTTP on loopback only, unless `--allow-remote`.
+//! Layers: [`rules`], [`auth_methods`], [`schema`], [`query`], [`throttle`], [`faults`],
+//! [`licences`] are pure; [`directory`] holds state but no HTTP; [`api`] maps one request to
+//! one response; [`server`] is the axum edge. Plain HTTP on loopback only, unless `--allow-remote`.
 
 pub mod api;
 pub mod auth;
+pub mod auth_methods;
 pub mod directory;
 pub mod error;
 pub mod faults;
@@ -130,6 +132,10 @@ pub struct TenantOptions {
     /// Seed of ids, faults and $batch ordering: the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Start with the Temporary Access Pass policy switched off (a new tenant's policy is
+    /// enabled otherwise; a state file keeps the policy it was last given).
+    #[arg(long)]
+    pub tap_disabled: bool,
 }
 
 /// A flag's value out of its range (clap prints it after the flag's name).
@@ -176,6 +182,7 @@ impl Default for TenantOptions {
             fault_rate_503: 0.0,
             fault_rate_drop: 0.0,
             seed: 0,
+            tap_disabled: false,
         }
     }
 }
@@ -362,8 +369,16 @@ fn build(opts: &TenantOptions, base: String, usage: Use) -> Result<Shared, Tenan
         let skus = opts.skus.iter().map(ToString::to_string).collect();
         store.record_subscription(&persist::Subscription { domains: opts.domains.clone(), skus })?;
     }
+    // The state file's policy wins: it is the tenant's own setting, changed by PATCH. A new
+    // file records the one the flags give.
+    let policy = loaded.tap_policy.unwrap_or_else(|| auth_methods::TapPolicy::initial(opts.tap_disabled));
+    if let (Use::Serve, Some(store), None) = (usage, store.as_mut(), loaded.tap_policy) {
+        store.record_tap_policy(&policy)?;
+    }
     let ids = IdStream::new(opts.seed, "objects", loaded.id_counter);
-    let dir = Directory::new(schema, settings.clone(), loaded.objects, ids)?;
+    let mut dir = Directory::new(schema, settings.clone(), loaded.objects, ids)?;
+    dir.set_tap_policy(policy);
+    dir.take_policy_change();
     let certificate = match &opts.certificate {
         Some(path) => Some(AppCertificate::from_file(path).map_err(|e| TenantError::Options(e.to_string()))?),
         None => None,
@@ -469,6 +484,8 @@ mod tests {
         assert_eq!((parsed.certificate, default.certificate), (None, None));
         let with_cert = Cli::try_parse_from(["serve", "--certificate", "app.crt"]).unwrap().opts;
         assert_eq!(with_cert.certificate, Some(PathBuf::from("app.crt")));
+        assert!(!parsed.tap_disabled && !default.tap_disabled, "passes are allowed unless said otherwise");
+        assert!(Cli::try_parse_from(["serve", "--tap-disabled"]).unwrap().opts.tap_disabled);
     }
 
     #[test]

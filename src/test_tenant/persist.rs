@@ -7,6 +7,7 @@
 //! tenant), the id counter (a restarted tenant never reuses an id), and the verified domains
 //! and subscribed SKUs it was last served with (what `dump` shows).
 
+use super::auth_methods::TapPolicy;
 use super::directory::Object;
 use super::ids::{ObjectId, TenantId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -36,6 +37,9 @@ pub struct Loaded {
     /// The verified domains and SKUs (`PART=UNITS`) it was last served with; None in a file
     /// written before they were kept.
     pub subscription: Option<Subscription>,
+    /// The Temporary Access Pass policy it was last given; None in a file written before
+    /// it was kept, or by a tenant that was never served.
+    pub tap_policy: Option<TapPolicy>,
 }
 
 /// A tenant's verified domains and subscribed SKUs, as its flags give them.
@@ -91,16 +95,29 @@ impl Store {
             .map(|v| serde_json::from_str(&v))
             .transpose()
             .map_err(|e| invalid(format!("subscription: {e}")))?;
-        let loaded = Loaded { objects, id_counter: id_counter.unwrap_or(0), subscription };
+        let tap_policy = meta("tap_policy")?
+            .map(|v| serde_json::from_str(&v))
+            .transpose()
+            .map_err(|e| invalid(format!("tap_policy: {e}")))?;
+        let loaded = Loaded { objects, id_counter: id_counter.unwrap_or(0), subscription, tap_policy };
         Ok((Store { conn, path: path.to_path_buf() }, loaded))
     }
 
     /// Records the domains and SKUs the tenant is served with.
     pub fn record_subscription(&mut self, subscription: &Subscription) -> Result<(), PersistError> {
-        let value = serde_json::to_string(subscription)
+        self.record_meta("subscription", subscription)
+    }
+
+    /// Records the Temporary Access Pass policy (the tenant's own setting, kept on restart).
+    pub fn record_tap_policy(&mut self, policy: &TapPolicy) -> Result<(), PersistError> {
+        self.record_meta("tap_policy", policy)
+    }
+
+    fn record_meta(&mut self, key: &str, value: &impl serde::Serialize) -> Result<(), PersistError> {
+        let value = serde_json::to_string(value)
             .map_err(|e| PersistError::Invalid { path: self.path.clone(), message: e.to_string() })?;
         self.conn
-            .execute("INSERT OR REPLACE INTO tenant_meta (key, value) VALUES ('subscription', ?1)", [value])
+            .execute("INSERT OR REPLACE INTO tenant_meta (key, value) VALUES (?1, ?2)", [key, value.as_str()])
             .map_err(|source| PersistError::Sqlite { path: self.path.clone(), source })?;
         Ok(())
     }

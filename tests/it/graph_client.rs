@@ -28,21 +28,7 @@ impl Lab {
     /// The target the client is given: the tenant's URLs, `secret` in a file, and the budget
     /// window divided by the tenant's time scale.
     fn target(&self, secret: &str, time_scale: f64) -> TenantTarget {
-        let path = self.dir.path().join(format!("secret-{}", secret.len()));
-        std::fs::write(&path, format!("{secret}\n")).unwrap();
-        TenantTarget {
-            tenant_id: self.tenant.tenant_id().to_string(),
-            client_id: self.tenant.client_id().to_string(),
-            credential: ClientCredential::Secret(SecretSource::File(path)),
-            graph_url: self.tenant.graph_url(),
-            login_url: self.tenant.url().to_string(),
-            write_budget: 3000,
-            budget_window: Duration::from_secs_f64(150.0 / time_scale),
-            max_concurrency: 8,
-            timeout: Duration::from_secs(20),
-            ca_file: None,
-            verify_certificates: true,
-        }
+        target_of(&self.tenant, self.dir.path(), secret, time_scale)
     }
 
     async fn client(&self, time_scale: f64) -> GraphClient {
@@ -52,6 +38,26 @@ impl Lab {
 
     fn users(&self) -> Vec<Value> {
         self.tenant.dump()["users"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// The target a client of `tenant` is given: its URLs, `secret` in a file of `dir`, and the
+/// budget window divided by the tenant's time scale (shared with tests/it/tap.rs).
+pub(crate) fn target_of(tenant: &RunningTenant, dir: &std::path::Path, secret: &str, time_scale: f64) -> TenantTarget {
+    let path = dir.join(format!("secret-{}", secret.len()));
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    TenantTarget {
+        tenant_id: tenant.tenant_id().to_string(),
+        client_id: tenant.client_id().to_string(),
+        credential: ClientCredential::Secret(SecretSource::File(path)),
+        graph_url: tenant.graph_url(),
+        login_url: tenant.url().to_string(),
+        write_budget: 3000,
+        budget_window: Duration::from_secs_f64(150.0 / time_scale),
+        max_concurrency: 8,
+        timeout: Duration::from_secs(20),
+        ca_file: None,
+        verify_certificates: true,
     }
 }
 

@@ -29,4 +29,5 @@ mod snapshot_guard;
 mod source_input;
 mod state_safety;
 mod support;
+mod tap;
 mod tenant;

@@ -9,39 +9,39 @@ use std::time::{Duration, Instant};
 const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
 const PASSWORD: &str = "Sommar!2024x";
 
-/// A tenant and a signed-in client.
-struct Graph {
-    tenant: RunningTenant,
-    http: reqwest::Client,
-    token: String,
+/// A tenant and a signed-in client (shared with tests/it/tap.rs).
+pub(crate) struct Graph {
+    pub(crate) tenant: RunningTenant,
+    pub(crate) http: reqwest::Client,
+    pub(crate) token: String,
 }
 
 /// A response: status, headers, JSON body (Null when empty).
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Value,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     #[track_caller]
-    fn expect(self, status: u16) -> Reply {
+    pub(crate) fn expect(self, status: u16) -> Reply {
         assert_eq!(self.status.as_u16(), status, "{}", self.body);
         self
     }
 
     #[track_caller]
-    fn error(self, status: u16, code: &str) -> Reply {
+    pub(crate) fn error(self, status: u16, code: &str) -> Reply {
         assert_eq!(self.status.as_u16(), status, "{}", self.body);
         assert_eq!(self.body["error"]["code"], code, "{}", self.body);
         self
     }
 
-    fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or_default()
     }
 }
@@ -52,7 +52,7 @@ fn http() -> reqwest::Client {
 }
 
 impl Graph {
-    async fn start(opts: TenantOptions) -> Graph {
+    pub(crate) async fn start(opts: TenantOptions) -> Graph {
         let tenant = start(opts).await.unwrap();
         let http = http();
         let token =
@@ -63,11 +63,11 @@ impl Graph {
         Graph { tenant, http, token }
     }
 
-    async fn default() -> Graph {
+    pub(crate) async fn default() -> Graph {
         Graph::start(TenantOptions::default()).await
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let url = format!("{}{path}", self.tenant.graph_url());
         let mut req = self.http.request(method, url).bearer_auth(&self.token);
         if let Some(b) = body {
@@ -77,23 +77,23 @@ impl Graph {
         reply(resp).await
     }
 
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(Method::POST, path, Some(body)).await
     }
 
-    async fn patch(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(Method::PATCH, path, Some(body)).await
     }
 
-    async fn delete(&self, path: &str) -> Reply {
+    pub(crate) async fn delete(&self, path: &str) -> Reply {
         self.send(Method::DELETE, path, None).await
     }
 
-    async fn user(&self, nick: &str, extra: Value) -> String {
+    pub(crate) async fn user(&self, nick: &str, extra: Value) -> String {
         let mut body = user_body(nick);
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
@@ -101,7 +101,7 @@ impl Graph {
         self.post("/users", body).await.expect(201).body["id"].as_str().unwrap().to_string()
     }
 
-    async fn group(&self, nick: &str, extra: Value) -> String {
+    pub(crate) async fn group(&self, nick: &str, extra: Value) -> String {
         let mut body =
             json!({"displayName": nick, "mailNickname": nick, "mailEnabled": false, "securityEnabled": true});
         for (k, v) in extra.as_object().unwrap() {
@@ -110,7 +110,7 @@ impl Graph {
         self.post("/groups", body).await.expect(201).body["id"].as_str().unwrap().to_string()
     }
 
-    fn reference(&self, id: &str) -> Value {
+    pub(crate) fn reference(&self, id: &str) -> Value {
         json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")})
     }
 }
