@@ -108,6 +108,7 @@ fn person_ref(p: &Person, wave: u32, municipality: &str) -> ObjectRef {
         sam_account_name: p.sam_account_name.clone(),
         municipality: municipality.to_string(),
         unit: String::new(),
+        account_kind: Some(p.kind),
     }
 }
 
@@ -120,6 +121,7 @@ fn group_ref(g: &Group, wave: u32, municipality: &str) -> ObjectRef {
         sam_account_name: g.mail_nickname.chars().take(20).collect(),
         municipality: municipality.to_string(),
         unit: String::new(),
+        account_kind: None,
     }
 }
 

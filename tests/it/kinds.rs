@@ -1,0 +1,107 @@
+//! Issue 25, point 5 on the sample estate: admin and service accounts stay in the shared AD
+//! by default (`[cloud]` in target.toml), named after their account names; `admin = true`
+//! and `service = true` bring them to the tenant too.
+
+use crate::dry_run::{dry_run, planned, requests};
+use crate::support::Project;
+use samla::model::{DirectoryObject, ObjectKind};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Every wave's dry-run: the Graph requests' text, the anchors of the users created, the
+/// shared AD's LDIF (lines unfolded) and the rows of changes.csv.
+struct Rendered {
+    graph: String,
+    users: BTreeMap<String, Value>,
+    ldif: String,
+    changes: String,
+}
+
+fn render_all(p: &Project) -> Rendered {
+    let waves: Value = serde_json::from_slice(&p.samla(&["waves", "--json"]).output().unwrap().stdout).unwrap();
+    let mut out =
+        Rendered { graph: String::new(), users: BTreeMap::new(), ldif: String::new(), changes: String::new() };
+    for w in 1..=waves.as_array().unwrap().len() {
+        let result = dry_run(p, &w.to_string());
+        for r in requests(&result) {
+            if r["action"] == "create_user" {
+                out.users.insert(r["anchor"].as_str().unwrap().to_string(), r["body"].clone());
+            }
+            out.graph.push_str(&r.to_string());
+            out.graph.push('\n');
+        }
+        let read = |what: &str| std::fs::read_to_string(result["outputs"][what].as_str().unwrap()).unwrap();
+        out.ldif.push_str(&read("shared_ad_ldif").replace("\n ", ""));
+        out.changes.push_str(&read("changes_csv"));
+    }
+    out
+}
+
+/// The userPrincipalName the LDIF creates the person with that anchor with.
+fn ldif_upn(ldif: &str, anchor: &str) -> Option<String> {
+    let first = |e: &&str| e.lines().next().is_some_and(|l| l.starts_with("# create user (") && l.ends_with(anchor));
+    let entry = ldif.split("\n\n").find(first)?;
+    entry.lines().find_map(|l| l.strip_prefix("userPrincipalName: ")).map(str::to_string)
+}
+
+/// Whether `upn` is `sam` (with a counter where another municipality has the same account
+/// name) at the shared domain.
+fn named_after(upn: &str, sam: &str) -> bool {
+    upn.strip_suffix("@samverkan.se")
+        .and_then(|alias| alias.strip_prefix(sam))
+        .is_some_and(|counter| counter.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The in-scope accounts of `kind`'s OU or name in bjuv: (anchor, sAMAccountName).
+fn accounts(p: &Project, pick: impl Fn(&DirectoryObject) -> bool) -> Vec<(String, String)> {
+    p.snapshot("bjuv")
+        .into_iter()
+        .filter(|o| o.kind == ObjectKind::User && !o.user_account_control.is_some_and(|u| u.is_disabled()))
+        .filter(pick)
+        .map(|o| (o.guid.to_string(), o.sam_account_name.clone().unwrap()))
+        .collect()
+}
+
+#[test]
+fn admin_and_service_accounts_stay_in_the_shared_ad_named_after_their_account_names() {
+    let p = planned("0.1");
+    let service = accounts(&p, |o| o.dn.as_str().contains(",OU=Servicekonton,"));
+    let admins = accounts(&p, |o| o.sam_account_name.as_deref().is_some_and(|s| s.starts_with("adm-")));
+    assert!(!service.is_empty() && !admins.is_empty(), "the sample estate has both");
+    let r = render_all(&p);
+    let mut in_ad = BTreeMap::new();
+    for (anchor, sam) in service.iter().chain(&admins) {
+        assert!(!r.graph.contains(anchor.as_str()), "{sam} ({anchor}) has a Graph request");
+        // Unused accounts are out of scope; those in it are created in the shared AD, named
+        // after their account names (a service account has no givenName: never user.<hex>).
+        if let Some(upn) = ldif_upn(&r.ldif, anchor) {
+            assert!(named_after(&upn, sam), "{sam}: {upn}");
+            assert!(r.changes.contains(&format!(";shared AD only;{upn};")), "{upn}");
+            in_ad.insert(anchor.clone(), upn);
+        }
+    }
+    assert!(in_ad.len() >= 2, "{in_ad:?}");
+    assert!(in_ad.keys().any(|a| service.iter().any(|(s, _)| s == a)), "a service account: {in_ad:?}");
+    assert!(in_ad.keys().any(|a| admins.iter().any(|(s, _)| s == a)), "an admin account: {in_ad:?}");
+    assert!(!r.ldif.contains("userPrincipalName: user."), "no fallback names");
+    assert!(!r.graph.contains("\"userPrincipalName\":\"svc-") && !r.graph.contains("\"userPrincipalName\":\"adm-"));
+
+    // In the cloud after all: target.toml says so, the project is mapped and planned again.
+    let target = p.path().join("mappings/target.toml");
+    let text = std::fs::read_to_string(&target).unwrap();
+    for kind in ["admin", "service"] {
+        assert!(text.contains(&format!("\n{kind} = false")), "{kind}");
+    }
+    let text = text.replace("\nadmin = false", "\nadmin = true").replace("\nservice = false", "\nservice = true");
+    std::fs::write(&target, text).unwrap();
+    p.samla(&["map", "-q"]).assert().success();
+    p.samla(&["plan", "-q"]).assert().success();
+    let back = render_all(&p);
+    let in_cloud: BTreeMap<String, String> = (service.iter().chain(&admins))
+        .filter_map(|(anchor, _)| back.users.get(anchor).map(|b| (anchor.clone(), b["userPrincipalName"].to_string())))
+        .map(|(anchor, upn)| (anchor, upn.trim_matches('"').to_string()))
+        .collect();
+    // The same accounts, under the names the first map gave them (the name book keeps them).
+    assert_eq!(in_cloud, in_ad, "each account the shared AD gets, the tenant gets too");
+    assert!(!back.changes.contains("shared AD only"));
+}
