@@ -137,7 +137,7 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
         &changes,
         &["municipality", "target", "change", "object", "attribute", "before", "after"],
         match &comparison {
-            Some(c) => c.rows(),
+            Some(c) => c.rows().into_iter().chain(shared_ad_only_rows(content, targets)).collect(),
             None => change_rows(content, targets),
         },
     )?;
@@ -239,13 +239,7 @@ fn change_rows(content: &WaveContent, targets: &TargetSettings) -> Vec<Vec<Strin
     for p in &content.people {
         let m = municipality(&p.anchor);
         let upn = p.user_principal_name.clone();
-        let in_cloud = match targets.cloud.why_not(p.kind) {
-            None => true,
-            Some(why) => {
-                row(m.clone(), "tenant", "shared AD only", upn.clone(), "account kind", why);
-                false
-            }
-        };
+        let in_cloud = targets.cloud.goes(p.kind);
         let systems = [("tenant", &p.cloud), ("shared AD", &p.on_premises)];
         for (target, attrs) in systems.into_iter().skip(usize::from(!in_cloud)) {
             row(m.clone(), target, "create user", upn.clone(), "userPrincipalName", upn.clone());
@@ -283,5 +277,19 @@ fn change_rows(content: &WaveContent, targets: &TargetSettings) -> Vec<Vec<Strin
             row(municipality(p), target, "set manager", name(p), "manager", name(m));
         }
     }
+    rows.extend(shared_ad_only_rows(content, targets));
     rows
+}
+
+/// One CSV row per account the wave creates in the shared AD only (`[cloud]`): the tenant gets
+/// nothing of it, and the row says why.
+fn shared_ad_only_rows(content: &WaveContent, targets: &TargetSettings) -> Vec<Vec<String>> {
+    let municipality = |a: &Anchor| content.refs.get(a).map(|r| r.municipality.clone()).unwrap_or_default();
+    (content.people.iter())
+        .filter_map(|p| {
+            let why = targets.cloud.why_not(p.kind)?;
+            let (m, upn) = (municipality(&p.anchor), p.user_principal_name.clone());
+            Some(vec![m, "tenant".into(), "shared AD only".into(), upn, "account kind".into(), String::new(), why])
+        })
+        .collect()
 }
