@@ -10,19 +10,28 @@ use std::collections::BTreeMap;
 
 /// Every wave's dry-run: the Graph requests' text, the anchors of the users created, the
 /// shared AD's LDIF (lines unfolded) and the rows of changes.csv.
+#[derive(Default)]
 struct Rendered {
     graph: String,
     users: BTreeMap<String, Value>,
     ldif: String,
     changes: String,
+    /// What the dry-runs report as left out of the tenant: (reason, anchor).
+    skipped: Vec<(String, String)>,
+    /// The dry-runs' terminal summaries.
+    text: String,
 }
 
 fn render_all(p: &Project) -> Rendered {
     let waves: Value = serde_json::from_slice(&p.samla(&["waves", "--json"]).output().unwrap().stdout).unwrap();
-    let mut out =
-        Rendered { graph: String::new(), users: BTreeMap::new(), ldif: String::new(), changes: String::new() };
+    let mut out = Rendered::default();
     for w in 1..=waves.as_array().unwrap().len() {
         let result = dry_run(p, &w.to_string());
+        for s in result["skipped"].as_array().unwrap() {
+            out.skipped.push((s["reason"].as_str().unwrap().into(), s["anchor"].as_str().unwrap_or("").into()));
+        }
+        let text = p.samla(&["wave", "dry-run", &w.to_string()]).output().unwrap();
+        out.text.push_str(&String::from_utf8_lossy(&text.stdout));
         for r in requests(&result) {
             if r["action"] == "create_user" {
                 out.users.insert(r["anchor"].as_str().unwrap().to_string(), r["body"].clone());
@@ -77,6 +86,7 @@ fn admin_and_service_accounts_stay_in_the_shared_ad_named_after_their_account_na
         if let Some(upn) = ldif_upn(&r.ldif, anchor) {
             assert!(named_after(&upn, sam), "{sam}: {upn}");
             assert!(r.changes.contains(&format!(";shared AD only;{upn};")), "{upn}");
+            assert!(r.skipped.contains(&("shared_ad_only".into(), anchor.clone())), "{upn}");
             in_ad.insert(anchor.clone(), upn);
         }
     }
@@ -84,6 +94,7 @@ fn admin_and_service_accounts_stay_in_the_shared_ad_named_after_their_account_na
     assert!(in_ad.keys().any(|a| service.iter().any(|(s, _)| s == a)), "a service account: {in_ad:?}");
     assert!(in_ad.keys().any(|a| admins.iter().any(|(s, _)| s == a)), "an admin account: {in_ad:?}");
     assert!(!r.ldif.contains("userPrincipalName: user."), "no fallback names");
+    assert!(r.text.contains("stays in") && r.text.contains("the shared AD only"), "{}", r.text);
     assert!(!r.graph.contains("\"userPrincipalName\":\"svc-") && !r.graph.contains("\"userPrincipalName\":\"adm-"));
 
     // In the cloud after all: target.toml says so, the project is mapped and planned again.
@@ -104,4 +115,5 @@ fn admin_and_service_accounts_stay_in_the_shared_ad_named_after_their_account_na
     // The same accounts, under the names the first map gave them (the name book keeps them).
     assert_eq!(in_cloud, in_ad, "each account the shared AD gets, the tenant gets too");
     assert!(!back.changes.contains("shared AD only"));
+    assert!(!back.skipped.iter().any(|(reason, _)| reason == "shared_ad_only"));
 }
