@@ -810,8 +810,8 @@ mod tests {
     }
 
     /// `[names.by_kind.<kind>]`: a kind's own templates; admin, service and resource accounts
-    /// keep their account name unless stated, people and students use `[names]`; a key left out is the kind's
-    /// default. An unknown key or kind is refused with line and column.
+    /// keep their account name unless stated, people and students use `[names]`; a key left
+    /// out is the kind's default. An unknown key or kind is refused with line and column.
     #[test]
     fn each_kind_has_its_own_name_templates() {
         let repo = repo_target();
