@@ -117,3 +117,43 @@ fn admin_and_service_accounts_stay_in_the_shared_ad_named_after_their_account_na
     assert!(!back.changes.contains("shared AD only"));
     assert!(!back.skipped.iter().any(|(reason, _)| reason == "shared_ad_only"));
 }
+
+/// Against a test tenant: the waves up to the first with admin or service accounts run, and
+/// the tenant holds exactly the cloud kinds' users; that wave's rollback finds nothing of
+/// theirs to undo in the tenant and leaves it as before the wave.
+#[test]
+fn a_wave_and_its_rollback_touch_no_cloud_object_for_accounts_that_stay_on_premises() {
+    use crate::safe_wave::{TenantLab, options};
+    let lab = TenantLab::with("0.1", options("33333333-3333-4333-8333-333333333333"));
+    let users = |objects: &Value| -> Vec<Value> {
+        let all = objects.as_object().unwrap().iter();
+        all.filter(|(k, _)| k.starts_with("user:")).map(|(_, v)| v.clone()).collect()
+    };
+    let mut cloud_people = 0;
+    let mut before;
+    let mut wave = 0;
+    loop {
+        wave += 1;
+        let plan = dry_run(&lab.project, &wave.to_string());
+        let sum = |what: &str| -> u64 {
+            plan["municipalities"].as_object().unwrap().values().map(|m| m[what].as_u64().unwrap()).sum()
+        };
+        cloud_people += sum("people") - sum("shared_ad_only");
+        before = lab.tenant_objects();
+        let out = lab.samla(&["wave", "run", &wave.to_string(), "--target", "lab", "--yes", "--json"]);
+        assert!(out.status.success(), "wave {wave}: {}", String::from_utf8_lossy(&out.stderr));
+        let now = lab.tenant_objects();
+        assert_eq!(users(&now).len() as u64, cloud_people, "wave {wave}");
+        for u in users(&now) {
+            let upn = u["properties"]["userPrincipalName"].as_str().unwrap();
+            assert!(!upn.starts_with("adm-") && !upn.starts_with("svc-"), "{upn} is in the tenant");
+        }
+        if sum("shared_ad_only") > 0 {
+            break;
+        }
+        assert!(wave < 10, "no wave with admin or service accounts");
+    }
+    let out = lab.rollback(&[&wave.to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lab.tenant_objects(), before, "the tenant as before wave {wave}");
+}
