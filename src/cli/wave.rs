@@ -113,6 +113,13 @@ pub fn print_dry_run(r: &DryRun, json: bool) -> Result<(), Failure> {
          {} created disabled (changes.csv says why, per account).",
         people - enabled
     );
+    let shared_ad_only: usize = r.municipalities.values().map(|c| c.shared_ad_only).sum();
+    if shared_ad_only > 0 {
+        println!(
+            "Cloud ([cloud] in target.toml): {shared_ad_only} of {people} new accounts are of a kind that stays in \
+             the shared AD only (no cloud user, licence, membership or manager link; changes.csv: \"shared AD only\")."
+        );
+    }
     if !r.skipped.is_empty() {
         println!("Left out ({}), see the JSON output for each:", r.skipped.len());
         let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();

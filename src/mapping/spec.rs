@@ -79,9 +79,10 @@ pub struct TargetSpec {
     /// The UPN domain per account kind; `default` otherwise.
     pub upn_domain: BTreeMap<AccountKind, String>,
     pub default_upn_domain: String,
-    pub upn: Template,
-    pub mail_nickname: Template,
-    pub sam_account_name: Template,
+    /// `[names]`: the templates of every kind that has none of its own.
+    pub names: NameTemplates,
+    /// `[names.by_kind.<kind>]` over the defaults: a kind's own templates.
+    pub names_by_kind: BTreeMap<AccountKind, NameTemplates>,
     /// Appended to a colliding name: `{n}` is the counter (2, 3, ...), `{municipality}` the name.
     pub collision_suffix: String,
     /// Municipalities in priority order: the first keeps the plain name in a collision.
@@ -107,6 +108,30 @@ impl TargetSpec {
     pub fn priority_of(&self, municipality: &str) -> usize {
         self.priority.iter().position(|p| p == municipality).unwrap_or(self.priority.len())
     }
+
+    /// The name templates of accounts of `kind`.
+    pub fn names_for(&self, kind: AccountKind) -> &NameTemplates {
+        self.names_by_kind.get(&kind).unwrap_or(&self.names)
+    }
+}
+
+/// How an account's three names are made.
+#[derive(Debug, Clone)]
+pub struct NameTemplates {
+    pub upn: Template,
+    pub mail_nickname: Template,
+    pub sam_account_name: Template,
+}
+
+/// The template that keeps an account's own name.
+const ACCOUNT_NAME: &str = "{sAMAccountName}";
+
+/// Whether accounts of `kind` keep their account name in all three names unless
+/// `[names.by_kind]` says otherwise: admin, service and resource accounts (`adm-anan`,
+/// `svc-backup`, `rum-aulan`), most of which have no givenName, and an admin account must
+/// not take its owner's personal name. People and students are named by `[names]`.
+pub fn keeps_account_name(kind: AccountKind) -> bool {
+    matches!(kind, AccountKind::Admin | AccountKind::Service | AccountKind::Resource)
 }
 
 /// One attribute flow: read `from` (or nothing), apply the transforms in order.
@@ -211,6 +236,9 @@ struct RawTarget {
     /// Per account kind, whether its new accounts may sign in.
     #[serde(default)]
     account_state: BTreeMap<Spanned<AccountKind>, crate::model::settings::AccountStateRule>,
+    /// Per account kind, whether it goes to the tenant as well as the shared AD.
+    #[serde(default)]
+    cloud: BTreeMap<AccountKind, bool>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +266,18 @@ struct RawNames {
     mail_nickname: Spanned<String>,
     sam_account_name: Spanned<String>,
     collision_suffix: Spanned<String>,
+    /// `[names.by_kind.<kind>]`: a kind's own templates.
+    #[serde(default)]
+    by_kind: BTreeMap<AccountKind, RawKindNames>,
+}
+
+/// A kind's own name templates; a key left out is the kind's default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKindNames {
+    upn: Option<Spanned<String>>,
+    mail_nickname: Option<Spanned<String>>,
+    sam_account_name: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -540,15 +580,38 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
         }
         account_state.insert(kind.into_inner(), rule);
     }
+    let names = NameTemplates {
+        upn: place.template(&raw.names.upn, &name_attrs)?,
+        mail_nickname: place.template(&raw.names.mail_nickname, &name_attrs)?,
+        sam_account_name: place.template(&raw.names.sam_account_name, &name_attrs)?,
+    };
+    let account_name = parse_template(ACCOUNT_NAME, &name_attrs).map_err(|e| place.err(0..0, e.reason))?;
+    let mut names_by_kind = BTreeMap::new();
+    for kind in AccountKind::ALL {
+        let own = raw.names.by_kind.get(&kind);
+        let keeps = keeps_account_name(kind);
+        if own.is_none() && !keeps {
+            continue;
+        }
+        let pick = |stated: Option<&Spanned<String>>, from_names: &Template| match stated {
+            Some(t) => place.template(t, &name_attrs),
+            None => Ok(if keeps { account_name.clone() } else { from_names.clone() }),
+        };
+        let templates = NameTemplates {
+            upn: pick(own.and_then(|o| o.upn.as_ref()), &names.upn)?,
+            mail_nickname: pick(own.and_then(|o| o.mail_nickname.as_ref()), &names.mail_nickname)?,
+            sam_account_name: pick(own.and_then(|o| o.sam_account_name.as_ref()), &names.sam_account_name)?,
+        };
+        names_by_kind.insert(kind, templates);
+    }
     let dir = file.parent().unwrap_or(Path::new("."));
     Ok(TargetSpec {
         file: file.to_path_buf(),
         verified_domains: verified.clone(),
         upn_domain,
         default_upn_domain,
-        upn: place.template(&raw.names.upn, &name_attrs)?,
-        mail_nickname: place.template(&raw.names.mail_nickname, &name_attrs)?,
-        sam_account_name: place.template(&raw.names.sam_account_name, &name_attrs)?,
+        names,
+        names_by_kind,
         collision_suffix: suffix.clone(),
         priority: raw.collisions.priority.into_inner(),
         match_keys,
@@ -566,6 +629,7 @@ fn parse_target(file: &Path, text: &str) -> Result<TargetSpec, SpecError> {
             microsoft365_groups: raw.groups.microsoft365.iter().map(|n| n.to_lowercase()).collect(),
             shared_ad,
             account_state: crate::model::settings::AccountStates(account_state),
+            cloud: crate::model::settings::CloudKinds(raw.cloud),
         },
         licences: raw.licences,
     })
@@ -681,7 +745,7 @@ pub fn kind_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::settings::{AccountStateRule, NewAccounts};
+    use crate::model::settings::{AccountStateRule, CloudKinds, NewAccounts};
 
     fn repo_target() -> String {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/target.toml")).unwrap()
@@ -719,5 +783,71 @@ mod tests {
         assert!(err.contains("target.toml:") && err.contains("enabled"), "{err}");
         let err = with("random-password", "robot = \"as_in_source\"").unwrap_err().to_string();
         assert!(err.contains("robot"), "{err}");
+    }
+
+    /// `[cloud]`: per kind, whether its accounts go to the tenant as well as the shared AD;
+    /// person, student and resource do unless stated, admin and service do not. A kind
+    /// that is not one, or a value that is not true or false, is refused with its place.
+    #[test]
+    fn each_kind_goes_to_the_cloud_or_not() {
+        let repo = repo_target();
+        let cloud = parse(&repo).unwrap().targets.cloud;
+        for kind in [AccountKind::Person, AccountKind::Student, AccountKind::Resource] {
+            assert!(cloud.goes(kind), "{kind:?}");
+        }
+        assert!(!cloud.goes(AccountKind::Admin) && !cloud.goes(AccountKind::Service));
+        // The defaults hold without the table too (a project's own target.toml from before).
+        for kind in AccountKind::ALL {
+            assert_eq!(CloudKinds::default().goes(kind), cloud.goes(kind), "{kind:?}");
+        }
+        let head = repo.split("\n[cloud]").next().unwrap();
+        let t = parse(&format!("{head}\n[cloud]\nadmin = true\nresource = false\n")).unwrap().targets.cloud;
+        assert!(t.goes(AccountKind::Admin) && !t.goes(AccountKind::Resource) && !t.goes(AccountKind::Service));
+        let err = parse(&format!("{head}\n[cloud]\nrobot = true\n")).unwrap_err().to_string();
+        assert!(err.starts_with("target.toml:") && err.contains("robot"), "{err}");
+        let err = parse(&format!("{head}\n[cloud]\nadmin = \"yes\"\n")).unwrap_err().to_string();
+        assert!(err.starts_with("target.toml:") && err.contains("bool"), "{err}");
+    }
+
+    /// `[names.by_kind.<kind>]`: a kind's own templates; admin, service and resource accounts
+    /// keep their account name unless stated, people and students use `[names]`; a key left
+    /// out is the kind's default. An unknown key or kind is refused with line and column.
+    #[test]
+    fn each_kind_has_its_own_name_templates() {
+        let repo = repo_target();
+        let t = parse(&repo).unwrap();
+        let sources = |t: &TargetSpec, kind| {
+            let n = t.names_for(kind);
+            [n.upn.source().to_string(), n.mail_nickname.source().to_string(), n.sam_account_name.source().to_string()]
+        };
+        for kind in [AccountKind::Admin, AccountKind::Service, AccountKind::Resource] {
+            assert_eq!(sources(&t, kind), ["{sAMAccountName}"; 3], "{kind:?}");
+        }
+        for kind in [AccountKind::Person, AccountKind::Student] {
+            assert_eq!(sources(&t, kind)[0], "{givenName}.{surname}", "{kind:?}");
+        }
+        // Stated for one kind, one key: the others keep their defaults (the repository's
+        // tables, which state the defaults, left out).
+        let (head, tail) = repo.split_once("\n[collisions]").unwrap();
+        let head = head.split("\n[names.by_kind.").next().unwrap();
+        assert_eq!(
+            sources(&parse(&format!("{head}\n[collisions]{tail}")).unwrap(), AccountKind::Service)[0],
+            ACCOUNT_NAME
+        );
+        let with = |table: &str| parse(&format!("{head}\n{table}\n[collisions]{tail}"));
+        let t = with("[names.by_kind.service]\nupn = \"svc.{sAMAccountName}\"").unwrap();
+        assert_eq!(sources(&t, AccountKind::Service), ["svc.{sAMAccountName}", "{sAMAccountName}", "{sAMAccountName}"]);
+        let t = with("[names.by_kind.resource]\nmail_nickname = \"rum.{sAMAccountName}\"").unwrap();
+        assert_eq!(sources(&t, AccountKind::Resource)[1], "rum.{sAMAccountName}");
+        assert_eq!(sources(&t, AccountKind::Resource)[0], "{sAMAccountName}");
+        let t = with("[names.by_kind.student]\nupn = \"{sAMAccountName}\"").unwrap();
+        assert_eq!(sources(&t, AccountKind::Student)[0], "{sAMAccountName}");
+        assert_eq!(sources(&t, AccountKind::Student)[1], "{givenName}.{surname}");
+        let err = with("[names.by_kind.service]\ndisplay = \"x\"").unwrap_err().to_string();
+        assert!(err.starts_with("target.toml:") && err.contains("display"), "{err}");
+        let err = with("[names.by_kind.robot]\nupn = \"x\"").unwrap_err().to_string();
+        assert!(err.starts_with("target.toml:") && err.contains("robot"), "{err}");
+        let err = with("[names.by_kind.service]\nupn = \"{nope}\"").unwrap_err().to_string();
+        assert!(err.starts_with("target.toml:") && err.contains("nope"), "{err}");
     }
 }

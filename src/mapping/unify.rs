@@ -329,9 +329,10 @@ fn candidate<'a>(
     let name_ctx = NameContext { attrs: &attrs, obj: &obj, municipality };
     let rendered = |t: &super::transform::Template| t.render(&|a| name_ctx.value(a));
     let fallback = || names::fallback_alias(&obj.guid.to_string());
-    let alias = rendered(&target.upn).and_then(|c| names::upn_alias(&c)).unwrap_or_else(fallback);
-    let nick = rendered(&target.mail_nickname).and_then(|c| names::mail_nickname(&c)).unwrap_or_else(fallback);
-    let sam = rendered(&target.sam_account_name)
+    let templates = target.names_for(kind);
+    let alias = rendered(&templates.upn).and_then(|c| names::upn_alias(&c)).unwrap_or_else(fallback);
+    let nick = rendered(&templates.mail_nickname).and_then(|c| names::mail_nickname(&c)).unwrap_or_else(fallback);
+    let sam = rendered(&templates.sam_account_name)
         .and_then(|c| names::sam_account_name(&c))
         .unwrap_or_else(|| names::with_suffix(&fallback().replace('.', ""), "", 20));
     let ou_key = format!("{municipality}/{unit}").to_lowercase();
@@ -1336,6 +1337,42 @@ mod tests {
             names::validate_rdn_value(names::NameKind::Cn, &p.cn).unwrap();
             assert!(!p.user_principal_name.contains("-von.e@"), "{}", p.user_principal_name);
         }
+    }
+
+    /// A service account without givenName is named after its account name, never
+    /// `user.<hex>`; an admin account too, though it has a person's name; a person keeps
+    /// `[names]`. A name given by an earlier run is kept (the name book), whatever the
+    /// kind's templates say now.
+    #[test]
+    fn service_and_admin_accounts_keep_their_account_names() {
+        let mappings = repo_mappings();
+        let base = Dn::parse("DC=bjuv,DC=test").unwrap();
+        let mut svc = person("bjuv", 1, "x", "x", 1);
+        svc.dn = base.child("OU", "Servicekonton").child("CN", "svc-backup");
+        (svc.given_name, svc.surname, svc.display_name) = (None, None, None);
+        svc.sam_account_name = Some("svc-backup".into());
+        let mut adm = person("bjuv", 2, "Anna", "Andersson", 1);
+        adm.sam_account_name = Some("adm-anan".into());
+        let anna = person("bjuv", 3, "Anna", "Andersson", 1);
+        let snapshots: BTreeMap<String, Vec<DirectoryObject>> =
+            [("bjuv".to_string(), vec![svc.clone(), adm.clone(), anna.clone()])].into();
+        let unified = run(&mappings, &snapshots, &mut NameBook::default());
+        let by = |o: &DirectoryObject| unified.people.iter().find(|p| p.anchor == Anchor(o.guid)).unwrap();
+        assert_eq!(by(&svc).kind, AccountKind::Service);
+        assert_eq!(by(&adm).kind, AccountKind::Admin);
+        let names = |p: &Person| (p.user_principal_name.clone(), p.mail_nickname.clone(), p.sam_account_name.clone());
+        assert_eq!(names(by(&svc)), ("svc-backup@samverkan.se".into(), "svc-backup".into(), "svc-backup".into()));
+        assert_eq!(names(by(&adm)), ("adm-anan@samverkan.se".into(), "adm-anan".into(), "adm-anan".into()));
+        assert_eq!(names(by(&anna)), ("anna.andersson@samverkan.se".into(), "anna.andersson".into(), "annand".into()));
+        // An earlier run named the service account by the fallback: it keeps that name.
+        let mut book = NameBook::default();
+        let old = names::fallback_alias(&svc.guid.to_string());
+        for ns in [Namespace::UpnAlias, Namespace::MailNickname, Namespace::SamAccountName] {
+            book.insert_existing(ns, &old, Anchor(svc.guid));
+        }
+        let unified = run(&mappings, &snapshots, &mut book);
+        let kept = unified.people.iter().find(|p| p.anchor == Anchor(svc.guid)).unwrap();
+        assert_eq!(kept.user_principal_name, format!("{old}@samverkan.se"));
     }
 
     /// A group's name is its cn in the shared AD: a long one is cut at a separator.

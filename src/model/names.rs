@@ -19,9 +19,9 @@
 //!   them only escaped, and a copied name with a stray space makes a second object), no control
 //!   characters. Every other character (`, + " \ < > ; = #`) is allowed and escaped in the DN.
 //!
-//! A name too long for its target is cut at a separator (space, hyphen, dot), never inside a
-//! word: `...-von Essen af Wachtmeister` becomes `...-von`, not `...-von E` (see
-//! [`cut_at_separator`]); only a single word longer than the limit is cut inside it.
+//! A name too long for its target is cut at a separator (space, hyphen, dot, underscore),
+//! never inside a word: `...-von Essen af Wachtmeister` becomes `...-von`, not `...-von E`
+//! (see [`cut_at_separator`]); only a single word longer than the limit is cut inside it.
 //!
 //! Generated names are stricter than the targets require, so one cleaned name works
 //! everywhere: the same character set for all three (so a sAMAccountName can always be an
@@ -321,16 +321,16 @@ pub fn with_suffix(base: &str, suffix: &str, max_len: usize) -> String {
     out
 }
 
-/// True for the characters a long name is cut at: space, hyphen, dot.
+/// True for the characters a long name is cut at: space, hyphen, dot, underscore.
 fn separator(c: char) -> bool {
-    c.is_whitespace() || c == '-' || c == '.'
+    c.is_whitespace() || matches!(c, '-' | '.' | '_')
 }
 
-/// `name` in at most `max` characters, cut at a separator (space, hyphen, dot) and without the
-/// separators the cut leaves at the end: `Lindqvist-Öhrström-von Essen` in 25 gives
-/// `Lindqvist-Öhrström-von`, never a word cut in two. A name that fits is returned as it is;
-/// one whose first word alone is longer than `max` is cut inside that word (there is no
-/// separator to cut at).
+/// `name` in at most `max` characters, cut at a separator (space, hyphen, dot, underscore)
+/// and without the separators the cut leaves at the end: `Lindqvist-Öhrström-von Essen` in
+/// 25 gives `Lindqvist-Öhrström-von`, never a word cut in two. A name that fits is returned as
+/// it is; one whose first word alone is longer than `max` is cut inside that word (there is
+/// no separator to cut at).
 pub fn cut_at_separator(name: &str, max: usize) -> String {
     if name.chars().count() <= max {
         return name.to_string();
@@ -613,6 +613,9 @@ mod tests {
         assert_eq!(cut_at_separator("abc def", 3), "abc");
         assert_eq!(cut_at_separator("abcdef", 3), "abc");
         assert_eq!(cut_at_separator("ab-cdef", 4), "ab");
+        // An underscore separates too (service account names: `svc_backup_nightly`).
+        assert_eq!(cut_at_separator("svc_backup_nightly", 12), "svc_backup");
+        assert_eq!(upn_alias(&format!("{}_{}", "a".repeat(60), "b".repeat(10))).unwrap(), "a".repeat(60));
         assert_eq!(rdn_value("  Anna  "), "Anna");
     }
 

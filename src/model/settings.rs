@@ -25,6 +25,36 @@ pub struct TargetSettings {
     pub shared_ad: SharedAd,
     /// Whether a new account may sign in, per account kind (`[account_state]`).
     pub account_state: AccountStates,
+    /// Whether an account kind goes to the tenant as well as the shared AD (`[cloud]`).
+    pub cloud: CloudKinds,
+}
+
+/// Per account kind, whether its accounts go to the tenant too; a kind not listed has its
+/// default ([`CloudKinds::by_default`]). An account of a kind that stays on-premises is still
+/// created in the shared AD.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CloudKinds(pub BTreeMap<AccountKind, bool>);
+
+impl CloudKinds {
+    /// Whether accounts of `kind` go to the tenant.
+    pub fn goes(&self, kind: AccountKind) -> bool {
+        self.0.get(&kind).copied().unwrap_or(Self::by_default(kind))
+    }
+
+    /// People, students and resources (rooms and shared mailboxes, booked and opened in
+    /// Outlook) go to the tenant; an on-premises admin account must not become a cloud
+    /// account unless asked for, and a service account is rarely wanted in Microsoft 365.
+    pub fn by_default(kind: AccountKind) -> bool {
+        match kind {
+            AccountKind::Person | AccountKind::Student | AccountKind::Resource => true,
+            AccountKind::Admin | AccountKind::Service => false,
+        }
+    }
+
+    /// Why an account of `kind` stays in the shared AD, or None when it goes to the tenant.
+    pub fn why_not(&self, kind: AccountKind) -> Option<String> {
+        (!self.goes(kind)).then(|| format!("{} (cloud.{} = false)", kind.as_str(), kind.as_str()))
+    }
 }
 
 /// Whether an account kind's new accounts may sign in once created, in both targets alike.

@@ -26,6 +26,9 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
+    pub const ALL: [AccountKind; 5] =
+        [AccountKind::Person, AccountKind::Student, AccountKind::Admin, AccountKind::Service, AccountKind::Resource];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AccountKind::Person => "person",

@@ -74,7 +74,9 @@ async fn check(
         .filter(|d| d["isVerified"] == true)
         .filter_map(|d| d["id"].as_str().map(str::to_lowercase))
         .collect();
-    for person in &unified.people {
+    // Only accounts of kinds that go to the tenant (`[cloud]`) need a verified domain and a licence.
+    let cloud_people = || unified.people.iter().filter(|p| target.targets.cloud.goes(p.kind));
+    for person in cloud_people() {
         let domain = person.user_principal_name.rsplit('@').next().unwrap_or_default();
         if !verified.iter().any(|d| d == domain) {
             return Err(ProjectError::NotVerified { upn: person.user_principal_name.clone() });
@@ -88,7 +90,7 @@ async fn check(
         .filter_map(|s| Some((s["skuPartNumber"].as_str()?.to_string(), s["prepaidUnits"]["enabled"].as_u64()?)))
         .collect();
     let mut needed: BTreeMap<&str, u64> = BTreeMap::new();
-    for p in &unified.people {
+    for p in cloud_people() {
         *needed.entry(p.licence.as_str()).or_default() += 1;
     }
     Ok(needed

@@ -89,6 +89,7 @@ pub fn build(
                 sam_account_name: r.sam_account_name.clone(),
                 municipality: primary.map(|a| a.municipality.clone()).unwrap_or_default(),
                 unit: primary.map(|a| a.unit.clone()).unwrap_or_default(),
+                account_kind: Some(r.kind),
             },
         );
         Ok(())
@@ -105,6 +106,7 @@ pub fn build(
                 sam_account_name: r.mail_nickname.chars().take(64).collect(),
                 municipality: if r.sources.len() == 1 { r.sources[0].0.clone() } else { String::new() },
                 unit: String::new(),
+                account_kind: None,
             },
         );
         Ok(())

@@ -33,6 +33,13 @@
 //! left out and reported ([`Skipped`]). An application creating a Microsoft 365 group should
 //! name an owner (the test tenant requires one); the rendering makes the group's first user
 //! member of the wave its owner.
+//!
+//! An account of a kind that does not go to the tenant (`[cloud]` in target.toml: admin and
+//! service accounts by default) is created in the shared AD only: it gets no request here, no
+//! licence, no membership of a cloud group and no manager link, and a cloud user's link to such
+//! a manager is left out. This is the one place that decides it: comparing, the preflight,
+//! running and rolling back all work from these requests. Each such account and left-out
+//! manager link is reported ([`SkipReason::SharedAdOnly`], [`SkipReason::ManagerNotInCloud`]).
 
 use super::{RefKind, WaveContent};
 
@@ -358,6 +365,12 @@ pub enum SkipReason {
     NoSku,
     /// A licence group this wave should create whose class has no group in the settings.
     NoLicenceGroup,
+    /// An account of a kind that does not go to the tenant (`[cloud]`): created in the shared
+    /// AD only; its memberships of cloud groups are left out with it.
+    SharedAdOnly,
+    /// A manager link to a manager who is not in the tenant (shared AD only): set in the
+    /// shared AD only.
+    ManagerNotInCloud,
 }
 
 /// One thing left out of (or weakened in) the rendering, for the dry-run report.
@@ -423,7 +436,13 @@ pub fn render_wave(content: &WaveContent, settings: &TargetSettings) -> Renderin
     let mut r = Renderer { content, settings, created, people, out: Rendering::default() };
     let (members, licence_members) = r.memberships();
     for person in &content.people {
-        r.user(person);
+        match settings.cloud.why_not(person.kind) {
+            Some(why) => {
+                let municipality = r.person_municipality(person);
+                r.skip(SkipReason::SharedAdOnly, &municipality, Some(person.anchor), why);
+            }
+            None => r.user(person),
+        }
     }
     let mut remaining: Vec<(Target, Vec<Anchor>)> = Vec::new();
     for class in &content.licence_groups_created {
@@ -455,6 +474,14 @@ pub fn render_wave(content: &WaveContent, settings: &TargetSettings) -> Renderin
         r.group_licence(class);
     }
     for (person, manager) in &content.manager_links {
+        if r.shared_ad_only(*person) {
+            continue;
+        }
+        if r.shared_ad_only(*manager) {
+            let municipality = r.municipality(*person);
+            r.skip(SkipReason::ManagerNotInCloud, &municipality, Some(*person), manager.0.to_string());
+            continue;
+        }
         r.manager(*person, *manager);
     }
     r.out
@@ -526,6 +553,11 @@ impl Renderer<'_> {
         }
     }
 
+    /// Whether the object is a person of a kind that stays in the shared AD (`[cloud]`).
+    fn shared_ad_only(&self, anchor: Anchor) -> bool {
+        self.content.shared_ad_only(anchor, self.settings)
+    }
+
     fn is_m365(&self, anchor: Anchor) -> bool {
         self.group_name(anchor).is_some_and(|n| self.settings.microsoft365_groups.contains(&n.to_lowercase()))
     }
@@ -538,7 +570,7 @@ impl Renderer<'_> {
         let mut nested: BTreeMap<Anchor, Vec<Anchor>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for (group, member) in &self.content.memberships {
-            if !seen.insert((*group, *member)) {
+            if !seen.insert((*group, *member)) || self.shared_ad_only(member_anchor(*member)) {
                 continue;
             }
             if let Member::Group(inner) = member {
@@ -562,7 +594,10 @@ impl Renderer<'_> {
         }
         let mut licence: BTreeMap<String, Vec<Anchor>> = BTreeMap::new();
         for p in &self.content.people {
-            if is_licence(&p.licence) && self.settings.licence_groups.contains_key(&p.licence) {
+            if is_licence(&p.licence)
+                && self.settings.licence_groups.contains_key(&p.licence)
+                && self.settings.cloud.goes(p.kind)
+            {
                 licence.entry(p.licence.clone()).or_default().push(p.anchor);
             }
         }
@@ -1053,6 +1088,7 @@ mod tests {
     use crate::model::AccountKind;
     use crate::model::Dn;
     use crate::model::attributes::Attributes;
+    use crate::model::settings::CloudKinds;
     use crate::render::ObjectRef;
 
     fn anchor(n: u32) -> Anchor {
@@ -1109,6 +1145,65 @@ mod tests {
         assert_eq!(states(&settings()), vec![json!(false); 4], "by default disabled until cutover");
     }
 
+    /// Admin and service accounts stay in the shared AD by default (`[cloud]`): no create, no
+    /// licence, no membership and no manager link of theirs reaches Graph, even for an admin
+    /// of an earlier wave; a manager link to one is left out and reported, and so is each
+    /// account itself ("shared AD only"). `[cloud] admin = true, service = true` brings them back.
+    #[test]
+    fn accounts_of_kinds_that_stay_on_premises_get_no_graph_request() {
+        let anna = person(1, "Anna Andersson", "E3");
+        let mut adm = person(2, "adm-anan", "F3");
+        adm.kind = AccountKind::Admin;
+        let mut svc = person(3, "svc-backup", "none");
+        svc.kind = AccountKind::Service;
+        let bo = person(4, "Bo Berg", "none");
+        let mut content = wave(vec![anna, adm, svc, bo], vec![group(100, "Alla")]);
+        let boss = anchor(9);
+        let mut boss_ref = object_ref(RefKind::Person, "adm-chef@samverkan.se", "adm-chef", 1);
+        boss_ref.account_kind = Some(AccountKind::Admin);
+        content.refs.insert(boss, boss_ref);
+        content.refs.insert(anchor(200), object_ref(RefKind::Group, "it", "IT", 1));
+        content.memberships = vec![
+            (anchor(100), Member::Person(anchor(1))),
+            (anchor(100), Member::Person(anchor(2))),
+            (anchor(100), Member::Person(anchor(3))),
+            (anchor(200), Member::Person(anchor(2))),
+        ];
+        content.manager_links = vec![(anchor(1), anchor(2)), (anchor(3), anchor(1)), (anchor(4), boss)];
+        content.licence_groups_created = BTreeSet::from(["E3".to_string()]);
+        let out = render_wave(&content, &settings());
+        let users: Vec<Anchor> =
+            out.requests.iter().filter(|r| r.action == Action::CreateUser).filter_map(|r| r.anchor).collect();
+        assert_eq!(users, [anchor(1), anchor(4)]);
+        let text = serde_json::to_string(&out.requests).unwrap();
+        for gone in [anchor(2), anchor(3), boss, anchor(200)] {
+            assert!(!text.contains(&gone.0.to_string()), "{gone:?} in {text}");
+        }
+        assert!(out.requests.iter().all(|r| r.action != Action::SetManager && r.action != Action::AssignUserLicence));
+        let group = find(&out.requests, &format!("group-{}", anchor(100).0));
+        assert_eq!(group.members(), 1);
+        let skipped: Vec<(SkipReason, Option<Anchor>)> = out.skipped.iter().map(|s| (s.reason, s.anchor)).collect();
+        assert_eq!(
+            skipped,
+            [
+                (SkipReason::SharedAdOnly, Some(anchor(2))),
+                (SkipReason::SharedAdOnly, Some(anchor(3))),
+                (SkipReason::ManagerNotInCloud, Some(anchor(1))),
+                (SkipReason::ManagerNotInCloud, Some(anchor(4))),
+            ]
+        );
+        assert_eq!(out.skipped[0].detail, "admin (cloud.admin = false)");
+        // In the cloud after all: everything is back.
+        let mut s = settings();
+        s.cloud = CloudKinds([(AccountKind::Admin, true), (AccountKind::Service, true)].into());
+        let out = render_wave(&content, &s);
+        assert_eq!(out.requests.iter().filter(|r| r.action == Action::CreateUser).count(), 4);
+        assert_eq!(out.requests.iter().filter(|r| r.action == Action::SetManager).count(), 3);
+        assert_eq!(out.requests.iter().filter(|r| r.action == Action::AssignUserLicence).count(), 1);
+        assert_eq!(find(&out.requests, &format!("group-{}", anchor(100).0)).members(), 3);
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+    }
+
     fn group(n: u32, name: &str) -> Group {
         Group {
             anchor: anchor(n),
@@ -1138,7 +1233,9 @@ mod tests {
     fn wave(people: Vec<Person>, groups: Vec<Group>) -> WaveContent {
         let mut refs = BTreeMap::new();
         for p in &people {
-            refs.insert(p.anchor, object_ref(RefKind::Person, &p.user_principal_name, &p.cn, 2));
+            let mut r = object_ref(RefKind::Person, &p.user_principal_name, &p.cn, 2);
+            r.account_kind = Some(p.kind);
+            refs.insert(p.anchor, r);
         }
         for g in &groups {
             refs.insert(g.anchor, object_ref(RefKind::Group, &g.mail_nickname, &g.name, 2));
@@ -1155,6 +1252,7 @@ mod tests {
             sam_account_name: cloud.chars().take(20).collect(),
             municipality: "bjuv".into(),
             unit: String::new(),
+            account_kind: (kind == RefKind::Person).then_some(AccountKind::Person),
         }
     }
 

@@ -797,6 +797,7 @@ mod tests {
             sam_account_name: p.sam_account_name.clone(),
             municipality: p.affiliations[0].municipality.clone(),
             unit: p.affiliations[0].unit.clone(),
+            account_kind: Some(p.kind),
         }
     }
 
@@ -823,6 +824,7 @@ mod tests {
             sam_account_name: format!("grp{}", g.anchor.0.to_ad_bytes()[0]),
             municipality: if g.sources.len() == 1 { g.sources[0].0.clone() } else { String::new() },
             unit: String::new(),
+            account_kind: None,
         }
     }
 

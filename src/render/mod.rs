@@ -38,6 +38,9 @@ pub struct ObjectRef {
     pub municipality: String,
     /// People: the unit path ("Socialförvaltningen/Hemtjänst"); groups: "".
     pub unit: String,
+    /// People: their account kind (whether they go to the tenant at all is the target
+    /// settings' `cloud`); groups: None.
+    pub account_kind: Option<crate::model::AccountKind>,
 }
 
 /// Everything one wave does, in the unified directory's terms.
@@ -65,4 +68,13 @@ pub struct WaveContent {
     /// Licence classes whose licence group (TargetSettings::licence_groups) this wave creates:
     /// the first wave with a person of that class.
     pub licence_groups_created: BTreeSet<String>,
+}
+
+impl WaveContent {
+    /// Whether `anchor` is a person of a kind that stays in the shared AD (`settings.cloud`):
+    /// nothing of theirs goes to the tenant ([`graph`] leaves it out, the dry-run's changes
+    /// say "shared AD only").
+    pub fn shared_ad_only(&self, anchor: Anchor, settings: &crate::model::settings::TargetSettings) -> bool {
+        self.refs.get(&anchor).and_then(|r| r.account_kind).is_some_and(|k| !settings.cloud.goes(k))
+    }
 }

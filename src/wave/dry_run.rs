@@ -29,6 +29,8 @@ pub struct MunicipalityCounts {
     /// Of `people`, those whose new accounts are enabled, in both targets alike
     /// (`[account_state]`); the others are created disabled.
     pub people_enabled: usize,
+    /// Of `people`, those of a kind that stays in the shared AD (`[cloud]`): no cloud user.
+    pub shared_ad_only: usize,
     pub groups: usize,
     /// Member links the wave holds: one per member of a group (licence groups not included),
     /// in the member's municipality.
@@ -135,7 +137,7 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
         &changes,
         &["municipality", "target", "change", "object", "attribute", "before", "after"],
         match &comparison {
-            Some(c) => c.rows(),
+            Some(c) => c.rows().into_iter().chain(shared_ad_only_rows(content, targets)).collect(),
             None => change_rows(content, targets),
         },
     )?;
@@ -147,6 +149,7 @@ pub fn dry_run(config: &Config, state: &State, request: DryRunRequest<'_>) -> Re
         let m = municipalities.entry(municipality_of(&p.anchor)).or_default();
         m.people += 1;
         m.people_enabled += usize::from(targets.account_state.enabled(p));
+        m.shared_ad_only += usize::from(!targets.cloud.goes(p.kind));
     }
     for g in &content.groups {
         municipalities.entry(municipality_of(&g.anchor)).or_default().groups += 1;
@@ -229,10 +232,16 @@ fn change_rows(content: &WaveContent, targets: &TargetSettings) -> Vec<Vec<Strin
     let mut row = |m: String, target: &str, change: &str, object: String, attribute: &str, after: String| {
         rows.push(vec![m, target.into(), change.into(), object, attribute.into(), String::new(), after]);
     };
+    // The tenant's rows only where the object is there (`[cloud]`).
+    let in_tenant = |anchors: &[Anchor]| !anchors.iter().any(|a| content.shared_ad_only(*a, targets));
+    let targets_of =
+        |anchors: &[Anchor]| if in_tenant(anchors) { &["tenant", "shared AD"][..] } else { &["shared AD"] };
     for p in &content.people {
         let m = municipality(&p.anchor);
         let upn = p.user_principal_name.clone();
-        for (target, attrs) in [("tenant", &p.cloud), ("shared AD", &p.on_premises)] {
+        let in_cloud = targets.cloud.goes(p.kind);
+        let systems = [("tenant", &p.cloud), ("shared AD", &p.on_premises)];
+        for (target, attrs) in systems.into_iter().skip(usize::from(!in_cloud)) {
             row(m.clone(), target, "create user", upn.clone(), "userPrincipalName", upn.clone());
             row(m.clone(), target, "create user", upn.clone(), "immutable anchor", p.immutable_id.clone());
             for (k, v) in attrs {
@@ -245,10 +254,12 @@ fn change_rows(content: &WaveContent, targets: &TargetSettings) -> Vec<Vec<Strin
             None => "enabled".to_string(),
             Some(why) => format!("disabled ({why})"),
         };
-        for target in ["tenant", "shared AD"] {
+        for target in targets_of(&[p.anchor]) {
             row(m.clone(), target, "create user", upn.clone(), "account state", state.clone());
         }
-        row(m, "tenant", "create user", upn, "licence", p.licence.clone());
+        if in_cloud {
+            row(m, "tenant", "create user", upn, "licence", p.licence.clone());
+        }
     }
     for g in &content.groups {
         let m = municipality(&g.anchor);
@@ -257,14 +268,28 @@ fn change_rows(content: &WaveContent, targets: &TargetSettings) -> Vec<Vec<Strin
         }
     }
     for (g, member) in &content.memberships {
-        for target in ["tenant", "shared AD"] {
+        for target in targets_of(&[member.anchor()]) {
             row(municipality(&member.anchor()), target, "add member", name(g), "member", name(&member.anchor()));
         }
     }
     for (p, m) in &content.manager_links {
-        for target in ["tenant", "shared AD"] {
+        for target in targets_of(&[*p, *m]) {
             row(municipality(p), target, "set manager", name(p), "manager", name(m));
         }
     }
+    rows.extend(shared_ad_only_rows(content, targets));
     rows
+}
+
+/// One CSV row per account the wave creates in the shared AD only (`[cloud]`): the tenant gets
+/// nothing of it, and the row says why.
+fn shared_ad_only_rows(content: &WaveContent, targets: &TargetSettings) -> Vec<Vec<String>> {
+    let municipality = |a: &Anchor| content.refs.get(a).map(|r| r.municipality.clone()).unwrap_or_default();
+    (content.people.iter())
+        .filter_map(|p| {
+            let why = targets.cloud.why_not(p.kind)?;
+            let (m, upn) = (municipality(&p.anchor), p.user_principal_name.clone());
+            Some(vec![m, "tenant".into(), "shared AD only".into(), upn, "account kind".into(), String::new(), why])
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ mod errors;
 mod execute;
 mod graph_client;
 mod graph_requests;
+mod kinds;
 mod layout;
 mod lost_responses;
 mod map;

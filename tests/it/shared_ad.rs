@@ -205,6 +205,7 @@ impl Planner {
                 sam_account_name: p.sam_account_name.clone(),
                 municipality: p.affiliations[0].municipality.clone(),
                 unit: p.affiliations[0].unit.clone(),
+                account_kind: Some(p.kind),
             };
         }
         let g = &self.groups[&a];
@@ -216,6 +217,7 @@ impl Planner {
             sam_account_name: format!("g{}{}", self.id, g.mail_nickname.split('.').next().unwrap()),
             municipality: if g.sources.len() == 1 { g.sources[0].0.clone() } else { String::new() },
             unit: String::new(),
+            account_kind: None,
         }
     }
 
