@@ -8,9 +8,12 @@
 //! Decisions that follow Graph where it is documented, and are stricter where it is not:
 //! - Uniqueness: userPrincipalName among live users (a soft-deleted user's UPN is shown as
 //!   `{id without hyphens}{upn}` and does not block, as in Entra; restoring it fails if the
-//!   UPN was taken meanwhile). mailNickname and onPremisesImmutableId stay reserved by
-//!   soft-deleted objects, and mailNickname is unique across users and groups together
-//!   (stricter than Graph). Comparison is case-insensitive.
+//!   UPN was taken meanwhile). mailNickname is unique across users and Microsoft 365 groups
+//!   together (mail-enabled objects: their addresses derive from it), but not for security
+//!   groups, where Graph documents no uniqueness: a client must not find its own lost
+//!   creates by it. A group's `uniqueName` (its alternate key) is unique. mailNickname,
+//!   uniqueName and onPremisesImmutableId stay reserved by soft-deleted objects.
+//!   Comparison is case-insensitive.
 //! - Deletion: users and Microsoft 365 groups are soft-deleted (restorable, memberships
 //!   kept); security groups are deleted for good, as Entra does (graph/README.md says
 //!   restorable; Microsoft's docs say only Microsoft 365 groups are: the stricter reading).
@@ -183,7 +186,8 @@ impl Directory {
     }
 
     /// The unique values an object holds, as (property, lowercase value). userPrincipalName
-    /// only while live; mailNickname, onPremisesImmutableId and mail addresses (reported as
+    /// only while live; mailNickname (users and Microsoft 365 groups, not security groups),
+    /// a group's uniqueName, onPremisesImmutableId and mail addresses (reported as
     /// proxyAddresses, as Entra does) also while soft-deleted.
     fn unique_keys(&self, o: &Object) -> Vec<(&'static str, String)> {
         let mut keys = Vec::new();
@@ -193,8 +197,15 @@ impl Directory {
         {
             keys.push(("userPrincipalName", upn.to_lowercase()));
         }
-        if let Some(nick) = o.str("mailNickname") {
+        if (o.kind == Kind::User || o.is_unified())
+            && let Some(nick) = o.str("mailNickname")
+        {
             keys.push(("mailNickname", nick.to_lowercase()));
+        }
+        if o.kind == Kind::Group
+            && let Some(name) = o.str("uniqueName")
+        {
+            keys.push(("uniqueName", name.to_lowercase()));
         }
         if o.kind == Kind::User
             && let Some(anchor) = o.str("onPremisesImmutableId")
@@ -261,6 +272,15 @@ impl Directory {
             Err(_) => None,
         };
         found.filter(|o| o.kind == kind && visible(o, now)).ok_or_else(|| GraphError::not_found(key))
+    }
+
+    /// The group holding `unique_name` (its alternate key), whatever its state: the caller
+    /// tells a visible one from one still replicating or soft-deleted.
+    pub fn by_unique_name(&self, unique_name: &str) -> Option<&Object> {
+        self.unique
+            .get(&("uniqueName", unique_name.to_lowercase()))
+            .and_then(|id| self.objects.get(id))
+            .filter(|o| o.kind == Kind::Group)
     }
 
     /// Any visible object by id.
@@ -666,9 +686,11 @@ impl Directory {
         limit: usize,
         now: Instant,
     ) -> (Vec<&Object>, bool) {
-        // An `eq` on a unique property is an index lookup, not a scan.
+        // An `eq` on a unique property is an index lookup, not a scan (mailNickname is not
+        // unique among security groups).
         if let Some(Filter::Eq(p, Literal::Str(v))) = filter
             && let Some(key) = ["userPrincipalName", "mailNickname", "onPremisesImmutableId"].iter().find(|k| *k == p)
+            && (kind == Kind::User || *key != "mailNickname")
         {
             let hit = self.unique.get(&(*key, v.to_lowercase())).and_then(|id| self.get(*id, now));
             let hit: Vec<&Object> =

@@ -68,8 +68,15 @@ impl Graph {
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    async fn send_with(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
         let url = format!("{}{path}", self.tenant.graph_url());
         let mut req = self.http.request(method, url).bearer_auth(&self.token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -669,10 +676,10 @@ async fn groups_follow_graphs_kinds_binds_and_membership_rules() {
     g.post("/groups", json!({"displayName": "T", "mailNickname": "t3", "mailEnabled": false}))
         .await
         .error(400, "Request_BadRequest");
+    // Graph documents no unique mailNickname for security groups: a second one is made.
     let dup =
         json!({"displayName": "Dup", "mailNickname": "SKOLA-bjuv", "mailEnabled": false, "securityEnabled": true});
-    let r = g.post("/groups", dup).await.error(400, "Request_BadRequest");
-    assert_eq!(r.message(), "Another object with the same value for property mailNickname already exists.");
+    g.post("/groups", dup).await.expect(201);
     let mut team = json!({"displayName": "Team", "mailNickname": "team", "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"]});
     let r = g.post("/groups", team.clone()).await.error(400, "Request_BadRequest");
     assert!(r.message().contains("owner"), "an app names the owner of a Microsoft 365 group");
@@ -748,7 +755,82 @@ async fn groups_follow_graphs_kinds_binds_and_membership_rules() {
     g.get(&format!("/users/{}", users[19])).await.error(404, "Request_ResourceNotFound");
     // Groups are filtered and read like users.
     let found = g.get("/groups?$filter=mailNickname eq 'skola-bjuv'").await.expect(200);
-    assert_eq!(found.body["value"][0]["description"], "Alla i skolan");
+    let described: Vec<&Value> = found.body["value"].as_array().unwrap().iter().map(|g| &g["description"]).collect();
+    assert_eq!(described, [&json!("Alla i skolan"), &Value::Null], "the group and the one sharing its nickname");
+}
+
+/// Issue 25, point 6: what is unique among groups is what Graph says is unique. Two security
+/// groups may share a mailNickname (Graph promises nothing else); Microsoft 365 groups may
+/// not (their address derives from it); a group's uniqueName is unique and immutable, and
+/// `PATCH /groups(uniqueName='x')` with `Prefer: create-if-missing` is an upsert, alone and
+/// inside `$batch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_upserted_by_unique_name_and_security_groups_may_share_a_mail_nickname() {
+    let g = Graph::default().await;
+    let owner = g.user("agare", json!({})).await;
+    let security = |name: &str| json!({"displayName": name, "mailNickname": "ekonomi", "mailEnabled": false, "securityEnabled": true});
+    let first = g.post("/groups", security("Ekonomi 1")).await.expect(201).body["id"].clone();
+    let second = g.post("/groups", security("Ekonomi 2")).await.expect(201).body["id"].clone();
+    assert_ne!(first, second, "two security groups with one mailNickname are two groups");
+    let both = g.get("/groups?$filter=mailNickname eq 'ekonomi'").await.expect(200);
+    assert_eq!(both.body["value"].as_array().unwrap().len(), 2, "{}", both.body);
+    let team = json!({"displayName": "Team", "mailNickname": "team", "mailEnabled": true, "securityEnabled": false,
+                      "groupTypes": ["Unified"], "owners@odata.bind": [format!("https://graph.microsoft.com/v1.0/users/{owner}")]});
+    g.post("/groups", team.clone()).await.expect(201);
+    let r = g.post("/groups", team).await.error(400, "Request_BadRequest");
+    assert_eq!(r.body["error"]["details"][0]["target"], "mailNickname", "a Microsoft 365 group's address is unique");
+
+    // The upsert: without the header a missing key is 404; with it, 201 and then 204.
+    let key = "/groups(uniqueName='samla-0a1b')";
+    let body = json!({"displayName": "Skola", "mailNickname": "skola", "mailEnabled": false, "securityEnabled": true});
+    let upsert = [("Prefer", "create-if-missing")];
+    g.send_with(Method::PATCH, key, Some(body.clone()), &[]).await.error(404, "Request_ResourceNotFound");
+    g.get(key).await.error(404, "Request_ResourceNotFound");
+    let made = g.send_with(Method::PATCH, key, Some(body.clone()), &upsert).await.expect(201);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    assert_eq!(made.body["displayName"], "Skola");
+    g.send_with(Method::PATCH, key, Some(body.clone()), &upsert).await.expect(204);
+    g.send_with(Method::PATCH, key, Some(json!({"description": "Alla"})), &[]).await.expect(204);
+    let read = g.get(&format!("{key}?$select=id,uniqueName,description")).await.expect(200);
+    assert_eq!((read.body["id"].as_str(), read.body["uniqueName"].as_str()), (Some(id.as_str()), Some("samla-0a1b")));
+    assert_eq!(read.body["description"], "Alla");
+    let named = g.get("/groups?$filter=displayName eq 'Skola'").await.expect(200);
+    assert_eq!(named.body["value"].as_array().unwrap().len(), 1, "an upsert sent twice makes one group");
+    // uniqueName: unique (any case), immutable, plain characters, not filterable.
+    let mut taken = body.clone();
+    taken["uniqueName"] = json!("SAMLA-0A1B");
+    let r = g.post("/groups", taken).await.error(400, "Request_BadRequest");
+    assert_eq!(r.body["error"]["details"][0]["target"], "uniqueName");
+    g.patch(&format!("/groups/{id}"), json!({"uniqueName": "samla-other"})).await.error(400, "Request_BadRequest");
+    g.send_with(Method::PATCH, key, Some(json!({"uniqueName": "samla-other"})), &upsert)
+        .await
+        .error(400, "Request_BadRequest");
+    g.send_with(Method::PATCH, "/groups(uniqueName='a b')", Some(body.clone()), &upsert)
+        .await
+        .error(400, "Request_BadRequest");
+    g.get("/groups?$filter=uniqueName eq 'samla-0a1b'").await.error(400, "Request_UnsupportedQuery");
+
+    // Inside $batch the Prefer header is the request's own.
+    let item = |id: &str, name: &str, prefer: bool| {
+        let mut headers = json!({"Content-Type": "application/json"});
+        if prefer {
+            headers["Prefer"] = json!("create-if-missing");
+        }
+        json!({"id": id, "method": "PATCH", "url": format!("/groups(uniqueName='{name}')"), "headers": headers,
+               "body": {"displayName": name, "mailNickname": "batch", "mailEnabled": false, "securityEnabled": true}})
+    };
+    let answer =
+        g.post("/$batch", json!({"requests": [item("1", "samla-b1", true), item("2", "samla-b2", false)]})).await;
+    let status = |id: &str| {
+        answer.body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].clone())
+            .unwrap()
+    };
+    assert_eq!((status("1"), status("2")), (json!(201), json!(404)), "{}", answer.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
