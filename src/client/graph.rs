@@ -304,17 +304,7 @@ impl GraphClient {
     /// unanswered request when the whole `$batch` failed. A 401 renews the token once. Other
     /// answers, 400 conflicts and 404s among them, are returned as they are.
     pub async fn send_batch(&self, batch: &Batch) -> Vec<Outcome> {
-        let items: Vec<Item<'_>> = batch
-            .requests
-            .iter()
-            .map(|r| Item {
-                id: &r.id,
-                method: &r.method,
-                url: &r.url,
-                body: r.body.as_ref(),
-                depends_on: r.depends_on.iter().map(String::as_str).collect(),
-            })
-            .collect();
+        let items: Vec<Item<'_>> = batch.requests.iter().map(Item::of).collect();
         self.run(&items).await
     }
 
@@ -561,7 +551,7 @@ impl GraphClient {
         let items: Vec<Item<'_>> = paths
             .iter()
             .zip(&ids)
-            .map(|(path, id)| Item { id, method: "GET", url: path, body: None, depends_on: Vec::new() })
+            .map(|(path, id)| Item { id, method: "GET", url: path, body: None, prefer: None, depends_on: Vec::new() })
             .collect();
         let batch_url = format!("{}/$batch", self.inner.graph_url);
         self.run(&items)
@@ -692,7 +682,7 @@ impl GraphClient {
                 let r = &items[i];
                 let depends_on =
                     r.depends_on.iter().copied().filter(|d| sending.contains(d) || !known.contains(d)).collect();
-                BatchItem::new(r.id, r.method, r.url, r.body, depends_on)
+                BatchItem::new(r.id, r.method, r.url, r.body, r.prefer, depends_on)
             })
             .collect();
         let body = match serde_json::to_vec(&BatchBody { requests: wire }) {
@@ -1120,7 +1110,22 @@ struct Item<'a> {
     method: &'a str,
     url: &'a str,
     body: Option<&'a Value>,
+    /// The `Prefer` header (group upserts).
+    prefer: Option<&'static str>,
     depends_on: Vec<&'a str>,
+}
+
+impl<'a> Item<'a> {
+    fn of(r: &'a crate::render::graph::GraphRequest) -> Item<'a> {
+        Item {
+            id: &r.id,
+            method: &r.method,
+            url: &r.url,
+            body: r.body.as_ref(),
+            prefer: r.prefer(),
+            depends_on: r.depends_on.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// One request's answer inside a `$batch` response.
@@ -1364,26 +1369,25 @@ mod tests {
 
     #[test]
     fn the_wire_body_is_the_batch_body() {
+        let mut upsert =
+            request("d", "PATCH", "/groups(uniqueName='samla-x')", Some(json!({"displayName": "G"})), &["c"]);
+        upsert.action = Action::CreateGroup;
         let batch = Batch {
             requests: vec![
                 request("a", "POST", "/users", Some(json!({"displayName": "A"})), &[]),
                 request("b", "PATCH", "/groups/x", Some(json!({"members@odata.bind": []})), &["a"]),
                 request("c", "DELETE", "/groups/x/members/y/$ref", None, &["b"]),
+                upsert,
             ],
         };
-        let items: Vec<Item<'_>> = batch
-            .requests
+        let sent = serde_json::to_value(&batch).unwrap();
+        assert_eq!(sent["requests"][3]["headers"]["Prefer"], "create-if-missing", "a group create is an upsert");
+        assert_eq!(sent["requests"][1]["headers"].get("Prefer"), None);
+        let items: Vec<Item<'_>> = batch.requests.iter().map(Item::of).collect();
+        let wire: Vec<BatchItem<'_>> = items
             .iter()
-            .map(|r| Item {
-                id: &r.id,
-                method: &r.method,
-                url: &r.url,
-                body: r.body.as_ref(),
-                depends_on: r.depends_on.iter().map(String::as_str).collect(),
-            })
+            .map(|r| BatchItem::new(r.id, r.method, r.url, r.body, r.prefer, r.depends_on.clone()))
             .collect();
-        let wire: Vec<BatchItem<'_>> =
-            items.iter().map(|r| BatchItem::new(r.id, r.method, r.url, r.body, r.depends_on.clone())).collect();
         assert_eq!(serde_json::to_value(BatchBody { requests: wire }).unwrap(), serde_json::to_value(&batch).unwrap());
     }
 
