@@ -43,7 +43,7 @@ use crate::config::target::{ClientCredential, TenantTarget};
 use crate::error::{Classified, ExitClass};
 use crate::render::graph::{Batch, BatchBody, BatchItem, MAX_BATCH};
 use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -352,6 +352,23 @@ impl GraphClient {
         out.into_iter()
             .map(|r| r.unwrap_or_else(|| Err(ClientError::Other("the read was interrupted".to_string()))))
             .collect()
+    }
+
+    /// Who holds a directory role: user (or other object) id -> the display names of the roles
+    /// it holds (`GET /directoryRoles`, then each role's members). The preflight refuses a wave
+    /// that would take over a cloud user holding a role; Entra Connect's handover meets the
+    /// same users (a cloud user holding a role is not hard-matched).
+    pub async fn directory_role_holders(&self) -> Result<BTreeMap<String, Vec<String>>, ClientError> {
+        let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for role in self.get_all("/directoryRoles?$select=id,displayName").await? {
+            let (Some(id), Some(name)) = (role["id"].as_str(), role["displayName"].as_str()) else { continue };
+            for member in self.get_all(&format!("/directoryRoles/{id}/members?$select=id")).await? {
+                if let Some(m) = member["id"].as_str() {
+                    holders.entry(m.to_string()).or_default().push(name.to_string());
+                }
+            }
+        }
+        Ok(holders)
     }
 
     pub fn stats(&self) -> Stats {

@@ -13,6 +13,7 @@ use super::faults::{Fault, Faults};
 use super::ids::{IdStream, ObjectId, PlanId, SkuId, fnv, hash_words};
 use super::persist::Store;
 use super::query::{Query, check_filter, check_select};
+use super::roles::{ROLES, Role};
 use super::rules::{Context, Kind, parse_ref, validate_write};
 use super::schema::{CSDL, USER};
 use super::throttle::{Budgets, Clock, Cost};
@@ -404,6 +405,28 @@ impl Shared {
                 let mut v = dir.render(o, None, None, true);
                 v = with_context(&self.base, "directoryObjects/$entity", v);
                 Ok(ApiResponse::json(200, v))
+            }
+            ["directoryRoles"] if m == "GET" => {
+                Ok(self.collection("directoryRoles", ROLES.iter().map(Role::render).collect(), None))
+            }
+            ["directoryRoles", key] if m == "GET" => {
+                let role = Role::find(key).ok_or_else(|| GraphError::not_found(key))?;
+                Ok(ApiResponse::json(200, with_context(&self.base, "directoryRoles/$entity", role.render())))
+            }
+            ["directoryRoles", key, "members"] if m == "GET" => {
+                let role = Role::find(key).ok_or_else(|| GraphError::not_found(key))?;
+                let items =
+                    dir.role_holders(role, now).iter().map(|o| render_related(dir, o, q.select.as_deref())).collect();
+                Ok(self.collection("directoryObjects", items, None))
+            }
+            ["directoryRoles", key, "members", "$ref"] => {
+                if m != "POST" {
+                    return not_allowed();
+                }
+                let role = Role::find(key).ok_or_else(|| GraphError::not_found(key))?;
+                let r = self.reference(&json_body(req)?)?;
+                dir.add_role_holder(role, r, now)?;
+                Ok(ApiResponse::empty(204))
             }
             ["directoryObjects", key] if m == "GET" => {
                 let o = key
@@ -820,6 +843,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("restore", "restore"),
     ("microsoft.graph.restore", "restore"),
     ("directoryobjects", "directoryObjects"),
+    ("directoryroles", "directoryRoles"),
     ("$metadata", "$metadata"),
     ("$batch", "$batch"),
 ];

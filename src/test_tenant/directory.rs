@@ -27,6 +27,7 @@ use super::error::GraphError;
 use super::ids::{IdStream, ObjectId, PlanId, SkuId};
 use super::licences::{Assigned, Holder, LicensedGroup, Sku, Usage, conflicting};
 use super::query::{Filter, Literal, matches};
+use super::roles::{ROLES, Role};
 use super::rules::{Kind, ObjectRef, RefCollection, Write, is_unified};
 use super::schema::Schema;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -55,6 +56,9 @@ pub struct Object {
     /// Direct licences (users) or group-assigned licences (groups).
     #[serde(default)]
     pub licences: Assigned,
+    /// The directory roles a user holds, by role template id ([`super::roles`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub roles: BTreeSet<String>,
     /// Until when the object is still replicating (not persisted: a restart has replicated).
     #[serde(skip)]
     pub visible_at: Option<Instant>,
@@ -394,6 +398,7 @@ impl Directory {
             members: BTreeSet::new(),
             owners: BTreeSet::new(),
             licences: Assigned::new(),
+            roles: BTreeSet::new(),
             visible_at: None,
         };
         self.check_unique(&o)?;
@@ -505,6 +510,28 @@ impl Directory {
             Rel::Members => next.members.extend(ids),
             Rel::Owners => next.owners.extend(ids),
         }
+        self.put(next);
+        Ok(())
+    }
+
+    /// The visible users holding a directory role, in id order.
+    pub fn role_holders(&self, role: &Role, now: Instant) -> Vec<&Object> {
+        self.objects.values().filter(|o| o.roles.contains(role.template) && visible(o, now)).collect()
+    }
+
+    /// POST /directoryRoles/{id}/members/$ref: a visible user (stricter than Graph: users only).
+    pub fn add_role_holder(&mut self, role: &Role, r: ObjectRef, now: Instant) -> Result<(), GraphError> {
+        let target = self.resolve_ref(r, now)?;
+        if target.kind != Kind::User {
+            return Err(GraphError::bad_request(
+                "Only users can be added to a directory role in the samla test tenant.",
+            ));
+        }
+        if target.roles.contains(role.template) {
+            return Err(already_exist(Rel::Members));
+        }
+        let mut next = target.clone();
+        next.roles.insert(role.template.to_string());
         self.put(next);
         Ok(())
     }
@@ -858,9 +885,23 @@ impl Directory {
         skus.sort_by(|a, b| a["skuPartNumber"].as_str().cmp(&b["skuPartNumber"].as_str()));
         let mut domains = self.settings.domains.clone();
         domains.sort();
+        let roles: Vec<Value> = ROLES
+            .iter()
+            .map(|r| {
+                let holders: Vec<ObjectId> = self
+                    .objects
+                    .values()
+                    .filter(|o| o.deleted.is_none() && o.roles.contains(r.template))
+                    .map(|o| o.id)
+                    .collect();
+                json!({"displayName": r.name, "roleTemplateId": r.template, "members": holders})
+            })
+            .filter(|r| r["members"].as_array().is_some_and(|m| !m.is_empty()))
+            .collect();
         canonical(json!({
             "domains": domains,
             "subscribedSkus": skus,
+            "directoryRoles": roles,
             "users": pick(Kind::User, false),
             "groups": pick(Kind::Group, false),
             "deletedItems": {"users": pick(Kind::User, true), "groups": pick(Kind::Group, true)},

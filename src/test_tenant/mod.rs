@@ -12,7 +12,8 @@
 //! What it serves:
 //! - the OAuth2 client-credentials token endpoint, with Entra's error shape ([`auth`]);
 //! - `/v1.0/domains`, `/v1.0/subscribedSkus`, users, groups, members, owners, manager,
-//!   licences, deleted items and restore, `$batch` ([`api`]);
+//!   licences, deleted items and restore, directory roles and their members ([`roles`]),
+//!   `$batch` ([`api`]);
 //! - property checks against Graph's own CSDL, embedded from `graph/v1.0-Prod.csdl`
 //!   ([`schema`]), plus the rules the CSDL does not encode ([`rules`]);
 //! - the directory's invariants: uniqueness, soft deletion, nesting, licence counts,
@@ -33,6 +34,7 @@ pub mod ids;
 pub mod licences;
 pub mod persist;
 pub mod query;
+pub mod roles;
 pub mod rules;
 pub mod schema;
 pub mod server;

@@ -216,7 +216,9 @@ pub async fn compare(prepared: &Prepared, clients: &mut Connected) -> Result<Com
     if let (Some(view), Some(client)) = (tenant_view, &clients.tenant) {
         let names = tenant::Names::new(&prepared.content, &prepared.targets);
         let reconciled = tenant::reconcile(&rendered.requests, &view, &names);
-        let facts = preflight::read_facts(client, &view, &reconciled.requests).await.map_err(WaveError::tenant)?;
+        let facts = preflight::read_facts(client, &view, &prepared.content, &reconciled.requests)
+            .await
+            .map_err(WaveError::tenant)?;
         out.preflight = preflight::judge(&reconciled.requests, &prepared.targets.skus, &facts);
         out.tenant = Some(reconciled);
         out.tenant_view = Some(view);

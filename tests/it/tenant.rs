@@ -1194,3 +1194,38 @@ async fn odd_requests_get_graph_errors_not_dropped_connections() {
         assert!(r.body["error"]["code"].is_string(), "{method} {path}: {}", r.body);
     }
 }
+
+/// Issue 25: the tenant's directory roles (the activated ones, Microsoft's template ids),
+/// their members read and added as Graph does it, kept in the state file and shown in the dump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_roles_list_their_members_and_keep_them_in_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TenantOptions { state: Some(dir.path().join("tenant.db")), ..TenantOptions::default() };
+    let g = Graph::start(opts.clone()).await;
+    let roles = g.get("/directoryRoles").await.expect(200);
+    let ga =
+        roles.body["value"].as_array().unwrap().iter().find(|r| r["displayName"] == "Global Administrator").unwrap();
+    assert_eq!(ga["roleTemplateId"], "62e90394-69f5-4237-9190-012177145e10");
+    let role = ga["id"].as_str().unwrap().to_string();
+    g.get(&format!("/directoryRoles/{role}")).await.expect(200);
+    g.get("/directoryRoles/00000000-0000-4000-8000-000000000000/members").await.error(404, "Request_ResourceNotFound");
+    let admin = g.user("admin", json!({})).await;
+    let gid = g.group("admins", json!({})).await;
+    g.post(&format!("/directoryRoles/{role}/members/$ref"), g.reference(&admin)).await.expect(204);
+    let again = g.post(&format!("/directoryRoles/{role}/members/$ref"), g.reference(&admin)).await;
+    assert!(again.error(400, "Request_BadRequest").message().contains("already exist"));
+    g.post(&format!("/directoryRoles/{role}/members/$ref"), g.reference(&gid)).await.error(400, "Request_BadRequest");
+    let members = g.get(&format!("/directoryRoles/{role}/members?$select=id")).await.expect(200);
+    assert_eq!(members.body["value"], json!([{"@odata.type": "#microsoft.graph.user", "id": admin}]));
+    let before = g.tenant.dump();
+    assert_eq!(before["directoryRoles"][0]["members"], json!([admin]), "{}", before["directoryRoles"]);
+    let Graph { tenant, .. } = g;
+    tenant.shutdown().await;
+    assert_eq!(samla::test_tenant::dump_state_file(&opts).unwrap(), before, "the roles' members are in the file");
+    let g = Graph::start(opts).await;
+    let members = g.get(&format!("/directoryRoles/{role}/members?$select=id")).await.expect(200);
+    assert_eq!(members.body["value"][0]["id"], admin.as_str());
+    // A deleted user holds no role that anyone sees.
+    g.delete(&format!("/users/{admin}")).await.expect(204);
+    assert_eq!(g.get(&format!("/directoryRoles/{role}/members")).await.body["value"], json!([]));
+}
