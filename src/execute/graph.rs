@@ -40,8 +40,8 @@ pub(crate) const IN_VALUES: usize = 15;
 pub struct TenantView {
     /// Users found by anchor, as Graph returned them.
     pub users: HashMap<Anchor, Value>,
-    /// Groups found (by uniqueName; an older run's, made without one, by mailNickname), by
-    /// anchor.
+    /// Groups found by mailNickname holding samla's uniqueName for them (or none: an older
+    /// run's, made before groups had one), by anchor.
     pub groups: HashMap<Anchor, Value>,
     /// Licence groups found, by licence class.
     pub licence_groups: HashMap<String, Value>,

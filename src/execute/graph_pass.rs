@@ -246,7 +246,7 @@ pub async fn send(
 /// 201 with the new group, or 204 without a body when the group was there, as when a resend
 /// met the group its first sending made and whose response was lost. That is samla's own
 /// create and a success; its id is read by the same key (a group not visible yet keeps its id
-/// unknown, and the next pass's look finds it by its uniqueName).
+/// unknown until the next pass's look finds it).
 async fn learn_upserted_ids(client: &GraphClient, requests: &[GraphRequest], outcomes: &mut [Outcome]) {
     let unknown: Vec<usize> = (0..requests.len().min(outcomes.len()))
         .filter(|&i| requests[i].prefer().is_some() && outcomes[i].is_success() && outcomes[i].id().is_none())
