@@ -536,6 +536,17 @@ impl Directory {
         Ok(())
     }
 
+    /// Gives the user `upn` a role at start (`--role-holder`); a holder already is left as is.
+    pub fn grant_role(&mut self, role: &Role, upn: &str) -> Result<(), GraphError> {
+        let now = Instant::now();
+        let user = self.resolve(Kind::User, upn, now)?;
+        if user.roles.contains(role.template) {
+            return Ok(());
+        }
+        let r = ObjectRef { collection: RefCollection::Users, id: user.id };
+        self.add_role_holder(role, r, now)
+    }
+
     /// DELETE .../members/{id}/$ref: 404 when the object is not a (visible) member.
     pub fn remove_ref(&mut self, group: ObjectId, rel: Rel, member: &str, now: Instant) -> Result<(), GraphError> {
         let g = self.get(group, now).ok_or_else(|| GraphError::not_found(&group.to_string()))?;

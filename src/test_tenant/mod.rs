@@ -132,6 +132,11 @@ pub struct TenantOptions {
     /// Seed of ids, faults and $batch ordering: the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A user given a directory role at start, as ROLE=USERPRINCIPALNAME ("Global
+    /// Administrator=anna@bjuv.se"; repeatable). The user must be in the --state file; the
+    /// role stays there.
+    #[arg(long = "role-holder", value_name = "ROLE=UPN")]
+    pub role_holders: Vec<String>,
 }
 
 /// A flag's value out of its range (clap prints it after the flag's name).
@@ -178,6 +183,7 @@ impl Default for TenantOptions {
             fault_rate_503: 0.0,
             fault_rate_drop: 0.0,
             seed: 0,
+            role_holders: Vec::new(),
         }
     }
 }
@@ -365,7 +371,22 @@ fn build(opts: &TenantOptions, base: String, usage: Use) -> Result<Shared, Tenan
         store.record_subscription(&persist::Subscription { domains: opts.domains.clone(), skus })?;
     }
     let ids = IdStream::new(opts.seed, "objects", loaded.id_counter);
-    let dir = Directory::new(schema, settings.clone(), loaded.objects, ids)?;
+    let mut dir = Directory::new(schema, settings.clone(), loaded.objects, ids)?;
+    if usage == Use::Serve {
+        for spec in &opts.role_holders {
+            let (role, upn) = spec.split_once('=').unwrap_or((spec.as_str(), ""));
+            let role = roles::ROLES
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(role.trim()))
+                .ok_or_else(|| TenantError::Options(format!("--role-holder {spec}: no such directory role")))?;
+            dir.grant_role(role, upn.trim())
+                .map_err(|e| TenantError::Options(format!("--role-holder {spec}: {}", e.message)))?;
+        }
+        if let Some(store) = store.as_mut() {
+            let counter = dir.id_counter();
+            store.save(&dir.take_dirty(), counter)?;
+        }
+    }
     let certificate = match &opts.certificate {
         Some(path) => Some(AppCertificate::from_file(path).map_err(|e| TenantError::Options(e.to_string()))?),
         None => None,

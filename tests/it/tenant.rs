@@ -1224,9 +1224,23 @@ async fn directory_roles_list_their_members_and_keep_them_in_the_state_file() {
     let Graph { tenant, .. } = g;
     tenant.shutdown().await;
     assert_eq!(samla::test_tenant::dump_state_file(&opts).unwrap(), before, "the roles' members are in the file");
-    let g = Graph::start(opts).await;
+    // Given at start too (--role-holder), and kept.
+    let unknown = TenantOptions { role_holders: vec!["Kung=admin@bjuv.se".into()], ..opts.clone() };
+    assert!(start(unknown).await.is_err(), "an unknown role is refused");
+    let nobody = TenantOptions { role_holders: vec!["User Administrator=nobody@bjuv.se".into()], ..opts.clone() };
+    assert!(start(nobody).await.is_err(), "a user not in the tenant is refused");
+    let seeded = TenantOptions { role_holders: vec!["user administrator=admin@bjuv.se".into()], ..opts.clone() };
+    let g = Graph::start(seeded).await;
     let members = g.get(&format!("/directoryRoles/{role}/members?$select=id")).await.expect(200);
     assert_eq!(members.body["value"][0]["id"], admin.as_str());
+    let user_admin = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+    let members = g.get(&format!("/directoryRoles/{user_admin}/members?$select=id")).await.expect(200);
+    assert_eq!(members.body["value"][0]["id"], admin.as_str(), "found by its template id too");
+    let Graph { tenant, .. } = g;
+    tenant.shutdown().await;
+    let kept = samla::test_tenant::dump_state_file(&opts).unwrap();
+    assert_eq!(kept["directoryRoles"].as_array().unwrap().len(), 2, "{}", kept["directoryRoles"]);
+    let g = Graph::start(opts).await;
     // A deleted user holds no role that anyone sees.
     g.delete(&format!("/users/{admin}")).await.expect(204);
     assert_eq!(g.get(&format!("/directoryRoles/{role}/members")).await.body["value"], json!([]));
