@@ -48,7 +48,7 @@ use crate::config::target::{ClientCredential, TenantTarget};
 use crate::error::{Classified, ExitClass};
 use crate::render::graph::{Batch, BatchBody, BatchItem, MAX_BATCH};
 use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -309,17 +309,7 @@ impl GraphClient {
     /// unanswered request when the whole `$batch` failed. A 401 renews the token once. Other
     /// answers, 400 conflicts and 404s among them, are returned as they are.
     pub async fn send_batch(&self, batch: &Batch) -> Vec<Outcome> {
-        let items: Vec<Item<'_>> = batch
-            .requests
-            .iter()
-            .map(|r| Item {
-                id: &r.id,
-                method: &r.method,
-                url: &r.url,
-                body: r.body.as_ref(),
-                depends_on: r.depends_on.iter().map(String::as_str).collect(),
-            })
-            .collect();
+        let items: Vec<Item<'_>> = batch.requests.iter().map(Item::of).collect();
         self.run(&items).await
     }
 
@@ -367,6 +357,23 @@ impl GraphClient {
         out.into_iter()
             .map(|r| r.unwrap_or_else(|| Err(ClientError::Other("the read was interrupted".to_string()))))
             .collect()
+    }
+
+    /// Who holds a directory role: user (or other object) id -> the display names of the roles
+    /// it holds (`GET /directoryRoles`, then each role's members). The preflight refuses a wave
+    /// that would take over a cloud user holding a role; Entra Connect's handover meets the
+    /// same users (a cloud user holding a role is not hard-matched).
+    pub async fn directory_role_holders(&self) -> Result<BTreeMap<String, Vec<String>>, ClientError> {
+        let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for role in self.get_all("/directoryRoles?$select=id,displayName").await? {
+            let (Some(id), Some(name)) = (role["id"].as_str(), role["displayName"].as_str()) else { continue };
+            for member in self.get_all(&format!("/directoryRoles/{id}/members?$select=id")).await? {
+                if let Some(m) = member["id"].as_str() {
+                    holders.entry(m.to_string()).or_default().push(name.to_string());
+                }
+            }
+        }
+        Ok(holders)
     }
 
     pub fn stats(&self) -> Stats {
@@ -566,7 +573,7 @@ impl GraphClient {
         let items: Vec<Item<'_>> = paths
             .iter()
             .zip(&ids)
-            .map(|(path, id)| Item { id, method: "GET", url: path, body: None, depends_on: Vec::new() })
+            .map(|(path, id)| Item { id, method: "GET", url: path, body: None, prefer: None, depends_on: Vec::new() })
             .collect();
         let batch_url = format!("{}/$batch", self.inner.graph_url);
         self.run(&items)
@@ -697,7 +704,7 @@ impl GraphClient {
                 let r = &items[i];
                 let depends_on =
                     r.depends_on.iter().copied().filter(|d| sending.contains(d) || !known.contains(d)).collect();
-                BatchItem::new(r.id, r.method, r.url, r.body, depends_on)
+                BatchItem::new(r.id, r.method, r.url, r.body, r.prefer, depends_on)
             })
             .collect();
         let body = match serde_json::to_vec(&BatchBody { requests: wire }) {
@@ -1314,7 +1321,14 @@ impl GraphClient {
                 let items: Vec<Item<'_>> = chunk
                     .iter()
                     .zip(&ids)
-                    .map(|(url, id)| Item { id, method: "POST", url, body: Some(&body), depends_on: Vec::new() })
+                    .map(|(url, id)| Item {
+                        id,
+                        method: "POST",
+                        url,
+                        body: Some(&body),
+                        depends_on: Vec::new(),
+                        prefer: None,
+                    })
                     .collect();
                 let outcomes = client.run(&items).await;
                 let issued: Vec<Result<IssuedTap, ClientError>> = chunk
@@ -1384,7 +1398,7 @@ impl GraphClient {
 
     /// One request sent as a `$batch` of one, with its retries: the 2xx outcome, or the error.
     async fn send_one(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Outcome, ClientError> {
-        let item = Item { id: "1", method, url, body, depends_on: Vec::new() };
+        let item = Item { id: "1", method, url, body, depends_on: Vec::new(), prefer: None };
         let outcome = self.run(std::slice::from_ref(&item)).await.into_iter().next().unwrap_or(Outcome {
             status: NOT_ANSWERED,
             body: None,
@@ -1415,7 +1429,22 @@ struct Item<'a> {
     method: &'a str,
     url: &'a str,
     body: Option<&'a Value>,
+    /// The `Prefer` header (group upserts).
+    prefer: Option<&'static str>,
     depends_on: Vec<&'a str>,
+}
+
+impl<'a> Item<'a> {
+    fn of(r: &'a crate::render::graph::GraphRequest) -> Item<'a> {
+        Item {
+            id: &r.id,
+            method: &r.method,
+            url: &r.url,
+            body: r.body.as_ref(),
+            prefer: r.prefer(),
+            depends_on: r.depends_on.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// One request's answer inside a `$batch` response.
@@ -1659,26 +1688,25 @@ mod tests {
 
     #[test]
     fn the_wire_body_is_the_batch_body() {
+        let mut upsert =
+            request("d", "PATCH", "/groups(uniqueName='samla-x')", Some(json!({"displayName": "G"})), &["c"]);
+        upsert.action = Action::CreateGroup;
         let batch = Batch {
             requests: vec![
                 request("a", "POST", "/users", Some(json!({"displayName": "A"})), &[]),
                 request("b", "PATCH", "/groups/x", Some(json!({"members@odata.bind": []})), &["a"]),
                 request("c", "DELETE", "/groups/x/members/y/$ref", None, &["b"]),
+                upsert,
             ],
         };
-        let items: Vec<Item<'_>> = batch
-            .requests
+        let sent = serde_json::to_value(&batch).unwrap();
+        assert_eq!(sent["requests"][3]["headers"]["Prefer"], "create-if-missing", "a group create is an upsert");
+        assert_eq!(sent["requests"][1]["headers"].get("Prefer"), None);
+        let items: Vec<Item<'_>> = batch.requests.iter().map(Item::of).collect();
+        let wire: Vec<BatchItem<'_>> = items
             .iter()
-            .map(|r| Item {
-                id: &r.id,
-                method: &r.method,
-                url: &r.url,
-                body: r.body.as_ref(),
-                depends_on: r.depends_on.iter().map(String::as_str).collect(),
-            })
+            .map(|r| BatchItem::new(r.id, r.method, r.url, r.body, r.prefer, r.depends_on.clone()))
             .collect();
-        let wire: Vec<BatchItem<'_>> =
-            items.iter().map(|r| BatchItem::new(r.id, r.method, r.url, r.body, r.depends_on.clone())).collect();
         assert_eq!(serde_json::to_value(BatchBody { requests: wire }).unwrap(), serde_json::to_value(&batch).unwrap());
     }
 

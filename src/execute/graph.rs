@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,jobTitle,department,companyName,\
 employeeId,employeeType,officeLocation,usageLocation,mailNickname,onPremisesImmutableId,\
 onPremisesExtensionAttributes,assignedLicenses";
-const GROUP_SELECT: &str = "id,displayName,mailNickname,assignedLicenses";
+const GROUP_SELECT: &str = "id,displayName,mailNickname,uniqueName,assignedLicenses";
 /// Properties of a create that are not compared with an existing user: how it logs in
 /// (never overwritten on someone who exists) and the key it was found by.
 const NOT_COMPARED: [&str; 3] = ["accountEnabled", "passwordProfile", "onPremisesImmutableId"];
@@ -45,7 +45,8 @@ pub(crate) const IN_VALUES: usize = 15;
 pub struct TenantView {
     /// Users found by anchor, as Graph returned them.
     pub users: HashMap<Anchor, Value>,
-    /// Groups found (by mailNickname), by anchor.
+    /// Groups found by mailNickname holding samla's uniqueName for them (or none: an older
+    /// run's, made before groups had one), by anchor.
     pub groups: HashMap<Anchor, Value>,
     /// Licence groups found, by licence class.
     pub licence_groups: HashMap<String, Value>,
@@ -78,6 +79,19 @@ impl TenantView {
             _ => None,
         };
         found.and_then(|o| o["id"].as_str().map(str::to_string)).or_else(|| self.known.get(p).cloned())
+    }
+
+    /// Records a group found in the tenant for a group placeholder.
+    fn found_group(&mut self, p: &Placeholder, g: Value) {
+        match p {
+            Placeholder::Id(a) => {
+                self.groups.insert(*a, g);
+            }
+            Placeholder::LicenceGroup(c) => {
+                self.licence_groups.insert(c.clone(), g);
+            }
+            Placeholder::Sku(_) | Placeholder::Password => {}
+        }
     }
 
     fn has_sku(object: Option<&Value>, sku_id: Option<&String>) -> bool {
@@ -559,16 +573,21 @@ pub async fn observe(
             }
         }
     }
-    // Groups and licence groups by mailNickname.
-    let mut by_nick: HashMap<String, Placeholder> = HashMap::new();
+    // Groups and licence groups by mailNickname, 15 to a filter, with their uniqueName: one
+    // samla made holds its own (`samla-<anchor>`), one an older run made before groups had
+    // a uniqueName holds none. mailNickname is not unique among security groups, so a group
+    // holding another uniqueName is someone else's, whatever its nickname. (A group of samla's
+    // whose nickname was changed is not found here; its upsert then meets it by uniqueName.)
+    let mut by_nick: HashMap<String, Vec<(String, Placeholder)>> = HashMap::new();
     for a in &w.groups {
         if let Some(n) = names.by_anchor.get(a) {
-            by_nick.insert(n.to_lowercase(), Placeholder::Id(*a));
+            by_nick.entry(n.to_lowercase()).or_default().push((graph::unique_name(*a), Placeholder::Id(*a)));
         }
     }
     for c in &w.licence_groups {
         if let Some(n) = names.licence_groups.get(c) {
-            by_nick.insert(n.to_lowercase(), Placeholder::LicenceGroup(c.clone()));
+            let key = graph::licence_group_unique_name(c);
+            by_nick.entry(n.to_lowercase()).or_default().push((key, Placeholder::LicenceGroup(c.clone())));
         }
     }
     let nicks: Vec<String> = by_nick.keys().cloned().collect();
@@ -579,17 +598,22 @@ pub async fn observe(
             format!("/groups?$filter={}&$select={GROUP_SELECT}&$top=999", encode(&filter))
         })
         .collect();
+    let mut older: Vec<(Placeholder, Value)> = Vec::new();
     for page in client.get_many(&paths).await {
         for g in page?["value"].as_array().into_iter().flatten() {
-            match g["mailNickname"].as_str().and_then(|n| by_nick.get(&n.to_lowercase())) {
-                Some(Placeholder::Id(a)) => {
-                    view.groups.insert(*a, g.clone());
+            let wanted = g["mailNickname"].as_str().and_then(|n| by_nick.get(&n.to_lowercase()));
+            for (key, p) in wanted.into_iter().flatten() {
+                match g.get("uniqueName").and_then(Value::as_str) {
+                    Some(held) if held.eq_ignore_ascii_case(key) => view.found_group(p, g.clone()),
+                    Some(_) => {}
+                    None => older.push((p.clone(), g.clone())),
                 }
-                Some(Placeholder::LicenceGroup(c)) => {
-                    view.licence_groups.insert(c.clone(), g.clone());
-                }
-                _ => {}
             }
+        }
+    }
+    for (p, g) in older {
+        if view.id(&p).is_none() {
+            view.found_group(&p, g);
         }
     }
     // Members of the groups that exist.

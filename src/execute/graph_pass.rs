@@ -233,7 +233,8 @@ pub async fn send(
         let client = client.clone();
         let batch = Batch { requests: wire };
         in_flight.spawn(async move {
-            let outcomes = client.send_batch(&batch).await;
+            let mut outcomes = client.send_batch(&batch).await;
+            learn_upserted_ids(&client, &batch.requests, &mut outcomes).await;
             Sent { rows, requests: journaled, outcomes }
         });
     }
@@ -244,6 +245,26 @@ pub async fn send(
         }
     }
     Ok(result)
+}
+
+/// A group create is an upsert (`PATCH /groups(uniqueName=...)`, `Prefer: create-if-missing`):
+/// 201 with the new group, or 204 without a body when the group was there, as when a resend
+/// met the group its first sending made and whose response was lost. That is samla's own
+/// create and a success; its id is read by the same key (a group not visible yet keeps its id
+/// unknown until the next pass's look finds it).
+async fn learn_upserted_ids(client: &GraphClient, requests: &[GraphRequest], outcomes: &mut [Outcome]) {
+    let unknown: Vec<usize> = (0..requests.len().min(outcomes.len()))
+        .filter(|&i| requests[i].prefer().is_some() && outcomes[i].is_success() && outcomes[i].id().is_none())
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    let paths: Vec<String> = unknown.iter().map(|&i| format!("{}?$select=id", requests[i].url)).collect();
+    for (i, read) in unknown.into_iter().zip(client.get_many(&paths).await) {
+        if let Some(id) = read.ok().as_ref().and_then(|g| g["id"].as_str()) {
+            outcomes[i].body = Some(serde_json::json!({ "id": id }));
+        }
+    }
 }
 
 /// Journals a batch's outcomes and learns the ids of what it created.
@@ -279,8 +300,11 @@ fn settle(
                     // A create names its object by id or licence group only.
                     _ => None,
                 };
+                // An upsert answered 204 at its first sending met a group already there (a
+                // look missed it): this run did not make it. On a resend it met its own.
+                let made = req.prefer().is_none() || outcome.status == 201 || outcome.attempts > 1;
                 if let Some((key, kind)) = created {
-                    journal.remember(System::Tenant, &key, id, kind, true)?;
+                    journal.remember(System::Tenant, &key, id, kind, made)?;
                 }
             }
             completions.push(Completion {

@@ -29,6 +29,14 @@
 //! parallel", in the words of Microsoft's Q&A; the test tenant is looser here), so a batch is
 //! either parallel (no `dependsOn`) or one sequential chain.
 //!
+//! A group is created by an upsert on its alternate key (Microsoft Learn, "Upsert group"):
+//! `PATCH /groups(uniqueName='samla-<anchor>')` with `Prefer: create-if-missing` and the
+//! create's body, uniqueName included ([`unique_name`]; a licence group's is
+//! [`licence_group_unique_name`]). A create sent again after its response was lost then meets
+//! the group the first sending made instead of making a second one: Graph keeps no
+//! security group's mailNickname unique, but a uniqueName is unique and never changes. Users
+//! stay `POST /users`: their userPrincipalName is unique.
+//!
 //! Microsoft 365 groups take users only and are never members themselves: such memberships are
 //! left out and reported ([`Skipped`]). An application creating a Microsoft 365 group should
 //! name an owner (the test tenant requires one); the rendering makes the group's first user
@@ -65,6 +73,10 @@ pub const BUDGET_WINDOW_SECS: f64 = 150.0;
 
 /// The text of the password placeholder.
 const PASSWORD: &str = "{password}";
+/// The `Prefer` header that makes a PATCH by alternate key an upsert.
+pub const CREATE_IF_MISSING: &str = "create-if-missing";
+/// How every uniqueName samla gives a group begins.
+pub const UNIQUE_NAME_PREFIX: &str = "samla-";
 
 /// Body keys whose values may hold placeholders; no directory data is ever under them.
 const PLACEHOLDER_KEYS: [&str; 5] = ["password", "skuId", "@odata.id", "members@odata.bind", "owners@odata.bind"];
@@ -171,6 +183,12 @@ impl GraphRequest {
         self.body.as_ref().and_then(|b| b.get("members@odata.bind")).and_then(Value::as_array).map_or(0, Vec::len)
     }
 
+    /// The `Prefer` header the request is sent with: group creates are upserts.
+    pub fn prefer(&self) -> Option<&'static str> {
+        let upsert = matches!(self.action, Action::CreateGroup | Action::CreateLicenceGroup) && self.method == "PATCH";
+        upsert.then_some(CREATE_IF_MISSING)
+    }
+
     /// The number of references the body binds (members and owners).
     pub fn binds(&self) -> usize {
         let count =
@@ -250,6 +268,30 @@ fn tokens(s: &str) -> Vec<(std::ops::Range<usize>, Placeholder)> {
 /// The placeholders in one string, in order.
 pub fn placeholders_in(s: &str) -> Vec<Placeholder> {
     tokens(s).into_iter().map(|(_, p)| p).collect()
+}
+
+/// The uniqueName of the group with `anchor`: from its source objectGUID, which never
+/// changes, as uniqueName never may (`samla-` and the GUID, 42 characters of `[0-9a-f-]`).
+pub fn unique_name(anchor: Anchor) -> String {
+    format!("{UNIQUE_NAME_PREFIX}{}", anchor.0.to_string().to_ascii_lowercase())
+}
+
+/// The uniqueName of the licence group of a licence class (cloud-only, no anchor): from the
+/// class's name, characters outside `[a-z0-9._-]` as `-`, at most 64 characters.
+pub fn licence_group_unique_name(class: &str) -> String {
+    let safe: String = class
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+        .collect();
+    let mut name = format!("{UNIQUE_NAME_PREFIX}licence-{safe}");
+    name.truncate(64);
+    name
+}
+
+/// The URL of the group holding `unique_name`, by its alternate key.
+pub fn by_unique_name(unique_name: &str) -> String {
+    format!("/groups(uniqueName='{}')", unique_name.replace('\'', "''"))
 }
 
 /// The mailNickname of the licence group of a licence class (None when the class has no
@@ -676,13 +718,15 @@ impl Renderer<'_> {
         let nick = licence_group_nickname(self.settings, class).unwrap_or_default();
         let (bound, rest) = people.split_at(people.len().min(MAX_BINDS));
         let mut body = security_group(name, &nick);
+        let unique = licence_group_unique_name(class);
+        body.insert("uniqueName".into(), json!(unique));
         if !bound.is_empty() {
             body.insert("members@odata.bind".into(), bound.iter().map(|a| bind(*a)).collect());
         }
         self.push(GraphRequest {
             id: format!("licence-group-{class}"),
-            method: "POST".into(),
-            url: "/groups".into(),
+            method: "PATCH".into(),
+            url: by_unique_name(&unique),
             body: Some(Value::Object(body)),
             depends_on: Vec::new(),
             action: Action::CreateLicenceGroup,
@@ -756,10 +800,12 @@ impl Renderer<'_> {
         if !bound.is_empty() {
             body.insert("members@odata.bind".into(), bound.iter().map(|m| bind(member_anchor(*m))).collect());
         }
+        let unique = unique_name(g.anchor);
+        body.insert("uniqueName".into(), json!(unique));
         self.push(GraphRequest {
             id: format!("group-{}", g.anchor.0),
-            method: "POST".into(),
-            url: "/groups".into(),
+            method: "PATCH".into(),
+            url: by_unique_name(&unique),
             body: Some(Value::Object(body)),
             depends_on: Vec::new(),
             action: Action::CreateGroup,
@@ -875,8 +921,23 @@ pub struct BatchItem<'a> {
 }
 
 impl<'a> BatchItem<'a> {
-    pub fn new(id: &'a str, method: &'a str, url: &'a str, body: Option<&'a Value>, depends_on: Vec<&'a str>) -> Self {
-        let headers = body.map(|_| BTreeMap::from([("Content-Type", "application/json")]));
+    /// The request as a batch member; `prefer` is its `Prefer` header ([`GraphRequest::prefer`]).
+    pub fn new(
+        id: &'a str,
+        method: &'a str,
+        url: &'a str,
+        body: Option<&'a Value>,
+        prefer: Option<&'static str>,
+        depends_on: Vec<&'a str>,
+    ) -> Self {
+        let mut headers: BTreeMap<&'static str, &'static str> = BTreeMap::new();
+        if body.is_some() {
+            headers.insert("Content-Type", "application/json");
+        }
+        if let Some(p) = prefer {
+            headers.insert("Prefer", p);
+        }
+        let headers = (!headers.is_empty()).then_some(headers);
         BatchItem { id, method, url, headers, body, depends_on }
     }
 }
@@ -894,7 +955,7 @@ impl Serialize for Batch {
             .iter()
             .map(|r| {
                 let depends_on = r.depends_on.iter().map(String::as_str).collect();
-                BatchItem::new(&r.id, &r.method, &r.url, r.body.as_ref(), depends_on)
+                BatchItem::new(&r.id, &r.method, &r.url, r.body.as_ref(), r.prefer(), depends_on)
             })
             .collect();
         BatchBody { requests }.serialize(s)
@@ -1443,6 +1504,12 @@ mod tests {
         assert_eq!(reqs.len(), 45 + 1 + 2);
         let create = find(&reqs, &format!("group-{}", anchor(100).0));
         let body = create.body.as_ref().unwrap();
+        // An upsert on the group's alternate key, from its anchor: a resend cannot make two.
+        assert_eq!(
+            (create.method.as_str(), create.url.as_str(), create.prefer()),
+            ("PATCH", "/groups(uniqueName='samla-00000000-0000-4000-8000-000000000100')", Some("create-if-missing"))
+        );
+        assert_eq!(body["uniqueName"], "samla-00000000-0000-4000-8000-000000000100");
         assert_eq!(body["members@odata.bind"].as_array().unwrap().len(), 20);
         assert_eq!(
             body["members@odata.bind"][0],
@@ -1523,6 +1590,8 @@ mod tests {
         // The licence group: created with 20 bound, then one PATCH, and its licence.
         let lg = find(reqs, "licence-group-E3");
         assert_eq!(lg.creates(), Some(Placeholder::LicenceGroup("E3".into())));
+        assert_eq!((lg.method.as_str(), lg.url.as_str()), ("PATCH", "/groups(uniqueName='samla-licence-e3')"));
+        assert_eq!(licence_group_unique_name("Elev A3+"), "samla-licence-elev-a3-");
         let body = lg.body.as_ref().unwrap();
         assert_eq!(body["displayName"], "Licens Microsoft 365 E3");
         assert_eq!(body["mailNickname"], "licens.microsoft.365.e3");

@@ -14,6 +14,7 @@ use super::faults::{Fault, Faults};
 use super::ids::{IdStream, ObjectId, PlanId, SkuId, fnv, hash_words};
 use super::persist::Store;
 use super::query::{Query, check_filter, check_select};
+use super::roles::{ROLES, Role};
 use super::rules::{Context, Kind, parse_ref, validate_write};
 use super::schema::{CSDL, USER};
 use super::throttle::{Budgets, Clock, Cost};
@@ -34,6 +35,8 @@ pub struct ApiRequest<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub content_type: Option<&'a str>,
+    /// The `Prefer` header (`create-if-missing` makes a PATCH by alternate key an upsert).
+    pub prefer: Option<&'a str>,
     pub body: &'a [u8],
     pub client_request_id: &'a str,
 }
@@ -200,6 +203,14 @@ impl Shared {
         let dir = &mut st.dir;
         let m = req.method;
         let not_allowed = || Err(GraphError::method_not_allowed(m));
+        if let Some((first, rest)) = seg.split_first()
+            && let Some(key) = unique_name_key(first)
+        {
+            return match rest {
+                [] => self.by_unique_name(dir, req, &q, &key, now, at),
+                _ => Err(GraphError::not_supported_here("a path below a group addressed by uniqueName")),
+            };
+        }
         match seg {
             ["$metadata"] if m == "GET" => Ok(ApiResponse {
                 status: 200,
@@ -451,6 +462,28 @@ impl Shared {
                     _ => not_allowed(),
                 }
             }
+            ["directoryRoles"] if m == "GET" => {
+                Ok(self.collection("directoryRoles", ROLES.iter().map(Role::render).collect(), None))
+            }
+            ["directoryRoles", key] if m == "GET" => {
+                let role = Role::find(key).ok_or_else(|| GraphError::not_found(key))?;
+                Ok(ApiResponse::json(200, with_context(&self.base, "directoryRoles/$entity", role.render())))
+            }
+            ["directoryRoles", key, "members"] if m == "GET" => {
+                let role = Role::find(key).ok_or_else(|| GraphError::not_found(key))?;
+                let items =
+                    dir.role_holders(role, now).iter().map(|o| render_related(dir, o, q.select.as_deref())).collect();
+                Ok(self.collection("directoryObjects", items, None))
+            }
+            ["directoryRoles", key, "members", "$ref"] => {
+                if m != "POST" {
+                    return not_allowed();
+                }
+                let role = Role::find(key).ok_or_else(|| GraphError::not_found(key))?;
+                let r = self.reference(&json_body(req)?)?;
+                dir.add_role_holder(role, r, now)?;
+                Ok(ApiResponse::empty(204))
+            }
             ["directoryObjects", key] if m == "GET" => {
                 let o = key
                     .parse::<ObjectId>()
@@ -465,6 +498,67 @@ impl Shared {
                 Err(GraphError::unknown_segment(last))
             }
             _ => not_allowed(),
+        }
+    }
+
+    /// `/groups(uniqueName='key')`: GET, and PATCH, which with `Prefer: create-if-missing`
+    /// is an upsert (Microsoft Learn, "Upsert group"): 201 with the new group when no group
+    /// holds the key, else an update (204). Without the header a missing key is 404. A group
+    /// still replicating is not found, so an upsert of it conflicts on its uniqueName.
+    fn by_unique_name(
+        &self,
+        dir: &mut Directory,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        key: &str,
+        now: Instant,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ApiResponse, GraphError> {
+        let visible = dir.by_unique_name(key).filter(|o| o.deleted.is_none() && dir.get(o.id, now).is_some());
+        let visible = visible.map(|o| o.id);
+        let missing = || GraphError::not_found(&format!("uniqueName='{key}'"));
+        match req.method {
+            "GET" => {
+                let id = visible.ok_or_else(missing)?;
+                if let Some(names) = &q.select {
+                    check_select(dir.schema, Kind::Group, names)?;
+                }
+                let o = dir.objects_get(id)?;
+                Ok(ApiResponse::json(200, self.entity(dir, o, "groups/$entity", q.select.as_deref(), None)))
+            }
+            "PATCH" => {
+                let mut body = json_body(req)?;
+                if let Some(named) = body.get("uniqueName")
+                    && named.as_str() != Some(key)
+                {
+                    return Err(GraphError::bad_request(format!(
+                        "The uniqueName in the body ('{}') is not the key of the request ('{key}').",
+                        named.as_str().unwrap_or_default()
+                    )));
+                }
+                let upsert = req
+                    .prefer
+                    .is_some_and(|p| p.split(',').any(|x| x.trim().eq_ignore_ascii_case("create-if-missing")));
+                match visible {
+                    Some(id) => {
+                        let existing = dir.objects_get(id)?.props.clone();
+                        let write = validate_write(Kind::Group, &body, Some(&existing), &self.context(dir))?;
+                        dir.update(id, write, now)?;
+                        Ok(ApiResponse::empty(204))
+                    }
+                    None if upsert => {
+                        if let Value::Object(map) = &mut body {
+                            map.insert("uniqueName".into(), json!(key));
+                        }
+                        let write = validate_write(Kind::Group, &body, None, &self.context(dir))?;
+                        let id = dir.create(Kind::Group, write, now, at)?;
+                        let o = dir.objects_get(id)?;
+                        Ok(ApiResponse::json(201, self.entity(dir, o, "groups/$entity", None, None)))
+                    }
+                    None => Err(missing()),
+                }
+            }
+            m => Err(GraphError::method_not_allowed(m)),
         }
     }
 
@@ -656,6 +750,7 @@ impl Shared {
                         path: &path,
                         query,
                         content_type: r.content_type.as_deref(),
+                        prefer: r.prefer.as_deref(),
                         body: &body,
                         client_request_id: req.client_request_id,
                     };
@@ -709,6 +804,7 @@ struct Inner {
     method: String,
     url: String,
     content_type: Option<String>,
+    prefer: Option<String>,
     body: Option<Value>,
     depends_on: Vec<String>,
 }
@@ -737,11 +833,11 @@ impl Inner {
             Some(Value::Object(h)) => h.clone(),
             Some(_) => return Err(bad(&format!("request '{id}': 'headers' must be an object."))),
         };
-        let content_type = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .and_then(|(_, v)| v.as_str())
-            .map(str::to_string);
+        let header = |name: &str| {
+            headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str()).map(str::to_string)
+        };
+        let content_type = header("content-type");
+        let prefer = header("prefer");
         let body = obj.get("body").cloned();
         if ["POST", "PATCH", "PUT"].contains(&method.as_str()) && (body.is_none() || content_type.is_none()) {
             return Err(GraphError::odata(format!(
@@ -757,7 +853,7 @@ impl Inner {
                 .ok_or_else(|| bad(&format!("request '{id}': 'dependsOn' must list request ids.")))?,
             Some(_) => return Err(bad(&format!("request '{id}': 'dependsOn' must be an array."))),
         };
-        Ok(Inner { id, method, url: url.to_string(), content_type, body, depends_on })
+        Ok(Inner { id, method, url: url.to_string(), content_type, prefer, body, depends_on })
     }
 }
 
@@ -803,6 +899,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("restore", "restore"),
     ("microsoft.graph.restore", "restore"),
     ("directoryobjects", "directoryObjects"),
+    ("directoryroles", "directoryRoles"),
     ("$metadata", "$metadata"),
     ("policies", "policies"),
     ("authenticationmethodspolicy", "authenticationMethodsPolicy"),
@@ -811,6 +908,20 @@ const KNOWN: &[(&str, &str)] = &[
     ("temporaryaccesspassmethods", "temporaryAccessPassMethods"),
     ("$batch", "$batch"),
 ];
+
+/// The key of a `groups(uniqueName='key')` segment (`''` is a quote inside the key).
+fn unique_name_key(segment: &str) -> Option<String> {
+    let (collection, rest) = segment.split_once('(')?;
+    if !collection.eq_ignore_ascii_case("groups") {
+        return None;
+    }
+    let quoted = rest.strip_suffix(')')?.strip_prefix("uniqueName=")?;
+    let inner = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
+    if inner.replace("''", "").contains('\'') {
+        return None;
+    }
+    Some(inner.replace("''", "'"))
+}
 
 /// The percent-decoded path segments, keywords in canonical case.
 fn segments(path: &str) -> Result<Vec<String>, GraphError> {

@@ -8,9 +8,12 @@
 //! Decisions that follow Graph where it is documented, and are stricter where it is not:
 //! - Uniqueness: userPrincipalName among live users (a soft-deleted user's UPN is shown as
 //!   `{id without hyphens}{upn}` and does not block, as in Entra; restoring it fails if the
-//!   UPN was taken meanwhile). mailNickname and onPremisesImmutableId stay reserved by
-//!   soft-deleted objects, and mailNickname is unique across users and groups together
-//!   (stricter than Graph). Comparison is case-insensitive.
+//!   UPN was taken meanwhile). mailNickname is unique across users and Microsoft 365 groups
+//!   together (mail-enabled objects: their addresses derive from it), but not for security
+//!   groups, where Graph documents no uniqueness: a client must not find its own lost
+//!   creates by it. A group's `uniqueName` (its alternate key) is unique. mailNickname,
+//!   uniqueName and onPremisesImmutableId stay reserved by soft-deleted objects.
+//!   Comparison is case-insensitive.
 //! - Deletion: users and Microsoft 365 groups are soft-deleted (restorable, memberships
 //!   kept); security groups are deleted for good, as Entra does (graph/README.md says
 //!   restorable; Microsoft's docs say only Microsoft 365 groups are: the stricter reading).
@@ -25,6 +28,7 @@ use super::error::GraphError;
 use super::ids::{IdStream, ObjectId, PlanId, SkuId};
 use super::licences::{Assigned, Holder, LicensedGroup, Sku, Usage, conflicting};
 use super::query::{Filter, Literal, matches};
+use super::roles::{ROLES, Role};
 use super::rules::{Kind, ObjectRef, RefCollection, Write, is_unified};
 use super::schema::Schema;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -53,6 +57,9 @@ pub struct Object {
     /// Direct licences (users) or group-assigned licences (groups).
     #[serde(default)]
     pub licences: Assigned,
+    /// The directory roles a user holds, by role template id ([`super::roles`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub roles: BTreeSet<String>,
     /// Until when the object is still replicating (not persisted: a restart has replicated).
     #[serde(skip)]
     pub visible_at: Option<Instant>,
@@ -261,7 +268,8 @@ impl Directory {
     }
 
     /// The unique values an object holds, as (property, lowercase value). userPrincipalName
-    /// only while live; mailNickname, onPremisesImmutableId and mail addresses (reported as
+    /// only while live; mailNickname (users and Microsoft 365 groups, not security groups),
+    /// a group's uniqueName, onPremisesImmutableId and mail addresses (reported as
     /// proxyAddresses, as Entra does) also while soft-deleted.
     fn unique_keys(&self, o: &Object) -> Vec<(&'static str, String)> {
         let mut keys = Vec::new();
@@ -271,8 +279,15 @@ impl Directory {
         {
             keys.push(("userPrincipalName", upn.to_lowercase()));
         }
-        if let Some(nick) = o.str("mailNickname") {
+        if (o.kind == Kind::User || o.is_unified())
+            && let Some(nick) = o.str("mailNickname")
+        {
             keys.push(("mailNickname", nick.to_lowercase()));
+        }
+        if o.kind == Kind::Group
+            && let Some(name) = o.str("uniqueName")
+        {
+            keys.push(("uniqueName", name.to_lowercase()));
         }
         if o.kind == Kind::User
             && let Some(anchor) = o.str("onPremisesImmutableId")
@@ -339,6 +354,15 @@ impl Directory {
             Err(_) => None,
         };
         found.filter(|o| o.kind == kind && visible(o, now)).ok_or_else(|| GraphError::not_found(key))
+    }
+
+    /// The group holding `unique_name` (its alternate key), whatever its state: the caller
+    /// tells a visible one from one still replicating or soft-deleted.
+    pub fn by_unique_name(&self, unique_name: &str) -> Option<&Object> {
+        self.unique
+            .get(&("uniqueName", unique_name.to_lowercase()))
+            .and_then(|id| self.objects.get(id))
+            .filter(|o| o.kind == Kind::Group)
     }
 
     /// Any visible object by id.
@@ -452,6 +476,7 @@ impl Directory {
             members: BTreeSet::new(),
             owners: BTreeSet::new(),
             licences: Assigned::new(),
+            roles: BTreeSet::new(),
             visible_at: None,
             tap: None,
         };
@@ -566,6 +591,39 @@ impl Directory {
         }
         self.put(next);
         Ok(())
+    }
+
+    /// The visible users holding a directory role, in id order.
+    pub fn role_holders(&self, role: &Role, now: Instant) -> Vec<&Object> {
+        self.objects.values().filter(|o| o.roles.contains(role.template) && visible(o, now)).collect()
+    }
+
+    /// POST /directoryRoles/{id}/members/$ref: a visible user (stricter than Graph: users only).
+    pub fn add_role_holder(&mut self, role: &Role, r: ObjectRef, now: Instant) -> Result<(), GraphError> {
+        let target = self.resolve_ref(r, now)?;
+        if target.kind != Kind::User {
+            return Err(GraphError::bad_request(
+                "Only users can be added to a directory role in the samla test tenant.",
+            ));
+        }
+        if target.roles.contains(role.template) {
+            return Err(already_exist(Rel::Members));
+        }
+        let mut next = target.clone();
+        next.roles.insert(role.template.to_string());
+        self.put(next);
+        Ok(())
+    }
+
+    /// Gives the user `upn` a role at start (`--role-holder`); a holder already is left as is.
+    pub fn grant_role(&mut self, role: &Role, upn: &str) -> Result<(), GraphError> {
+        let now = Instant::now();
+        let user = self.resolve(Kind::User, upn, now)?;
+        if user.roles.contains(role.template) {
+            return Ok(());
+        }
+        let r = ObjectRef { collection: RefCollection::Users, id: user.id };
+        self.add_role_holder(role, r, now)
     }
 
     /// DELETE .../members/{id}/$ref: 404 when the object is not a (visible) member.
@@ -745,9 +803,11 @@ impl Directory {
         limit: usize,
         now: Instant,
     ) -> (Vec<&Object>, bool) {
-        // An `eq` on a unique property is an index lookup, not a scan.
+        // An `eq` on a unique property is an index lookup, not a scan (mailNickname is not
+        // unique among security groups).
         if let Some(Filter::Eq(p, Literal::Str(v))) = filter
             && let Some(key) = ["userPrincipalName", "mailNickname", "onPremisesImmutableId"].iter().find(|k| *k == p)
+            && (kind == Kind::User || *key != "mailNickname")
         {
             let hit = self.unique.get(&(*key, v.to_lowercase())).and_then(|id| self.get(*id, now));
             let hit: Vec<&Object> =
@@ -918,9 +978,23 @@ impl Directory {
         skus.sort_by(|a, b| a["skuPartNumber"].as_str().cmp(&b["skuPartNumber"].as_str()));
         let mut domains = self.settings.domains.clone();
         domains.sort();
+        let roles: Vec<Value> = ROLES
+            .iter()
+            .map(|r| {
+                let holders: Vec<ObjectId> = self
+                    .objects
+                    .values()
+                    .filter(|o| o.deleted.is_none() && o.roles.contains(r.template))
+                    .map(|o| o.id)
+                    .collect();
+                json!({"displayName": r.name, "roleTemplateId": r.template, "members": holders})
+            })
+            .filter(|r| r["members"].as_array().is_some_and(|m| !m.is_empty()))
+            .collect();
         canonical(json!({
             "domains": domains,
             "subscribedSkus": skus,
+            "directoryRoles": roles,
             "users": pick(Kind::User, false),
             "groups": pick(Kind::Group, false),
             "deletedItems": {"users": pick(Kind::User, true), "groups": pick(Kind::Group, true)},

@@ -12,7 +12,8 @@
 //! What it serves:
 //! - the OAuth2 client-credentials token endpoint, with Entra's error shape ([`auth`]);
 //! - `/v1.0/domains`, `/v1.0/subscribedSkus`, users, groups, members, owners, manager,
-//!   licences, deleted items and restore, `$batch` ([`api`]);
+//!   licences, deleted items and restore, directory roles and their members ([`roles`]),
+//!   `$batch` ([`api`]);
 //! - the Temporary Access Pass policy and users' passes, with Graph's rules ([`auth_methods`]);
 //! - property checks against Graph's own CSDL, embedded from `graph/v1.0-Prod.csdl`
 //!   ([`schema`]), plus the rules the CSDL does not encode ([`rules`]);
@@ -35,6 +36,7 @@ pub mod ids;
 pub mod licences;
 pub mod persist;
 pub mod query;
+pub mod roles;
 pub mod rules;
 pub mod schema;
 pub mod server;
@@ -136,6 +138,11 @@ pub struct TenantOptions {
     /// enabled otherwise; a state file keeps the policy it was last given).
     #[arg(long)]
     pub tap_disabled: bool,
+    /// A user given a directory role at start, as ROLE=USERPRINCIPALNAME ("Global
+    /// Administrator=anna@bjuv.se"; repeatable). The user must be in the --state file; the
+    /// role stays there.
+    #[arg(long = "role-holder", value_name = "ROLE=UPN")]
+    pub role_holders: Vec<String>,
 }
 
 /// A flag's value out of its range (clap prints it after the flag's name).
@@ -183,6 +190,7 @@ impl Default for TenantOptions {
             fault_rate_drop: 0.0,
             seed: 0,
             tap_disabled: false,
+            role_holders: Vec::new(),
         }
     }
 }
@@ -379,6 +387,21 @@ fn build(opts: &TenantOptions, base: String, usage: Use) -> Result<Shared, Tenan
     let mut dir = Directory::new(schema, settings.clone(), loaded.objects, ids)?;
     dir.set_tap_policy(policy);
     dir.take_policy_change();
+    if usage == Use::Serve {
+        for spec in &opts.role_holders {
+            let (role, upn) = spec.split_once('=').unwrap_or((spec.as_str(), ""));
+            let role = roles::ROLES
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(role.trim()))
+                .ok_or_else(|| TenantError::Options(format!("--role-holder {spec}: no such directory role")))?;
+            dir.grant_role(role, upn.trim())
+                .map_err(|e| TenantError::Options(format!("--role-holder {spec}: {}", e.message)))?;
+        }
+        if let Some(store) = store.as_mut() {
+            let counter = dir.id_counter();
+            store.save(&dir.take_dirty(), counter)?;
+        }
+    }
     let certificate = match &opts.certificate {
         Some(path) => Some(AppCertificate::from_file(path).map_err(|e| TenantError::Options(e.to_string()))?),
         None => None,

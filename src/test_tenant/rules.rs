@@ -431,6 +431,7 @@ fn check_property(kind: Kind, key: &str, value: &Value, ctx: &Context<'_>) -> Re
     match (kind, key) {
         (Kind::User, "userPrincipalName") => check_upn(value.as_str().unwrap_or_default(), ctx.domains),
         (_, "mailNickname") => check_mail_nickname(value.as_str().unwrap_or_default()).ok_or_else(invalid),
+        (Kind::Group, "uniqueName") => check_unique_name(value.as_str().unwrap_or_default()).ok_or_else(invalid),
         (Kind::User, "passwordProfile") => {
             let password = value.get("password").and_then(Value::as_str);
             match password {
@@ -509,6 +510,15 @@ pub fn check_upn(upn: &str, domains: &[String]) -> Result<(), GraphError> {
         .with_detail("InvalidValue", "userPrincipalName"));
     }
     Ok(())
+}
+
+/// A group's uniqueName (its alternate key, used in URLs as `/groups(uniqueName='x')`):
+/// Microsoft documents no character set or length, so, stricter than Graph, 1-64 ASCII
+/// letters, digits, `-`, `_` and `.`: nothing that needs quoting or escaping in a URL key.
+pub fn check_unique_name(name: &str) -> Option<()> {
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    ok.then_some(())
 }
 
 /// mailNickname: 1-64 printable ASCII characters without @ ( ) \ [ ] " ; : < > , or space.

@@ -158,6 +158,7 @@ async fn handle(
             path: rest,
             query,
             content_type: header_str(&headers, "content-type"),
+            prefer: header_str(&headers, "prefer"),
             body: &body,
             client_request_id: &client_request_id,
         };

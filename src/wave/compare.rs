@@ -251,7 +251,8 @@ pub async fn compare(
         // What waits for a restore is needed as much (a restored user takes its licences back).
         let needed: Vec<(usize, graph::GraphRequest)> =
             reconciled.requests.iter().chain(&reconciled.after_restore).cloned().collect();
-        let facts = preflight::read_facts(client, &view, &needed).await.map_err(WaveError::tenant)?;
+        let facts =
+            preflight::read_facts(client, &view, &prepared.content, &needed).await.map_err(WaveError::tenant)?;
         out.preflight = preflight::judge(&needed, &prepared.targets.skus, &facts);
         out.tenant = Some(reconciled);
         out.tenant_view = Some(view);

@@ -17,11 +17,15 @@
 //!   deleted users are restored instead of created ([`crate::execute::graph::observe_deleted`]):
 //!   no live user may hold the userPrincipalName of one the wave restores (Graph refuses the
 //!   restore), and the licences restored users take back count like new ones.
+//! - no cloud user the wave would update or take over (found by its anchor) holds a directory
+//!   role: an administrator's account must not change hands in a migration (and Entra
+//!   Connect does not hard-match users holding a role).
 //!
 //! The reading is I/O ([`read_facts`]); the judging is pure ([`judge`]).
 
 use crate::client::graph::{ClientError, GraphClient};
 use crate::execute::graph::{IN_VALUES, TenantView, encode, quoted};
+use crate::render::WaveContent;
 use crate::render::graph::{Action, GraphRequest, Placeholder};
 use serde::Serialize;
 use serde_json::Value;
@@ -42,6 +46,8 @@ pub enum Check {
     TakenByAnother,
     /// A soft-deleted user holds an anchor or a mailNickname the wave creates.
     TakenByDeleted,
+    /// A cloud user the wave finds by its anchor (and would update) holds a directory role.
+    RoleHolder,
 }
 
 impl Check {
@@ -52,6 +58,7 @@ impl Check {
             Check::TooFewLicences => "too few licences",
             Check::TakenByAnother => "taken by another user",
             Check::TakenByDeleted => "held by a deleted user",
+            Check::RoleHolder => "holds a directory role",
         }
     }
 }
@@ -92,6 +99,11 @@ pub struct TenantFacts {
     /// samla's own deleted users the wave restores: (municipality, lower-cased
     /// userPrincipalName they get back, their id).
     pub restoring: Vec<(String, String, String)>,
+    /// Users the wave found by their anchor, which it would update: (municipality,
+    /// userPrincipalName, id).
+    pub matched: Vec<(String, String, String)>,
+    /// Object id -> the directory roles it holds.
+    pub role_holders: BTreeMap<String, Vec<String>>,
 }
 
 /// A user the wave creates, as its create request says.
@@ -192,6 +204,20 @@ pub fn judge(requests: &[(usize, GraphRequest)], skus: &BTreeMap<String, String>
             ));
         }
     }
+    for (municipality, upn, id) in &facts.matched {
+        if let Some(roles) = facts.role_holders.get(id) {
+            out.push(finding(
+                municipality,
+                Check::RoleHolder,
+                &upn.to_lowercase(),
+                format!(
+                    "cloud user {id} holds {}; the wave finds it by its anchor and would update it: remove the role \
+                     or leave the person out of the wave",
+                    roles.join(", ")
+                ),
+            ));
+        }
+    }
     for (class, needed) in licences_needed(requests) {
         let Some(part) = skus.get(class) else { continue };
         match facts.skus.get(part) {
@@ -217,18 +243,29 @@ pub fn judge(requests: &[(usize, GraphRequest)], skus: &BTreeMap<String, String>
     out
 }
 
-/// Reads what [`judge`] needs beyond what the comparison read (`view`: the subscribed SKUs):
-/// verified domains, live users holding the userPrincipalNames and mailNicknames the requests
-/// create, and the soft-deleted users.
+/// Reads what [`judge`] needs beyond what the comparison read (`view`: the subscribed SKUs and
+/// the users found by anchor, each in its municipality by `content`): verified domains, live
+/// users holding the userPrincipalNames and mailNicknames the requests create, the
+/// soft-deleted users, and who holds a directory role.
 pub async fn read_facts(
     client: &GraphClient,
     view: &TenantView,
+    content: &WaveContent,
     requests: &[(usize, GraphRequest)],
 ) -> Result<TenantFacts, ClientError> {
     let mut facts = TenantFacts {
         skus: view.sku_units.iter().map(|(part, units)| (part.clone(), *units)).collect(),
         ..TenantFacts::default()
     };
+    for (anchor, user) in &view.users {
+        let Some(id) = user["id"].as_str() else { continue };
+        let municipality = content.refs.get(anchor).map(|r| r.municipality.clone()).unwrap_or_default();
+        let upn = user["userPrincipalName"].as_str().unwrap_or(id).to_string();
+        facts.matched.push((municipality, upn, id.to_string()));
+    }
+    if !facts.matched.is_empty() {
+        facts.role_holders = client.directory_role_holders().await?;
+    }
     for d in client.get_all("/domains").await? {
         if d["isVerified"] == true
             && let Some(id) = d["id"].as_str()
@@ -391,5 +428,20 @@ mod tests {
                 ("perstorp".into(), Check::UnverifiedDomain, "elev1@elev.samverkan.se".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_matched_user_holding_a_directory_role_is_found_with_its_roles() {
+        let mut facts = facts();
+        facts.matched = vec![
+            ("bjuv".into(), "Chef.IT@samverkan.se".into(), "u-1".into()),
+            ("bjuv".into(), "anna@samverkan.se".into(), "u-2".into()),
+        ];
+        facts.role_holders.insert("u-1".into(), vec!["Global Administrator".into(), "User Administrator".into()]);
+        facts.role_holders.insert("u-3".into(), vec!["Global Administrator".into()]);
+        let found = judge(&[], &BTreeMap::new(), &facts);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].check, found[0].object.as_str()), (Check::RoleHolder, "chef.it@samverkan.se"));
+        assert!(found[0].detail.contains("Global Administrator, User Administrator"), "{}", found[0].detail);
     }
 }

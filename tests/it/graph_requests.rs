@@ -422,7 +422,19 @@ fn check_request(csdl: &Csdl, r: &GraphRequest) -> Result<(), String> {
             }
         }
         Action::CreateGroup | Action::CreateLicenceGroup => {
-            assert_eq!((r.method.as_str(), r.url.as_str()), ("POST", "/groups"));
+            // An upsert on the group's alternate key (the CSDL's AlternateKeys on group),
+            // its body naming the same uniqueName: `samla-` and plain characters.
+            let unique = body["uniqueName"].as_str().ok_or("a group create carries its uniqueName")?;
+            assert_eq!(
+                (r.method.as_str(), r.url.clone(), r.prefer()),
+                ("PATCH", format!("/groups(uniqueName='{unique}')"), Some("create-if-missing"))
+            );
+            if !unique.starts_with("samla-")
+                || unique.len() > 64
+                || !unique.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(format!("uniqueName {unique}"));
+            }
             csdl.check_body("group", body)?;
             check_required(body, &["displayName", "mailEnabled", "mailNickname", "securityEnabled"])?;
             check_lengths(body, &[("displayName", 256)])?;
@@ -522,7 +534,13 @@ fn every_rendered_body_matches_graphs_schema_and_rules() {
             let items = body["requests"].as_array().unwrap();
             assert!((1..=20).contains(&items.len()));
             for item in items {
-                assert_eq!(item["headers"], json!({"Content-Type": "application/json"}), "a write body needs its type");
+                let upsert = item["url"].as_str().unwrap().starts_with("/groups(uniqueName=");
+                let headers = if upsert {
+                    json!({"Content-Type": "application/json", "Prefer": "create-if-missing"})
+                } else {
+                    json!({"Content-Type": "application/json"})
+                };
+                assert_eq!(item["headers"], headers, "a write body needs its type, an upsert its Prefer");
                 assert!(item["url"].as_str().unwrap().starts_with('/'));
             }
         }

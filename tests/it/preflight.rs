@@ -24,32 +24,39 @@ fn created_users(lab: &TenantLab) -> Vec<Value> {
         .collect()
 }
 
+/// A client signed in to `lab`'s tenant as its app, and the bearer token.
+async fn as_app(lab: &TenantLab) -> (reqwest::Client, String) {
+    let tenant = &lab.tenants[0];
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "client_credentials"),
+            ("client_id", tenant.client_id().to_string().as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("client_secret", tenant.client_secret().expose()),
+        ])
+        .finish();
+    let token: Value = http
+        .post(tenant.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = token["access_token"].as_str().unwrap().to_string();
+    (http, bearer)
+}
+
 /// A user made in the tenant by someone else (over Graph, as the app) with `upn`, `nick` and
-/// `anchor`, then soft-deleted when `delete`.
-pub(crate) fn foreign_user(lab: &TenantLab, upn: &str, nick: &str, anchor: Option<&str>, delete: bool) {
+/// `anchor`, then soft-deleted when `delete`; its id.
+pub(crate) fn foreign_user(lab: &TenantLab, upn: &str, nick: &str, anchor: Option<&str>, delete: bool) -> String {
     let tenant = &lab.tenants[0];
     lab.rt.block_on(async {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::new();
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("grant_type", "client_credentials"),
-                ("client_id", tenant.client_id().to_string().as_str()),
-                ("scope", "https://graph.microsoft.com/.default"),
-                ("client_secret", tenant.client_secret().expose()),
-            ])
-            .finish();
-        let token: Value = http
-            .post(tenant.token_url())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bearer = token["access_token"].as_str().unwrap().to_string();
+        let (http, bearer) = as_app(lab).await;
         let mut body = json!({
             "accountEnabled": true,
             "displayName": "Someone Else",
@@ -67,6 +74,48 @@ pub(crate) fn foreign_user(lab: &TenantLab, upn: &str, nick: &str, anchor: Optio
             let gone = http.delete(format!("{}/users/{id}", tenant.graph_url())).bearer_auth(&bearer).send().await;
             assert_eq!(gone.unwrap().status(), 204);
         }
+        id
+    })
+}
+
+/// Gives user `id` the directory role named `role`, as Graph does it: the role found in
+/// `GET /directoryRoles`, the user added with `POST /directoryRoles/{role}/members/$ref`.
+fn grant_role(lab: &TenantLab, id: &str, role: &str) {
+    let graph = lab.tenants[0].graph_url().to_string();
+    lab.rt.block_on(async {
+        let (http, bearer) = as_app(lab).await;
+        let roles: Value = http
+            .get(format!("{graph}/directoryRoles"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let role_id = roles["value"].as_array().unwrap().iter().find(|r| r["displayName"] == role).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let reference = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")});
+        let added = http
+            .post(format!("{graph}/directoryRoles/{role_id}/members/$ref"))
+            .bearer_auth(&bearer)
+            .json(&reference)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), 204);
+        let members: Value = http
+            .get(format!("{graph}/directoryRoles/{role_id}/members?$select=id"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(members["value"][0]["id"], id, "{members}");
     });
 }
 
@@ -124,4 +173,20 @@ fn a_foreign_or_soft_deleted_user_holding_a_name_or_anchor_of_the_wave_refuses_i
     assert!(out.status.success(), "{}", stderr(&out));
     let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(dry["preflight"], json!([]));
+}
+
+/// Issue 25, point 2's last check: a cloud user the wave would take over (found by its
+/// anchor, so the wave updates it) that holds a directory role refuses the wave, naming the
+/// role, with nothing sent.
+#[test]
+fn a_cloud_user_the_wave_would_update_holding_a_directory_role_refuses_it() {
+    let lab = TenantLab::with("0.3", options(TENANT));
+    let users = created_users(&lab);
+    let anchor = users[0]["onPremisesImmutableId"].as_str().unwrap();
+    let admin = foreign_user(&lab, "it.admin@samverkan.se", "it.admin", Some(anchor), false);
+    grant_role(&lab, &admin, "Global Administrator");
+    let findings = refused(&lab, &["holds a directory role", "it.admin@samverkan.se", "Global Administrator"]);
+    let roles: Vec<&Value> = findings.as_array().unwrap().iter().filter(|f| f["check"] == "role_holder").collect();
+    assert_eq!(roles.len(), 1, "{findings}");
+    assert!(roles[0]["detail"].as_str().unwrap().contains(&admin), "{findings}");
 }

@@ -68,8 +68,15 @@ impl Graph {
     }
 
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    async fn send_with(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
         let url = format!("{}{path}", self.tenant.graph_url());
         let mut req = self.http.request(method, url).bearer_auth(&self.token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -673,10 +680,10 @@ async fn groups_follow_graphs_kinds_binds_and_membership_rules() {
     g.post("/groups", json!({"displayName": "T", "mailNickname": "t3", "mailEnabled": false}))
         .await
         .error(400, "Request_BadRequest");
+    // Graph documents no unique mailNickname for security groups: a second one is made.
     let dup =
         json!({"displayName": "Dup", "mailNickname": "SKOLA-bjuv", "mailEnabled": false, "securityEnabled": true});
-    let r = g.post("/groups", dup).await.error(400, "Request_BadRequest");
-    assert_eq!(r.message(), "Another object with the same value for property mailNickname already exists.");
+    g.post("/groups", dup).await.expect(201);
     let mut team = json!({"displayName": "Team", "mailNickname": "team", "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"]});
     let r = g.post("/groups", team.clone()).await.error(400, "Request_BadRequest");
     assert!(r.message().contains("owner"), "an app names the owner of a Microsoft 365 group");
@@ -752,7 +759,84 @@ async fn groups_follow_graphs_kinds_binds_and_membership_rules() {
     g.get(&format!("/users/{}", users[19])).await.error(404, "Request_ResourceNotFound");
     // Groups are filtered and read like users.
     let found = g.get("/groups?$filter=mailNickname eq 'skola-bjuv'").await.expect(200);
-    assert_eq!(found.body["value"][0]["description"], "Alla i skolan");
+    let mut described: Vec<String> =
+        found.body["value"].as_array().unwrap().iter().map(|g| g["description"].to_string()).collect();
+    described.sort();
+    assert_eq!(described, ["\"Alla i skolan\"", "null"], "the group and the one sharing its nickname");
+}
+
+/// Issue 25, point 6: what is unique among groups is what Graph says is unique. Two security
+/// groups may share a mailNickname (Graph promises nothing else); Microsoft 365 groups may
+/// not (their address derives from it); a group's uniqueName is unique and immutable, and
+/// `PATCH /groups(uniqueName='x')` with `Prefer: create-if-missing` is an upsert, alone and
+/// inside `$batch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_upserted_by_unique_name_and_security_groups_may_share_a_mail_nickname() {
+    let g = Graph::default().await;
+    let owner = g.user("agare", json!({})).await;
+    let security = |name: &str| json!({"displayName": name, "mailNickname": "ekonomi", "mailEnabled": false, "securityEnabled": true});
+    let first = g.post("/groups", security("Ekonomi 1")).await.expect(201).body["id"].clone();
+    let second = g.post("/groups", security("Ekonomi 2")).await.expect(201).body["id"].clone();
+    assert_ne!(first, second, "two security groups with one mailNickname are two groups");
+    let both = g.get("/groups?$filter=mailNickname eq 'ekonomi'").await.expect(200);
+    assert_eq!(both.body["value"].as_array().unwrap().len(), 2, "{}", both.body);
+    let team = json!({"displayName": "Team", "mailNickname": "team", "mailEnabled": true, "securityEnabled": false,
+                      "groupTypes": ["Unified"], "owners@odata.bind": [format!("https://graph.microsoft.com/v1.0/users/{owner}")]});
+    g.post("/groups", team.clone()).await.expect(201);
+    let r = g.post("/groups", team).await.error(400, "Request_BadRequest");
+    assert_eq!(r.body["error"]["details"][0]["target"], "mailNickname", "a Microsoft 365 group's address is unique");
+
+    // The upsert: without the header a missing key is 404; with it, 201 and then 204.
+    let key = "/groups(uniqueName='samla-0a1b')";
+    let body = json!({"displayName": "Skola", "mailNickname": "skola", "mailEnabled": false, "securityEnabled": true});
+    let upsert = [("Prefer", "create-if-missing")];
+    g.send_with(Method::PATCH, key, Some(body.clone()), &[]).await.error(404, "Request_ResourceNotFound");
+    g.get(key).await.error(404, "Request_ResourceNotFound");
+    let made = g.send_with(Method::PATCH, key, Some(body.clone()), &upsert).await.expect(201);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    assert_eq!(made.body["displayName"], "Skola");
+    g.send_with(Method::PATCH, key, Some(body.clone()), &upsert).await.expect(204);
+    g.send_with(Method::PATCH, key, Some(json!({"description": "Alla"})), &[]).await.expect(204);
+    let read = g.get(&format!("{key}?$select=id,uniqueName,description")).await.expect(200);
+    assert_eq!((read.body["id"].as_str(), read.body["uniqueName"].as_str()), (Some(id.as_str()), Some("samla-0a1b")));
+    assert_eq!(read.body["description"], "Alla");
+    let named = g.get("/groups?$filter=displayName eq 'Skola'").await.expect(200);
+    assert_eq!(named.body["value"].as_array().unwrap().len(), 1, "an upsert sent twice makes one group");
+    // uniqueName: unique (any case), immutable, plain characters, not filterable.
+    let mut taken = body.clone();
+    taken["uniqueName"] = json!("SAMLA-0A1B");
+    let r = g.post("/groups", taken).await.error(400, "Request_BadRequest");
+    assert_eq!(r.body["error"]["details"][0]["target"], "uniqueName");
+    g.patch(&format!("/groups/{id}"), json!({"uniqueName": "samla-other"})).await.error(400, "Request_BadRequest");
+    g.send_with(Method::PATCH, key, Some(json!({"uniqueName": "samla-other"})), &upsert)
+        .await
+        .error(400, "Request_BadRequest");
+    g.send_with(Method::PATCH, "/groups(uniqueName='a b')", Some(body.clone()), &upsert)
+        .await
+        .error(400, "Request_BadRequest");
+    g.get("/groups?$filter=uniqueName eq 'samla-0a1b'").await.error(400, "Request_UnsupportedQuery");
+
+    // Inside $batch the Prefer header is the request's own.
+    let item = |id: &str, name: &str, prefer: bool| {
+        let mut headers = json!({"Content-Type": "application/json"});
+        if prefer {
+            headers["Prefer"] = json!("create-if-missing");
+        }
+        json!({"id": id, "method": "PATCH", "url": format!("/groups(uniqueName='{name}')"), "headers": headers,
+               "body": {"displayName": name, "mailNickname": "batch", "mailEnabled": false, "securityEnabled": true}})
+    };
+    let answer =
+        g.post("/$batch", json!({"requests": [item("1", "samla-b1", true), item("2", "samla-b2", false)]})).await;
+    let status = |id: &str| {
+        answer.body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].clone())
+            .unwrap()
+    };
+    assert_eq!((status("1"), status("2")), (json!(201), json!(404)), "{}", answer.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1115,4 +1199,53 @@ async fn odd_requests_get_graph_errors_not_dropped_connections() {
         assert!(r.status.is_client_error(), "{method} {path}: {} {}", r.status, r.body);
         assert!(r.body["error"]["code"].is_string(), "{method} {path}: {}", r.body);
     }
+}
+
+/// Issue 25: the tenant's directory roles (the activated ones, Microsoft's template ids),
+/// their members read and added as Graph does it, kept in the state file and shown in the dump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_roles_list_their_members_and_keep_them_in_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TenantOptions { state: Some(dir.path().join("tenant.db")), ..TenantOptions::default() };
+    let g = Graph::start(opts.clone()).await;
+    let roles = g.get("/directoryRoles").await.expect(200);
+    let ga =
+        roles.body["value"].as_array().unwrap().iter().find(|r| r["displayName"] == "Global Administrator").unwrap();
+    assert_eq!(ga["roleTemplateId"], "62e90394-69f5-4237-9190-012177145e10");
+    let role = ga["id"].as_str().unwrap().to_string();
+    g.get(&format!("/directoryRoles/{role}")).await.expect(200);
+    g.get("/directoryRoles/00000000-0000-4000-8000-000000000000/members").await.error(404, "Request_ResourceNotFound");
+    let admin = g.user("admin", json!({})).await;
+    let gid = g.group("admins", json!({})).await;
+    g.post(&format!("/directoryRoles/{role}/members/$ref"), g.reference(&admin)).await.expect(204);
+    let again = g.post(&format!("/directoryRoles/{role}/members/$ref"), g.reference(&admin)).await;
+    assert!(again.error(400, "Request_BadRequest").message().contains("already exist"));
+    g.post(&format!("/directoryRoles/{role}/members/$ref"), g.reference(&gid)).await.error(400, "Request_BadRequest");
+    let members = g.get(&format!("/directoryRoles/{role}/members?$select=id")).await.expect(200);
+    assert_eq!(members.body["value"], json!([{"@odata.type": "#microsoft.graph.user", "id": admin}]));
+    let before = g.tenant.dump();
+    assert_eq!(before["directoryRoles"][0]["members"], json!([admin]), "{}", before["directoryRoles"]);
+    let Graph { tenant, .. } = g;
+    tenant.shutdown().await;
+    assert_eq!(samla::test_tenant::dump_state_file(&opts).unwrap(), before, "the roles' members are in the file");
+    // Given at start too (--role-holder), and kept.
+    let unknown = TenantOptions { role_holders: vec!["Kung=admin@bjuv.se".into()], ..opts.clone() };
+    assert!(start(unknown).await.is_err(), "an unknown role is refused");
+    let nobody = TenantOptions { role_holders: vec!["User Administrator=nobody@bjuv.se".into()], ..opts.clone() };
+    assert!(start(nobody).await.is_err(), "a user not in the tenant is refused");
+    let seeded = TenantOptions { role_holders: vec!["user administrator=admin@bjuv.se".into()], ..opts.clone() };
+    let g = Graph::start(seeded).await;
+    let members = g.get(&format!("/directoryRoles/{role}/members?$select=id")).await.expect(200);
+    assert_eq!(members.body["value"][0]["id"], admin.as_str());
+    let user_admin = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+    let members = g.get(&format!("/directoryRoles/{user_admin}/members?$select=id")).await.expect(200);
+    assert_eq!(members.body["value"][0]["id"], admin.as_str(), "found by its template id too");
+    let Graph { tenant, .. } = g;
+    tenant.shutdown().await;
+    let kept = samla::test_tenant::dump_state_file(&opts).unwrap();
+    assert_eq!(kept["directoryRoles"].as_array().unwrap().len(), 2, "{}", kept["directoryRoles"]);
+    let g = Graph::start(opts).await;
+    // A deleted user holds no role that anyone sees.
+    g.delete(&format!("/users/{admin}")).await.expect(204);
+    assert_eq!(g.get(&format!("/directoryRoles/{role}/members")).await.body["value"], json!([]));
 }
