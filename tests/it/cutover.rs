@@ -13,13 +13,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 fn lab(tap_disabled: bool) -> TenantLab {
+    lab_at("0.3", tap_disabled)
+}
+
+fn lab_at(scale: &str, tap_disabled: bool) -> TenantLab {
     // Real time: a pass of an hour must stay usable while the test looks at it.
     let tenant = TenantOptions {
         time_scale: 1.0,
         tap_disabled,
         ..options("33333333-3333-4333-8333-333333333333")
     };
-    TenantLab::with("0.3", tenant)
+    TenantLab::with(scale, tenant)
 }
 
 fn run(lab: &TenantLab, wave: &str) {
@@ -212,23 +216,44 @@ fn a_tenant_whose_policy_is_off_or_a_lifetime_outside_its_bounds_is_refused_with
 
 #[test]
 fn a_cutover_killed_at_random_points_resumes_to_one_usable_pass_per_user_the_handouts() {
-    let lab = lab(false);
+    let lab = lab_at("1.0", false);
     run(&lab, "1");
+    let dir = lab.project.path().join("reports/cutover");
+    let written = || -> u64 {
+        let mut n = 0;
+        for m in std::fs::read_dir(dir.join("01-pilot/lab")).into_iter().flatten() {
+            n += std::fs::metadata(m.unwrap().path()).map_or(0, |m| m.len());
+        }
+        n
+    };
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..4 {
+    for _ in 0..5 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
+        let before = written();
         let mut child = lab
             .samla_in(&lab.project.config(), &["wave", "cutover", "1", "--target", "lab", "--yes", "--json"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(150 + seed % 900));
+        // Killed while the handout grows (passes being issued) or at a random moment before.
+        let start = std::time::Instant::now();
+        let deadline = std::time::Duration::from_millis(100 + seed % 1500);
+        while written() == before && start.elapsed() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(seed % 7));
         let _ = child.kill();
         let _ = child.wait();
     }
+    // At least one kill hit a cutover under way (its run is then recorded as failed).
+    let status = lab.samla(&["wave", "status", "1", "--json"]);
+    let runs: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let cutovers: Vec<&Value> = runs.as_array().unwrap().iter().filter(|r| r["kind"] == "cutover").collect();
+    assert!(cutovers.iter().any(|r| r["status"] != "completed"), "no kill hit a cutover: {runs}");
     let done = cutover_ok(&lab, &["1"]);
     every_user_has_the_handouts_pass(&lab, &handouts(&done));
+    eprintln!("{} cutover runs before the last; the last: {}", cutovers.len(), done["municipalities"]);
 }
