@@ -381,13 +381,13 @@ pub fn print_rollback(s: &RollbackSummary, json: bool) -> Result<(), Failure> {
 /// Per municipality: the users, what is to be done, and (after a cutover) what was done.
 fn print_cutover_table(o: &CutoverOutcome) {
     println!(
-        "{:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7}",
-        "municipality", "users", "enable", "issue", "replace", "keep", "close", "enabled", "issued"
+        "{:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7} {:>13}",
+        "municipality", "users", "enable", "issue", "replace", "keep", "close", "enabled", "issued", "left disabled"
     );
     for (m, c) in &o.municipalities {
         println!(
-            "{m:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7}",
-            c.users, c.enable, c.issue, c.replace, c.keep, c.close, c.enabled, c.issued
+            "{m:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7} {:>13}",
+            c.users, c.enable, c.issue, c.replace, c.keep, c.close, c.enabled, c.issued, c.left_disabled
         );
     }
     println!(

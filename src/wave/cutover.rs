@@ -29,6 +29,7 @@ use super::run::{run_start, within_thresholds};
 use crate::client::graph::{ClientError, GraphClient, IssuedTap, TapMethod, TapPolicy, TapRemoval, tap_methods_path};
 use crate::config::{Config, CutoverSettings};
 use crate::execute::Impact;
+use crate::model::unified::SourceState;
 use crate::journal::{Action, Completion, Intent, OpState, RunKind, RunStatus, System, TargetKind};
 use crate::project::project_dir;
 use crate::report::handout;
@@ -53,8 +54,11 @@ pub struct CutoverRequest<'a> {
 /// One municipality's part of a cutover: what was to be done, and what was done.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MunicipalityCutover {
-    /// Cloud users the wave created for the municipality.
+    /// Cloud users the wave created for the municipality (and cut over).
     pub users: usize,
+    /// Of the wave's users, those whose source account was disabled or expired when mapped:
+    /// left disabled, no pass.
+    pub left_disabled: usize,
     /// Accounts to enable (disabled when looked at).
     pub enable: usize,
     /// Passes to issue (users without a usable pass, or with one the handout lacks).
@@ -157,25 +161,32 @@ fn allowed(policy: &TapPolicy, settings: CutoverSettings, target: &str) -> Resul
     Err(WaveError::PassesRefused { target: target.to_string(), reasons: reasons.join("; ") })
 }
 
-/// The cloud users the wave created in `target`, of `municipality` when given.
+/// The cloud users the wave created in `target`, of `municipality` when given, whose source
+/// account may sign in; and per municipality how many were left out because it may not.
 fn users_of(
     state: &State,
     prepared: &Prepared,
     target: &str,
     municipality: Option<&str>,
-) -> Result<Vec<User>, WaveError> {
+) -> Result<(Vec<User>, BTreeMap<String, usize>), WaveError> {
     let created = state.created_objects(target, System::Tenant, prepared.file.number, TargetKind::User)?;
     let refs: HashMap<String, &crate::render::ObjectRef> =
         prepared.content.refs.iter().map(|(a, r)| (a.0.to_string(), r)).collect();
     let people: HashMap<String, &crate::model::unified::Person> =
         prepared.content.people.iter().map(|p| (p.anchor.0.to_string(), p)).collect();
     let mut out = Vec::new();
+    let mut left = BTreeMap::new();
     for (anchor, id) in created {
         let Some(r) = refs.get(&anchor) else { continue };
         if municipality.is_some_and(|m| m != r.municipality) {
             continue;
         }
         let person = people.get(&anchor);
+        // A person whose old account was disabled or expired does not move with the unit.
+        if person.is_some_and(|p| p.source_state != SourceState::Enabled) {
+            *left.entry(r.municipality.clone()).or_default() += 1;
+            continue;
+        }
         let old_dn = person
             .and_then(|p| p.affiliations.iter().find(|a| a.municipality == r.municipality).or(p.affiliations.first()))
             .map(|a| a.dn.as_str().to_string())
@@ -190,7 +201,7 @@ fn users_of(
             id,
         });
     }
-    Ok(out)
+    Ok((out, left))
 }
 
 /// The handout CSV of `municipality`.
@@ -240,8 +251,8 @@ pub fn cutover(
     let target = config.target(request.target)?;
     let identity = same_target(state, target)?;
     ready(state, number, &target.name)?;
-    let users = users_of(state, prepared, &target.name, request.municipality)?;
-    if let (Some(m), true) = (request.municipality, users.is_empty()) {
+    let (users, left_disabled) = users_of(state, prepared, &target.name, request.municipality)?;
+    if let (Some(m), true) = (request.municipality, users.is_empty() && left_disabled.is_empty()) {
         return Err(WaveError::NothingOfMunicipality {
             wave: number,
             municipality: m.to_string(),
@@ -263,6 +274,9 @@ pub fn cutover(
         failures: Vec::new(),
         notes: Vec::new(),
     };
+    for (m, n) in left_disabled {
+        outcome.municipalities.entry(m).or_default().left_disabled = n;
+    }
     if target.shared_ad.is_some() {
         outcome.notes.push(
             "the shared AD's accounts are not enabled by this version of samla: enable them there".to_string(),

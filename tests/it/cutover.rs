@@ -91,12 +91,22 @@ fn handouts(summary: &Value) -> Vec<PathBuf> {
 
 /// Every user of the tenant (all made by wave 1) enabled with exactly one pass, the one the
 /// handouts name; returns every pass.
-fn every_user_has_the_handouts_pass(lab: &TenantLab, paths: &[PathBuf]) -> Vec<String> {
+fn every_user_has_the_handouts_pass(lab: &TenantLab, summary: &Value) -> Vec<String> {
     let mut rows = BTreeMap::new();
-    for p in paths {
-        rows.extend(handout(p));
+    for p in handouts(summary) {
+        rows.extend(handout(&p));
     }
-    let users = users(lab);
+    let mut users = users(lab);
+    // Those whose source account was disabled stay disabled, without a pass.
+    let left: u64 =
+        summary["municipalities"].as_object().unwrap().values().map(|m| m["left_disabled"].as_u64().unwrap()).sum();
+    let before = users.len();
+    users.retain(|upn, (enabled, methods)| {
+        let kept = rows.contains_key(upn);
+        assert!(kept || (!*enabled && methods.is_empty()), "{upn} has no handout row");
+        kept
+    });
+    assert_eq!((before - users.len()) as u64, left, "{summary}");
     assert!(!users.is_empty());
     for (upn, (enabled, methods)) in &users {
         assert!(enabled, "{upn} is not enabled");
@@ -136,8 +146,10 @@ fn the_pilot_wave_is_cut_over_once_each_user_enabled_with_one_pass_in_a_0600_han
     // A dry run shows per municipality what it will do and writes nothing.
     let dry = cutover_ok(&lab, &["1", "--dry-run"]);
     assert_eq!(dry["dry_run"], true);
-    let planned: u64 = dry["municipalities"].as_object().unwrap().values().map(|m| m["enable"].as_u64().unwrap()).sum();
-    assert_eq!(planned as usize, users(&lab).len(), "{dry}");
+    let sum = |v: &Value, key: &str| -> u64 {
+        v["municipalities"].as_object().unwrap().values().map(|m| m[key].as_u64().unwrap()).sum()
+    };
+    assert_eq!((sum(&dry, "enable") + sum(&dry, "left_disabled")) as usize, users(&lab).len(), "{dry}");
     assert_eq!(lab.tenants[0].dump(), after_run, "a dry run writes nothing");
 
     // One municipality first: only its users.
@@ -147,14 +159,15 @@ fn the_pilot_wave_is_cut_over_once_each_user_enabled_with_one_pass_in_a_0600_han
     let first_rows = handout(&handouts(&one)[0]);
     let enabled: usize = users(&lab).values().filter(|(e, _)| *e).count();
     assert_eq!(enabled, first_rows.len());
+    assert_eq!(one["municipalities"].as_object().unwrap().keys().collect::<Vec<_>>(), [&first]);
 
     // The whole wave; again: nothing changes, every pass kept.
     let all = cutover_ok(&lab, &["1"]);
-    let passes = every_user_has_the_handouts_pass(&lab, &handouts(&all));
+    let passes = every_user_has_the_handouts_pass(&lab, &all);
     let tenant = lab.tenants[0].dump();
     let again = cutover_ok(&lab, &["1"]);
     assert_eq!(lab.tenants[0].dump(), tenant, "a second cutover changes nothing: {again}");
-    assert_eq!(every_user_has_the_handouts_pass(&lab, &handouts(&again)), passes);
+    assert_eq!(every_user_has_the_handouts_pass(&lab, &again), passes);
     for p in handouts(&all) {
         let html = p.with_extension("html");
         assert_eq!(std::fs::metadata(&html).unwrap().permissions().mode() & 0o777, 0o600);
@@ -254,6 +267,6 @@ fn a_cutover_killed_at_random_points_resumes_to_one_usable_pass_per_user_the_han
     let cutovers: Vec<&Value> = runs.as_array().unwrap().iter().filter(|r| r["kind"] == "cutover").collect();
     assert!(cutovers.iter().any(|r| r["status"] != "completed"), "no kill hit a cutover: {runs}");
     let done = cutover_ok(&lab, &["1"]);
-    every_user_has_the_handouts_pass(&lab, &handouts(&done));
+    every_user_has_the_handouts_pass(&lab, &done);
     eprintln!("{} cutover runs before the last; the last: {}", cutovers.len(), done["municipalities"]);
 }
