@@ -349,7 +349,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 false => open_write(&cli.config).map(|(config, lock, state)| (config, Some(lock), state))?,
             };
             let mut operator = wave::Terminal { json: cli.json, yes };
-            let request = CutoverRequest { wave: &wave, target: &target, municipality: municipality.as_deref(), dry_run };
+            let request =
+                CutoverRequest { wave: &wave, target: &target, municipality: municipality.as_deref(), dry_run };
             let outcome = crate::wave::cutover::cutover(&config, &mut state, request, &mut operator)?;
             wave::print_cutover(&outcome, cli.json)?;
             outcome.completed().map(drop).map_err(Failure::from)

@@ -21,6 +21,7 @@
 //! old accounts in the municipalities' ADs are not closed: the handout lists each one to close.
 
 use super::connect::{Connected, connect, runtime, same_target};
+pub use super::cutover_plan::{CutoverOutcome, MunicipalityCutover};
 use super::dependencies::{Presence, presence_in};
 use super::error::WaveError;
 use super::operator::{Operator, Preview};
@@ -29,12 +30,11 @@ use super::run::{run_start, within_thresholds};
 use crate::client::graph::{ClientError, GraphClient, IssuedTap, TapMethod, TapPolicy, TapRemoval, tap_methods_path};
 use crate::config::{Config, CutoverSettings};
 use crate::execute::Impact;
-use crate::model::unified::SourceState;
 use crate::journal::{Action, Completion, Intent, OpState, RunKind, RunStatus, System, TargetKind};
+use crate::model::unified::SourceState;
 use crate::project::project_dir;
 use crate::report::handout;
 use crate::state::State;
-use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -49,56 +49,6 @@ pub struct CutoverRequest<'a> {
     pub municipality: Option<&'a str>,
     /// Show per municipality what it would do; write nothing.
     pub dry_run: bool,
-}
-
-/// One municipality's part of a cutover: what was to be done, and what was done.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct MunicipalityCutover {
-    /// Cloud users the wave created for the municipality (and cut over).
-    pub users: usize,
-    /// Of the wave's users, those whose source account was disabled or expired when mapped:
-    /// left disabled, no pass.
-    pub left_disabled: usize,
-    /// Accounts to enable (disabled when looked at).
-    pub enable: usize,
-    /// Passes to issue (users without a usable pass, or with one the handout lacks).
-    pub issue: usize,
-    /// Of them, passes found that the handout lacks: deleted first.
-    pub replace: usize,
-    /// Users whose pass (journaled, and in the handout) is kept.
-    pub keep: usize,
-    /// Old accounts the handout lists to close.
-    pub close: usize,
-    /// Accounts enabled and passes issued by this cutover.
-    pub enabled: usize,
-    pub issued: usize,
-}
-
-/// What `samla wave cutover --json` prints. It never holds a pass.
-#[derive(Debug, Serialize)]
-pub struct CutoverOutcome {
-    pub run: Option<i64>,
-    pub wave: u32,
-    pub target: String,
-    pub municipality: Option<String>,
-    pub dry_run: bool,
-    pub ok: bool,
-    pub tap_lifetime_minutes: u32,
-    pub tap_usable_once: bool,
-    pub municipalities: BTreeMap<String, MunicipalityCutover>,
-    /// The handouts written (CSV and HTML per municipality).
-    pub handouts: Vec<PathBuf>,
-    /// What did not go through, with the reason.
-    pub failures: Vec<String>,
-    /// What this cutover leaves to people.
-    pub notes: Vec<String>,
-}
-
-impl CutoverOutcome {
-    /// The outcome when every account is enabled and every user has a pass, else why not.
-    pub fn completed(self) -> Result<CutoverOutcome, WaveError> {
-        if self.ok { Ok(self) } else { Err(WaveError::CutoverIncomplete { wave: self.wave }) }
-    }
 }
 
 /// A cloud user the wave created, as the handout names them.
@@ -278,9 +228,9 @@ pub fn cutover(
         outcome.municipalities.entry(m).or_default().left_disabled = n;
     }
     if target.shared_ad.is_some() {
-        outcome.notes.push(
-            "the shared AD's accounts are not enabled by this version of samla: enable them there".to_string(),
-        );
+        outcome
+            .notes
+            .push("the shared AD's accounts are not enabled by this version of samla: enable them there".to_string());
     }
     outcome.notes.push("the old accounts are not closed: each handout lists the ones to close".to_string());
     if target.tenant.is_none() {
@@ -288,7 +238,8 @@ pub fn cutover(
     }
     runtime()?.block_on(async {
         let clients = connect(target).await?;
-        let result = cut_over(config, state, prepared, request, &clients, identity, &users, &mut outcome, operator).await;
+        let result =
+            cut_over(config, state, prepared, request, &clients, identity, &users, &mut outcome, operator).await;
         clients.close().await;
         result.map(|()| outcome)
     })
@@ -329,9 +280,9 @@ async fn cut_over(
         }
         let in_handout = handed.get(&u.municipality).and_then(|h| h.get(&u.upn));
         let usable = taps.into_iter().find(|t| t.usable);
-        let keep = usable.as_ref().is_some_and(|t| {
-            journaled.get(&u.anchor) == Some(&t.method_id) && in_handout == Some(&t.method_id)
-        });
+        let keep = usable
+            .as_ref()
+            .is_some_and(|t| journaled.get(&u.anchor) == Some(&t.method_id) && in_handout == Some(&t.method_id));
         let m = outcome.municipalities.entry(u.municipality.clone()).or_default();
         m.users += 1;
         m.close += usize::from(!u.old_dn.is_empty());
@@ -463,12 +414,9 @@ async fn send(
 
         // Issue: the intents first, then each pass to the handout, then to the journal.
         let path = handout_path(config, prepared, &target, municipality);
-        let issuing: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|&i| steps[i].issue)
-            .collect();
-        let body = json!({"lifetimeInMinutes": settings.tap_lifetime_minutes, "isUsableOnce": settings.tap_usable_once});
+        let issuing: Vec<usize> = members.iter().copied().filter(|&i| steps[i].issue).collect();
+        let body =
+            json!({"lifetimeInMinutes": settings.tap_lifetime_minutes, "isUsableOnce": settings.tap_usable_once});
         let intents: Vec<Intent> = issuing
             .iter()
             .map(|&i| {
@@ -480,10 +428,8 @@ async fn send(
         let rows = state.record_intents(run, &intents)?;
         let ids: Vec<&str> = issuing.iter().map(|&i| users[i].id.as_str()).collect();
         let issued = client.issue_taps(&ids, settings.tap_lifetime_minutes, settings.tap_usable_once).await;
-        let mut current: HashMap<String, String> = members
-            .iter()
-            .filter_map(|&i| Some((users[i].upn.clone(), steps[i].kept.clone()?)))
-            .collect();
+        let mut current: HashMap<String, String> =
+            members.iter().filter_map(|&i| Some((users[i].upn.clone(), steps[i].kept.clone()?))).collect();
         for ((&i, row), r) in issuing.iter().zip(rows).zip(issued) {
             let u = &users[i];
             let c = match r {

@@ -87,7 +87,9 @@ pub enum WaveError {
     )]
     NotRunYet { wave: u32, target: String, missing: String },
     /// The tenant's Temporary Access Pass policy does not allow the passes samla.toml asks for.
-    #[error("target {target}: the tenant's Temporary Access Pass policy refuses the passes: {reasons}; nothing was written")]
+    #[error(
+        "target {target}: the tenant's Temporary Access Pass policy refuses the passes: {reasons}; nothing was written"
+    )]
     PassesRefused { target: String, reasons: String },
     #[error("the cutover of wave {wave} did not complete; see the failures above, run it again to resume")]
     CutoverIncomplete { wave: u32 },

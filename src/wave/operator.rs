@@ -3,7 +3,7 @@
 //! terminal, `--yes`, JSON for machines) is the front end's business, not the operation's.
 
 use super::compare::Comparison;
-use super::cutover::CutoverOutcome;
+use super::cutover_plan::CutoverOutcome;
 use super::error::WaveError;
 use super::rollback_plan::RollbackPlan;
 use crate::plan::files::WaveFile;

@@ -18,11 +18,7 @@ fn lab(tap_disabled: bool) -> TenantLab {
 
 fn lab_at(scale: &str, tap_disabled: bool) -> TenantLab {
     // Real time: a pass of an hour must stay usable while the test looks at it.
-    let tenant = TenantOptions {
-        time_scale: 1.0,
-        tap_disabled,
-        ..options("33333333-3333-4333-8333-333333333333")
-    };
+    let tenant = TenantOptions { time_scale: 1.0, tap_disabled, ..options("33333333-3333-4333-8333-333333333333") };
     TenantLab::with(scale, tenant)
 }
 
@@ -192,11 +188,7 @@ fn the_pilot_wave_is_cut_over_once_each_user_enabled_with_one_pass_in_a_0600_han
     files.push(("trace log".into(), [traced.stdout, traced.stderr].concat()));
     for pass in &passes {
         for (what, bytes) in &files {
-            assert!(
-                !bytes.windows(pass.len()).any(|w| w == pass.as_bytes()),
-                "{} holds a pass",
-                what.display()
-            );
+            assert!(!bytes.windows(pass.len()).any(|w| w == pass.as_bytes()), "{} holds a pass", what.display());
         }
     }
 }
