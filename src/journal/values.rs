@@ -117,6 +117,8 @@ text_enum! {
         EnableUser = "enable_user",
         IssuePass = "issue_pass",
         DeletePass = "delete_pass",
+        /// A rollback's inverse of a cutover's enable (the before-image holds it enabled).
+        DisableUser = "disable_user",
     }
 }
 

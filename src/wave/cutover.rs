@@ -457,6 +457,85 @@ async fn send(
     Ok(())
 }
 
+/// The Graph user id in a journaled request's URL (`/users/{id}...`).
+fn user_of(e: &crate::journal::Entry) -> Option<String> {
+    let intent = e.intent_json().ok()?;
+    let rest = intent["url"].as_str()?.strip_prefix("/users/")?;
+    Some(rest.split('/').next()?.to_string())
+}
+
+/// Undoes the cutovers of wave `wave` in `target` (of `municipality` when given), journaled
+/// in the rollback run `run` before the wave's own inverses: every pass a cutover issued is
+/// deleted, every account it enabled disabled again (a pass or user no longer there counts as
+/// undone, so a resumed rollback repeats it safely). Returns the requests sent and what failed.
+pub async fn undo(
+    state: &mut State,
+    client: &GraphClient,
+    run: i64,
+    target: &str,
+    wave: u32,
+    municipality: Option<&str>,
+) -> Result<(u64, Vec<String>), WaveError> {
+    let entries: Vec<crate::journal::Entry> = state
+        .kind_entries(target, wave, RunKind::Cutover)?
+        .into_iter()
+        .filter(|e| e.system == System::Tenant && municipality.is_none_or(|m| m == e.municipality))
+        .filter(|e| e.may_have_happened())
+        .collect();
+    let (mut sent, mut failures) = (0, Vec::new());
+    let intent =
+        |e: &crate::journal::Entry, action: Action, request: serde_json::Value, before: serde_json::Value| Intent {
+            system: System::Tenant,
+            pass: 1,
+            op_key: format!("uncutover:{action}:{}", e.anchor.as_deref().unwrap_or_default()),
+            action,
+            municipality: e.municipality.clone(),
+            anchor: e.anchor.clone(),
+            object: e.object.clone(),
+            intent: request.to_string(),
+            before: Some(before.to_string()),
+        };
+    for e in entries.iter().filter(|e| e.action == Action::IssuePass && e.state == OpState::Done) {
+        let (Some(user), Some(method)) = (user_of(e), e.object_id.clone()) else { continue };
+        let url = format!("{}/{method}", tap_methods_path(&user));
+        let request = json!({"method": "DELETE", "url": url});
+        let row = state.record_intents(run, &[intent(e, Action::DeletePass, request, json!({"id": method}))])?[0];
+        sent += 1;
+        let c = match client.delete_tap(&user, &method).await {
+            Ok(TapRemoval::Deleted) => done(row, 204, "deleted".into(), Some(method)),
+            Ok(TapRemoval::NotThere) => done(row, 404, "not there".into(), Some(method)),
+            Err(err) => {
+                failures.push(format!("{}: delete the pass the cutover issued: {err}", e.object));
+                failed(row, &err)
+            }
+        };
+        state.record_completions(&[c])?;
+    }
+    let mut disabled = std::collections::HashSet::new();
+    for e in entries.iter().filter(|e| e.action == Action::EnableUser) {
+        let Some(user) = user_of(e) else { continue };
+        if !disabled.insert(user.clone()) {
+            continue;
+        }
+        let url = format!("/users/{user}");
+        let body = json!({"accountEnabled": false});
+        let request = json!({"method": "PATCH", "url": url, "body": body});
+        let row =
+            state.record_intents(run, &[intent(e, Action::DisableUser, request, json!({"accountEnabled": true}))])?[0];
+        sent += 1;
+        let c = match client.patch(&url, &body).await {
+            Ok(()) => done(row, 204, "disabled".into(), Some(user)),
+            Err(ClientError::Graph { status: 404, .. }) => done(row, 404, "not there".into(), Some(user)),
+            Err(err) => {
+                failures.push(format!("{}: disable the account the cutover enabled: {err}", e.object));
+                failed(row, &err)
+            }
+        };
+        state.record_completions(&[c])?;
+    }
+    Ok((sent, failures))
+}
+
 /// The user's handout row, synced to disk.
 fn write_row(path: &Path, u: &User, tap: &IssuedTap) -> Result<(), WaveError> {
     let row = handout::Row {

@@ -185,7 +185,26 @@ fn the_pilot_wave_is_cut_over_once_each_user_enabled_with_one_pass_in_a_0600_han
     // The handouts (CSV and HTML) are the one place a pass is written.
     let skip = vec![lab.project.path().join("reports/cutover")];
     all_bytes_below(lab.project.path(), &skip, &mut files);
-    files.push(("trace log".into(), [traced.stdout, traced.stderr].concat()));
+    // A rollback undoes the cutover first: every pass deleted, every account disabled, each
+    // journaled in the rollback run.
+    let rolled = lab.rollback(&["1"]);
+    assert!(rolled.status.success(), "{}", stderr(&rolled));
+    let db = rusqlite::Connection::open(lab.project.path().join("state/samla.db")).unwrap();
+    let count = |action: &str| -> usize {
+        db.query_row(
+            "SELECT count(*) FROM journal j JOIN wave_runs r ON r.id = j.run_id
+             WHERE r.kind = 'rollback' AND j.action = ?1 AND j.state = 'done'",
+            [action],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!((count("delete_pass"), count("disable_user")), (passes.len(), passes.len()));
+    let report = lab.samla(&["report", "rollback", "1", "--target", "lab"]);
+    assert!(report.status.success(), "{}", stderr(&report));
+    files.clear();
+    all_bytes_below(lab.project.path(), &skip, &mut files);
+    files.push(("trace log".into(), [traced.stdout.clone(), traced.stderr.clone()].concat()));
     for pass in &passes {
         for (what, bytes) in &files {
             assert!(!bytes.windows(pass.len()).any(|w| w == pass.as_bytes()), "{} holds a pass", what.display());
