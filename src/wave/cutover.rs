@@ -301,10 +301,15 @@ async fn cut_over(
     if request.dry_run {
         return Ok(());
     }
+    // The people cut over are weighed like the accounts the wave's run created (the creates'
+    // limits): a cutover touches only those, and never more than the run was allowed to make.
     let impact: BTreeMap<String, Impact> = outcome
         .municipalities
         .iter()
-        .map(|(m, c)| (m.clone(), Impact { updates: (c.enable + c.issue) as u64, ..Impact::default() }))
+        .map(|(m, c)| {
+            let people = c.enable.max(c.issue) as u64;
+            (m.clone(), Impact { creates: people, accounts_created: people, ..Impact::default() })
+        })
         .collect();
     within_thresholds(config, &impact, &prepared.population)?;
     let nothing = steps.iter().all(|s| !s.enable && !s.issue);

@@ -242,6 +242,16 @@ fn a_tenant_whose_policy_is_off_or_a_lifetime_outside_its_bounds_is_refused_with
 fn a_cutover_killed_at_random_points_resumes_to_one_usable_pass_per_user_the_handouts() {
     let lab = lab_at("1.0", false);
     run(&lab, "1");
+    // Beyond the thresholds (the creates' limits, which the run passed): refused, nothing written.
+    let config = lab.project.config();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("max_creates = 100000", "max_creates = 1")).unwrap();
+    let before = lab.tenants[0].dump();
+    let refused = cutover(&lab, &["1"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("thresholds"), "{}", stderr(&refused));
+    assert_eq!(lab.tenants[0].dump(), before);
+    std::fs::write(&config, text).unwrap();
     let dir = lab.project.path().join("reports/cutover");
     let written = || -> u64 {
         let mut n = 0;
