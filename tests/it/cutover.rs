@@ -137,9 +137,17 @@ fn the_pilot_wave_is_cut_over_once_each_user_enabled_with_one_pass_in_a_0600_han
 
     run(&lab, "1");
     let after_run = lab.tenants[0].dump();
+    // Without --yes and without a terminal it cannot ask: refused before anything is written.
+    let unasked = lab.samla(&["wave", "cutover", "1", "--target", "lab"]);
+    assert_eq!(unasked.status.code(), Some(2), "{}", stderr(&unasked));
+    assert!(stderr(&unasked).contains("--yes"), "{}", stderr(&unasked));
+    assert_eq!(lab.tenants[0].dump(), after_run);
     assert!(users(&lab).values().all(|(enabled, m)| !enabled && m.is_empty()), "a run leaves accounts disabled");
 
     // A dry run shows per municipality what it will do and writes nothing.
+    let shown = lab.samla(&["wave", "cutover", "1", "--target", "lab", "--dry-run"]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("municipality") && shown.contains("enable") && shown.contains("Dry run"), "{shown}");
     let dry = cutover_ok(&lab, &["1", "--dry-run"]);
     assert_eq!(dry["dry_run"], true);
     let sum = |v: &Value, key: &str| -> u64 {
@@ -200,6 +208,10 @@ fn the_pilot_wave_is_cut_over_once_each_user_enabled_with_one_pass_in_a_0600_han
         .unwrap()
     };
     assert_eq!((count("delete_pass"), count("disable_user")), (passes.len(), passes.len()));
+    // A wave rolled back cannot be cut over again, and says why.
+    let refused = cutover(&lab, &["1"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("rolled back"), "{}", stderr(&refused));
     let report = lab.samla(&["report", "rollback", "1", "--target", "lab"]);
     assert!(report.status.success(), "{}", stderr(&report));
     files.clear();
