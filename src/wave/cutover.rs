@@ -16,9 +16,12 @@
 //!   before it issues: a user whose usable pass is the one the journal recorded and the handout
 //!   holds keeps it; a pass the handout lacks (an answer lost, or a kill before the row was
 //!   written) is deleted and a new one issued. Run again after a failure or a kill to resume.
+//! - A person whose source account was disabled or expired when mapped is left disabled.
+//! - Undone by `samla wave rollback` first ([`undo`]): passes deleted, accounts disabled again.
 //!
-//! Not done here: the shared AD's accounts are not enabled (the command reports them), and the
-//! old accounts in the municipalities' ADs are not closed: the handout lists each one to close.
+//! Not done here: the shared AD's accounts are not enabled (a target with one gets a note in
+//! the outcome), and the old accounts in the municipalities' ADs are not closed: the handout
+//! lists each one to close.
 
 use super::connect::{Connected, connect, runtime, same_target};
 pub use super::cutover_plan::{CutoverOutcome, MunicipalityCutover};
