@@ -20,6 +20,7 @@ use crate::project::demo_tenant::DemoTenant;
 use crate::project::licences::Capacity;
 use crate::project::{lock_state, open_state_for_writing};
 use crate::report::overview::Overview;
+use crate::wave::cutover::CutoverRequest;
 use crate::wave::dry_run::DryRunRequest;
 use crate::wave::rollback::RollbackRequest;
 use std::fmt::Write as _;
@@ -125,6 +126,14 @@ pub fn run(dir: &Path, tenant_port: u16, progress: bool, json: bool) -> Result<(
     }
     let request = RollbackRequest { wave: "1", target: "demo", municipality: None, dry_run: true, cascade: &[] };
     wave::print_rollback(&crate::wave::rollback::rollback(&config, &mut state, request, &mut operator)?, json)?;
+    if !json {
+        println!("\nCutover of wave 1: its accounts enabled in the tenant, a Temporary Access Pass each, and the");
+        println!("service desk's handout per municipality (readable by its owner only).\n");
+    }
+    let request = CutoverRequest { wave: "1", target: "demo", municipality: None, dry_run: false };
+    let outcome = crate::wave::cutover::cutover(&config, &mut state, request, &mut operator)?;
+    wave::print_cutover(&outcome, json)?;
+    outcome.completed()?;
     let restart = tenant.restart_command();
     tenant.stop();
     if json {

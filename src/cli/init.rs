@@ -33,6 +33,10 @@ path = "state/samla.db"
 # ldif = "exports/klippan.ldf"
 # max_shrink = 0.10                         # any source: a new snapshot whose users, groups or memberships
 #                                           # shrank more than this share is held until `samla snapshots accept`
+
+# [cutover]                                 # `samla wave cutover`: each moved person's first sign-in
+# tap_lifetime_minutes = 480                # Temporary Access Pass lifetime: 10 to 43200, within the tenant's policy
+# tap_usable_once = false
 "#;
 
 const MAPPINGS_README: &str = "# mappings/\n\nOne TOML file per municipality (how its attributes flow into the shared schema) \
@@ -172,5 +176,6 @@ mod tests {
             .join("\n");
         let config = Config::parse(file, &uncommented).unwrap();
         assert_eq!(config.sources.len(), 2);
+        assert_eq!(config.cutover, crate::config::CutoverSettings::default(), "the template shows the defaults");
     }
 }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::estate::{EstateOptions, Flavor};
 use crate::project::{lock_state, open_state_for_reading, open_state_for_writing};
 use crate::state::{State, WriterLock};
+use crate::wave::cutover::CutoverRequest;
 use crate::wave::dry_run::DryRunRequest;
 use crate::wave::rollback::RollbackRequest;
 use clap::{Parser, Subcommand};
@@ -183,6 +184,26 @@ enum WaveCommand {
         #[arg(long, value_delimiter = ',', value_name = "WAVES")]
         cascade: Vec<u32>,
     },
+    /// Cutover day: enable the accounts a wave created in the tenant and give each person a
+    /// Temporary Access Pass ([cutover] in samla.toml); writes the service desk's handout per
+    /// municipality (CSV and HTML, readable by their owner only). Journaled; run again to
+    /// resume: nobody ends with a second pass or none.
+    Cutover {
+        /// The wave: its number, name or file name (without .toml).
+        wave: String,
+        /// The `[[target]]` of samla.toml the wave ran against.
+        #[arg(long)]
+        target: String,
+        /// Only this municipality's people.
+        #[arg(long)]
+        municipality: Option<String>,
+        /// Show per municipality what it would enable and issue; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
     /// The journal's runs of a wave: who ran it, when, from which wave file, what happened.
     Status {
         /// The wave: its number, name or file name (without .toml).
@@ -321,6 +342,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let summary = crate::wave::rollback::rollback(&config, &mut state, request, &mut operator)?;
             wave::print_rollback(&summary, cli.json)?;
             summary.completed().map(drop).map_err(Failure::from)
+        }
+        Command::Wave(WaveCommand::Cutover { wave, target, municipality, dry_run, yes }) => {
+            let (config, _lock, mut state) = match dry_run {
+                true => open_read(&cli.config).map(|(config, state)| (config, None, state))?,
+                false => open_write(&cli.config).map(|(config, lock, state)| (config, Some(lock), state))?,
+            };
+            let mut operator = wave::Terminal { json: cli.json, yes };
+            let request =
+                CutoverRequest { wave: &wave, target: &target, municipality: municipality.as_deref(), dry_run };
+            let outcome = crate::wave::cutover::cutover(&config, &mut state, request, &mut operator)?;
+            wave::print_cutover(&outcome, cli.json)?;
+            outcome.completed().map(drop).map_err(Failure::from)
         }
         Command::Report(ReportCommand::Rollback { wave, target, municipality }) => {
             let (config, state) = open_read(&cli.config)?;

@@ -5,6 +5,7 @@ use super::output::{Failure, print_json};
 use crate::report::rollback::Verification;
 use crate::wave::WaveError;
 use crate::wave::compare::Comparison;
+use crate::wave::cutover::CutoverOutcome;
 use crate::wave::dry_run::DryRun;
 use crate::wave::operator::{Operator, Preview};
 use crate::wave::report::ReportSummary;
@@ -39,6 +40,10 @@ impl Operator for Terminal {
                     municipality.map(|m| format!(", municipality {m}")).unwrap_or_default()
                 );
                 print_plan(plan);
+            }
+            Preview::Cutover { wave, outcome } => {
+                println!("Cutover of wave {} ({}) in target {}:", wave.number, wave.name, outcome.target);
+                print_cutover_table(outcome);
             }
         }
     }
@@ -389,6 +394,50 @@ pub fn print_rollback(s: &RollbackSummary, json: bool) -> Result<(), Failure> {
     }
     for r in &s.reports {
         println!("  report: {}", r.display());
+    }
+    Ok(())
+}
+
+/// Per municipality: the users, what is to be done, and (after a cutover) what was done.
+fn print_cutover_table(o: &CutoverOutcome) {
+    println!(
+        "{:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7} {:>13}",
+        "municipality", "users", "enable", "issue", "replace", "keep", "close", "enabled", "issued", "left disabled"
+    );
+    for (m, c) in &o.municipalities {
+        println!(
+            "{m:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7} {:>13}",
+            c.users, c.enable, c.issue, c.replace, c.keep, c.close, c.enabled, c.issued, c.left_disabled
+        );
+    }
+    println!(
+        "Passes: {} minutes, {}.",
+        o.tap_lifetime_minutes,
+        if o.tap_usable_once { "usable once" } else { "usable more than once while valid" }
+    );
+}
+
+/// Prints a cutover's outcome: never a pass (they are in the handouts only).
+pub fn print_cutover(o: &CutoverOutcome, json: bool) -> Result<(), Failure> {
+    if json {
+        return print_json(o);
+    }
+    match o.run {
+        None if o.dry_run => println!("Dry run: nothing was changed."),
+        None => println!("Nothing to do."),
+        Some(run) => {
+            println!("\nCutover run {run}:");
+            print_cutover_table(o);
+        }
+    }
+    for f in o.failures.iter().take(50) {
+        println!("  FAILED {f}");
+    }
+    for n in &o.notes {
+        println!("  NOTE {n}");
+    }
+    for h in &o.handouts {
+        println!("  handout: {}", h.display());
     }
     Ok(())
 }

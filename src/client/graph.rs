@@ -1396,6 +1396,11 @@ impl GraphClient {
         }
     }
 
+    /// `PATCH url` with `body` (a cutover's `accountEnabled`), sent like [`GraphClient::delete_tap`].
+    pub async fn patch(&self, url: &str, body: &Value) -> Result<(), ClientError> {
+        self.send_one("PATCH", url, Some(body)).await.map(drop)
+    }
+
     /// One request sent as a `$batch` of one, with its retries: the 2xx outcome, or the error.
     async fn send_one(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Outcome, ClientError> {
         let item = Item { id: "1", method, url, body, depends_on: Vec::new(), prefer: None };

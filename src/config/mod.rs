@@ -46,6 +46,35 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// How much one run may change per municipality (`[thresholds]`).
     pub thresholds: Thresholds,
+    /// The first sign-in a cutover gives (`[cutover]`).
+    pub cutover: CutoverSettings,
+}
+
+/// `[cutover]`: the Temporary Access Pass each cloud user of a wave gets on cutover day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CutoverSettings {
+    /// Minutes a pass is valid (`tap_lifetime_minutes`, default 480: a working day, Graph's
+    /// default policy's maximum). Must also lie within the tenant's policy, checked live.
+    pub tap_lifetime_minutes: u32,
+    /// Whether a pass is usable once only (`tap_usable_once`, default false: a person may need
+    /// a second sign-in on the first morning; Graph's default).
+    pub tap_usable_once: bool,
+}
+
+/// Graph's own bounds of a pass's lifetime (minutes), whatever a tenant's policy says.
+pub const TAP_LIFETIME_BOUNDS: std::ops::RangeInclusive<u32> = 10..=43_200;
+
+impl Default for CutoverSettings {
+    fn default() -> CutoverSettings {
+        CutoverSettings { tap_lifetime_minutes: 480, tap_usable_once: false }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCutover {
+    tap_lifetime_minutes: Option<Spanned<u32>>,
+    tap_usable_once: Option<bool>,
 }
 
 /// One municipality's source.
@@ -75,6 +104,7 @@ struct RawConfig {
     #[serde(default, rename = "target")]
     targets: Vec<Spanned<RawTarget>>,
     thresholds: Option<Spanned<RawThresholds>>,
+    cutover: Option<RawCutover>,
 }
 
 #[derive(Deserialize, Default)]
@@ -173,7 +203,23 @@ impl Config {
             targets.push(t);
         }
         let thresholds = target::validate_thresholds(raw.thresholds, &at)?;
-        Ok(Config { file: file.to_path_buf(), state_path, state_backups, sources, targets, thresholds })
+        let mut cutover = CutoverSettings::default();
+        if let Some(raw) = raw.cutover {
+            if let Some(m) = raw.tap_lifetime_minutes {
+                if !TAP_LIFETIME_BOUNDS.contains(m.get_ref()) {
+                    let message = format!(
+                        "tap_lifetime_minutes = {} is outside Graph's bounds ({} to {} minutes)",
+                        m.get_ref(),
+                        TAP_LIFETIME_BOUNDS.start(),
+                        TAP_LIFETIME_BOUNDS.end()
+                    );
+                    return Err(at(m.span(), message));
+                }
+                cutover.tap_lifetime_minutes = m.into_inner();
+            }
+            cutover.tap_usable_once = raw.tap_usable_once.unwrap_or(cutover.tap_usable_once);
+        }
+        Ok(Config { file: file.to_path_buf(), state_path, state_backups, sources, targets, thresholds, cutover })
     }
 
     /// The target of that name.
@@ -323,6 +369,18 @@ ldif = "exports/klippan.ldf"
         assert!(err(shrink).contains(":4:14: max_shrink = 1.5 is not a share"), "{}", err(shrink));
         assert_eq!(parse(&shrink.replace("1.5", "0.05")).unwrap().sources[0].max_shrink, 0.05);
         assert_eq!(parse(GOOD).unwrap().sources[0].max_shrink, 0.10);
+    }
+
+    #[test]
+    fn the_cutover_section_has_defaults_within_graphs_bounds_and_refuses_the_rest() {
+        assert_eq!(parse(GOOD).unwrap().cutover, CutoverSettings::default());
+        let c = parse(&format!("[cutover]\ntap_lifetime_minutes = 120\ntap_usable_once = true\n{GOOD}")).unwrap();
+        assert_eq!(c.cutover, CutoverSettings { tap_lifetime_minutes: 120, tap_usable_once: true });
+        let long = err("[cutover]\ntap_lifetime_minutes = 50000\n");
+        assert!(long.contains(":2:24: tap_lifetime_minutes = 50000 is outside Graph's bounds"), "{long}");
+        assert!(err("[cutover]\ntap_lifetime_minutes = 5\n").contains("outside Graph's bounds"));
+        let unknown = err("[cutover]\ntap_lifetime = 60\n");
+        assert!(unknown.contains(":2:1: unknown field `tap_lifetime`"), "{unknown}");
     }
 
     #[test]

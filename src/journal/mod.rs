@@ -512,6 +512,34 @@ impl State {
             .collect())
     }
 
+    /// Every operation the runs of kind `kind` of `wave` sent to `target`, in the order sent.
+    pub fn kind_entries(&self, target: &str, wave: u32, kind: RunKind) -> Result<Vec<Entry>, ReadError> {
+        self.entries("r.target = ?1 AND r.wave = ?2 AND r.kind = ?3", params![target, wave, kind])
+    }
+
+    /// The objects of `kind` that runs of `wave` created in `target`'s `system` (not those
+    /// samla only found): key (anchor) -> object id (Graph id or DN).
+    pub fn created_objects(
+        &self,
+        target: &str,
+        system: System,
+        wave: u32,
+        kind: TargetKind,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT key, object_id FROM target_objects
+                 WHERE target = ?1 AND system = ?2 AND wave = ?3 AND kind = ?4 AND created_by_run IS NOT NULL
+                 ORDER BY key",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![target, system, wave, kind], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The journal rows of a run, in the order they were sent.
     pub fn operations(&self, run: i64) -> Result<Vec<Entry>, ReadError> {
         self.entries("j.run_id = ?1", params![run])

@@ -115,6 +115,14 @@ text_enum! {
         UndoAddMember = "undo_add_member",
         UndoUpdate = "undo_update",
         UndoSetManager = "undo_set_manager",
+        /// A cutover's: an account enabled (both systems; the before-image holds it
+        /// disabled), a Temporary Access Pass issued (the tenant; the row holds its method id
+        /// and validity, never the pass), one deleted (a pass the handout lacks).
+        EnableUser = "enable_user",
+        IssuePass = "issue_pass",
+        DeletePass = "delete_pass",
+        /// A rollback's inverse of a cutover's enable (the before-image holds it enabled).
+        DisableUser = "disable_user",
     }
 }
 
@@ -143,6 +151,8 @@ text_enum! {
     pub enum RunKind {
         Run = "run",
         Rollback = "rollback",
+        /// `samla wave cutover`: the wave's accounts enabled, their first sign-in issued.
+        Cutover = "cutover",
     }
 }
 

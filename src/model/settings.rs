@@ -62,8 +62,8 @@ impl CloudKinds {
 #[serde(rename_all = "snake_case")]
 pub enum AccountStateRule {
     /// Created disabled in the tenant and the shared AD; the cutover (when the person moves
-    /// over to the new account, not a samla command yet) enables it. What the shared AD did
-    /// from the start.
+    /// over to the new account: `samla wave cutover`, in the tenant for now) enables it. What
+    /// the shared AD did from the start.
     #[default]
     DisabledUntilCutover,
     /// Enabled when the source account is (a disabled or expired one stays disabled).

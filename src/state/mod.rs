@@ -231,6 +231,17 @@ ALTER TABLE name_chunks ADD COLUMN digest TEXT;
 -- stored decomposed by Mac clients and some imports). 0 for snapshots taken before.
 ALTER TABLE snapshots ADD COLUMN nfc_normalised INTEGER NOT NULL DEFAULT 0;
 ",
+    r"
+-- Runs of kind 'cutover' (samla wave cutover). SQLite cannot alter a CHECK constraint, and a
+-- rebuilt wave_runs would break journal's reference to it under foreign_keys; widening the
+-- CHECK changes no stored row, so the table's definition is edited in place, the procedure
+-- SQLite's ALTER TABLE documentation gives for such changes.
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (kind IN (''run'', ''rollback''))',
+    'CHECK (kind IN (''run'', ''rollback'', ''cutover''))')
+ WHERE type = 'table' AND name = 'wave_runs';
+PRAGMA writable_schema = RESET;
+",
 ];
 
 /// What a [`State`] handle may do, chosen once when it is opened.

@@ -81,6 +81,18 @@ pub enum WaveError {
          them back first, or give --cascade {cascade} to roll them back first (newest first) and then wave {wave}"
     )]
     DependentWaves { wave: u32, target: String, dependents: String, cascade: String },
+    /// A cutover of a wave that is not in the target.
+    #[error(
+        "wave {wave} cannot be cut over in target {target}: {missing}; run it first (`samla wave run {wave} --target {target}`); nothing was written"
+    )]
+    NotRunYet { wave: u32, target: String, missing: String },
+    /// The tenant's Temporary Access Pass policy does not allow the passes samla.toml asks for.
+    #[error(
+        "target {target}: the tenant's Temporary Access Pass policy refuses the passes: {reasons}; nothing was written"
+    )]
+    PassesRefused { target: String, reasons: String },
+    #[error("the cutover of wave {wave} did not complete; see the failures above, run it again to resume")]
+    CutoverIncomplete { wave: u32 },
     #[error("wave {wave} did not complete; see the failures above and `samla wave status {wave}`")]
     Incomplete { wave: u32 },
     #[error("the rollback of wave {wave} did not complete; run it again to resume")]
@@ -148,6 +160,9 @@ impl Classified for WaveError {
             | DependentWaves { .. }
             | Incomplete { .. }
             | RollbackIncomplete { .. }
+            | NotRunYet { .. }
+            | PassesRefused { .. }
+            | CutoverIncomplete { .. }
             | State(_)
             | Journal(_)
             | JournalRow(_)

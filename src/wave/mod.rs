@@ -13,6 +13,8 @@
 //! - [`dry_run`]: the exact requests and LDIF, written to files.
 //! - [`run`]: the wave sent, journaled and resumable.
 //! - [`report`]: the rollback reports per municipality.
+//! - [`cutover`]: the wave's people moved: accounts enabled, first sign-ins issued, handouts;
+//!   [`cutover_plan`]: what it will do and did, per municipality.
 //! - [`rollback_plan`]: what undoing the wave would do, from the journal and a live look.
 //! - [`rollback`]: the wave undone, per municipality if asked.
 //! - [`status`]: the journal's runs of a wave.
@@ -20,6 +22,8 @@
 
 pub mod compare;
 pub mod connect;
+pub mod cutover;
+pub mod cutover_plan;
 pub mod dependencies;
 pub mod dry_run;
 pub mod error;

@@ -3,6 +3,7 @@
 //! terminal, `--yes`, JSON for machines) is the front end's business, not the operation's.
 
 use super::compare::Comparison;
+use super::cutover_plan::CutoverOutcome;
 use super::error::WaveError;
 use super::rollback_plan::RollbackPlan;
 use crate::plan::files::WaveFile;
@@ -13,6 +14,8 @@ pub enum Preview<'a> {
     Run { wave: &'a WaveFile, target: &'a str, comparison: &'a Comparison },
     /// A rollback: every change of the wave, its inverse and whether the target still shows it.
     Rollback { wave: &'a WaveFile, target: &'a str, municipality: Option<&'a str>, plan: &'a RollbackPlan },
+    /// A cutover: per municipality, the accounts to enable and the passes to issue.
+    Cutover { wave: &'a WaveFile, outcome: &'a CutoverOutcome },
 }
 
 pub trait Operator {

@@ -195,6 +195,13 @@ fn rollback_one(
         let start = run_start(&prepared, target, identity)?;
         let run = state.start_run(&start, RunKind::Rollback)?;
         summary.run = Some(run);
+        // A cutover of the wave is undone first: its passes deleted, its accounts disabled.
+        let mut cutover_failures = Vec::new();
+        if let Some(client) = &clients.tenant {
+            let (sent, failures) = super::cutover::undo(state, client, run, target, number, municipality).await?;
+            summary.sent += sent;
+            cutover_failures = failures;
+        }
         let mut journal = Journal { state: &mut *state, run, target: target.to_string(), wave: number, pass: 1 };
         let names = tenant::Names::new(&prepared.content, &prepared.targets);
         let mut current = first;
@@ -245,6 +252,7 @@ fn rollback_one(
             summary.after = last.counts();
             summary.reports = write_reports(&dir, &inputs, target, last)?;
         }
+        summary.failures.extend(cutover_failures);
         summary.ok = result.is_ok() && summary.failures.is_empty();
         let mut as_json = serde_json::to_value(&summary).unwrap_or_default();
         if let Err(e) = &result {

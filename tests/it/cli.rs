@@ -15,6 +15,9 @@ fn demo_discovers_the_five_municipalities_of_the_bundled_estate() {
     // It maps, and checks the result against the in-process test tenant over HTTP.
     assert!(text.contains("unified: "), "{text}");
     assert!(text.contains("licence class E3 (SPE_E3): "), "{text}");
+    // It ends with the cutover of wave 1 and names the handouts (one per municipality, 0600).
+    let handouts: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("handout: ")).collect();
+    assert!(!handouts.is_empty() && text.contains("Cutover run "), "{text}");
 
     // The test tenant's secret is the owner's alone.
     #[cfg(unix)]
@@ -22,6 +25,9 @@ fn demo_discovers_the_five_municipalities_of_the_bundled_estate() {
         use std::os::unix::fs::PermissionsExt;
         let secret = std::fs::metadata(dir.path().join("state/demo-tenant-secret")).unwrap();
         assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+        for h in &handouts {
+            assert_eq!(std::fs::metadata(h).unwrap().permissions().mode() & 0o777, 0o600, "{h}");
+        }
     }
     // The demo leaves a real project behind: its state lists the five snapshots.
     let listed = samla().arg("-c").arg(dir.path().join("samla.toml")).args(["snapshots", "--json"]).output().unwrap();

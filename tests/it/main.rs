@@ -5,6 +5,7 @@ mod account_state;
 mod ad_range_server;
 mod cert_login;
 mod cli;
+mod cutover;
 mod dry_run;
 mod errors;
 mod execute;

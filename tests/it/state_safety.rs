@@ -207,11 +207,15 @@ fn a_backup_is_made_before_a_run_and_restores_the_state() {
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     let backups = samla::state::backup::list(&demo.join("state/samla.db"));
-    assert_eq!(backups.len(), 1, "one backup, before wave 1 ran (the rollback was a dry run): {backups:?}");
+    assert_eq!(
+        backups.len(),
+        2,
+        "a backup before wave 1 ran and one before its cutover (the rollback was a dry run): {backups:?}"
+    );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o777, 0o600);
     let snapshots = cmd(&["snapshots", "--json"]);
-    assert_eq!(cmd(&["wave", "status", "1", "--json"]).as_array().map(Vec::len), Some(1));
+    assert_eq!(cmd(&["wave", "status", "1", "--json"]).as_array().map(Vec::len), Some(2), "the run and the cutover");
 
     // README's restore: copy the backup over the state, remove -wal and -shm.
     let state = demo.join("state/samla.db");
