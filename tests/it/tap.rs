@@ -423,8 +423,22 @@ impl std::io::Write for Sink {
 
 // One thread: the tenant and the client both run on it, so the thread's log subscriber sees
 // what both log.
+// tracing caches per call site whether anyone listens; a test on another thread that logs at
+// the same moment can leave a call site switched off for this thread's subscriber. The log is
+// then incomplete, not wrong, so such an attempt is run again (at most three times).
 #[tokio::test(flavor = "current_thread")]
 async fn no_pass_reaches_the_trace_log_of_the_client_or_the_tenant() {
+    for attempt in 1..=3 {
+        if pass_free_trace_log(attempt).await {
+            return;
+        }
+    }
+    panic!("the trace log was never captured whole");
+}
+
+/// Issues passes with a trace-level subscriber on this thread; whether the log was captured
+/// (the pass-free check itself panics).
+async fn pass_free_trace_log(attempt: u64) -> bool {
     let sink = Sink::default();
     let writer = sink.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -433,7 +447,8 @@ async fn no_pass_reaches_the_trace_log_of_the_client_or_the_tenant() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let g = Graph::start(TenantOptions { fault_rate_drop: 0.3, seed: 11, ..TenantOptions::default() }).await;
+    tracing::callsite::rebuild_interest_cache();
+    let g = Graph::start(TenantOptions { fault_rate_drop: 0.3, seed: 10 + attempt, ..TenantOptions::default() }).await;
     let dir = tempfile::tempdir().unwrap();
     let options =
         ClientOptions { backoff_base: Duration::from_millis(20), max_attempts: 12, ..ClientOptions::default() };
@@ -469,8 +484,12 @@ async fn no_pass_reaches_the_trace_log_of_the_client_or_the_tenant() {
         passes.push(issued.pass.expose().to_string());
     }
     let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-    assert!(log.contains("temporaryAccessPassMethods") && log.contains("TRACE"), "the log was captured: {log}");
     for pass in &passes {
         assert!(!log.contains(pass.as_str()), "a pass in the trace log");
     }
+    let captured = ["temporaryAccessPassMethods", "TRACE", "issued"].iter().all(|w| log.contains(w));
+    if !captured {
+        eprintln!("attempt {attempt}: the trace log was not captured whole ({} bytes)", log.len());
+    }
+    captured
 }
