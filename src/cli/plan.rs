@@ -3,8 +3,9 @@
 use super::output::{Failure, print_json};
 use crate::config::Config;
 use crate::project::open_state_for_reading;
-use crate::project::plan::{Explained, Planned};
+use crate::project::plan::{Explained, Planned, WaveStatus};
 use crate::report::plan::WaveRow;
+use crate::wave::listing::Listed;
 
 /// `samla plan [--explain UNIT] [--report]`.
 pub fn run(config: &Config, explain: Option<&str>, report: bool, json: bool) -> Result<(), Failure> {
@@ -93,33 +94,43 @@ fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
 }
 
-/// `samla waves`: every wave file with its counts per municipality and its status.
+/// `samla waves`: every wave file with its counts per municipality, its status, and where it
+/// stands in each target.
 pub fn list(config: &Config, json: bool) -> Result<(), Failure> {
     let state = open_state_for_reading(config)?;
-    let (statuses, municipalities) = crate::project::plan::statuses(config, &state)?;
+    let (listed, municipalities) = crate::wave::listing::waves(config, &state)?;
     if json {
-        return print_json(&statuses);
+        return print_json(&listed);
     }
     let mut header = format!("{:>4}  {:<24} {:<8}", "wave", "name", "status");
     for m in &municipalities {
         header.push_str(&format!(" {:>11}", truncate(m, 11)));
     }
-    header.push_str(&format!(" {:>8} {:>5} {:>6} {:>8}  file", "accounts", "units", "pinned", "excluded"));
+    header.push_str(&format!(
+        " {:>8} {:>5} {:>6} {:>8}  {:<16}  targets",
+        "accounts", "units", "pinned", "excluded", "file"
+    ));
     println!("{header}");
-    for s in &statuses {
+    for Listed { wave: s, targets } in &listed {
         let mut line = format!("{:>4}  {:<24} {:<8}", s.number, truncate(&s.name, 24), s.status);
         for m in &municipalities {
             line.push_str(&format!(" {:>11}", s.accounts.get(m).copied().unwrap_or(0)));
         }
         let total: usize = s.accounts.values().sum();
         let file = s.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        line.push_str(&format!(" {:>8} {:>5} {:>6} {:>8}  {file}", total, s.units, s.pinned, s.excluded));
+        let targets: Vec<String> = targets.iter().map(ToString::to_string).collect();
+        let targets = if targets.is_empty() { "-".to_string() } else { targets.join("; ") };
+        line.push_str(&format!(
+            " {:>8} {:>5} {:>6} {:>8}  {file:<16}  {targets}",
+            total, s.units, s.pinned, s.excluded
+        ));
         println!("{line}");
     }
-    for s in statuses.iter().filter(|s| !s.stale_because.is_empty()) {
+    let stale: Vec<&WaveStatus> = listed.iter().map(|l| &l.wave).filter(|s| !s.stale_because.is_empty()).collect();
+    for s in &stale {
         println!("\nwave {} is stale: {}", s.number, s.stale_because.join("; "));
     }
-    if statuses.iter().any(|s| !s.stale_because.is_empty()) {
+    if !stale.is_empty() {
         println!("\nRe-plan with `samla plan` (it keeps what was pinned, moved or excluded).");
     }
     Ok(())

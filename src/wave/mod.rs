@@ -17,7 +17,7 @@
 //!   [`cutover_plan`]: what it will do and did, per municipality.
 //! - [`rollback_plan`]: what undoing the wave would do, from the journal and a live look.
 //! - [`rollback`]: the wave undone, per municipality if asked.
-//! - [`status`]: the journal's runs of a wave.
+//! - [`status`]: the journal's runs of a wave; [`listing`]: every wave and where it stands in each target.
 //! - [`operator`]: who is shown and asked; [`error`]: why an operation stopped, with its exit class.
 
 pub mod compare;
@@ -27,6 +27,7 @@ pub mod cutover_plan;
 pub mod dependencies;
 pub mod dry_run;
 pub mod error;
+pub mod listing;
 pub mod operator;
 pub mod preflight;
 pub mod prepare;

@@ -18,6 +18,32 @@ fn demo_discovers_the_five_municipalities_of_the_bundled_estate() {
     // It ends with the cutover of wave 1 and names the handouts (one per municipality, 0600).
     let handouts: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("handout: ")).collect();
     assert!(!handouts.is_empty() && text.contains("Cutover run "), "{text}");
+    // `samla waves` shows per target where each wave stands, and since when: wave 1 cut over
+    // against "demo" (after its run), the others planned and in no target.
+    let config = dir.path().join("samla.toml");
+    let listed = samla().arg("-c").arg(&config).args(["waves", "--json"]).output().unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let waves: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let waves = waves.as_array().unwrap();
+    assert!(waves.len() > 1);
+    for w in waves {
+        assert_eq!(w["status"], "planned", "{w}");
+        let targets = w["targets"].as_array().unwrap();
+        if w["number"] == 1 {
+            assert_eq!(targets.len(), 1, "{w}");
+            assert_eq!(targets[0]["target"], "demo");
+            assert_eq!(targets[0]["stage"], "cut_over", "{w}");
+            assert!(targets[0]["at"].as_str().is_some_and(|at| at.starts_with("20")), "{w}");
+            assert!(targets[0]["run"].as_i64().is_some(), "{w}");
+        } else {
+            assert!(targets.is_empty(), "{w}");
+        }
+    }
+    let listed = samla().arg("-c").arg(&config).arg("waves").output().unwrap();
+    let table = String::from_utf8(listed.stdout).unwrap();
+    let first = table.lines().find(|l| l.trim_start().starts_with("1 ")).unwrap();
+    assert!(first.contains("demo: cut over 20"), "{table}");
+    assert!(table.lines().filter(|l| l.contains("cut over")).count() == 1, "{table}");
 
     // The test tenant's secret is the owner's alone.
     #[cfg(unix)]
