@@ -13,7 +13,7 @@ use super::error::{ErrorContext, GraphError};
 use super::faults::{Fault, Faults};
 use super::ids::{IdStream, ObjectId, PlanId, SkuId, fnv, hash_words};
 use super::persist::Store;
-use super::query::{Query, check_filter, check_select};
+use super::query::{self, Query, check_filter, check_select};
 use super::roles::{ROLES, Role};
 use super::rules::{Context, Kind, parse_ref, validate_write};
 use super::schema::{CSDL, USER};
@@ -364,15 +364,22 @@ impl Shared {
             }
             ["directory", "deletedItems", cast @ ("microsoft.graph.user" | "microsoft.graph.group")] if m == "GET" => {
                 let kind = if *cast == "microsoft.graph.user" { Kind::User } else { Kind::Group };
-                if q.filter.is_some() {
-                    return Err(GraphError::not_supported_here("$filter on deleted items"));
+                if let Some(f) = &q.filter {
+                    check_filter(kind, f)?;
                 }
                 if let Some(names) = &q.select {
                     check_select(dir.schema, kind, names)?;
                 }
                 let after = skiptoken(&q)?;
-                let all: Vec<&Object> =
-                    dir.deleted_items(kind).into_iter().filter(|o| after.is_none_or(|a| o.id > a)).collect();
+                let wanted = |o: &&Object| {
+                    q.filter.as_ref().is_none_or(|f| query::matches(f, &|p| Some(dir.property(o, p, None))))
+                };
+                let all: Vec<&Object> = dir
+                    .deleted_items(kind)
+                    .into_iter()
+                    .filter(|o| after.is_none_or(|a| o.id > a))
+                    .filter(wanted)
+                    .collect();
                 let page = &all[..all.len().min(q.page_size())];
                 let items = page.iter().map(|o| render_deleted(dir, o, q.select.as_deref())).collect();
                 let next = (all.len() > page.len()).then(|| page.last().map(|o| self.next_link(req, o.id))).flatten();

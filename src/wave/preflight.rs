@@ -17,6 +17,13 @@
 //!   deleted users are restored instead of created ([`crate::execute::graph::observe_deleted`]):
 //!   no live user may hold the userPrincipalName of one the wave restores (Graph refuses the
 //!   restore), and the licences restored users take back count like new ones.
+//! - no live user or group samla did not find by its anchor, and no soft-deleted user, holds in
+//!   its `proxyAddresses` or `mail` an address the wave claims: `smtp:<userPrincipalName>` of
+//!   each user it creates (Exchange Online makes the UPN an address), `smtp:<mail>` where a
+//!   create or update sets `mail`, and `<mailNickname>@<default domain>` of each Microsoft 365
+//!   group it creates (skipped when `GET /domains` names no default domain). Read with
+//!   `proxyAddresses/any(x:x eq 'smtp:...')`, 15 `or`-ed to a filter (Graph's limit of 15
+//!   expressions), through `$batch`; the deleted users' addresses come with their listing.
 //! - no cloud user the wave would update or take over (found by its anchor) holds a directory
 //!   role: an administrator's account must not change hands in a migration (and Entra
 //!   Connect does not hard-match users holding a role).
@@ -48,6 +55,9 @@ pub enum Check {
     TakenByDeleted,
     /// A cloud user the wave finds by its anchor (and would update) holds a directory role.
     RoleHolder,
+    /// A live user or group the wave does not own, or a soft-deleted user, holds an address
+    /// (proxyAddresses or mail) the wave claims.
+    AddressTaken,
 }
 
 impl Check {
@@ -59,6 +69,7 @@ impl Check {
             Check::TakenByAnother => "taken by another user",
             Check::TakenByDeleted => "held by a deleted user",
             Check::RoleHolder => "holds a directory role",
+            Check::AddressTaken => "address held by another",
         }
     }
 }
@@ -104,6 +115,62 @@ pub struct TenantFacts {
     pub matched: Vec<(String, String, String)>,
     /// Object id -> the directory roles it holds.
     pub role_holders: BTreeMap<String, Vec<String>>,
+    /// The tenant's default domain, lower case: where a Microsoft 365 group's address is.
+    pub mail_domain: Option<String>,
+    /// Lower-cased address (without `smtp:`) -> the objects the wave does not own holding it.
+    pub address_holders: BTreeMap<String, Vec<AddressHolder>>,
+}
+
+/// What kind of object holds an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    User,
+    Group,
+    DeletedUser,
+}
+
+/// An object holding an address the wave claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressHolder {
+    pub id: String,
+    pub holder: Holder,
+}
+
+/// The addresses a request claims: (municipality, the object as findings name it, the
+/// lower-cased address without `smtp:`).
+fn claimed(r: &GraphRequest, mail_domain: Option<&str>) -> Vec<(String, String, String)> {
+    let Some(body) = r.body.as_ref() else { return Vec::new() };
+    let lower = |v: &Value| v.as_str().map(str::to_lowercase);
+    let mail = lower(&body["mail"]);
+    let (object, addresses): (Option<String>, Vec<Option<String>>) = match r.action {
+        Action::CreateUser => {
+            let upn = lower(&body["userPrincipalName"]);
+            (upn.clone(), vec![upn, mail])
+        }
+        Action::UpdateUser => (mail.clone(), vec![mail]),
+        Action::CreateGroup if body["groupTypes"].as_array().is_some_and(|t| t.iter().any(|t| t == "Unified")) => {
+            let nick = lower(&body["mailNickname"]);
+            let address = nick.as_ref().zip(mail_domain).map(|(n, d)| format!("{n}@{d}"));
+            (nick, vec![address])
+        }
+        _ => (None, Vec::new()),
+    };
+    let Some(object) = object else { return Vec::new() };
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    for a in addresses.into_iter().flatten() {
+        if !out.iter().any(|(_, _, seen)| *seen == a) {
+            out.push((r.municipality.clone(), object.clone(), a));
+        }
+    }
+    out
+}
+
+/// Every address `requests` claim.
+fn claimed_addresses<'a>(
+    requests: &'a [(usize, GraphRequest)],
+    mail_domain: Option<&'a str>,
+) -> impl Iterator<Item = (String, String, String)> + 'a {
+    requests.iter().flat_map(move |(_, r)| claimed(r, mail_domain))
 }
 
 /// A user the wave creates, as its create request says.
@@ -218,6 +285,29 @@ pub fn judge(requests: &[(usize, GraphRequest)], skus: &BTreeMap<String, String>
             ));
         }
     }
+    for (municipality, object, address) in claimed_addresses(requests, facts.mail_domain.as_deref()) {
+        let taken_as_upn = facts.live_upns.get(&address);
+        for h in facts.address_holders.get(&address).into_iter().flatten() {
+            if taken_as_upn == Some(&h.id) {
+                continue; // found above as the holder of the userPrincipalName
+            }
+            let (what, wait) = match h.holder {
+                Holder::User => ("user", ""),
+                Holder::Group => ("group", ""),
+                Holder::DeletedUser => ("deleted user", " for up to 30 days; restore it or wait until it is purged"),
+            };
+            out.push(finding(
+                &municipality,
+                Check::AddressTaken,
+                &object,
+                format!(
+                    "{what} {} holds smtp:{address} in its proxyAddresses or mail and is not this object{wait}; \
+                     Exchange refuses a second holder of an address",
+                    h.id
+                ),
+            ));
+        }
+    }
     for (class, needed) in licences_needed(requests) {
         let Some(part) = skus.get(class) else { continue };
         match facts.skus.get(part) {
@@ -271,6 +361,9 @@ pub async fn read_facts(
             && let Some(id) = d["id"].as_str()
         {
             facts.verified_domains.insert(id.to_lowercase());
+            if d["isDefault"] == true {
+                facts.mail_domain = Some(id.to_lowercase());
+            }
         }
     }
     facts.restoring = restoring(view, requests);
@@ -295,10 +388,37 @@ pub async fn read_facts(
             }
         }
     }
-    let deleted =
-        client.get_all("/directory/deletedItems/microsoft.graph.user?$select=id,mailNickname,onPremisesImmutableId");
+    let addresses: BTreeSet<String> =
+        claimed_addresses(requests, facts.mail_domain.as_deref()).map(|(_, _, a)| a).collect();
+    let owned: BTreeSet<&str> = view
+        .users
+        .values()
+        .chain(view.groups.values())
+        .chain(view.restorable.values())
+        .filter_map(|o| o["id"].as_str())
+        .collect();
+    let listed: Vec<String> = addresses.iter().cloned().collect();
+    let reads: Vec<(Holder, String)> = address_filters("users", &listed)
+        .into_iter()
+        .map(|p| (Holder::User, p))
+        .chain(address_filters("groups", &listed).into_iter().map(|p| (Holder::Group, p)))
+        .collect();
+    let paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
+    for ((holder, _), page) in reads.iter().zip(client.get_many(&paths).await) {
+        for o in page?["value"].as_array().into_iter().flatten() {
+            if let Some(id) = o["id"].as_str().filter(|id| !owned.contains(id)) {
+                held(&mut facts, &addresses, o, id, *holder);
+            }
+        }
+    }
+    let deleted = client.get_all(
+        "/directory/deletedItems/microsoft.graph.user?$select=id,mailNickname,onPremisesImmutableId,mail,proxyAddresses",
+    );
     for u in deleted.await? {
         let Some(id) = u["id"].as_str() else { continue };
+        if !owned.contains(id) {
+            held(&mut facts, &addresses, &u, id, Holder::DeletedUser);
+        }
         if let Some(nick) = u["mailNickname"].as_str() {
             facts.deleted_nicknames.insert(nick.to_lowercase(), id.to_string());
         }
@@ -321,6 +441,38 @@ fn restoring(view: &TenantView, requests: &[(usize, GraphRequest)]) -> Vec<(Stri
             let shown = deleted["userPrincipalName"].as_str()?;
             let upn = shown.strip_prefix(&id.replace('-', "")).unwrap_or(shown);
             Some((r.municipality.clone(), upn.to_lowercase(), id.to_string()))
+        })
+        .collect()
+}
+
+/// Records `o` (with `id`) as a holder of each of `addresses` its `mail` or `proxyAddresses`
+/// holds (any `smtp:` prefix case, the address case-insensitive).
+fn held(facts: &mut TenantFacts, addresses: &BTreeSet<String>, o: &Value, id: &str, holder: Holder) {
+    let proxies = o["proxyAddresses"].as_array().into_iter().flatten().filter_map(Value::as_str).filter_map(|p| {
+        let (kind, address) = p.split_once(':')?;
+        kind.eq_ignore_ascii_case("smtp").then_some(address)
+    });
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    for address in o["mail"].as_str().into_iter().chain(proxies).map(str::to_lowercase) {
+        if addresses.contains(&address) && found.insert(address.clone()) {
+            let holders = facts.address_holders.entry(address).or_default();
+            if !holders.iter().any(|h| h.id == id) {
+                holders.push(AddressHolder { id: id.to_string(), holder });
+            }
+        }
+    }
+}
+
+/// Reads of the `collection`'s objects holding one of `addresses` in their proxyAddresses,
+/// 15 lambdas `or`-ed to a filter (Graph allows 15 expressions in a filter clause).
+fn address_filters(collection: &str, addresses: &[String]) -> Vec<String> {
+    addresses
+        .chunks(IN_VALUES)
+        .map(|c| {
+            let any: Vec<String> =
+                c.iter().map(|a| format!("proxyAddresses/any(x:x eq {})", quoted(&[format!("smtp:{a}")]))).collect();
+            let filter = encode(&any.join(" or "));
+            format!("/{collection}?$filter={filter}&$select=id,mail,proxyAddresses&$top=999")
         })
         .collect()
 }
@@ -428,6 +580,63 @@ mod tests {
                 ("perstorp".into(), Check::UnverifiedDomain, "elev1@elev.samverkan.se".into()),
             ]
         );
+    }
+
+    #[test]
+    fn an_address_the_wave_claims_held_by_another_or_a_deleted_object_is_found() {
+        let mut facts = facts();
+        facts.mail_domain = Some("samverkan.se".into());
+        let holder = |id: &str, holder| AddressHolder { id: id.into(), holder };
+        // Someone else's mailbox has the first person's UPN as an alias; a deleted user keeps
+        // the second person's mail; a group has the third's UPN; the fourth is free.
+        facts.address_holders.insert("asa@samverkan.se".into(), vec![holder("u-5", Holder::User)]);
+        facts.address_holders.insert("bo.b@bjuv.se".into(), vec![holder("u-6", Holder::DeletedUser)]);
+        facts.address_holders.insert("rektorer@samverkan.se".into(), vec![holder("g-1", Holder::Group)]);
+        facts.address_holders.insert("cia@samverkan.se".into(), vec![holder("u-7", Holder::User)]);
+        // A UPN already taken as a userPrincipalName is one finding, not two.
+        facts.live_upns.insert("taken@samverkan.se".into(), "u-9".into());
+        facts.address_holders.insert("taken@samverkan.se".into(), vec![holder("u-9", Holder::User)]);
+        let mut update = request(Action::UpdateUser, "klippan", json!({"mail": "Cia@samverkan.se"}), None);
+        update.1.anchor = None;
+        let requests = vec![
+            user("bjuv", "Asa@Samverkan.se", "a1"),
+            request(
+                Action::CreateUser,
+                "bjuv",
+                json!({"userPrincipalName": "bo@samverkan.se", "mail": "Bo.B@bjuv.se", "onPremisesImmutableId": "a2"}),
+                None,
+            ),
+            user("perstorp", "free@samverkan.se", "a3"),
+            user("bjuv", "taken@samverkan.se", "a4"),
+            request(
+                Action::CreateGroup,
+                "perstorp",
+                json!({"mailNickname": "Rektorer", "groupTypes": ["Unified"], "mailEnabled": true}),
+                None,
+            ),
+            request(Action::CreateGroup, "perstorp", json!({"mailNickname": "asa", "mailEnabled": false}), None),
+            update,
+        ];
+        let found = judge(&requests, &BTreeMap::new(), &facts);
+        let brief: Vec<(&str, Check, &str)> =
+            found.iter().map(|f| (f.municipality.as_str(), f.check, f.object.as_str())).collect();
+        assert_eq!(
+            brief,
+            vec![
+                ("bjuv", Check::TakenByAnother, "taken@samverkan.se"),
+                ("bjuv", Check::AddressTaken, "asa@samverkan.se"),
+                ("bjuv", Check::AddressTaken, "bo@samverkan.se"),
+                ("klippan", Check::AddressTaken, "cia@samverkan.se"),
+                ("perstorp", Check::AddressTaken, "rektorer"),
+            ],
+            "{found:#?}"
+        );
+        assert!(found[1].detail.contains("smtp:asa@samverkan.se") && found[1].detail.contains("u-5"), "{found:#?}");
+        assert!(found[2].detail.contains("deleted user u-6"), "{}", found[2].detail);
+        assert!(found[4].detail.contains("group g-1"), "{}", found[4].detail);
+        // Without the tenant's default domain, a Microsoft 365 group's address is not known.
+        facts.mail_domain = None;
+        assert_eq!(judge(&requests, &BTreeMap::new(), &facts).len(), 4);
     }
 
     #[test]

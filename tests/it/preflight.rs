@@ -54,18 +54,26 @@ async fn as_app(lab: &TenantLab) -> (reqwest::Client, String) {
 /// A user made in the tenant by someone else (over Graph, as the app) with `upn`, `nick` and
 /// `anchor`, then soft-deleted when `delete`; its id.
 pub(crate) fn foreign_user(lab: &TenantLab, upn: &str, nick: &str, anchor: Option<&str>, delete: bool) -> String {
+    let mut body = json!({"mailNickname": nick, "userPrincipalName": upn});
+    if let Some(a) = anchor {
+        body["onPremisesImmutableId"] = json!(a);
+    }
+    foreign(lab, body, delete)
+}
+
+/// A user made by someone else with the properties of `props` (and a name and password), then
+/// soft-deleted when `delete`; its id.
+fn foreign(lab: &TenantLab, props: Value, delete: bool) -> String {
     let tenant = &lab.tenants[0];
     lab.rt.block_on(async {
         let (http, bearer) = as_app(lab).await;
         let mut body = json!({
             "accountEnabled": true,
             "displayName": "Someone Else",
-            "mailNickname": nick,
-            "userPrincipalName": upn,
             "passwordProfile": {"password": "Ett-annat-L0senord!", "forceChangePasswordNextSignIn": true},
         });
-        if let Some(a) = anchor {
-            body["onPremisesImmutableId"] = json!(a);
+        for (k, v) in props.as_object().unwrap() {
+            body[k] = v.clone();
         }
         let made = http.post(format!("{}/users", tenant.graph_url())).bearer_auth(&bearer).json(&body).send().await;
         let made: Value = made.unwrap().json().await.unwrap();
@@ -189,4 +197,34 @@ fn a_cloud_user_the_wave_would_update_holding_a_directory_role_refuses_it() {
     let roles: Vec<&Value> = findings.as_array().unwrap().iter().filter(|f| f["check"] == "role_holder").collect();
     assert_eq!(roles.len(), 1, "{findings}");
     assert!(roles[0]["detail"].as_str().unwrap().contains(&admin), "{findings}");
+}
+
+/// Issue 25, point 2, the addresses: Exchange Online makes each new user's userPrincipalName
+/// an address, so a live user the wave does not own (under its own, other UPN) whose
+/// proxyAddresses hold `SMTP:<a wave person's UPN>`, or a soft-deleted one likewise, refuses
+/// the wave in its dry-run and its run with nothing sent; without them it goes through.
+#[test]
+fn a_foreign_or_soft_deleted_holder_of_an_address_the_wave_claims_refuses_it() {
+    let lab = TenantLab::with("0.3", options(TENANT));
+    let users = created_users(&lab);
+    let upn = |i: usize| users[i]["userPrincipalName"].as_str().unwrap().to_string();
+    let holder = |n: &str, address: &str, delete: bool| {
+        let props = json!({"userPrincipalName": format!("{n}@samverkan.se"), "mailNickname": n, "mail": address});
+        foreign(&lab, props, delete)
+    };
+    let live = holder("alias.holder", &upn(0), false);
+    let deleted = holder("former.alias", &upn(1).to_uppercase(), true);
+    let findings = refused(&lab, &[&upn(0), &upn(1), "address held by another", &format!("smtp:{}", upn(0))]);
+    let all = findings.as_array().unwrap();
+    assert!(all.iter().all(|f| f["check"] == "address_taken"), "{findings}");
+    assert_eq!(all.len(), 2, "{findings}");
+    let about = |u: &str| all.iter().find(|f| f["object"] == u).unwrap()["detail"].as_str().unwrap().to_string();
+    assert!(about(&upn(0)).starts_with(&format!("user {live}")), "{findings}");
+    assert!(about(&upn(1)).starts_with(&format!("deleted user {deleted}")), "{findings}");
+    // Without them, the same wave goes through.
+    let clean = TenantLab::with("0.3", options(TENANT));
+    let out = clean.samla(&["wave", "dry-run", "1", "--target", "lab", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dry["preflight"], json!([]));
 }

@@ -535,6 +535,39 @@ async fn delete_is_soft_and_restore_brings_the_user_back_unless_its_upn_was_take
     g.post(&format!("/directory/deletedItems/{m365}/restore"), json!({})).await.expect(200);
 }
 
+/// Issue 25: the preflight's address check reads `proxyAddresses/any(x:x eq 'smtp:...')`, `or`-ed,
+/// on users, groups and deleted users; Graph's errors for the forms it does not take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_addresses_are_found_with_any_lambdas_on_users_groups_and_deleted_items() {
+    let g = Graph::default().await;
+    let kept = g.user("kalle", json!({"mail": "Kalle.K@bjuv.se"})).await;
+    let gone = g.user("olle", json!({"mail": "olle@bjuv.se"})).await;
+    g.user("other", json!({})).await;
+    g.delete(&format!("/users/{gone}")).await.expect(204);
+    let owner = format!("https://graph.microsoft.com/v1.0/users/{kept}");
+    let unified =
+        json!({"mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"], "owners@odata.bind": [owner]});
+    let team = g.group("team", unified).await;
+    let ids = |r: Reply| {
+        let v = r.expect(200).body["value"].as_array().unwrap().clone();
+        v.iter().map(|u| u["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let both = "proxyAddresses/any(x:x eq 'smtp:kalle.k@BJUV.se') or proxyAddresses/any(p:p eq 'SMTP:olle@bjuv.se')";
+    let users = g.get(&format!("/users?$filter={both}&$select=id,proxyAddresses")).await.expect(200);
+    assert_eq!(users.body["value"], json!([{"id": kept, "proxyAddresses": ["SMTP:Kalle.K@bjuv.se"]}]));
+    assert_eq!(ids(g.get(&format!("/directory/deletedItems/microsoft.graph.user?$filter={both}")).await), vec![gone]);
+    let mail =
+        g.get(&format!("/groups/{team}?$select=mail")).await.expect(200).body["mail"].as_str().unwrap().to_string();
+    let group = format!("/groups?$filter=proxyAddresses/any(a:a eq 'smtp:{mail}')");
+    assert_eq!(ids(g.get(&group).await), vec![team]);
+    let sixteen: Vec<String> = (0..16).map(|i| format!("proxyAddresses/any(x:x eq 'smtp:{i}@bjuv.se')")).collect();
+    g.get(&format!("/users?$filter={}", sixteen.join(" or "))).await.error(400, "Request_BadRequest");
+    g.get(&format!("/users?$filter={}", sixteen[..15].join(" or "))).await.expect(200);
+    g.get("/users?$filter=proxyAddresses/all(x:x eq 'smtp:a@bjuv.se')").await.error(400, "Request_UnsupportedQuery");
+    g.get("/users?$filter=proxyAddresses/any(x:startswith(x,'smtp:'))").await.error(400, "BadRequest");
+    g.get("/users?$filter=mail/any(x:x eq 'a@bjuv.se')").await.error(400, "Request_UnsupportedQuery");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manager_is_set_read_and_removed_by_reference() {
     let g = Graph::default().await;
