@@ -192,7 +192,11 @@ fn rows(path: &Path) -> Result<Vec<Vec<String>>, ReportError> {
 
 /// The pass id the CSV at `path` holds for each new UPN (the newest row with a pass).
 pub fn pass_ids(path: &Path) -> Result<BTreeMap<String, String>, ReportError> {
-    Ok(rows(path)?.into_iter().filter(|r| !r[PASS_ID].is_empty()).map(|r| (r[UPN].clone(), r[PASS_ID].clone())).collect())
+    Ok(rows(path)?
+        .into_iter()
+        .filter(|r| !r[PASS_ID].is_empty())
+        .map(|r| (r[UPN].clone(), r[PASS_ID].clone()))
+        .collect())
 }
 
 /// The new UPNs the CSV at `path` holds a shared-AD initial password for.
