@@ -114,7 +114,7 @@ fn every_user_has_the_handouts_pass(lab: &TenantLab, summary: &Value) -> Vec<Str
     rows.into_values().map(|(pass, _)| pass).collect()
 }
 
-fn all_bytes_below(dir: &Path, skip: &[PathBuf], out: &mut Vec<(PathBuf, Vec<u8>)>) {
+pub fn all_bytes_below(dir: &Path, skip: &[PathBuf], out: &mut Vec<(PathBuf, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
