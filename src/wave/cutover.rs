@@ -319,9 +319,15 @@ async fn cut_over(
     let mut ad_steps = Vec::new();
     if let Some(ad) = shared_ad.as_mut() {
         let journaled = cutover_ad::journaled(state, &target, prepared.file.number)?;
+        let mut passwords: HashMap<&str, std::collections::BTreeSet<String>> = HashMap::new();
+        for u in accounts.shared_ad {
+            if !passwords.contains_key(u.municipality.as_str()) {
+                let path = handout_path(config, prepared, &target, &u.municipality);
+                passwords.insert(&u.municipality, cutover_ad::passwords_in(&path)?);
+            }
+        }
         let with_password = |u: &User| -> Result<bool, WaveError> {
-            let path = handout_path(config, prepared, &target, &u.municipality);
-            Ok(cutover_ad::passwords_in(&path)?.contains(&u.upn))
+            Ok(passwords.get(u.municipality.as_str()).is_some_and(|p| p.contains(&u.upn)))
         };
         ad_steps = cutover_ad::look(ad, accounts.shared_ad, &journaled, &with_password).await?;
         for (u, step) in accounts.shared_ad.iter().zip(&ad_steps) {
@@ -414,10 +420,10 @@ async fn send(
                 if u.municipality != municipality {
                     continue;
                 }
-                if cutover_ad::enable(ad_client, state, run, u, *before, &path, &mut outcome.failures).await? {
-                    if let Some(m) = outcome.municipalities.get_mut(municipality) {
-                        m.ad_enabled += 1;
-                    }
+                let enabled =
+                    cutover_ad::enable(ad_client, state, run, u, *before, &path, &mut outcome.failures).await?;
+                if let (true, Some(m)) = (enabled, outcome.municipalities.get_mut(municipality)) {
+                    m.ad_enabled += 1;
                 }
             }
         }

@@ -29,6 +29,7 @@ use std::path::Path;
 const DISABLED: i64 = 2;
 
 /// What one shared-AD account needs.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum AdStep {
     /// Enable it with a new initial password; `before` is its `userAccountControl` before the
     /// cutover (the rollback's value).
@@ -81,14 +82,23 @@ pub(super) async fn look(
             continue;
         };
         let uac = found.text("useraccountcontrol").and_then(|t| t.parse::<i64>().ok()).unwrap_or(DISABLED);
-        out.push(match journaled.get(&u.anchor) {
-            _ if uac & DISABLED != 0 => AdStep::Enable { before: uac },
-            Some(&before) if !with_password(u)? => AdStep::Enable { before },
-            Some(_) => AdStep::Done,
-            None => AdStep::AlreadyEnabled,
-        });
+        let journaled = journaled.get(&u.anchor).copied();
+        let handed = journaled.is_some() && with_password(u)?;
+        out.push(step(uac, journaled, handed));
     }
     Ok(out)
+}
+
+/// What an account whose `userAccountControl` is `uac` needs, given the before-image an
+/// earlier cutover journaled for it (if one did) and whether the handout holds its password.
+fn step(uac: i64, journaled: Option<i64>, handed: bool) -> AdStep {
+    match journaled {
+        _ if uac & DISABLED != 0 => AdStep::Enable { before: journaled.unwrap_or(uac) },
+        // Enabled by a cutover killed before the password's row was written: a new one.
+        Some(before) if !handed => AdStep::Enable { before },
+        Some(_) => AdStep::Done,
+        None => AdStep::AlreadyEnabled,
+    }
 }
 
 /// How a shared-AD write that failed ended: refused (nothing changed), or in doubt.
@@ -232,4 +242,23 @@ const NO_SUCH_OBJECT: u32 = 32;
 /// The UPNs of a handout that hold an initial password.
 pub(super) fn passwords_in(path: &Path) -> Result<BTreeSet<String>, WaveError> {
     Ok(handout::with_password(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_accounts_are_enabled_and_a_password_the_handout_lacks_is_set_again() {
+        // Created disabled (514): enabled, 514 the rollback's value.
+        assert_eq!(step(514, None, false), AdStep::Enable { before: 514 });
+        // Disabled again by hand after a cutover: enabled, the first before-image kept.
+        assert_eq!(step(514, Some(546), true), AdStep::Enable { before: 546 });
+        // Enabled by a cutover, its password in the handout: nothing.
+        assert_eq!(step(512, Some(514), true), AdStep::Done);
+        // Enabled by a cutover killed before the handout's row: a new password.
+        assert_eq!(step(512, Some(514), false), AdStep::Enable { before: 514 });
+        // Enabled when the run created it (random-password): left alone.
+        assert_eq!(step(512, None, false), AdStep::AlreadyEnabled);
+    }
 }
