@@ -103,11 +103,26 @@ fn a_cutover_enables_the_waves_shared_ad_accounts_with_an_initial_password_and_r
     assert_eq!(handout_rows(&second), rows, "the handout keeps its passwords and passes");
 
     // Rollback: the cutover first (journaled as disable_user in the shared AD), then the run.
+    let config = std::fs::read_to_string(lab.project.config()).unwrap();
+    std::fs::write(lab.project.config(), format!("{config}max_deletes_share = 1.0\n")).unwrap();
     let out = lab.samla(&["wave", "rollback", "1", "--target", "lab", "--yes", "--json"]).output().unwrap();
     assert!(out.status.success(), "rollback: {}", stderr(&out));
     assert_eq!(lab.shared_ad_state(&server), before_run);
-    let journal = lab.samla(&["wave", "status", "1", "--json"]).output().unwrap();
-    assert!(journal.status.success(), "{}", stderr(&journal));
+    let db = rusqlite::Connection::open(lab.project.path().join("state/samla.db")).unwrap();
+    let disabled: u64 = db
+        .query_row(
+            "SELECT count(*) FROM journal j JOIN wave_runs r ON r.id = j.run_id
+             WHERE r.kind = 'rollback' AND j.system = 'shared_ad' AND j.action = 'disable_user' AND j.state = 'done'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(disabled, to_enable);
+    // The rollback reports list the shared AD's enables with their inverse.
+    let mut reports = Vec::new();
+    all_bytes_below(&lab.project.path().join("reports/rollback"), &[], &mut reports);
+    let listed: String = reports.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect();
+    assert!(listed.contains("replace userAccountControl: 514"), "{listed}");
 
     // No password and no pass outside the handouts.
     let mut files = Vec::new();
