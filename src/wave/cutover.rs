@@ -26,7 +26,7 @@
 //! lists each one to close.
 
 use super::connect::{Connected, connect, runtime, same_target};
-use super::cutover_ad::{self, AdStep};
+use super::cutover_ad::{self, AdStep, User};
 pub use super::cutover_plan::{CutoverOutcome, MunicipalityCutover};
 use super::dependencies::{Presence, presence_in};
 use super::error::WaveError;
@@ -56,18 +56,6 @@ pub struct CutoverRequest<'a> {
     pub municipality: Option<&'a str>,
     /// Show per municipality what it would do; write nothing.
     pub dry_run: bool,
-}
-
-/// An account the wave created (a cloud user, or a shared-AD account: `id` is its DN), as the
-/// handout names its person.
-pub(super) struct User {
-    pub(super) anchor: String,
-    pub(super) id: String,
-    pub(super) upn: String,
-    pub(super) name: String,
-    pub(super) unit: String,
-    pub(super) municipality: String,
-    pub(super) old_dn: String,
 }
 
 /// What one user needs.

@@ -12,7 +12,6 @@
 //! - An account enabled already when the run created it (`new_accounts = "random-password"`
 //!   with the source account enabled) is left as it is: counted as `ad_already_enabled`.
 
-use super::cutover::User;
 use super::error::WaveError;
 use crate::client::ldap::{LdapClientError, SharedAdClient, UAC_NORMAL_ENABLED};
 use crate::config::secret::random_password;
@@ -24,6 +23,18 @@ use crate::state::State;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
+
+/// An account the wave created (a cloud user, or a shared-AD account: `id` is its DN), as the
+/// handout names its person.
+pub(super) struct User {
+    pub(super) anchor: String,
+    pub(super) id: String,
+    pub(super) upn: String,
+    pub(super) name: String,
+    pub(super) unit: String,
+    pub(super) municipality: String,
+    pub(super) old_dn: String,
+}
 
 /// ACCOUNTDISABLE in `userAccountControl`.
 const DISABLED: i64 = 2;
