@@ -401,13 +401,36 @@ pub fn print_rollback(s: &RollbackSummary, json: bool) -> Result<(), Failure> {
 /// Per municipality: the users, what is to be done, and (after a cutover) what was done.
 fn print_cutover_table(o: &CutoverOutcome) {
     println!(
-        "{:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7} {:>13}",
-        "municipality", "users", "enable", "issue", "replace", "keep", "close", "enabled", "issued", "left disabled"
+        "{:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7} {:>13} {:>9} {:>10} {:>10}",
+        "municipality",
+        "users",
+        "enable",
+        "issue",
+        "replace",
+        "keep",
+        "close",
+        "enabled",
+        "issued",
+        "left disabled",
+        "AD enable",
+        "AD enabled",
+        "AD already"
     );
     for (m, c) in &o.municipalities {
         println!(
-            "{m:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7} {:>13}",
-            c.users, c.enable, c.issue, c.replace, c.keep, c.close, c.enabled, c.issued, c.left_disabled
+            "{m:<14} {:>6} {:>7} {:>6} {:>8} {:>5} {:>6} {:>8} {:>7} {:>13} {:>9} {:>10} {:>10}",
+            c.users,
+            c.enable,
+            c.issue,
+            c.replace,
+            c.keep,
+            c.close,
+            c.enabled,
+            c.issued,
+            c.left_disabled,
+            c.ad_enable,
+            c.ad_enabled,
+            c.ad_already_enabled
         );
     }
     println!(

@@ -15,7 +15,7 @@ use super::error::ReportError;
 use super::html::esc;
 use crate::config::secret::Secret;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -34,7 +34,10 @@ pub const HEADER: [&str; 9] = [
     "Old account to close (DN)",
 ];
 const UPN: usize = 1;
+/// The pass's cells: the pass, its validity and its id.
+const PASS_CELLS: std::ops::Range<usize> = 3..7;
 const PASS_ID: usize = 6;
+const PASSWORD: usize = 7;
 
 /// One person's row.
 pub struct Row<'a> {
@@ -77,6 +80,28 @@ impl Row<'_> {
     }
 }
 
+/// Who a shared-AD initial password is for: a row of its own until [`finish`] merges it with
+/// the person's pass.
+pub struct PasswordRow<'a> {
+    pub name: &'a str,
+    pub upn: &'a str,
+    pub unit: &'a str,
+    pub password: &'a Secret,
+    pub old_dn: &'a str,
+}
+
+impl PasswordRow<'_> {
+    fn cells(&self) -> Vec<String> {
+        let mut cells = vec![String::new(); HEADER.len()];
+        cells[0] = defuse(self.name).into_owned();
+        cells[UPN] = defuse(self.upn).into_owned();
+        cells[2] = defuse(self.unit).into_owned();
+        cells[PASSWORD] = secret_cell(self.password.expose()).into_owned();
+        cells[8] = defuse(self.old_dn).into_owned();
+        cells
+    }
+}
+
 /// Creates `dir` (and its parents) for handouts, mode 0700.
 fn private_dir(dir: &Path) -> Result<(), ReportError> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(ReportError::io(dir))
@@ -113,6 +138,15 @@ fn header_bytes(path: &Path) -> Result<Vec<u8>, ReportError> {
 /// Appends `row` to the CSV at `path` (created 0600 with its BOM and header when new), and
 /// syncs it to disk before returning.
 pub fn append(path: &Path, row: &Row<'_>) -> Result<(), ReportError> {
+    append_cells(path, &row.cells())
+}
+
+/// Appends the row of a shared-AD initial password (no pass), synced to disk like a pass's.
+pub fn append_password(path: &Path, row: &PasswordRow<'_>) -> Result<(), ReportError> {
+    append_cells(path, &row.cells())
+}
+
+fn append_cells(path: &Path, cells: &[String]) -> Result<(), ReportError> {
     if let Some(dir) = path.parent() {
         private_dir(dir)?;
     }
@@ -130,7 +164,7 @@ pub fn append(path: &Path, row: &Row<'_>) -> Result<(), ReportError> {
             bytes.push(b'\n');
         }
     }
-    bytes.extend(record(&row.cells(), path)?);
+    bytes.extend(record(cells, path)?);
     file.write_all(&bytes).map_err(ReportError::io(path))?;
     file.sync_all().map_err(ReportError::io(path))
 }
@@ -156,24 +190,60 @@ fn rows(path: &Path) -> Result<Vec<Vec<String>>, ReportError> {
     Ok(out)
 }
 
-/// The pass id the CSV at `path` holds for each new UPN (the newest row's).
+/// The pass id the CSV at `path` holds for each new UPN (the newest row with a pass).
 pub fn pass_ids(path: &Path) -> Result<BTreeMap<String, String>, ReportError> {
-    Ok(rows(path)?.into_iter().map(|r| (r[UPN].clone(), r[PASS_ID].clone())).collect())
+    Ok(rows(path)?
+        .into_iter()
+        .filter(|r| !r[PASS_ID].is_empty())
+        .map(|r| (r[UPN].clone(), r[PASS_ID].clone()))
+        .collect())
 }
 
-/// Rewrites the CSV at `path` with one row per person whose pass `current` still says is
-/// theirs (the newest row of each), and writes the HTML page beside it (`.html`), both 0600.
+/// The new UPNs the CSV at `path` holds a shared-AD initial password for.
+pub fn with_password(path: &Path) -> Result<BTreeSet<String>, ReportError> {
+    Ok(rows(path)?.into_iter().filter(|r| !r[PASSWORD].is_empty()).map(|r| r[UPN].clone()).collect())
+}
+
+/// One row per person: the newest row's name and accounts, the pass of the newest row with a
+/// pass (blank when `current` says it is no longer theirs) and the newest initial password.
+/// A person left with neither is dropped.
+fn merged(rows: Vec<Vec<String>>, current: impl Fn(&str, &str) -> bool) -> Vec<Vec<String>> {
+    let mut newest: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in rows {
+        let Some(person) = newest.get_mut(&r[UPN]) else {
+            newest.insert(r[UPN].clone(), r);
+            continue;
+        };
+        let (pass, password) = (r[PASS_ID].is_empty(), r[PASSWORD].is_empty());
+        let mut next = r;
+        if pass {
+            next[PASS_CELLS].clone_from_slice(&person[PASS_CELLS]);
+        }
+        if password {
+            next[PASSWORD] = std::mem::take(&mut person[PASSWORD]);
+        }
+        *person = next;
+    }
+    newest
+        .into_values()
+        .filter_map(|mut r| {
+            if !r[PASS_ID].is_empty() && !current(&r[UPN], &r[PASS_ID]) {
+                r[PASS_CELLS].iter_mut().for_each(String::clear);
+            }
+            (!r[PASS_ID].is_empty() || !r[PASSWORD].is_empty()).then_some(r)
+        })
+        .collect()
+}
+
+/// Rewrites the CSV at `path` with one row per person ([`merged`]: their current pass and
+/// their newest initial password), and writes the HTML page beside it (`.html`), both 0600.
 /// Returns the two paths.
 pub fn finish(
     path: &Path,
     title: &str,
     current: impl Fn(&str, &str) -> bool,
 ) -> Result<(PathBuf, PathBuf), ReportError> {
-    let mut newest: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in rows(path)? {
-        newest.insert(r[UPN].clone(), r);
-    }
-    let kept: Vec<Vec<String>> = newest.into_values().filter(|r| current(&r[UPN], &r[PASS_ID])).collect();
+    let kept = merged(rows(path)?, current);
     let mut bytes = header_bytes(path)?;
     for r in &kept {
         bytes.extend(record(r, path)?);
@@ -274,6 +344,29 @@ mod tests {
         let page = std::fs::read_to_string(&html).unwrap();
         assert!(page.contains("<td class=\"pass\">abc-DEF9</td>"), "{page}");
         assert!(page.contains("=HYPERLINK(&quot;x&quot;)"), "{page}");
+    }
+
+    #[test]
+    fn an_initial_password_is_merged_with_the_persons_pass_into_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bjuv.csv");
+        let (p1, pw1, pw2) = (Secret::new("abcdefgh"), Secret::new("=Pw-one1"), Secret::new("Pw-two22"));
+        let password = |upn, pw| PasswordRow { name: "Åsa Öberg", upn, unit: "U", password: pw, old_dn: "CN=x" };
+        append_password(&path, &password("asa@samverkan.se", &pw1)).unwrap();
+        append_password(&path, &password("bo@samverkan.se", &pw1)).unwrap();
+        append_password(&path, &password("bo@samverkan.se", &pw2)).unwrap();
+        append(&path, &row("asa@samverkan.se", &p1, "m1")).unwrap();
+        append(&path, &row("bo@samverkan.se", &p1, "m2")).unwrap();
+        assert_eq!(pass_ids(&path).unwrap().len(), 2);
+        assert_eq!(with_password(&path).unwrap().len(), 2);
+        // Bo's pass was replaced since: his row keeps his newest password only.
+        let (csv, _) = finish(&path, "Bjuv", |_, id| id != "m2").unwrap();
+        let rows = rows(&csv).unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!((rows[0][3].as_str(), rows[0][6].as_str(), rows[0][7].as_str()), ("abcdefgh", "m1", "'=Pw-one1"));
+        assert_eq!((rows[1][3].as_str(), rows[1][6].as_str(), rows[1][7].as_str()), ("", "", "Pw-two22"));
+        assert_eq!(pass_ids(&csv).unwrap().len(), 1);
+        assert_eq!(with_password(&csv).unwrap().len(), 2);
     }
 
     #[test]

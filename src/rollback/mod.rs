@@ -25,6 +25,7 @@
 //! only when the whole wave is rolled back; a municipality's rollback removes only its own
 //! members from them.
 
+pub mod cutover;
 pub mod graph;
 pub mod shared_ad;
 

@@ -19,11 +19,14 @@
 //! - A person whose source account was disabled or expired when mapped is left disabled.
 //! - Undone by `samla wave rollback` first ([`undo`]): passes deleted, accounts disabled again.
 //!
-//! Not done here: the shared AD's accounts are not enabled (a target with one gets a note in
-//! the outcome), and the old accounts in the municipalities' ADs are not closed: the handout
+//! - In the shared AD the wave's accounts are enabled too, each with an initial password that
+//!   must be changed at first sign-in, in the handout beside the pass ([`super::cutover_ad`]).
+//!
+//! Not done here: the old accounts in the municipalities' ADs are not closed: the handout
 //! lists each one to close.
 
 use super::connect::{Connected, connect, runtime, same_target};
+use super::cutover_ad::{self, AdStep, User};
 pub use super::cutover_plan::{CutoverOutcome, MunicipalityCutover};
 use super::dependencies::{Presence, presence_in};
 use super::error::WaveError;
@@ -31,6 +34,7 @@ use super::operator::{Operator, Preview};
 use super::prepare::{Prepared, Purpose, prepare};
 use super::run::{run_start, within_thresholds};
 use crate::client::graph::{ClientError, GraphClient, IssuedTap, TapMethod, TapPolicy, TapRemoval, tap_methods_path};
+use crate::client::ldap::SharedAdClient;
 use crate::config::{Config, CutoverSettings};
 use crate::execute::Impact;
 use crate::journal::{Action, Completion, Intent, OpState, RunKind, RunStatus, System, TargetKind};
@@ -52,17 +56,6 @@ pub struct CutoverRequest<'a> {
     pub municipality: Option<&'a str>,
     /// Show per municipality what it would do; write nothing.
     pub dry_run: bool,
-}
-
-/// A cloud user the wave created, as the handout names them.
-struct User {
-    anchor: String,
-    id: String,
-    upn: String,
-    name: String,
-    unit: String,
-    municipality: String,
-    old_dn: String,
 }
 
 /// What one user needs.
@@ -114,15 +107,16 @@ fn allowed(policy: &TapPolicy, settings: CutoverSettings, target: &str) -> Resul
     Err(WaveError::PassesRefused { target: target.to_string(), reasons: reasons.join("; ") })
 }
 
-/// The cloud users the wave created in `target`, of `municipality` when given, whose source
-/// account may sign in; and per municipality how many were left out because it may not.
+/// The accounts the wave created in `target`'s `system`, of `municipality` when given, whose
+/// source account may sign in; and per municipality how many were left out because it may not.
 fn users_of(
     state: &State,
     prepared: &Prepared,
     target: &str,
+    system: System,
     municipality: Option<&str>,
 ) -> Result<(Vec<User>, BTreeMap<String, usize>), WaveError> {
-    let created = state.created_objects(target, System::Tenant, prepared.file.number, TargetKind::User)?;
+    let created = state.created_objects(target, system, prepared.file.number, TargetKind::User)?;
     let refs: HashMap<String, &crate::render::ObjectRef> =
         prepared.content.refs.iter().map(|(a, r)| (a.0.to_string(), r)).collect();
     let people: HashMap<String, &crate::model::unified::Person> =
@@ -204,8 +198,13 @@ pub fn cutover(
     let target = config.target(request.target)?;
     let identity = same_target(state, target)?;
     ready(state, number, &target.name)?;
-    let (users, left_disabled) = users_of(state, prepared, &target.name, request.municipality)?;
-    if let (Some(m), true) = (request.municipality, users.is_empty() && left_disabled.is_empty()) {
+    let (users, left_disabled) = users_of(state, prepared, &target.name, System::Tenant, request.municipality)?;
+    let accounts = match target.shared_ad {
+        Some(_) => users_of(state, prepared, &target.name, System::SharedAd, request.municipality)?.0,
+        None => Vec::new(),
+    };
+    if let (Some(m), true) = (request.municipality, users.is_empty() && accounts.is_empty() && left_disabled.is_empty())
+    {
         return Err(WaveError::NothingOfMunicipality {
             wave: number,
             municipality: m.to_string(),
@@ -230,22 +229,25 @@ pub fn cutover(
     for (m, n) in left_disabled {
         outcome.municipalities.entry(m).or_default().left_disabled = n;
     }
-    if target.shared_ad.is_some() {
-        outcome
-            .notes
-            .push("the shared AD's accounts are not enabled by this version of samla: enable them there".to_string());
-    }
     outcome.notes.push("the old accounts are not closed: each handout lists the ones to close".to_string());
     if target.tenant.is_none() {
         return Err(WaveError::tenant(format!("target {} has no tenant to give first sign-ins in", target.name)));
     }
     runtime()?.block_on(async {
-        let clients = connect(target).await?;
+        let mut clients = connect(target).await?;
+        let accounts = Accounts { users: &users, shared_ad: &accounts };
         let result =
-            cut_over(config, state, prepared, request, &clients, identity, &users, &mut outcome, operator).await;
+            cut_over(config, state, prepared, request, &mut clients, identity, accounts, &mut outcome, operator).await;
         clients.close().await;
         result.map(|()| outcome)
     })
+}
+
+/// The wave's accounts a cutover enables: its cloud users and its shared-AD accounts.
+#[derive(Clone, Copy)]
+struct Accounts<'a> {
+    users: &'a [User],
+    shared_ad: &'a [User],
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -254,13 +256,15 @@ async fn cut_over(
     state: &mut State,
     prepared: &Prepared,
     request: CutoverRequest<'_>,
-    clients: &Connected,
+    clients: &mut Connected,
     identity: crate::journal::TargetIdentity,
-    users: &[User],
+    accounts: Accounts<'_>,
     outcome: &mut CutoverOutcome,
     operator: &mut dyn Operator,
 ) -> Result<(), WaveError> {
-    let Some(client) = &clients.tenant else { return Ok(()) };
+    let users = accounts.users;
+    let Connected { tenant, shared_ad } = clients;
+    let Some(client) = tenant.as_ref() else { return Ok(()) };
     let settings = config.cutover;
     let target = outcome.target.clone();
     let policy = client.tap_policy().await.map_err(WaveError::tenant)?;
@@ -300,6 +304,35 @@ async fn cut_over(
         };
         steps.push(step);
     }
+    let mut ad_steps = Vec::new();
+    if let Some(ad) = shared_ad.as_mut() {
+        let journaled = cutover_ad::journaled(state, &target, prepared.file.number)?;
+        let mut passwords: HashMap<&str, std::collections::BTreeSet<String>> = HashMap::new();
+        for u in accounts.shared_ad {
+            if !passwords.contains_key(u.municipality.as_str()) {
+                let path = handout_path(config, prepared, &target, &u.municipality);
+                passwords.insert(&u.municipality, cutover_ad::passwords_in(&path)?);
+            }
+        }
+        let with_password = |u: &User| -> Result<bool, WaveError> {
+            Ok(passwords.get(u.municipality.as_str()).is_some_and(|p| p.contains(&u.upn)))
+        };
+        ad_steps = cutover_ad::look(ad, accounts.shared_ad, &journaled, &with_password).await?;
+        for (u, step) in accounts.shared_ad.iter().zip(&ad_steps) {
+            let m = outcome.municipalities.entry(u.municipality.clone()).or_default();
+            match step {
+                AdStep::Enable { .. } => m.ad_enable += 1,
+                AdStep::AlreadyEnabled => m.ad_already_enabled += 1,
+                AdStep::Done | AdStep::Gone => {}
+            }
+        }
+        let already: usize = outcome.municipalities.values().map(|m| m.ad_already_enabled).sum();
+        if already > 0 {
+            outcome.notes.push(format!(
+                "{already} shared-AD account(s) were enabled when the run created them (new_accounts = \"random-password\"): left as they are, no initial password in the handout"
+            ));
+        }
+    }
     operator.preview(Preview::Cutover { wave: &prepared.file, outcome });
     if request.dry_run {
         return Ok(());
@@ -310,19 +343,21 @@ async fn cut_over(
         .municipalities
         .iter()
         .map(|(m, c)| {
-            let people = c.enable.max(c.issue) as u64;
+            let people = c.enable.max(c.issue).max(c.ad_enable) as u64;
             (m.clone(), Impact { creates: people, accounts_created: people, ..Impact::default() })
         })
         .collect();
     within_thresholds(config, &impact, &prepared.population)?;
-    let nothing = steps.iter().all(|s| !s.enable && !s.issue);
+    let nothing =
+        steps.iter().all(|s| !s.enable && !s.issue) && ad_steps.iter().all(|s| !matches!(s, AdStep::Enable { .. }));
     if !nothing {
         operator.approve(&format!("Cut wave {} over in target {target}?", prepared.file.number))?;
     }
     state.backup(config.state_backups)?;
     let run = state.start_run(&run_start(prepared, &target, identity)?, RunKind::Cutover)?;
     outcome.run = Some(run);
-    let result = send(config, state, prepared, client, run, users, &steps, outcome).await;
+    let ad = shared_ad.as_mut().map(|client| (client, AdWork { accounts: accounts.shared_ad, steps: &ad_steps }));
+    let result = send(config, state, prepared, client, ad, run, users, &steps, outcome).await;
     outcome.ok = result.is_ok() && outcome.failures.is_empty();
     let mut summary = serde_json::to_value(&*outcome)?;
     if let Err(e) = &result {
@@ -332,7 +367,14 @@ async fn cut_over(
     result
 }
 
-/// Per municipality: the enables, the deletes of passes the handout lacks, the passes issued
+/// The shared AD's accounts and what each needs.
+struct AdWork<'a> {
+    accounts: &'a [User],
+    steps: &'a [AdStep],
+}
+
+/// Per municipality: the shared AD's enables (each password written to the handout, then
+/// journaled), the tenant's enables, the deletes of passes the handout lacks, the passes issued
 /// (each written to the handout, then journaled), and the handout finished.
 #[allow(clippy::too_many_arguments)]
 async fn send(
@@ -340,6 +382,7 @@ async fn send(
     state: &mut State,
     prepared: &Prepared,
     client: &GraphClient,
+    mut ad: Option<(&mut SharedAdClient, AdWork<'_>)>,
     run: i64,
     users: &[User],
     steps: &[Step],
@@ -351,7 +394,27 @@ async fn send(
     for (i, u) in users.iter().enumerate() {
         municipalities.entry(u.municipality.as_str()).or_default().push(i);
     }
+    if let Some((_, work)) = &ad {
+        for u in work.accounts {
+            municipalities.entry(u.municipality.as_str()).or_default();
+        }
+    }
     for (municipality, members) in municipalities {
+        let path = handout_path(config, prepared, &target, municipality);
+        // The shared AD: each account enabled with an initial password, the handout first.
+        if let Some((ad_client, work)) = ad.as_mut() {
+            for (u, step) in work.accounts.iter().zip(work.steps) {
+                let AdStep::Enable { before } = step else { continue };
+                if u.municipality != municipality {
+                    continue;
+                }
+                let enabled =
+                    cutover_ad::enable(ad_client, state, run, u, *before, &path, &mut outcome.failures).await?;
+                if let (true, Some(m)) = (enabled, outcome.municipalities.get_mut(municipality)) {
+                    m.ad_enabled += 1;
+                }
+            }
+        }
         let intent = |u: &User, action: Action, intent: serde_json::Value, before: Option<serde_json::Value>| Intent {
             system: System::Tenant,
             pass: 1,
@@ -421,7 +484,6 @@ async fn send(
         }
 
         // Issue: the intents first, then each pass to the handout, then to the journal.
-        let path = handout_path(config, prepared, &target, municipality);
         let issuing: Vec<usize> = members.iter().copied().filter(|&i| steps[i].issue).collect();
         let body =
             json!({"lifetimeInMinutes": settings.tap_lifetime_minutes, "isUsableOnce": settings.tap_usable_once});

@@ -24,6 +24,13 @@ pub struct MunicipalityCutover {
     pub keep: usize,
     /// Old accounts the handout lists to close.
     pub close: usize,
+    /// Shared-AD accounts to enable, each with a new initial password (or, enabled by an
+    /// earlier cutover whose password the handout lacks, to give a new one).
+    pub ad_enable: usize,
+    /// Shared-AD accounts enabled when the run created them: left as they are.
+    pub ad_already_enabled: usize,
+    /// Shared-AD accounts enabled by this cutover.
+    pub ad_enabled: usize,
     /// Accounts enabled and passes issued by this cutover.
     pub enabled: usize,
     pub issued: usize,

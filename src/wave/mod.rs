@@ -14,7 +14,7 @@
 //! - [`run`]: the wave sent, journaled and resumable.
 //! - [`report`]: the rollback reports per municipality.
 //! - [`cutover`]: the wave's people moved: accounts enabled, first sign-ins issued, handouts;
-//!   [`cutover_plan`]: what it will do and did, per municipality.
+//!   [`cutover_plan`]: what it will do and did, per municipality; [`cutover_ad`]: its shared-AD half.
 //! - [`rollback_plan`]: what undoing the wave would do, from the journal and a live look.
 //! - [`rollback`]: the wave undone, per municipality if asked.
 //! - [`status`]: the journal's runs of a wave; [`listing`]: every wave and where it stands in each target.
@@ -23,6 +23,7 @@
 pub mod compare;
 pub mod connect;
 pub mod cutover;
+pub mod cutover_ad;
 pub mod cutover_plan;
 pub mod dependencies;
 pub mod dry_run;

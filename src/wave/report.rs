@@ -71,6 +71,10 @@ pub fn write_reports(
     for (m, i) in plan.items() {
         by_municipality.entry(m).or_default().push(i.clone());
     }
+    let cutover = crate::rollback::cutover::items(&inputs.cutover);
+    for (m, i) in &cutover {
+        by_municipality.entry(m.as_str()).or_default().push(i.clone());
+    }
     let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut written = Vec::new();
     for (m, items) in by_municipality {

@@ -195,12 +195,18 @@ fn rollback_one(
         let start = run_start(&prepared, target, identity)?;
         let run = state.start_run(&start, RunKind::Rollback)?;
         summary.run = Some(run);
-        // A cutover of the wave is undone first: its passes deleted, its accounts disabled.
+        // A cutover of the wave is undone first: its passes deleted, its accounts disabled (in the
+        // tenant and in the shared AD).
         let mut cutover_failures = Vec::new();
         if let Some(client) = &clients.tenant {
             let (sent, failures) = super::cutover::undo(state, client, run, target, number, municipality).await?;
             summary.sent += sent;
             cutover_failures = failures;
+        }
+        if let Some(client) = &mut clients.shared_ad {
+            let (sent, failures) = super::cutover_ad::undo(state, client, run, target, number, municipality).await?;
+            summary.sent += sent;
+            cutover_failures.extend(failures);
         }
         let mut journal = Journal { state: &mut *state, run, target: target.to_string(), wave: number, pass: 1 };
         let names = tenant::Names::new(&prepared.content, &prepared.targets);

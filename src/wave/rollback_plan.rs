@@ -76,6 +76,8 @@ impl RollbackPlan {
 pub struct RollbackInputs<'a> {
     pub prepared: &'a Prepared,
     pub entries: Vec<Entry>,
+    /// What the wave's cutovers sent (listed in the reports, undone first).
+    pub cutover: Vec<Entry>,
     pub context: Context,
     pub runs: Vec<RunLine>,
 }
@@ -84,6 +86,7 @@ pub struct RollbackInputs<'a> {
 pub fn inputs<'a>(state: &State, prepared: &'a Prepared, target: &str) -> Result<RollbackInputs<'a>, WaveError> {
     let number = prepared.file.number;
     let entries = state.wave_entries(target, number)?;
+    let cutover = state.kind_entries(target, number, crate::journal::RunKind::Cutover)?;
     let runs = state
         .runs(number, Some(target))?
         .into_iter()
@@ -104,7 +107,7 @@ pub fn inputs<'a>(state: &State, prepared: &'a Prepared, target: &str) -> Result
         name_of: refs.iter().map(|(a, r)| (a.0.to_string(), r.cloud_name.clone())).collect(),
         deleted: state.rolled_back_deletes(target, number)?,
     };
-    Ok(RollbackInputs { prepared, entries, context, runs })
+    Ok(RollbackInputs { prepared, entries, cutover, context, runs })
 }
 
 /// Looks at the target (when it can be reached) and plans (see [`crate::rollback`]).

@@ -114,7 +114,7 @@ fn every_user_has_the_handouts_pass(lab: &TenantLab, summary: &Value) -> Vec<Str
     rows.into_values().map(|(pass, _)| pass).collect()
 }
 
-fn all_bytes_below(dir: &Path, skip: &[PathBuf], out: &mut Vec<(PathBuf, Vec<u8>)>) {
+pub fn all_bytes_below(dir: &Path, skip: &[PathBuf], out: &mut Vec<(PathBuf, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -193,6 +193,16 @@ fn the_pilot_wave_is_cut_over_once_each_user_enabled_with_one_pass_in_a_0600_han
     // The handouts (CSV and HTML) are the one place a pass is written.
     let skip = vec![lab.project.path().join("reports/cutover")];
     all_bytes_below(lab.project.path(), &skip, &mut files);
+    // The rollback reports list what the cutover changed and how it is undone.
+    let rollback_reports = lab.project.path().join("reports/rollback");
+    let listed: String = files
+        .iter()
+        .filter(|(p, _)| p.starts_with(&rollback_reports) && p.extension().is_some_and(|e| e == "csv"))
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    for what in ["enable_user", "accountEnabled false", "issue_pass", "temporaryAccessPassMethods/", "valid from"] {
+        assert!(listed.contains(what), "the rollback reports lack {what}: {listed}");
+    }
     // A rollback undoes the cutover first: every pass deleted, every account disabled, each
     // journaled in the rollback run.
     let rolled = lab.rollback(&["1"]);

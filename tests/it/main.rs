@@ -6,6 +6,7 @@ mod ad_range_server;
 mod cert_login;
 mod cli;
 mod cutover;
+mod cutover_samba;
 mod dry_run;
 mod errors;
 mod execute;
