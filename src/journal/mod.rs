@@ -308,6 +308,15 @@ impl State {
         Ok(rows)
     }
 
+    /// Records one intent before it is sent (as [`State::record_intents`]); its journal row.
+    pub fn record_intent(&mut self, run: i64, intent: &Intent) -> Result<i64, StateError> {
+        let rows = self.record_intents(run, std::slice::from_ref(intent))?;
+        rows.first().copied().ok_or_else(|| StateError::Invalid {
+            path: self.path.clone(),
+            message: format!("the journal gave no row for {} {}", intent.action, intent.object),
+        })
+    }
+
     /// Records how operations ended (one transaction).
     pub fn record_completions(&mut self, done: &[Completion]) -> Result<(), StateError> {
         let path = self.path.clone();

@@ -468,10 +468,10 @@ async fn send(
             let url = format!("{}/{}", tap_methods_path(&u.id), old.method_id);
             let before = json!({"id": old.method_id, "startDateTime": old.start.to_rfc3339(),
                 "lifetimeInMinutes": old.lifetime_minutes, "isUsableOnce": old.usable_once});
-            let row = state.record_intents(
+            let row = state.record_intent(
                 run,
-                &[intent(u, Action::DeletePass, json!({"method": "DELETE", "url": url}), Some(before))],
-            )?[0];
+                &intent(u, Action::DeletePass, json!({"method": "DELETE", "url": url}), Some(before)),
+            )?;
             let c = match client.delete_tap(&u.id, &old.method_id).await {
                 Ok(TapRemoval::Deleted) => done(row, 204, "deleted".into(), Some(old.method_id.clone())),
                 Ok(TapRemoval::NotThere) => done(row, 404, "not there".into(), Some(old.method_id.clone())),
@@ -569,7 +569,7 @@ pub async fn undo(
         let (Some(user), Some(method)) = (user_of(e), e.object_id.clone()) else { continue };
         let url = format!("{}/{method}", tap_methods_path(&user));
         let request = json!({"method": "DELETE", "url": url});
-        let row = state.record_intents(run, &[intent(e, Action::DeletePass, request, json!({"id": method}))])?[0];
+        let row = state.record_intent(run, &intent(e, Action::DeletePass, request, json!({"id": method})))?;
         sent += 1;
         let c = match client.delete_tap(&user, &method).await {
             Ok(TapRemoval::Deleted) => done(row, 204, "deleted".into(), Some(method)),
@@ -591,7 +591,7 @@ pub async fn undo(
         let body = json!({"accountEnabled": false});
         let request = json!({"method": "PATCH", "url": url, "body": body});
         let row =
-            state.record_intents(run, &[intent(e, Action::DisableUser, request, json!({"accountEnabled": true}))])?[0];
+            state.record_intent(run, &intent(e, Action::DisableUser, request, json!({"accountEnabled": true})))?;
         sent += 1;
         let c = match client.patch(&url, &body).await {
             Ok(()) => done(row, 204, "disabled".into(), Some(user)),

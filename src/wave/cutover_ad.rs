@@ -124,17 +124,32 @@ fn failed(row: i64, e: &LdapClientError) -> Completion {
     }
 }
 
-fn intent(u: &User, action: Action, key: &str, request: serde_json::Value, before: i64) -> Intent {
+/// The journal's intent for a change of `account` (its DN) in the shared AD; `before` is its
+/// `userAccountControl` before the change.
+fn intent(account: &Account<'_>, action: Action, key: &str, request: serde_json::Value, before: i64) -> Intent {
     Intent {
         system: System::SharedAd,
         pass: 1,
-        op_key: format!("{key}:shared_ad:{action}:{}", u.anchor),
+        op_key: format!("{key}:shared_ad:{action}:{}", account.anchor),
         action,
-        municipality: u.municipality.clone(),
-        anchor: Some(u.anchor.clone()),
-        object: u.id.clone(),
+        municipality: account.municipality.to_string(),
+        anchor: Some(account.anchor.to_string()),
+        object: account.dn.to_string(),
         intent: request.to_string(),
         before: Some(json!({"userAccountControl": before}).to_string()),
+    }
+}
+
+/// What the journal names a shared-AD account by.
+struct Account<'a> {
+    anchor: &'a str,
+    municipality: &'a str,
+    dn: &'a str,
+}
+
+impl<'a> From<&'a User> for Account<'a> {
+    fn from(u: &'a User) -> Account<'a> {
+        Account { anchor: &u.anchor, municipality: &u.municipality, dn: &u.id }
     }
 }
 
@@ -152,7 +167,7 @@ pub(super) async fn enable(
 ) -> Result<bool, WaveError> {
     let request = json!({"dn": u.id, "replace": {"unicodePwd": "(a new random password: in the handout only)",
         "pwdLastSet": 0, "userAccountControl": UAC_NORMAL_ENABLED}});
-    let row = state.record_intents(run, &[intent(u, Action::EnableUser, "cutover", request, before)])?[0];
+    let row = state.record_intent(run, &intent(&u.into(), Action::EnableUser, "cutover", request, before))?;
     let password = random_password().map_err(WaveError::shared_ad)?;
     let c = match client.set_initial_password(&dn_of(u)?, &password, true).await {
         Ok(()) => {
@@ -205,18 +220,11 @@ pub async fn undo(
         let (Some(before), true) = (before_uac(e), seen.insert(e.object.clone())) else { continue };
         let dn = Dn::parse(&e.object).map_err(|err| WaveError::shared_ad(format!("{}: {err}", e.object)))?;
         let request = json!({"dn": e.object, "replace": {"userAccountControl": before}});
-        let u = User {
-            anchor: e.anchor.clone().unwrap_or_default(),
-            id: e.object.clone(),
-            upn: String::new(),
-            name: String::new(),
-            unit: String::new(),
-            municipality: e.municipality.clone(),
-            old_dn: String::new(),
-        };
-        let mut journal_intent = intent(&u, Action::DisableUser, "uncutover", request, UAC_NORMAL_ENABLED);
-        journal_intent.before = Some(json!({"userAccountControl": UAC_NORMAL_ENABLED}).to_string());
-        let row = state.record_intents(run, &[journal_intent])?[0];
+        let account =
+            Account { anchor: e.anchor.as_deref().unwrap_or_default(), municipality: &e.municipality, dn: &e.object };
+        // Its before-image is the enabled state the cutover left.
+        let row = state
+            .record_intent(run, &intent(&account, Action::DisableUser, "uncutover", request, UAC_NORMAL_ENABLED))?;
         sent += 1;
         let change = Change::Modify {
             dn,
